@@ -1,0 +1,111 @@
+/*
+ * coding.h — the byte encodings every on-disk format of the engine uses.
+ *
+ * Frozen format rules (changing any of them changes every file format):
+ *  - fixed-width integers are little-endian;
+ *  - varints are LEB128 (7 bits per byte, low group first, high bit = more);
+ *    a varint32 is at most 5 bytes, a varint64 at most 10;
+ *  - a "length-prefixed slice" is a varint32 length followed by the bytes.
+ *
+ * Decoders never read past the end they are given: they return NULL (or
+ * false) on truncated or over-long input, so that readers can report
+ * corruption instead of crashing.
+ */
+#ifndef SG_CODING_H
+#define SG_CODING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/slice.h"
+
+#define SG_MAX_VARINT32_LEN 5
+#define SG_MAX_VARINT64_LEN 10
+
+static inline void
+sg_encode_fixed32(char *dst, uint32_t v)
+{
+	uint8_t    *p = (uint8_t *) dst;
+
+	p[0] = (uint8_t) v;
+	p[1] = (uint8_t) (v >> 8);
+	p[2] = (uint8_t) (v >> 16);
+	p[3] = (uint8_t) (v >> 24);
+}
+
+static inline void
+sg_encode_fixed64(char *dst, uint64_t v)
+{
+	sg_encode_fixed32(dst, (uint32_t) v);
+	sg_encode_fixed32(dst + 4, (uint32_t) (v >> 32));
+}
+
+static inline uint32_t
+sg_decode_fixed32(const char *src)
+{
+	const uint8_t *p = (const uint8_t *) src;
+
+	return (uint32_t) p[0] | ((uint32_t) p[1] << 8) |
+		((uint32_t) p[2] << 16) | ((uint32_t) p[3] << 24);
+}
+
+static inline uint64_t
+sg_decode_fixed64(const char *src)
+{
+	return (uint64_t) sg_decode_fixed32(src) |
+		((uint64_t) sg_decode_fixed32(src + 4) << 32);
+}
+
+/* Big-endian 64-bit: for keys whose memcmp order must be numeric order. */
+static inline void
+sg_encode_be64(char *dst, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--)
+	{
+		dst[i] = (char) (v & 0xff);
+		v >>= 8;
+	}
+}
+
+static inline uint64_t
+sg_decode_be64(const char *src)
+{
+	uint64_t	v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (uint8_t) src[i];
+	return v;
+}
+
+/* Write a varint at dst (room for SG_MAX_VARINT*_LEN); return the end. */
+extern char *sg_encode_varint32(char *dst, uint32_t v);
+extern char *sg_encode_varint64(char *dst, uint64_t v);
+extern int	sg_varint_length(uint64_t v);
+
+/*
+ * Parse a varint from [p, limit). Returns the byte after it, or NULL when
+ * the input is truncated or the value does not fit.
+ */
+extern const char *sg_decode_varint32(const char *p, const char *limit, uint32_t *v);
+extern const char *sg_decode_varint64(const char *p, const char *limit, uint64_t *v);
+
+/* sg_buf appenders (failures are sticky in the buffer, see slice.h). */
+extern void sg_put_fixed32(sg_buf *b, uint32_t v);
+extern void sg_put_fixed64(sg_buf *b, uint64_t v);
+extern void sg_put_varint32(sg_buf *b, uint32_t v);
+extern void sg_put_varint64(sg_buf *b, uint64_t v);
+extern void sg_put_length_prefixed(sg_buf *b, sg_slice s);
+
+/*
+ * Consuming readers over a slice: on success advance *in past the value and
+ * return true; on truncated or malformed input return false and leave *in
+ * unspecified.
+ */
+extern bool sg_get_varint32(sg_slice *in, uint32_t *v);
+extern bool sg_get_varint64(sg_slice *in, uint64_t *v);
+extern bool sg_get_fixed32(sg_slice *in, uint32_t *v);
+extern bool sg_get_fixed64(sg_slice *in, uint64_t *v);
+extern bool sg_get_length_prefixed(sg_slice *in, sg_slice *out);
+
+#endif							/* SG_CODING_H */

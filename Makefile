@@ -14,7 +14,7 @@ EXTENSION = stratago
 DATA = sql/stratago--0.1.sql
 PGFILEDESC = "stratago - LSM-tree table access method"
 
-ENGINE_SRCS := $(sort $(wildcard src/engine/*.c))
+ENGINE_SRCS := $(sort $(wildcard src/engine/*/*.c))
 GLUE_SRCS := $(sort $(wildcard src/pg/*.c))
 OBJS = $(GLUE_SRCS:.c=.o) $(ENGINE_SRCS:.c=.o)
 
@@ -23,25 +23,26 @@ REGRESS_OPTS = --temp-config=$(CURDIR)/test/stratago.conf
 
 SHLIB_LINK = -llz4 -lzstd -lpthread
 
+PG_CPPFLAGS = -I$(CURDIR)/src
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
 # -Wextra on top of PGXS's warnings; the -Wno- flags silence patterns that
 # PostgreSQL's own headers and callback signatures produce under -Wextra.
-PG_CPPFLAGS = -I$(CURDIR)/src
 override CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-sign-compare -Wno-missing-field-initializers -Wno-cast-function-type
 
 # The engine is C11 and declares variables where they are first used.
 src/engine/%.o: override CFLAGS += -std=gnu11 -Wno-declaration-after-statement
 
-PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
-include $(PGXS)
-
 # ---------------------------------------------------------------------------
 # Standalone engine build (no PostgreSQL headers involved)
 # ---------------------------------------------------------------------------
 BUILD ?= build
 ECC ?= cc
-ECFLAGS ?= -std=gnu11 -O2 -g -Wall -Wextra -Werror -Isrc -pthread
+ECFLAGS ?= -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wmissing-prototypes -Isrc -pthread
 ELIBS = -llz4 -lzstd -lpthread
 
 ENGINE_OBJS := $(patsubst src/engine/%.c,$(BUILD)/engine/%.o,$(ENGINE_SRCS))
@@ -50,7 +51,7 @@ ENGINE_TESTS := $(patsubst test/engine/%.c,$(BUILD)/test/%,$(sort $(wildcard tes
 TEST_SUPPORT := $(filter-out test/engine/test_%.c,$(wildcard test/engine/*.c))
 TOOLS := $(patsubst tools/%.c,$(BUILD)/tools/%,$(sort $(wildcard tools/*.c)))
 
-$(BUILD)/engine/%.o: src/engine/%.c $(wildcard src/engine/*.h)
+$(BUILD)/engine/%.o: src/engine/%.c $(wildcard src/engine/*/*.h)
 	@mkdir -p $(dir $@)
 	$(ECC) $(ECFLAGS) -c $< -o $@
 
@@ -77,7 +78,7 @@ engine-asan:
 		ECFLAGS="-std=gnu11 -O1 -g -Wall -Wextra -Werror -Isrc -pthread -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DSG_DEBUG"
 
 FUZZ_TARGETS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard test/fuzz/fuzz_*.c)))
-$(BUILD)/fuzz/%: test/fuzz/%.c $(ENGINE_SRCS) $(wildcard src/engine/*.h)
+$(BUILD)/fuzz/%: test/fuzz/%.c $(ENGINE_SRCS) $(wildcard src/engine/*/*.h)
 	@mkdir -p $(dir $@)
 	clang-14 -std=gnu11 -O1 -g -Isrc -pthread -fsanitize=fuzzer,address,undefined $< $(ENGINE_SRCS) $(ELIBS) -o $@
 

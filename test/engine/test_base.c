@@ -12,11 +12,11 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "engine/coding.h"
-#include "engine/crc32c.h"
-#include "engine/env.h"
-#include "engine/ikey.h"
-#include "engine/slice.h"
+#include "engine/base/coding.h"
+#include "engine/base/crc32c.h"
+#include "engine/base/env.h"
+#include "engine/base/ikey.h"
+#include "engine/base/slice.h"
 #include "testutil.h"
 
 uint32_t	sg_crc32c_software(uint32_t init_crc, const void *data, size_t n);

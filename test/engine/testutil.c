@@ -1,7 +1,9 @@
 /*
  * test_util.c — scratch directories for engine unit tests (testutil.h).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "testutil.h"
 
 #include <ftw.h>

@@ -14,8 +14,8 @@
 
 #include <stdbool.h>
 
-#include "engine/slice.h"
-#include "engine/status.h"
+#include "engine/base/slice.h"
+#include "engine/base/status.h"
 
 typedef struct sg_iter sg_iter;
 

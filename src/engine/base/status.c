@@ -1,7 +1,7 @@
 /*
  * status.c — error recording for the engine (see status.h).
  */
-#include "engine/status.h"
+#include "engine/base/status.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * (returned where building a real iterator failed, so callers have one
  * error path).
  */
-#include "engine/iter.h"
+#include "engine/base/iter.h"
 
 #include <stdlib.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
  * slice.c — the growable buffer behind sg_buf (see slice.h).
  */
-#include "engine/slice.h"
+#include "engine/base/slice.h"
 
 #include <stdlib.h>
 

@@ -20,8 +20,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "engine/coding.h"
-#include "engine/slice.h"
+#include "engine/base/coding.h"
+#include "engine/base/slice.h"
 
 typedef enum sg_value_type
 {

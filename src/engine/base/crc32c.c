@@ -2,7 +2,7 @@
  * crc32c.c — CRC-32C with a hardware path (SSE4.2) and a portable
  * slicing-by-8 fallback. See crc32c.h.
  */
-#include "engine/crc32c.h"
+#include "engine/base/crc32c.h"
 
 #include <string.h>
 

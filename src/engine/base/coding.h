@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine/slice.h"
+#include "engine/base/slice.h"
 
 #define SG_MAX_VARINT32_LEN 5
 #define SG_MAX_VARINT64_LEN 10

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/status.h"
+#include "engine/base/status.h"
 
 typedef struct sg_env sg_env;
 typedef struct sg_file sg_file;

@@ -2,7 +2,7 @@
  * coding.c — varint and fixed-width encoders/decoders (see coding.h for the
  * frozen rules).
  */
-#include "engine/coding.h"
+#include "engine/base/coding.h"
 
 char *
 sg_encode_varint32(char *dst, uint32_t v)

@@ -3,8 +3,10 @@
  * turn errno into an sg_err naming the file (see env.h), plus the helpers
  * every env shares (sg_file_read_exact, atomic small-file writes).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-#include "engine/env.h"
+#endif
+#include "engine/base/env.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,0 +1,285 @@
+/*
+ * format.c — block handles, the footer, and reading/writing one stored
+ * block (trailer checksum and compression); see format.h and README.md.
+ */
+#include "engine/sstable/format.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <lz4.h>
+#include <zstd.h>
+
+#include "engine/base/coding.h"
+#include "engine/base/crc32c.h"
+
+void
+sg_block_handle_put(sg_buf *dst, sg_block_handle h)
+{
+	sg_put_varint64(dst, h.offset);
+	sg_put_varint64(dst, h.size);
+}
+
+bool
+sg_block_handle_get(sg_slice *in, sg_block_handle *h)
+{
+	return sg_get_varint64(in, &h->offset) && sg_get_varint64(in, &h->size);
+}
+
+const char *
+sg_codec_name(sg_codec codec)
+{
+	switch (codec)
+	{
+		case SG_CODEC_NONE:
+			return "none";
+		case SG_CODEC_LZ4:
+			return "lz4";
+		case SG_CODEC_ZSTD:
+			return "zstd";
+	}
+	return "unknown";
+}
+
+static void
+put_handle_fixed(char *dst, sg_block_handle h)
+{
+	sg_encode_fixed64(dst, h.offset);
+	sg_encode_fixed64(dst + 8, h.size);
+}
+
+static sg_block_handle
+get_handle_fixed(const char *src)
+{
+	sg_block_handle h;
+
+	h.offset = sg_decode_fixed64(src);
+	h.size = sg_decode_fixed64(src + 8);
+	return h;
+}
+
+void
+sg_table_footer_encode(char *dst, const sg_table_footer *f)
+{
+	memset(dst, 0, SG_TABLE_FOOTER_LEN);
+	put_handle_fixed(dst + SG_TABLE_FOOTER_INDEX_OFF, f->index);
+	put_handle_fixed(dst + SG_TABLE_FOOTER_FILTER_OFF, f->filter);
+	put_handle_fixed(dst + SG_TABLE_FOOTER_PROPS_OFF, f->props);
+	sg_encode_fixed32(dst + SG_TABLE_FOOTER_VERSION_OFF, f->version);
+	sg_encode_fixed32(dst + SG_TABLE_FOOTER_CRC_OFF,
+					  sg_crc32c_mask(sg_crc32c(dst, SG_TABLE_FOOTER_CRC_OFF)));
+	sg_encode_fixed64(dst + SG_TABLE_FOOTER_MAGIC_OFF, SG_TABLE_MAGIC);
+}
+
+sg_code
+sg_table_footer_decode(const char *src, const char *path, uint64_t off,
+					   sg_table_footer *f, sg_err *err)
+{
+	uint32_t	stored;
+
+	/* Magic first: a file that is not a table at all gets the clearer message. */
+	if (sg_decode_fixed64(src + SG_TABLE_FOOTER_MAGIC_OFF) != SG_TABLE_MAGIC)
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": bad magic number in footer at offset %llu",
+						path, (unsigned long long) off);
+	stored = sg_decode_fixed32(src + SG_TABLE_FOOTER_CRC_OFF);
+	if (sg_crc32c_unmask(stored) != sg_crc32c(src, SG_TABLE_FOOTER_CRC_OFF))
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": footer checksum mismatch at offset %llu",
+						path, (unsigned long long) off);
+	f->version = sg_decode_fixed32(src + SG_TABLE_FOOTER_VERSION_OFF);
+	if (f->version != SG_TABLE_FORMAT_VERSION)
+		return sg_error(err, SG_NOT_SUPPORTED,
+						"sstable \"%s\": unsupported format version %u in footer at offset %llu",
+						path, f->version, (unsigned long long) off);
+	f->index = get_handle_fixed(src + SG_TABLE_FOOTER_INDEX_OFF);
+	f->filter = get_handle_fixed(src + SG_TABLE_FOOTER_FILTER_OFF);
+	f->props = get_handle_fixed(src + SG_TABLE_FOOTER_PROPS_OFF);
+	return SG_OK;
+}
+
+/*
+ * Compress raw into dst (after a varint32 raw length) with codec. Returns
+ * false when the codec failed or did not save enough; dst is then left at
+ * its original length and the caller stores the block raw.
+ */
+static bool
+try_compress(sg_buf *dst, sg_slice raw, sg_codec codec, int zstd_level)
+{
+	size_t		start = dst->len;
+	size_t		bound;
+	size_t		got;
+	size_t		hdr;
+
+	if (codec == SG_CODEC_LZ4)
+		bound = (size_t) LZ4_compressBound((int) raw.len);
+	else
+		bound = ZSTD_compressBound(raw.len);
+	sg_put_varint32(dst, (uint32_t) raw.len);
+	hdr = dst->len - start;
+	if (bound == 0 || !sg_buf_reserve(dst, bound))
+	{
+		/* Out of memory here is reported by the caller via sg_buf_failed. */
+		if (!sg_buf_failed(dst))
+			sg_buf_truncate(dst, start);
+		return false;
+	}
+	if (codec == SG_CODEC_LZ4)
+	{
+		int			n = LZ4_compress_default(raw.data, dst->data + dst->len,
+											 (int) raw.len, (int) bound);
+
+		got = n > 0 ? (size_t) n : 0;
+	}
+	else
+	{
+		size_t		n = ZSTD_compress(dst->data + dst->len, bound, raw.data, raw.len,
+									  zstd_level);
+
+		got = ZSTD_isError(n) ? 0 : n;
+	}
+	if (got == 0 || hdr + got > raw.len - (raw.len >> SG_TABLE_MIN_SAVING_SHIFT))
+	{
+		sg_buf_truncate(dst, start);
+		return false;
+	}
+	dst->len += got;
+	return true;
+}
+
+sg_code
+sg_table_encode_block(sg_buf *dst, sg_slice raw, sg_codec codec, int zstd_level,
+					  uint64_t *stored_len, sg_err *err)
+{
+	size_t		start = dst->len;
+	uint8_t		tag = SG_CODEC_NONE;
+	char		trailer[SG_TABLE_TRAILER_LEN];
+	uint32_t	crc;
+
+	if (raw.len > SG_TABLE_MAX_BLOCK_RAW)
+		return sg_error(err, SG_INVALID_ARGUMENT,
+						"sstable block of %zu bytes exceeds the %u-byte limit",
+						raw.len, (unsigned) SG_TABLE_MAX_BLOCK_RAW);
+	if (codec > SG_CODEC_MAX)
+		return sg_error(err, SG_INVALID_ARGUMENT, "unknown sstable codec %d", (int) codec);
+	if (codec != SG_CODEC_NONE && raw.len > 0 &&
+		try_compress(dst, raw, codec, zstd_level))
+		tag = (uint8_t) codec;
+	else
+		sg_buf_append_slice(dst, raw);
+	if (sg_buf_failed(dst))
+		return sg_error(err, SG_NO_MEMORY, "out of memory encoding an sstable block");
+	*stored_len = dst->len - start;
+	crc = sg_crc32c_extend(sg_crc32c(dst->data + start, dst->len - start), &tag, 1);
+	trailer[0] = (char) tag;
+	sg_encode_fixed32(trailer + 1, sg_crc32c_mask(crc));
+	sg_buf_append(dst, trailer, sizeof(trailer));
+	if (sg_buf_failed(dst))
+		return sg_error(err, SG_NO_MEMORY, "out of memory encoding an sstable block");
+	return SG_OK;
+}
+
+sg_code
+sg_table_read_block(sg_file *f, const char *path, uint64_t data_end,
+					sg_block_handle h, uint64_t max_raw,
+					char **out, size_t *out_len, sg_err *err)
+{
+	char	   *buf;
+	sg_code		rc;
+	uint32_t	crc;
+	uint8_t		tag;
+
+	/* Bounds before allocation: the handle may itself be garbage. */
+	if (h.offset > data_end || h.size > data_end - h.offset ||
+		SG_TABLE_TRAILER_LEN > data_end - h.offset - h.size)
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": block handle (offset %llu, size %llu) points outside the data area (%llu bytes)",
+						path, (unsigned long long) h.offset,
+						(unsigned long long) h.size, (unsigned long long) data_end);
+	if (max_raw > SG_TABLE_MAX_BLOCK_RAW)
+		max_raw = SG_TABLE_MAX_BLOCK_RAW;
+	/* A stored block is never larger than its raw form plus a length varint. */
+	if (h.size > max_raw + SG_MAX_VARINT32_LEN)
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": block at offset %llu claims %llu bytes, more than the table's largest block",
+						path, (unsigned long long) h.offset, (unsigned long long) h.size);
+
+	buf = malloc((size_t) h.size + SG_TABLE_TRAILER_LEN);
+	if (buf == NULL)
+		return sg_error(err, SG_NO_MEMORY, "sstable \"%s\": out of memory reading block at offset %llu",
+						path, (unsigned long long) h.offset);
+	rc = sg_file_read_exact(f, h.offset, buf, (size_t) h.size + SG_TABLE_TRAILER_LEN, err);
+	if (rc != SG_OK)
+	{
+		free(buf);
+		return rc;
+	}
+	tag = (uint8_t) buf[h.size];
+	crc = sg_crc32c_extend(0, buf, (size_t) h.size + 1);
+	if (sg_crc32c_unmask(sg_decode_fixed32(buf + h.size + 1)) != crc)
+	{
+		free(buf);
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": block checksum mismatch at offset %llu (size %llu)",
+						path, (unsigned long long) h.offset, (unsigned long long) h.size);
+	}
+	if (tag == SG_CODEC_NONE)
+	{
+		if (h.size > max_raw)
+		{
+			free(buf);
+			return sg_error(err, SG_CORRUPTION,
+							"sstable \"%s\": block at offset %llu is larger than the table's largest block",
+							path, (unsigned long long) h.offset);
+		}
+		*out = buf;
+		*out_len = (size_t) h.size;
+		return SG_OK;
+	}
+	if (tag > SG_CODEC_MAX)
+	{
+		free(buf);
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": unknown codec tag %u in block at offset %llu",
+						path, tag, (unsigned long long) h.offset);
+	}
+
+	sg_slice	in = sg_slice_make(buf, (size_t) h.size);
+	uint32_t	raw_len;
+	char	   *raw;
+	bool		ok;
+
+	if (!sg_get_varint32(&in, &raw_len) || raw_len > max_raw)
+	{
+		free(buf);
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": bad uncompressed length in block at offset %llu",
+						path, (unsigned long long) h.offset);
+	}
+	raw = malloc(raw_len > 0 ? raw_len : 1);
+	if (raw == NULL)
+	{
+		free(buf);
+		return sg_error(err, SG_NO_MEMORY, "sstable \"%s\": out of memory decompressing block at offset %llu",
+						path, (unsigned long long) h.offset);
+	}
+	if (tag == SG_CODEC_LZ4)
+		ok = LZ4_decompress_safe(in.data, raw, (int) in.len, (int) raw_len) == (int) raw_len;
+	else
+	{
+		size_t		n = ZSTD_decompress(raw, raw_len, in.data, in.len);
+
+		ok = !ZSTD_isError(n) && n == raw_len;
+	}
+	free(buf);
+	if (!ok)
+	{
+		free(raw);
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": %s decompression failed for block at offset %llu",
+						path, sg_codec_name((sg_codec) tag), (unsigned long long) h.offset);
+	}
+	*out = raw;
+	*out_len = raw_len;
+	return SG_OK;
+}

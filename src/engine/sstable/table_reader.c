@@ -1,0 +1,434 @@
+/*
+ * table_reader.c — opening an SSTable and reading it: point lookups that
+ * consult the bloom filter first, and a two-level iterator (index block ->
+ * data block) over the whole table. API in table.h, format in README.md.
+ *
+ * Invariant: after open() returns, nothing in sg_table_reader changes until
+ * close(). Footer, properties, index and filter are read and checked once
+ * at open and kept in memory; data blocks are read with pread on demand
+ * into memory owned by the iterator that asked, so concurrent readers share
+ * nothing mutable.
+ */
+#include "engine/sstable/table.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/base/coding.h"
+#include "engine/sstable/block.h"
+#include "engine/sstable/bloom.h"
+#include "engine/sstable/props.h"
+
+struct sg_table_reader
+{
+	sg_env	   *env;
+	sg_file    *file;
+	char	   *path;
+	uint64_t	file_size;
+	uint64_t	data_end;		/* offset of the footer: blocks end before it */
+	sg_table_footer footer;
+
+	char	   *props_block;
+	sg_table_props props;		/* slices point into props_block */
+	char	   *index_block;
+	size_t		index_len;
+	char	   *filter_block;	/* NULL when the table has no filter */
+	size_t		filter_len;
+};
+
+/* ------------------------------------------------------- table iterator */
+
+typedef struct table_iter
+{
+	sg_iter		base;
+	sg_table_reader *r;
+	sg_iter    *index_it;
+	sg_iter    *data_it;		/* NULL when no data block is loaded */
+	uint64_t	data_offset;	/* offset of the block data_it reads */
+	sg_code		code;			/* sticky error reading a block */
+	sg_err		err;
+} table_iter;
+
+static void
+set_data_iter(table_iter *it, sg_iter *data, uint64_t offset)
+{
+	sg_iter_destroy(it->data_it);
+	it->data_it = data;
+	it->data_offset = offset;
+}
+
+/*
+ * Load the data block the index iterator points at (unless already
+ * loaded). On failure records the error and leaves no data iterator.
+ */
+static void
+load_data_block(table_iter *it)
+{
+	sg_table_reader *r = it->r;
+	sg_block_handle h;
+	sg_slice	v;
+	char	   *block;
+	size_t		len;
+
+	if (!sg_iter_valid(it->index_it))
+	{
+		set_data_iter(it, NULL, 0);
+		return;
+	}
+	v = sg_iter_value(it->index_it);
+	if (!sg_block_handle_get(&v, &h) || v.len != 0)
+	{
+		set_data_iter(it, NULL, 0);
+		it->code = sg_error(&it->err, SG_CORRUPTION,
+							"sstable \"%s\": bad block handle in index block at offset %llu",
+							r->path, (unsigned long long) r->footer.index.offset);
+		return;
+	}
+	if (it->data_it != NULL && it->data_offset == h.offset)
+		return;
+	if (sg_table_read_block(r->file, r->path, r->data_end, h, r->props.max_block_raw,
+							&block, &len, &it->err) != SG_OK)
+	{
+		set_data_iter(it, NULL, 0);
+		it->code = it->err.code;
+		return;
+	}
+	set_data_iter(it, sg_block_iter_new(block, len, block, r->path, h.offset), h.offset);
+}
+
+/* Move past exhausted data blocks; stop at an error. */
+static void
+skip_empty_blocks(table_iter *it)
+{
+	while (it->code == SG_OK &&
+		   (it->data_it == NULL || !sg_iter_valid(it->data_it)))
+	{
+		if (it->data_it != NULL && sg_iter_status(it->data_it, NULL) != SG_OK)
+			return;
+		if (!sg_iter_valid(it->index_it))
+		{
+			set_data_iter(it, NULL, 0);
+			return;
+		}
+		sg_iter_next(it->index_it);
+		load_data_block(it);
+		if (it->data_it != NULL)
+			sg_iter_seek_to_first(it->data_it);
+	}
+}
+
+static bool
+ti_valid(sg_iter *base)
+{
+	table_iter *it = (table_iter *) base;
+
+	return it->code == SG_OK && it->data_it != NULL && sg_iter_valid(it->data_it);
+}
+
+static void
+ti_seek_to_first(sg_iter *base)
+{
+	table_iter *it = (table_iter *) base;
+
+	if (it->code != SG_OK)
+		return;
+	sg_iter_seek_to_first(it->index_it);
+	load_data_block(it);
+	if (it->data_it != NULL)
+		sg_iter_seek_to_first(it->data_it);
+	skip_empty_blocks(it);
+}
+
+static void
+ti_seek(sg_iter *base, sg_slice target)
+{
+	table_iter *it = (table_iter *) base;
+
+	if (it->code != SG_OK)
+		return;
+	sg_iter_seek(it->index_it, target);
+	load_data_block(it);
+	if (it->data_it != NULL)
+		sg_iter_seek(it->data_it, target);
+	skip_empty_blocks(it);
+}
+
+static void
+ti_next(sg_iter *base)
+{
+	table_iter *it = (table_iter *) base;
+
+	if (!ti_valid(base))
+		return;
+	sg_iter_next(it->data_it);
+	skip_empty_blocks(it);
+}
+
+static sg_slice
+ti_key(sg_iter *base)
+{
+	return sg_iter_key(((table_iter *) base)->data_it);
+}
+
+static sg_slice
+ti_value(sg_iter *base)
+{
+	return sg_iter_value(((table_iter *) base)->data_it);
+}
+
+static sg_code
+ti_status(sg_iter *base, sg_err *err)
+{
+	table_iter *it = (table_iter *) base;
+	sg_code		rc;
+
+	if (it->code != SG_OK)
+	{
+		rc = sg_error(err, it->code, "%s", it->err.msg);
+		if (err != NULL && it->err.sync_failed)
+			err->sync_failed = true;
+		return rc;
+	}
+	if ((rc = sg_iter_status(it->index_it, err)) != SG_OK)
+		return rc;
+	if (it->data_it != NULL)
+		return sg_iter_status(it->data_it, err);
+	return SG_OK;
+}
+
+static void
+ti_destroy(sg_iter *base)
+{
+	table_iter *it = (table_iter *) base;
+
+	sg_iter_destroy(it->data_it);
+	sg_iter_destroy(it->index_it);
+	free(it);
+}
+
+static const sg_iter_ops table_iter_ops = {
+	ti_valid, ti_seek_to_first, ti_seek, ti_next,
+	ti_key, ti_value, ti_status, ti_destroy
+};
+
+sg_iter *
+sg_table_reader_iter(sg_table_reader *r)
+{
+	table_iter *it = calloc(1, sizeof(*it));
+
+	if (it == NULL)
+		return sg_iter_error(SG_NO_MEMORY, "out of memory creating an sstable iterator");
+	it->base.ops = &table_iter_ops;
+	it->r = r;
+	it->code = SG_OK;
+	sg_err_clear(&it->err);
+	it->index_it = sg_block_iter_new(r->index_block, r->index_len, NULL, r->path,
+									 r->footer.index.offset);
+	return &it->base;
+}
+
+/* ---------------------------------------------------------------- reader */
+
+/*
+ * Walk the index once at open: every entry must hold a well-formed handle
+ * inside the data area, and there must be one per data block, so later
+ * reads only meet damage in the data blocks themselves.
+ */
+static sg_code
+check_index(sg_table_reader *r, sg_err *err)
+{
+	sg_iter    *it = sg_block_iter_new(r->index_block, r->index_len, NULL, r->path,
+									   r->footer.index.offset);
+	uint64_t	n = 0;
+	sg_code		rc;
+
+	for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
+	{
+		sg_slice	v = sg_iter_value(it);
+		sg_block_handle h;
+
+		if (!sg_block_handle_get(&v, &h) || v.len != 0 ||
+			h.offset > r->data_end || h.size > r->data_end - h.offset)
+		{
+			sg_iter_destroy(it);
+			return sg_error(err, SG_CORRUPTION,
+							"sstable \"%s\": bad block handle in index block at offset %llu",
+							r->path, (unsigned long long) r->footer.index.offset);
+		}
+		n++;
+	}
+	rc = sg_iter_status(it, err);
+	sg_iter_destroy(it);
+	if (rc != SG_OK)
+		return rc;
+	if (n != r->props.num_data_blocks)
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": index block at offset %llu lists %llu blocks, properties say %llu",
+						r->path, (unsigned long long) r->footer.index.offset,
+						(unsigned long long) n, (unsigned long long) r->props.num_data_blocks);
+	return SG_OK;
+}
+
+static sg_code
+open_reader(sg_table_reader *r, sg_err *err)
+{
+	char		fbuf[SG_TABLE_FOOTER_LEN];
+	size_t		len;
+	sg_code		rc;
+
+	if ((rc = sg_file_size(r->file, &r->file_size, err)) != SG_OK)
+		return rc;
+	if (r->file_size < SG_TABLE_FOOTER_LEN)
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\" is too short (%llu bytes) to hold a footer",
+						r->path, (unsigned long long) r->file_size);
+	r->data_end = r->file_size - SG_TABLE_FOOTER_LEN;
+	if ((rc = sg_file_read_exact(r->file, r->data_end, fbuf, sizeof(fbuf), err)) != SG_OK ||
+		(rc = sg_table_footer_decode(fbuf, r->path, r->data_end, &r->footer, err)) != SG_OK)
+		return rc;
+
+	if ((rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.props,
+								  SG_TABLE_MAX_BLOCK_RAW, &r->props_block, &len, err)) != SG_OK ||
+		(rc = sg_table_props_decode(sg_slice_make(r->props_block, len), r->path,
+									r->footer.props.offset, &r->props, err)) != SG_OK)
+		return rc;
+
+	if ((rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.index,
+								  SG_TABLE_MAX_BLOCK_RAW, &r->index_block, &r->index_len,
+								  err)) != SG_OK ||
+		(rc = check_index(r, err)) != SG_OK)
+		return rc;
+
+	/* A zero handle means the table was built without a filter. */
+	if (r->footer.filter.offset != 0 || r->footer.filter.size != 0)
+	{
+		if ((rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.filter,
+									  SG_TABLE_MAX_BLOCK_RAW, &r->filter_block,
+									  &r->filter_len, err)) != SG_OK)
+			return rc;
+		if (!sg_bloom_valid(sg_slice_make(r->filter_block, r->filter_len)))
+			return sg_error(err, SG_CORRUPTION,
+							"sstable \"%s\": malformed filter block at offset %llu",
+							r->path, (unsigned long long) r->footer.filter.offset);
+	}
+	return SG_OK;
+}
+
+sg_code
+sg_table_reader_open(sg_env *env, const char *path, sg_table_reader **out, sg_err *err)
+{
+	sg_table_reader *r;
+	sg_code		rc;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL || (r->path = strdup(path)) == NULL)
+	{
+		free(r);
+		return sg_error(err, SG_NO_MEMORY, "out of memory opening sstable \"%s\"", path);
+	}
+	r->env = env;
+	rc = sg_file_open(env, path, SG_OPEN_READ, &r->file, err);
+	if (rc == SG_OK)
+		rc = open_reader(r, err);
+	if (rc != SG_OK)
+	{
+		sg_table_reader_close(r);
+		return rc;
+	}
+	*out = r;
+	return SG_OK;
+}
+
+void
+sg_table_reader_close(sg_table_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->file != NULL)
+		sg_file_close(r->file, NULL);
+	free(r->props_block);
+	free(r->index_block);
+	free(r->filter_block);
+	free(r->path);
+	free(r);
+}
+
+bool
+sg_table_reader_may_contain(sg_table_reader *r, sg_slice user_key)
+{
+	if (r->filter_block == NULL)
+		return true;
+	return sg_bloom_may_contain(sg_slice_make(r->filter_block, r->filter_len),
+								sg_bloom_hash(user_key));
+}
+
+sg_code
+sg_table_reader_get(sg_table_reader *r, sg_slice user_key, uint64_t seq,
+					sg_buf *value, sg_value_type *type, uint64_t *found_seq, sg_err *err)
+{
+	sg_buf		target = SG_BUF_INIT;
+	sg_iter    *it;
+	sg_code		rc = SG_NOT_FOUND;
+
+	sg_buf_reset(value);
+	if (r->props.num_entries == 0 || !sg_table_reader_may_contain(r, user_key))
+		return SG_NOT_FOUND;
+	if (seq > SG_MAX_SEQUENCE)
+		seq = SG_MAX_SEQUENCE;
+	sg_ikey_append(&target, user_key, seq, SG_TYPE_FOR_SEEK);
+	if (sg_buf_failed(&target))
+		return sg_error(err, SG_NO_MEMORY, "out of memory searching sstable \"%s\"", r->path);
+
+	it = sg_table_reader_iter(r);
+	sg_iter_seek(it, sg_buf_slice(&target));
+	if (sg_iter_valid(it))
+	{
+		sg_parsed_ikey pk;
+
+		if (!sg_ikey_parse(sg_iter_key(it), &pk))
+			rc = sg_error(err, SG_CORRUPTION,
+						  "sstable \"%s\": entry with unknown value type in a data block",
+						  r->path);
+		else if (sg_slice_equal(pk.user_key, user_key))
+		{
+			*type = pk.type;
+			if (found_seq != NULL)
+				*found_seq = pk.seq;
+			if (pk.type == SG_TYPE_PUT)
+				sg_buf_append_slice(value, sg_iter_value(it));
+			rc = sg_buf_failed(value)
+				? sg_error(err, SG_NO_MEMORY, "out of memory reading sstable \"%s\"", r->path)
+				: SG_OK;
+		}
+	}
+	else
+	{
+		sg_code		st = sg_iter_status(it, err);
+
+		if (st != SG_OK)
+			rc = st;
+	}
+	sg_iter_destroy(it);
+	sg_buf_free(&target);
+	return rc;
+}
+
+const sg_table_props *
+sg_table_reader_props(const sg_table_reader *r)
+{
+	return &r->props;
+}
+
+uint64_t
+sg_table_reader_file_size(const sg_table_reader *r)
+{
+	return r->file_size;
+}
+
+const char *
+sg_table_reader_path(const sg_table_reader *r)
+{
+	return r->path;
+}

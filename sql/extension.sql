@@ -1,0 +1,76 @@
+--
+-- The extension: the access method it registers, table creation through
+-- every route a user has, clear errors for what is not implemented yet,
+-- the GUC prefix, the maintenance worker and the engine folder.
+--
+CREATE EXTENSION stratago;
+
+SELECT amname, amtype, amhandler::regproc FROM pg_am WHERE amname = 'strata';
+SELECT e.extversion, n.nspname
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ WHERE e.extname = 'stratago';
+
+-- USING strata
+CREATE TABLE t1 (id int NOT NULL, payload text) USING strata;
+\d+ t1
+
+-- default_table_access_method
+SET default_table_access_method = strata;
+CREATE TABLE t2 (id int);
+RESET default_table_access_method;
+SELECT c.relname, a.amname
+  FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+ WHERE c.relname IN ('t1', 't2') ORDER BY 1;
+
+-- like heap, the relation has an smgr main fork (empty: rows live in the engine)
+SELECT pg_relation_filepath('t1') IS NOT NULL AS has_filepath,
+       pg_relation_size('t1') AS smgr_bytes;
+
+-- unlogged and temporary strata tables can be created
+CREATE UNLOGGED TABLE t_unlogged (id int) USING strata;
+CREATE TEMP TABLE t_temp (id int) USING strata;
+DROP TABLE t_unlogged, t_temp;
+
+-- TRUNCATE, also inside a transaction that rolls back
+TRUNCATE t2;
+BEGIN;
+TRUNCATE t2;
+ROLLBACK;
+BEGIN;
+CREATE TABLE t_same_xact (id int) USING strata;
+TRUNCATE t_same_xact;
+COMMIT;
+DROP TABLE t_same_xact;
+
+-- operations not implemented yet give a clear error, never a crash
+INSERT INTO t2 VALUES (1);
+COPY t2 FROM stdin;
+1
+\.
+SELECT * FROM t2;
+UPDATE t2 SET id = 2;
+DELETE FROM t2;
+CREATE TABLE t_ctas USING strata AS SELECT 1 AS x;
+CREATE INDEX ON t2 (id);
+VACUUM FULL t2;
+
+-- plain VACUUM visits strata tables without error
+VACUUM t2;
+
+-- GUCs live under the reserved stratago. prefix
+SHOW stratago.maintenance_naptime;
+SET stratago.no_such_setting = 1;
+
+-- the maintenance worker runs
+SELECT count(*) AS maintenance_workers
+  FROM pg_stat_activity WHERE backend_type = 'stratago maintenance';
+
+-- the engine's folder exists in the data directory
+SELECT isdir FROM pg_stat_file('stratago');
+
+-- the extension cannot be dropped while strata tables depend on it
+DROP EXTENSION stratago;
+
+DROP TABLE t1, t2;
+DROP EXTENSION stratago;
+SELECT count(*) FROM pg_am WHERE amname = 'strata';

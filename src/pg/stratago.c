@@ -1,0 +1,135 @@
+/*
+ * stratago.c — module entry point: refuses to load outside
+ * shared_preload_libraries, defines the stratago.* GUCs, reserves and
+ * initialises shared memory, creates the engine's folder in the data
+ * directory, and registers the maintenance background worker.
+ *
+ * Why preload only: strata tables keep their memtables, WAL buffer and
+ * per-tree state in shared memory, and their flushing and compaction run
+ * in background workers; both can only be set up by the postmaster.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "pg/stratago.h"
+
+PG_MODULE_MAGIC;
+
+StrataShared *strata_shared = NULL;
+
+int			strata_maintenance_naptime = 1000;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void strata_shmem_request(void);
+static void strata_shmem_startup(void);
+static void strata_define_gucs(void);
+static void strata_create_data_dir(void);
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stratago must be loaded via shared_preload_libraries"),
+				 errdetail("strata tables need shared memory and background workers that only the postmaster can set up."),
+				 errhint("Add \"stratago\" to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	strata_define_gucs();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = strata_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = strata_shmem_startup;
+
+	strata_register_maintenance_worker();
+}
+
+static void
+strata_define_gucs(void)
+{
+	DefineCustomIntVariable("stratago.maintenance_naptime",
+							"Time the maintenance worker sleeps between rounds.",
+							NULL,
+							&strata_maintenance_naptime,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("stratago");
+}
+
+static void
+strata_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+
+	RequestAddinShmemSpace(MAXALIGN(sizeof(StrataShared)));
+	RequestNamedLWLockTranche("stratago", 1);
+}
+
+static void
+strata_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	strata_shared = ShmemInitStruct("stratago", sizeof(StrataShared), &found);
+	if (!found)
+	{
+		memset(strata_shared, 0, sizeof(StrataShared));
+		strata_shared->lock = &(GetNamedLWLockTranche("stratago"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+
+	/*
+	 * The postmaster runs this at startup and again after a crash of any
+	 * child; backends only attach. Creating the folder here means it exists
+	 * before anything can read a strata table.
+	 */
+	if (!IsUnderPostmaster)
+		strata_create_data_dir();
+}
+
+/*
+ * Create $PGDATA/stratago if needed and make its directory entry durable.
+ * The postmaster's working directory is the data directory.
+ */
+static void
+strata_create_data_dir(void)
+{
+	struct stat st;
+
+	if (stat(STRATAGO_DIR, &st) == 0)
+	{
+		if (!S_ISDIR(st.st_mode))
+			ereport(FATAL,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("\"%s/%s\" exists but is not a directory",
+							DataDir, STRATAGO_DIR)));
+		return;
+	}
+	if (MakePGDirectory(STRATAGO_DIR) < 0 && errno != EEXIST)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s/%s\": %m",
+						DataDir, STRATAGO_DIR)));
+	fsync_fname(STRATAGO_DIR, true);
+	fsync_fname(".", true);
+}

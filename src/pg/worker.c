@@ -1,0 +1,90 @@
+/*
+ * worker.c — the "stratago maintenance" background worker.
+ *
+ * One worker per cluster, started by the postmaster once the cluster is
+ * consistent, restarted after a crash. It will flush memtables, run
+ * compaction and recycle WAL segments; for now it only keeps its place:
+ * it sleeps on its latch, reloads configuration on SIGHUP and exits
+ * cleanly (code 0) on SIGTERM so that a shutdown is never reported as a
+ * worker crash.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+
+#include "pg/stratago.h"
+
+/* Seconds the postmaster waits before restarting a worker that died. */
+#define STRATA_WORKER_RESTART_SECONDS 5
+
+void
+strata_register_maintenance_worker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	/*
+	 * A connection to no particular database: enough to appear in
+	 * pg_stat_activity, and what later catalog-free maintenance needs.
+	 */
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = STRATA_WORKER_RESTART_SECONDS;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "stratago");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "strata_maintenance_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "stratago maintenance");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "stratago maintenance");
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+strata_maintenance_detach(int code, Datum arg)
+{
+	LWLockAcquire(strata_shared->lock, LW_EXCLUSIVE);
+	if (strata_shared->maintenance_pid == MyProcPid)
+		strata_shared->maintenance_pid = 0;
+	LWLockRelease(strata_shared->lock);
+}
+
+void
+strata_maintenance_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	LWLockAcquire(strata_shared->lock, LW_EXCLUSIVE);
+	strata_shared->maintenance_pid = MyProcPid;
+	strata_shared->maintenance_starts++;
+	LWLockRelease(strata_shared->lock);
+	before_shmem_exit(strata_maintenance_detach, (Datum) 0);
+
+	ereport(DEBUG1, (errmsg_internal("stratago maintenance worker started")));
+
+	while (!ShutdownRequestPending)
+	{
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 strata_maintenance_naptime,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+
+	proc_exit(0);
+}

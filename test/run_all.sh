@@ -1,0 +1,70 @@
+#!/bin/bash
+# test/run_all.sh — the whole test suite, the README's second command.
+#
+# Builds and installs the extension (as root), runs the engine unit tests
+# (plain and under ASan/UBSan), the bounded fuzz runs, then — as the
+# unprivileged `postgres` user, because initdb refuses root — pg_regress and
+# the isolation specs in temp instances with stratago preloaded, and the TAP
+# tests. Exits non-zero on any failure and prints the diffs of what failed.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PGBIN=$(pg_config --bindir)
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+RUN_USER=${STRATAGO_TEST_USER:-postgres}
+failed=()
+
+step() { printf '\n===== %s =====\n' "$*"; }
+
+cd "$ROOT"
+step "build and install"
+make -s -j2
+if [ "$(id -u)" = 0 ]; then make -s install; fi
+
+step "engine unit tests"
+make -s engine-check || failed+=("engine unit tests")
+
+step "engine unit tests under AddressSanitizer + UBSan"
+make -s engine-asan || failed+=("engine unit tests (asan)")
+
+if ls test/fuzz/fuzz_*.c >/dev/null 2>&1; then
+	step "fuzz targets (bounded runs over the seed corpus)"
+	make -s fuzz-check || failed+=("fuzz")
+fi
+
+# The PostgreSQL suites run as an unprivileged user in a scratch copy of the
+# tree that the user owns.
+SCRATCH=$(mktemp -d /tmp/stratago-test.XXXXXX)
+trap 'rm -rf "$SCRATCH"' EXIT
+cp -a "$ROOT/." "$SCRATCH/"
+rm -rf "$SCRATCH/build" "$SCRATCH/build-asan"
+as_user() {
+	if [ "$(id -u)" = 0 ]; then
+		chown -R "$RUN_USER" "$SCRATCH"
+		runuser -u "$RUN_USER" -- env PATH="$PGBIN:$PATH" bash -c "cd '$SCRATCH' && $*"
+	else
+		env PATH="$PGBIN:$PATH" bash -c "cd '$SCRATCH' && $*"
+	fi
+}
+
+step "pg_regress and isolation specs (temp instances)"
+if ! as_user "make -s installcheck"; then
+	failed+=("pg_regress/isolation")
+	cat "$SCRATCH"/regression.diffs "$SCRATCH"/output_iso/regression.diffs 2>/dev/null || true
+fi
+
+step "TAP tests"
+if ! as_user "PG_REGRESS='$PGXS_DIR/src/test/regress/pg_regress' TESTDIR='$SCRATCH/test/tap' \
+		prove -I '$PGXS_DIR/src/test/perl' -I test/tap test/tap/t/*.pl"; then
+	failed+=("TAP")
+	for f in "$SCRATCH"/test/tap/tmp_check/log/regress_log_*; do
+		[ -f "$f" ] && { echo "--- $f"; tail -50 "$f"; }
+	done
+fi
+
+step "summary"
+if [ ${#failed[@]} -gt 0 ]; then
+	printf 'FAILED: %s\n' "${failed[@]}"
+	exit 1
+fi
+echo "all suites passed"

@@ -1,0 +1,249 @@
+/*
+ * merge_iter.c — k-way merge of internal-key iterators (see merge.h).
+ *
+ * The valid children sit in a binary min-heap ordered by their current
+ * key (ties broken by child index, so equal keys come out lower index
+ * first and the order is deterministic). The top of the heap is the
+ * current entry; next() advances that one child and restores the heap in
+ * O(log k).
+ *
+ * Invariants:
+ *  - heap[0..heap_len) holds exactly the children that are valid, each
+ *    with a key of at least SG_IKEY_TRAILER_LEN bytes, in heap order;
+ *  - once failed is set it stays set: valid() is false and status()
+ *    reports err, whatever seek is called later.
+ */
+#include "engine/merge/merge.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/base/ikey.h"
+
+typedef struct merge_iter
+{
+	sg_iter		base;
+	int			n;
+	sg_iter   **children;
+	int		   *heap;			/* child indexes */
+	int			heap_len;
+	bool		failed;
+	sg_err		err;
+} merge_iter;
+
+static bool
+child_less(merge_iter *m, int a, int b)
+{
+	int			r = sg_ikey_compare(sg_iter_key(m->children[a]), sg_iter_key(m->children[b]));
+
+	return r < 0 || (r == 0 && a < b);
+}
+
+static void
+sift_down(merge_iter *m, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		int			min = i;
+		int			tmp;
+
+		if (l < m->heap_len && child_less(m, m->heap[l], m->heap[min]))
+			min = l;
+		if (r < m->heap_len && child_less(m, m->heap[r], m->heap[min]))
+			min = r;
+		if (min == i)
+			return;
+		tmp = m->heap[i];
+		m->heap[i] = m->heap[min];
+		m->heap[min] = tmp;
+		i = min;
+	}
+}
+
+/*
+ * Check child c after it moved: true if it is valid with a well-formed
+ * key; otherwise false, after recording any error it reports.
+ */
+static bool
+child_usable(merge_iter *m, int c)
+{
+	sg_iter    *it = m->children[c];
+	sg_err		e;
+	sg_code		rc;
+
+	if (sg_iter_valid(it))
+	{
+		sg_slice	k = sg_iter_key(it);
+
+		if (k.len >= SG_IKEY_TRAILER_LEN)
+			return true;
+		m->failed = true;
+		sg_error(&m->err, SG_CORRUPTION,
+				 "merge: child %d yielded a %zu-byte key, too short for an internal key",
+				 c, k.len);
+		return false;
+	}
+	sg_err_clear(&e);
+	rc = sg_iter_status(it, &e);
+	if (rc != SG_OK && !m->failed)
+	{
+		m->failed = true;
+		m->err = e;
+		m->err.code = rc;
+	}
+	return false;
+}
+
+/* Rebuild the heap after every child was repositioned. */
+static void
+rebuild(merge_iter *m)
+{
+	m->heap_len = 0;
+	for (int c = 0; c < m->n; c++)
+		if (child_usable(m, c))
+			m->heap[m->heap_len++] = c;
+	for (int i = m->heap_len / 2 - 1; i >= 0; i--)
+		sift_down(m, i);
+}
+
+static bool
+merge_valid(sg_iter *it)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	return !m->failed && m->heap_len > 0;
+}
+
+static void
+merge_seek_to_first(sg_iter *it)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	if (m->failed)
+		return;
+	for (int c = 0; c < m->n; c++)
+		sg_iter_seek_to_first(m->children[c]);
+	rebuild(m);
+}
+
+static void
+merge_seek(sg_iter *it, sg_slice target)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	if (m->failed)
+		return;
+	if (target.len < SG_IKEY_TRAILER_LEN)
+	{
+		/* Children would compare past the end of a short target. */
+		m->failed = true;
+		sg_error(&m->err, SG_INVALID_ARGUMENT,
+				 "merge: seek target of %zu bytes is not an internal key", target.len);
+		return;
+	}
+	for (int c = 0; c < m->n; c++)
+		sg_iter_seek(m->children[c], target);
+	rebuild(m);
+}
+
+static void
+merge_next(sg_iter *it)
+{
+	merge_iter *m = (merge_iter *) it;
+	int			top;
+
+	if (!merge_valid(it))
+		return;
+	top = m->heap[0];
+	sg_iter_next(m->children[top]);
+	if (!child_usable(m, top))
+		m->heap[0] = m->heap[--m->heap_len];
+	sift_down(m, 0);
+}
+
+static sg_slice
+merge_key(sg_iter *it)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	return sg_iter_key(m->children[m->heap[0]]);
+}
+
+static sg_slice
+merge_value(sg_iter *it)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	return sg_iter_value(m->children[m->heap[0]]);
+}
+
+static sg_code
+merge_status(sg_iter *it, sg_err *err)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	if (m->failed)
+	{
+		if (err != NULL)
+			*err = m->err;
+		return m->err.code;
+	}
+	for (int c = 0; c < m->n; c++)
+	{
+		sg_code		rc = sg_iter_status(m->children[c], err);
+
+		if (rc != SG_OK)
+			return rc;
+	}
+	return SG_OK;
+}
+
+static void
+merge_destroy(sg_iter *it)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	for (int c = 0; c < m->n; c++)
+		sg_iter_destroy(m->children[c]);
+	free(m->children);
+	free(m->heap);
+	free(m);
+}
+
+static const sg_iter_ops merge_ops = {
+	merge_valid, merge_seek_to_first, merge_seek, merge_next,
+	merge_key, merge_value, merge_status, merge_destroy
+};
+
+sg_iter *
+sg_merge_iter_new(sg_iter **children, int n)
+{
+	merge_iter *m;
+	int			k = 0;
+
+	if (n < 0)
+		n = 0;
+	m = calloc(1, sizeof(*m));
+	if (m == NULL
+		|| (m->children = malloc(sizeof(sg_iter *) * (size_t) (n ? n : 1))) == NULL
+		|| (m->heap = malloc(sizeof(int) * (size_t) (n ? n : 1))) == NULL)
+	{
+		if (m != NULL)
+		{
+			free(m->children);
+			free(m);
+		}
+		for (int c = 0; c < n; c++)
+			sg_iter_destroy(children[c]);
+		return sg_iter_error(SG_NO_MEMORY, "out of memory creating a merging iterator");
+	}
+	for (int c = 0; c < n; c++)
+		if (children[c] != NULL)
+			m->children[k++] = children[c];
+	m->base.ops = &merge_ops;
+	m->n = k;
+	sg_err_clear(&m->err);
+	return &m->base;
+}

@@ -1,0 +1,797 @@
+/*
+ * test_merge.c — unit tests for the merging iterator and the visible and
+ * versions views on top of it, checked against a reference model built
+ * from the same random data: the merge equals the sorted union, seeks land
+ * where a binary search of that union says, each view matches what the
+ * model computes at several snapshots (tombstones included), child errors
+ * and malformed keys surface through status(), empty inputs are fine.
+ *
+ * The children are a test-only iterator over a sorted in-memory array, so
+ * these tests depend on nothing but base/ and merge/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "engine/base/ikey.h"
+#include "engine/base/iter.h"
+#include "engine/merge/merge.h"
+#include "testutil.h"
+
+/* ------------------------------------------------ test data and model */
+
+typedef struct entry
+{
+	char		ukey[16];
+	uint64_t	seq;
+	sg_value_type type;
+	char		val[24];
+	char		ikey[16 + 8];	/* ukey || trailer */
+	size_t		ikey_len;
+} entry;
+
+static void
+entry_make(entry *e, const char *ukey, uint64_t seq, sg_value_type type)
+{
+	snprintf(e->ukey, sizeof(e->ukey), "%s", ukey);
+	e->seq = seq;
+	e->type = type;
+	snprintf(e->val, sizeof(e->val), "%s@%llu", ukey, (unsigned long long) seq);
+	memcpy(e->ikey, ukey, strlen(ukey));
+	sg_encode_fixed64(e->ikey + strlen(ukey), sg_ikey_pack_trailer(seq, type));
+	e->ikey_len = strlen(ukey) + 8;
+}
+
+static sg_slice
+entry_ikey(const entry *e)
+{
+	return sg_slice_make(e->ikey, e->ikey_len);
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	return sg_ikey_compare(entry_ikey(a), entry_ikey(b));
+}
+
+/* -------------------------------- a sorted-array iterator (test only) */
+
+typedef struct array_iter
+{
+	sg_iter		base;
+	entry	   *e;				/* sorted by internal key, owned */
+	size_t		n;
+	size_t		pos;			/* n: not valid */
+	size_t		fail_at;		/* reaching this index reports an error */
+	bool		failed;
+} array_iter;
+
+static void
+array_check_fail(array_iter *a)
+{
+	if (a->pos < a->n && a->pos >= a->fail_at)
+	{
+		a->failed = true;
+		a->pos = a->n;
+	}
+}
+
+static bool
+array_valid(sg_iter *it)
+{
+	array_iter *a = (array_iter *) it;
+
+	return !a->failed && a->pos < a->n;
+}
+
+static void
+array_seek_to_first(sg_iter *it)
+{
+	array_iter *a = (array_iter *) it;
+
+	a->pos = 0;
+	array_check_fail(a);
+}
+
+static void
+array_seek(sg_iter *it, sg_slice target)
+{
+	array_iter *a = (array_iter *) it;
+	size_t		lo = 0,
+				hi = a->n;
+
+	while (lo < hi)
+	{
+		size_t		mid = lo + (hi - lo) / 2;
+
+		if (sg_ikey_compare(entry_ikey(&a->e[mid]), target) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	a->pos = lo;
+	array_check_fail(a);
+}
+
+static void
+array_next(sg_iter *it)
+{
+	array_iter *a = (array_iter *) it;
+
+	a->pos++;
+	array_check_fail(a);
+}
+
+static sg_slice
+array_key(sg_iter *it)
+{
+	array_iter *a = (array_iter *) it;
+
+	return entry_ikey(&a->e[a->pos]);
+}
+
+static sg_slice
+array_value(sg_iter *it)
+{
+	array_iter *a = (array_iter *) it;
+
+	return sg_slice_from_cstr(a->e[a->pos].val);
+}
+
+static sg_code
+array_status(sg_iter *it, sg_err *err)
+{
+	array_iter *a = (array_iter *) it;
+
+	if (a->failed)
+		return sg_error(err, SG_CORRUPTION, "child broke at entry %zu", a->fail_at);
+	return SG_OK;
+}
+
+static void
+array_destroy(sg_iter *it)
+{
+	array_iter *a = (array_iter *) it;
+
+	free(a->e);
+	free(a);
+}
+
+static const sg_iter_ops array_ops = {
+	array_valid, array_seek_to_first, array_seek, array_next,
+	array_key, array_value, array_status, array_destroy
+};
+
+/* An iterator over a sorted copy of e[0..n); fails on reaching fail_at. */
+static sg_iter *
+array_iter_new(const entry *e, size_t n, size_t fail_at)
+{
+	array_iter *a = calloc(1, sizeof(*a));
+
+	assert_non_null(a);
+	a->base.ops = &array_ops;
+	a->e = malloc(sizeof(entry) * (n ? n : 1));
+	assert_non_null(a->e);
+	if (n > 0)
+		memcpy(a->e, e, sizeof(entry) * n);
+	qsort(a->e, n, sizeof(entry), entry_cmp);
+	a->n = n;
+	a->pos = n;
+	a->fail_at = fail_at;
+	return &a->base;
+}
+
+/* --------------------------------------------------- random datasets */
+
+typedef struct dataset
+{
+	entry	   *all;			/* sorted union */
+	size_t		n;
+	uint64_t	max_seq;
+} dataset;
+
+/*
+ * nkeys user keys (with prefixes of each other, e.g. "k1" and "k10"), each
+ * with 1..4 versions of unique sequence numbers, about a quarter of them
+ * tombstones.
+ */
+static dataset
+make_dataset(sg_test_rng *rng, int nkeys)
+{
+	dataset		d;
+	uint64_t	seq = 0;
+	size_t		cap = (size_t) nkeys * 4 + 1;
+
+	d.all = malloc(sizeof(entry) * cap);
+	assert_non_null(d.all);
+	d.n = 0;
+	for (int k = 0; k < nkeys; k++)
+	{
+		char		ukey[16];
+		int			nv = 1 + (int) sg_test_uniform(rng, 4);
+
+		snprintf(ukey, sizeof(ukey), "k%d", (int) sg_test_uniform(rng, (uint64_t) nkeys * 3));
+		for (int v = 0; v < nv; v++)
+		{
+			/* sequences climb with gaps, interleaved across keys */
+			seq += 1 + sg_test_uniform(rng, 3);
+			entry_make(&d.all[d.n++], ukey,
+					   seq, sg_test_uniform(rng, 4) == 0 ? SG_TYPE_DELETE : SG_TYPE_PUT);
+		}
+	}
+	qsort(d.all, d.n, sizeof(entry), entry_cmp);
+	d.max_seq = seq;
+	return d;
+}
+
+/* Spread the dataset over nchild children at random (some may be empty). */
+static sg_iter *
+merged_over(sg_test_rng *rng, const dataset *d, int nchild)
+{
+	sg_iter    *kids[32];
+	entry	   *parts[32];
+	size_t		counts[32] = {0};
+
+	assert_true(nchild >= 1 && nchild <= 32);
+
+	for (int c = 0; c < nchild; c++)
+	{
+		parts[c] = malloc(sizeof(entry) * (d->n ? d->n : 1));
+		assert_non_null(parts[c]);
+	}
+	for (size_t i = 0; i < d->n; i++)
+	{
+		int			c = (int) sg_test_uniform(rng, (uint64_t) nchild);
+
+		parts[c][counts[c]++] = d->all[i];
+	}
+	for (int c = 0; c < nchild; c++)
+	{
+		kids[c] = array_iter_new(parts[c], counts[c], SIZE_MAX);
+		free(parts[c]);
+	}
+	return sg_merge_iter_new(kids, nchild);
+}
+
+/* Index of the first entry of d >= target (d->n if none). */
+static size_t
+lower_bound(const dataset *d, sg_slice target)
+{
+	size_t		i = 0;
+
+	while (i < d->n && sg_ikey_compare(entry_ikey(&d->all[i]), target) < 0)
+		i++;
+	return i;
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void
+test_merge_equals_sorted_union(void **state)
+{
+	sg_test_rng rng = {0x5eed1234};
+
+	(void) state;
+	for (int round = 0; round < 60; round++)
+	{
+		dataset		d = make_dataset(&rng, 1 + (int) sg_test_uniform(&rng, 60));
+		/* 1..8 children, and a few rounds deep enough for a taller heap */
+		int			nchild = round < 48 ? 1 + round % 8 : 17 + round % 16;
+		sg_iter    *m = merged_over(&rng, &d, nchild);
+		size_t		i = 0;
+		sg_err		err;
+
+		sg_iter_seek_to_first(m);
+		for (; sg_iter_valid(m); sg_iter_next(m), i++)
+		{
+			assert_true(i < d.n);
+			assert_true(sg_slice_equal(sg_iter_key(m), entry_ikey(&d.all[i])));
+			assert_true(sg_slice_equal(sg_iter_value(m), sg_slice_from_cstr(d.all[i].val)));
+		}
+		assert_int_equal(i, d.n);
+		assert_int_equal(sg_iter_status(m, &err), SG_OK);
+
+		/* seek to random targets, present or not */
+		for (int s = 0; s < 40; s++)
+		{
+			char		ukey[16];
+			sg_buf		t = SG_BUF_INIT;
+			size_t		want;
+
+			snprintf(ukey, sizeof(ukey), "k%d", (int) sg_test_uniform(&rng, 200));
+			sg_ikey_append(&t, sg_slice_from_cstr(ukey), sg_test_uniform(&rng, d.max_seq + 2),
+						   (sg_value_type) sg_test_uniform(&rng, 2));
+			want = lower_bound(&d, sg_buf_slice(&t));
+			sg_iter_seek(m, sg_buf_slice(&t));
+			/* walk a few entries from there */
+			for (size_t j = want; j < want + 5 && j < d.n; j++)
+			{
+				assert_true(sg_iter_valid(m));
+				assert_true(sg_slice_equal(sg_iter_key(m), entry_ikey(&d.all[j])));
+				sg_iter_next(m);
+			}
+			if (want + 5 >= d.n)
+				assert_false(sg_iter_valid(m));
+			sg_buf_free(&t);
+		}
+		sg_iter_destroy(m);
+		free(d.all);
+	}
+}
+
+/* The model of the visible view: newest version <= snap, unless a tombstone. */
+static size_t
+model_view(const dataset *d, uint64_t snap, const entry **out)
+{
+	size_t		n = 0;
+
+	for (size_t i = 0; i < d->n;)
+	{
+		size_t		j = i;
+		const entry *vis = NULL;
+
+		while (j < d->n && strcmp(d->all[j].ukey, d->all[i].ukey) == 0)
+		{
+			if (vis == NULL && d->all[j].seq <= snap)
+				vis = &d->all[j];
+			j++;
+		}
+		if (vis != NULL && vis->type == SG_TYPE_PUT)
+			out[n++] = vis;
+		i = j;
+	}
+	return n;
+}
+
+/* The model of the versions view: visible versions down to a tombstone. */
+static size_t
+model_versions(const dataset *d, uint64_t snap, const entry **out)
+{
+	size_t		n = 0;
+
+	for (size_t i = 0; i < d->n;)
+	{
+		size_t		j = i;
+		bool		stopped = false;
+
+		while (j < d->n && strcmp(d->all[j].ukey, d->all[i].ukey) == 0)
+		{
+			if (!stopped && d->all[j].seq <= snap)
+			{
+				out[n++] = &d->all[j];
+				stopped = (d->all[j].type == SG_TYPE_DELETE);
+			}
+			j++;
+		}
+		i = j;
+	}
+	return n;
+}
+
+static void
+test_view_against_model(void **state)
+{
+	sg_test_rng rng = {0xfeedbeef};
+
+	(void) state;
+	for (int round = 0; round < 40; round++)
+	{
+		dataset		d = make_dataset(&rng, 1 + (int) sg_test_uniform(&rng, 50));
+		const entry **want = malloc(sizeof(entry *) * (d.n + 1));
+		uint64_t	snaps[] = {0, 1, d.max_seq / 3, d.max_seq / 2, d.max_seq - 1,
+		d.max_seq, SG_MAX_SEQUENCE, UINT64_MAX};
+		int			tombstoned = 0;
+
+		assert_non_null(want);
+		for (size_t s = 0; s < sizeof(snaps) / sizeof(snaps[0]); s++)
+		{
+			sg_iter    *v = sg_view_iter_new(merged_over(&rng, &d, 1 + round % 8), snaps[s]);
+			size_t		nw = model_view(&d, snaps[s], want);
+			size_t		i = 0;
+			sg_err		err;
+
+			sg_iter_seek_to_first(v);
+			for (; sg_iter_valid(v); sg_iter_next(v), i++)
+			{
+				assert_true(i < nw);
+				assert_true(sg_slice_equal(sg_iter_key(v), sg_slice_from_cstr(want[i]->ukey)));
+				assert_true(sg_slice_equal(sg_iter_value(v), sg_slice_from_cstr(want[i]->val)));
+			}
+			assert_int_equal(i, nw);
+			assert_int_equal(sg_iter_status(v, &err), SG_OK);
+
+			/* seek by user key: first visible user key >= target */
+			for (int t = 0; t < 30; t++)
+			{
+				char		ukey[16];
+				size_t		j = 0;
+
+				snprintf(ukey, sizeof(ukey), "k%d", (int) sg_test_uniform(&rng, 160));
+				while (j < nw && strcmp(want[j]->ukey, ukey) < 0)
+					j++;
+				sg_iter_seek(v, sg_slice_from_cstr(ukey));
+				if (j == nw)
+					assert_false(sg_iter_valid(v));
+				else
+				{
+					assert_true(sg_iter_valid(v));
+					assert_true(sg_slice_equal(sg_iter_key(v),
+											   sg_slice_from_cstr(want[j]->ukey)));
+					assert_true(sg_slice_equal(sg_iter_value(v),
+											   sg_slice_from_cstr(want[j]->val)));
+				}
+			}
+			sg_iter_destroy(v);
+		}
+		/* the data really has keys a tombstone hides at the newest snapshot */
+		for (size_t i = 0; i < d.n; i++)
+			if (d.all[i].type == SG_TYPE_DELETE)
+				tombstoned++;
+		assert_true(d.n < 8 || tombstoned > 0);
+		free(want);
+		free(d.all);
+	}
+}
+
+static void
+test_versions_against_model(void **state)
+{
+	sg_test_rng rng = {0xabcdef01};
+
+	(void) state;
+	for (int round = 0; round < 40; round++)
+	{
+		dataset		d = make_dataset(&rng, 1 + (int) sg_test_uniform(&rng, 50));
+		const entry **want = malloc(sizeof(entry *) * (d.n + 1));
+		uint64_t	snaps[] = {0, d.max_seq / 2, d.max_seq, SG_MAX_SEQUENCE};
+
+		assert_non_null(want);
+		for (size_t s = 0; s < sizeof(snaps) / sizeof(snaps[0]); s++)
+		{
+			sg_iter    *v = sg_versions_iter_new(merged_over(&rng, &d, 1 + round % 8),
+												 snaps[s]);
+			size_t		nw = model_versions(&d, snaps[s], want);
+			size_t		i = 0;
+			sg_err		err;
+
+			sg_iter_seek_to_first(v);
+			for (; sg_iter_valid(v); sg_iter_next(v), i++)
+			{
+				sg_parsed_ikey p;
+
+				assert_true(i < nw);
+				assert_true(sg_slice_equal(sg_iter_key(v), entry_ikey(want[i])));
+				assert_true(sg_ikey_parse(sg_iter_key(v), &p));
+				assert_true(p.seq <= snaps[s]);
+				assert_true(sg_slice_equal(sg_iter_value(v), sg_slice_from_cstr(want[i]->val)));
+			}
+			assert_int_equal(i, nw);
+			assert_int_equal(sg_iter_status(v, &err), SG_OK);
+
+			/* next_key: only the newest visible version of each key */
+			i = 0;
+			sg_iter_seek_to_first(v);
+			for (size_t j = 0; j < nw; j++)
+			{
+				if (j > 0 && strcmp(want[j]->ukey, want[j - 1]->ukey) == 0)
+					continue;
+				assert_true(sg_iter_valid(v));
+				assert_true(sg_slice_equal(sg_iter_key(v), entry_ikey(want[j])));
+				sg_versions_iter_next_key(v);
+			}
+			assert_false(sg_iter_valid(v));
+
+			/* seek by user key lands on that key's newest visible version */
+			if (nw > 0)
+			{
+				const entry *t = want[sg_test_uniform(&rng, nw)];
+				size_t		j = 0;
+
+				while (strcmp(want[j]->ukey, t->ukey) != 0)
+					j++;
+				sg_iter_seek(v, sg_slice_from_cstr(t->ukey));
+				assert_true(sg_iter_valid(v));
+				assert_true(sg_slice_equal(sg_iter_key(v), entry_ikey(want[j])));
+			}
+			sg_iter_destroy(v);
+		}
+		free(want);
+		free(d.all);
+	}
+}
+
+static void
+test_hand_written_view(void **state)
+{
+	entry		a[4],
+				b[3];
+	sg_iter    *kids[2];
+	sg_iter    *v;
+	sg_err		err;
+
+	(void) state;
+	/* "apple": put@1 (a), put@5 (b), delete@7 (a) ; "pear": put@3, put@9 */
+	entry_make(&a[0], "apple", 1, SG_TYPE_PUT);
+	entry_make(&a[1], "apple", 7, SG_TYPE_DELETE);
+	entry_make(&a[2], "pear", 9, SG_TYPE_PUT);
+	entry_make(&a[3], "zz", 2, SG_TYPE_DELETE);
+	entry_make(&b[0], "apple", 5, SG_TYPE_PUT);
+	entry_make(&b[1], "pear", 3, SG_TYPE_PUT);
+	entry_make(&b[2], "zz", 1, SG_TYPE_PUT);
+
+	/* at 6: apple@5 and pear@3 visible; zz hidden by its tombstone at 2 */
+	kids[0] = array_iter_new(a, 4, SIZE_MAX);
+	kids[1] = array_iter_new(b, 3, SIZE_MAX);
+	v = sg_view_iter_new(sg_merge_iter_new(kids, 2), 6);
+	sg_iter_seek_to_first(v);
+	assert_true(sg_iter_valid(v));
+	assert_true(sg_slice_equal(sg_iter_key(v), sg_slice_from_cstr("apple")));
+	assert_true(sg_slice_equal(sg_iter_value(v), sg_slice_from_cstr("apple@5")));
+	sg_iter_next(v);
+	assert_true(sg_slice_equal(sg_iter_value(v), sg_slice_from_cstr("pear@3")));
+	sg_iter_next(v);
+	assert_false(sg_iter_valid(v));
+	assert_int_equal(sg_iter_status(v, &err), SG_OK);
+	/* at 1: apple@1, and zz@1 (its tombstone at 2 is too new) */
+	sg_iter_destroy(v);
+
+	kids[0] = array_iter_new(a, 4, SIZE_MAX);
+	kids[1] = array_iter_new(b, 3, SIZE_MAX);
+	v = sg_view_iter_new(sg_merge_iter_new(kids, 2), 1);
+	sg_iter_seek_to_first(v);
+	assert_true(sg_slice_equal(sg_iter_value(v), sg_slice_from_cstr("apple@1")));
+	sg_iter_next(v);
+	assert_true(sg_slice_equal(sg_iter_value(v), sg_slice_from_cstr("zz@1")));
+	sg_iter_next(v);
+	assert_false(sg_iter_valid(v));
+	sg_iter_destroy(v);
+
+	/* versions at 8: apple delete@7 only (it hides 5 and 1); pear@3 */
+	kids[0] = array_iter_new(a, 4, SIZE_MAX);
+	kids[1] = array_iter_new(b, 3, SIZE_MAX);
+	v = sg_versions_iter_new(sg_merge_iter_new(kids, 2), 8);
+	sg_iter_seek_to_first(v);
+	assert_true(sg_slice_equal(sg_iter_key(v), entry_ikey(&a[1])));
+	sg_iter_next(v);
+	assert_true(sg_slice_equal(sg_iter_key(v), entry_ikey(&b[1])));
+	sg_iter_next(v);
+	assert_true(sg_slice_equal(sg_iter_key(v), entry_ikey(&a[3])));
+	sg_iter_next(v);
+	assert_false(sg_iter_valid(v));
+	sg_iter_destroy(v);
+
+	/* next_key is a no-op on other iterators */
+	v = sg_iter_empty();
+	sg_versions_iter_next_key(v);
+	assert_false(sg_iter_valid(v));
+	sg_iter_destroy(v);
+}
+
+static void
+test_child_error_surfaces(void **state)
+{
+	sg_test_rng rng = {42};
+	dataset		d = make_dataset(&rng, 40);
+	sg_iter    *kids[3];
+	sg_iter    *m;
+	sg_err		err;
+	size_t		seen = 0;
+
+	(void) state;
+	assert_true(d.n > 30);
+	/* child 1 breaks after 10 entries; the merge stops there for good */
+	kids[0] = array_iter_new(d.all, d.n / 3, SIZE_MAX);
+	kids[1] = array_iter_new(d.all + d.n / 3, d.n / 3, 10);
+	kids[2] = array_iter_new(d.all + 2 * (d.n / 3), d.n - 2 * (d.n / 3), SIZE_MAX);
+	m = sg_merge_iter_new(kids, 3);
+	for (sg_iter_seek_to_first(m); sg_iter_valid(m); sg_iter_next(m))
+		seen++;
+	assert_true(seen < d.n);
+	sg_err_clear(&err);
+	assert_int_equal(sg_iter_status(m, &err), SG_CORRUPTION);
+	assert_non_null(strstr(err.msg, "child broke"));
+	/* sticky: a new seek does not hide it */
+	sg_iter_seek_to_first(m);
+	assert_false(sg_iter_valid(m));
+	assert_int_equal(sg_iter_status(m, NULL), SG_CORRUPTION);
+
+	/* through a view too */
+	sg_iter    *v = sg_view_iter_new(m, SG_MAX_SEQUENCE);
+
+	sg_iter_seek_to_first(v);
+	assert_false(sg_iter_valid(v));
+	assert_int_equal(sg_iter_status(v, &err), SG_CORRUPTION);
+	sg_iter_destroy(v);
+
+	/* an error child (sg_iter_error) is reported at once */
+	kids[0] = array_iter_new(d.all, d.n, SIZE_MAX);
+	kids[1] = sg_iter_error(SG_IO_ERROR, "disk on fire");
+	m = sg_merge_iter_new(kids, 2);
+	sg_iter_seek_to_first(m);
+	assert_false(sg_iter_valid(m));
+	assert_int_equal(sg_iter_status(m, &err), SG_IO_ERROR);
+	assert_non_null(strstr(err.msg, "disk on fire"));
+	sg_iter_destroy(m);
+	free(d.all);
+}
+
+/* A one-entry iterator whose key is too short to be an internal key. */
+static bool short_valid_flag;
+
+static bool
+short_valid(sg_iter *it)
+{
+	(void) it;
+	return short_valid_flag;
+}
+
+static void
+short_seek_to_first(sg_iter *it)
+{
+	(void) it;
+	short_valid_flag = true;
+}
+
+static void
+short_seek(sg_iter *it, sg_slice t)
+{
+	(void) it;
+	(void) t;
+	short_valid_flag = true;
+}
+
+static void
+short_next(sg_iter *it)
+{
+	(void) it;
+	short_valid_flag = false;
+}
+
+static sg_slice
+short_key(sg_iter *it)
+{
+	(void) it;
+	return sg_slice_make("abc", 3);
+}
+
+static sg_code
+short_status(sg_iter *it, sg_err *err)
+{
+	(void) it;
+	(void) err;
+	return SG_OK;
+}
+
+static void
+short_destroy(sg_iter *it)
+{
+	(void) it;
+}
+
+static const sg_iter_ops short_ops = {
+	short_valid, short_seek_to_first, short_seek, short_next,
+	short_key, short_key, short_status, short_destroy
+};
+
+static void
+test_bad_keys_and_targets(void **state)
+{
+	sg_iter		shorty = {&short_ops};
+	sg_iter    *kids[1] = {&shorty};
+	sg_iter    *m;
+	sg_iter    *v;
+	entry		e[1];
+	sg_err		err;
+
+	(void) state;
+	m = sg_merge_iter_new(kids, 1);
+	sg_iter_seek_to_first(m);
+	assert_false(sg_iter_valid(m));
+	assert_int_equal(sg_iter_status(m, &err), SG_CORRUPTION);
+	sg_iter_destroy(m);
+
+	/* a seek target too short to be an internal key is refused */
+	entry_make(&e[0], "a", 1, SG_TYPE_PUT);
+	kids[0] = array_iter_new(e, 1, SIZE_MAX);
+	m = sg_merge_iter_new(kids, 1);
+	sg_iter_seek(m, sg_slice_make("a", 1));
+	assert_false(sg_iter_valid(m));
+	assert_int_equal(sg_iter_status(m, &err), SG_INVALID_ARGUMENT);
+	sg_iter_destroy(m);
+
+	/* an 8-byte key with an unknown type is corruption to the views */
+	e[0].ikey[e[0].ikey_len - 8] = 7;
+	kids[0] = array_iter_new(e, 1, SIZE_MAX);
+	v = sg_view_iter_new(sg_merge_iter_new(kids, 1), SG_MAX_SEQUENCE);
+	sg_iter_seek_to_first(v);
+	assert_false(sg_iter_valid(v));
+	assert_int_equal(sg_iter_status(v, &err), SG_CORRUPTION);
+	sg_iter_destroy(v);
+}
+
+static void
+test_empty_and_ties(void **state)
+{
+	sg_iter    *kids[4];
+	sg_iter    *m;
+	sg_err		err;
+	entry		e[2];
+	int			n = 0;
+
+	(void) state;
+	/* no children at all */
+	m = sg_merge_iter_new(NULL, 0);
+	sg_iter_seek_to_first(m);
+	assert_false(sg_iter_valid(m));
+	assert_int_equal(sg_iter_status(m, &err), SG_OK);
+	sg_iter_destroy(m);
+
+	/* only empty children (and a NULL one) */
+	kids[0] = array_iter_new(NULL, 0, SIZE_MAX);
+	kids[1] = NULL;
+	kids[2] = sg_iter_empty();
+	m = sg_merge_iter_new(kids, 3);
+	sg_iter_seek_to_first(m);
+	assert_false(sg_iter_valid(m));
+	sg_iter_seek(m, sg_slice_make("12345678", 8));
+	assert_false(sg_iter_valid(m));
+	assert_int_equal(sg_iter_status(m, &err), SG_OK);
+	sg_iter_destroy(m);
+
+	/* identical internal keys in two children: both come out, child 0 first */
+	entry_make(&e[0], "dup", 4, SG_TYPE_PUT);
+	e[1] = e[0];
+	strcpy(e[1].val, "second");
+	kids[0] = array_iter_new(NULL, 0, SIZE_MAX);
+	kids[1] = array_iter_new(&e[0], 1, SIZE_MAX);
+	kids[2] = array_iter_new(&e[1], 1, SIZE_MAX);
+	kids[3] = array_iter_new(NULL, 0, SIZE_MAX);
+	m = sg_merge_iter_new(kids, 4);
+	for (sg_iter_seek_to_first(m); sg_iter_valid(m); sg_iter_next(m))
+	{
+		assert_true(sg_slice_equal(sg_iter_key(m), entry_ikey(&e[0])));
+		assert_true(sg_slice_equal(sg_iter_value(m),
+								   sg_slice_from_cstr(n == 0 ? e[0].val : "second")));
+		n++;
+	}
+	assert_int_equal(n, 2);
+	sg_iter_destroy(m);
+
+	/* the view over ties yields the key once */
+	kids[0] = array_iter_new(&e[0], 1, SIZE_MAX);
+	kids[1] = array_iter_new(&e[1], 1, SIZE_MAX);
+	m = sg_view_iter_new(sg_merge_iter_new(kids, 2), 10);
+	n = 0;
+	for (sg_iter_seek_to_first(m); sg_iter_valid(m); sg_iter_next(m))
+		n++;
+	assert_int_equal(n, 1);
+	sg_iter_destroy(m);
+
+	/* views over nothing */
+	m = sg_versions_iter_new(NULL, 5);
+	sg_iter_seek_to_first(m);
+	assert_false(sg_iter_valid(m));
+	assert_int_equal(sg_iter_status(m, &err), SG_OK);
+	sg_iter_destroy(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_merge_equals_sorted_union),
+		cmocka_unit_test(test_view_against_model),
+		cmocka_unit_test(test_versions_against_model),
+		cmocka_unit_test(test_hand_written_view),
+		cmocka_unit_test(test_child_error_surfaces),
+		cmocka_unit_test(test_bad_keys_and_targets),
+		cmocka_unit_test(test_empty_and_ties),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

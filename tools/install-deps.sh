@@ -1,0 +1,13 @@
+#!/bin/bash
+# tools/install-deps.sh — install everything stratago needs to build, test
+# and benchmark on Debian bookworm (run as root). Idempotent.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+	build-essential make ca-certificates \
+	postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 \
+	liblz4-dev libzstd-dev libxxhash-dev \
+	libcmocka-dev libipc-run-perl \
+	clang-14 libclang-rt-14-dev llvm-14 \
+	rocksdb-tools >/dev/null

@@ -2,7 +2,8 @@
  * test_env_mem.c — unit tests for the in-memory, fault-injecting env:
  * ordinary POSIX-like file semantics, the durability model enforced by a
  * simulated crash (file data, creations, renames, unlinks), torn writes,
- * injected write/sync failures, disk full, statistics and thread safety.
+ * injected write/sync failures, disk full, statistics, thread safety, and
+ * random operation sequences checked against a model of the rules.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -406,6 +407,180 @@ test_injected_failures(void **state)
 	sg_env_mem_destroy(env);
 }
 
+/*
+ * Random operations on a few names in two directories, checked after each
+ * step against a small model of the durability rules: per name, the file
+ * it refers to now and at its directory's last sync; per file, its bytes
+ * and synced length. A crash sets every name to its durable file and every
+ * file to its synced length.
+ */
+#define MODEL_NAMES 5
+#define MODEL_OPS 400
+
+typedef struct model_file
+{
+	char		data[2048];
+	size_t		len;
+	size_t		synced;
+} model_file;
+
+static void
+model_path(char *buf, size_t n, int d, int name)
+{
+	snprintf(buf, n, "/d%d/f%d", d, name);
+}
+
+static void
+test_random_against_model(void **state)
+{
+	sg_test_rng rng = {0xc0ffee};
+	model_file *files = calloc(MODEL_OPS + 1, sizeof(model_file));
+
+	(void) state;
+	assert_non_null(files);
+	for (int round = 0; round < 20; round++)
+	{
+		sg_env	   *env = sg_env_mem_new();
+		int			cur[2][MODEL_NAMES],
+					dur[2][MODEL_NAMES];
+		int			nfiles = 0;
+		sg_err		err;
+		int			crashes = 0;
+
+		assert_non_null(env);
+		assert_int_equal(env->ops->mkdir(env, "/d0", &err), SG_OK);
+		assert_int_equal(env->ops->mkdir(env, "/d1", &err), SG_OK);
+		memset(cur, -1, sizeof(cur));
+		memset(dur, -1, sizeof(dur));
+		for (int op = 0; op < MODEL_OPS; op++)
+		{
+			int			d = (int) sg_test_uniform(&rng, 2);
+			int			nm = (int) sg_test_uniform(&rng, MODEL_NAMES);
+			int			f = cur[d][nm];
+			char		path[64];
+			sg_file    *h;
+			uint64_t	kind = sg_test_uniform(&rng, 20);
+
+			model_path(path, sizeof(path), d, nm);
+			if (kind < 3)
+			{
+				/* create (or truncate) */
+				assert_int_equal(sg_file_open(env, path, SG_OPEN_CREATE, &h, &err), SG_OK);
+				assert_int_equal(sg_file_close(h, &err), SG_OK);
+				if (f < 0)
+				{
+					f = cur[d][nm] = nfiles++;
+					memset(&files[f], 0, sizeof(files[f]));
+				}
+				files[f].len = files[f].synced = 0;
+			}
+			else if (kind < 9 && f >= 0)
+			{
+				/* append, then maybe sync */
+				size_t		n = (size_t) sg_test_uniform(&rng, 40);
+				bool		sync = sg_test_uniform(&rng, 3) == 0;
+				char		buf[40];
+
+				if (files[f].len + n > sizeof(files[f].data))
+					n = sizeof(files[f].data) - files[f].len;
+				for (size_t i = 0; i < n; i++)
+					buf[i] = (char) sg_test_rand(&rng);
+				assert_int_equal(sg_file_open(env, path, SG_OPEN_APPEND, &h, &err), SG_OK);
+				assert_int_equal(sg_file_append(h, buf, n, &err), SG_OK);
+				memcpy(files[f].data + files[f].len, buf, n);
+				files[f].len += n;
+				if (sync)
+				{
+					assert_int_equal(sg_file_sync(h, &err), SG_OK);
+					files[f].synced = files[f].len;
+				}
+				assert_int_equal(sg_file_close(h, &err), SG_OK);
+			}
+			else if (kind < 10 && f >= 0)
+			{
+				size_t		t = (size_t) sg_test_uniform(&rng, files[f].len + 1);
+
+				assert_int_equal(sg_file_open(env, path, SG_OPEN_APPEND, &h, &err), SG_OK);
+				assert_int_equal(sg_file_truncate(h, t, &err), SG_OK);
+				assert_int_equal(sg_file_close(h, &err), SG_OK);
+				files[f].len = t;
+				if (files[f].synced > t)
+					files[f].synced = t;
+			}
+			else if (kind < 13)
+			{
+				snprintf(path, sizeof(path), "/d%d", d);
+				assert_int_equal(env->ops->sync_dir(env, path, &err), SG_OK);
+				memcpy(dur[d], cur[d], sizeof(cur[d]));
+			}
+			else if (kind < 16)
+			{
+				int			d2 = (int) sg_test_uniform(&rng, 2);
+				int			nm2 = (int) sg_test_uniform(&rng, MODEL_NAMES);
+				char		to[64];
+
+				model_path(to, sizeof(to), d2, nm2);
+				assert_int_equal(env->ops->rename(env, path, to, &err),
+								 f >= 0 ? SG_OK : SG_NOT_FOUND);
+				if (f >= 0 && (d != d2 || nm != nm2))
+				{
+					cur[d2][nm2] = f;
+					cur[d][nm] = -1;
+				}
+			}
+			else if (kind < 18)
+			{
+				assert_int_equal(env->ops->unlink(env, path, &err),
+								 f >= 0 ? SG_OK : SG_NOT_FOUND);
+				cur[d][nm] = -1;
+			}
+			else if (kind == 18)
+			{
+				sg_env_mem_crash(env);
+				crashes++;
+				memcpy(cur, dur, sizeof(cur));
+				for (int i = 0; i < nfiles; i++)
+					files[i].len = files[i].synced;
+			}
+
+			/* every name matches the model, and so do the listings */
+			for (int dd = 0; dd < 2; dd++)
+			{
+				size_t		present = 0;
+				char	  **names;
+				size_t		count;
+
+				for (int n = 0; n < MODEL_NAMES; n++)
+				{
+					char	   *data;
+					size_t		len;
+					int			mf = cur[dd][n];
+
+					model_path(path, sizeof(path), dd, n);
+					if (mf < 0)
+					{
+						assert_int_equal(env->ops->exists(env, path, &err), SG_NOT_FOUND);
+						continue;
+					}
+					present++;
+					assert_int_equal(sg_env_read_file(env, path, &data, &len, &err), SG_OK);
+					assert_int_equal(len, files[mf].len);
+					if (len > 0)
+						assert_memory_equal(data, files[mf].data, len);
+					free(data);
+				}
+				snprintf(path, sizeof(path), "/d%d", dd);
+				assert_int_equal(env->ops->list_dir(env, path, &names, &count, &err), SG_OK);
+				assert_int_equal(count, present);
+				sg_env_free_names(names, count);
+			}
+		}
+		assert_true(crashes > 0);
+		sg_env_mem_destroy(env);
+	}
+	free(files);
+}
+
 typedef struct worker_arg
 {
 	sg_env	   *env;
@@ -480,6 +655,7 @@ main(void)
 		cmocka_unit_test(test_crash_invalidates_handles),
 		cmocka_unit_test(test_torn_writes),
 		cmocka_unit_test(test_injected_failures),
+		cmocka_unit_test(test_random_against_model),
 		cmocka_unit_test(test_threads),
 	};
 

@@ -2,7 +2,7 @@
  * env.h — the file layer under the engine.
  *
  * Every byte the engine reads or writes goes through an sg_env, so that
- * tests can substitute a fault-injecting layer (env_fault.c) that, at a
+ * tests can substitute a fault-injecting layer (env_mem.c) that, at a
  * simulated crash, drops every write not yet fsynced and every file whose
  * directory entry was not fsynced. sg_env_posix() is the real one.
  *

@@ -54,6 +54,7 @@ find_ge(const sg_skiplist *l, sg_slice user_key, uint64_t trailer,
 {
 	char	   *base = l->base;
 	sg_off		x = l->hdr->head;
+	sg_off		known_ge = SG_OFF_NULL;
 	int			level = (int) atomic_load_explicit(&l->hdr->height,
 												   memory_order_relaxed) - 1;
 
@@ -62,10 +63,17 @@ find_ge(const sg_skiplist *l, sg_slice user_key, uint64_t trailer,
 		sg_off		next = atomic_load_explicit(&NODE(base, x)->next[level],
 												memory_order_acquire);
 
-		if (next != SG_OFF_NULL && node_compare(NODE(base, next), user_key, trailer) < 0)
+		/*
+		 * After dropping a level the successor is often the node that just
+		 * stopped us; it is already known to be >= target, so skip the
+		 * comparison (and its cache misses on the key).
+		 */
+		if (next != SG_OFF_NULL && next != known_ge &&
+			node_compare(NODE(base, next), user_key, trailer) < 0)
 			x = next;
 		else
 		{
+			known_ge = next;
 			if (prev != NULL)
 				prev[level] = x;
 			if (level == 0)

@@ -80,6 +80,7 @@ engine: $(ENGINE_LIB) $(ENGINE_TESTS) $(TOOLS)
 
 engine-check: engine
 	@set -e; for t in $(ENGINE_TESTS); do echo "== $$t"; $$t; done
+	@echo "== strata-dump"; test/tools/test_strata_dump.sh $(BUILD)
 
 engine-asan:
 	$(MAKE) engine-check BUILD=build-asan ECC=clang-14 \

@@ -7,9 +7,9 @@
  *     bits[nbytes]  k
  *
  * nbytes >= 8, k (1 byte) = number of probes, 1..30. A key is probed at bit
- * positions (h + i * delta) mod (8 * nbytes) for i in [0, k), where
- * h = sg_bloom_hash(user_key) and delta = rotate_right(h, 33) | 1 (double
- * hashing); bit j is bit (j % 8) of byte j / 8.
+ * positions ((h + i * delta) mod 2^64) mod (8 * nbytes) for i in [0, k),
+ * where h = sg_bloom_hash(user_key) and delta = rotate_right(h, 33) | 1
+ * (double hashing); bit j is bit (j % 8) of byte j / 8.
  *
  * Thread safety: stateless; a filter may be probed from many threads.
  */

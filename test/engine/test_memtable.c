@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -904,15 +905,14 @@ test_relocation(void **state)
 
 	/* two rounds per tree, so that the trees' chunks interleave */
 	ref_entry  *r1 = fill_random(&m1, &rng, n / 4, 300, 1);
-	ref_entry  *r2a = fill_random(&m2, &rng, n / 4, 300, 1);
+	ref_entry  *r2 = fill_random(&m2, &rng, n / 4, 300, 1);
 
 	r1 = ref_concat(r1, n / 4, fill_random(&m1, &rng, n / 4, 300, n / 4 + 1), n / 4);
-	r2a = ref_concat(r2a, n / 4, fill_random(&m2, &rng, n / 4, 300, n / 4 + 1), n / 4);
-	n = n / 4 * 4;
+	r2 = ref_concat(r2, n / 4, fill_random(&m2, &rng, n / 4, 300, n / 4 + 1), n / 4);
 	assert_true(pool.given > 20);
 
 	check_iteration(&m1, r1, n / 2);
-	check_iteration(&m2, r2a, n / 2);
+	check_iteration(&m2, r2, n / 2);
 	sg_memtable_ref(&m1);
 	sg_memtable_freeze(&m2);
 
@@ -930,9 +930,9 @@ test_relocation(void **state)
 	assert_int_equal(sg_memtable_attach(&n1, moved, off1, pool_chunk, &pool, &err), SG_OK);
 	assert_int_equal(sg_memtable_attach(&n2, moved, off2, NULL, NULL, &err), SG_OK);
 	check_iteration(&n1, r1, n / 2);
-	check_iteration(&n2, r2a, n / 2);
+	check_iteration(&n2, r2, n / 2);
 	check_gets(&n1, r1, n / 2, &rng, 5000, n / 2);
-	check_gets(&n2, r2a, n / 2, &rng, 5000, n / 2);
+	check_gets(&n2, r2, n / 2, &rng, 5000, n / 2);
 	assert_int_equal(sg_memtable_refs(&n1), 2);
 	assert_false(sg_memtable_is_immutable(&n1));
 	assert_true(sg_memtable_is_immutable(&n2));
@@ -963,10 +963,10 @@ test_relocation(void **state)
 	assert_true(sg_slice_equal(v, sg_slice_from_cstr("moved-01234")));
 	check_gets(&n1, r1, n / 2, &rng, 5000, n / 2);
 	/* the untouched tree is unaffected by the other's growth */
-	check_iteration(&n2, r2a, n / 2);
+	check_iteration(&n2, r2, n / 2);
 
 	ref_free(r1, n / 2);
-	ref_free(r2a, n / 2);
+	ref_free(r2, n / 2);
 	free(moved);
 }
 
@@ -1236,6 +1236,107 @@ test_concurrent_readers_second_mapping(void **state)
 	run_concurrency(true);
 }
 
+/*
+ * A real second process: a forked child maps the memory afresh (at another
+ * address than the parent's mapping), attaches by offset, pins, checks what
+ * the parent wrote, becomes the writer and adds more; the parent then sees
+ * the child's entries and the balanced reference count. The child reports
+ * through its exit status (cmocka's asserts do not cross fork).
+ */
+static int
+child_writer(int fd, size_t size, sg_off mt_off, char *parent_base)
+{
+	char	   *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	sg_memtable mt;
+	sg_err		err;
+	char		key[32];
+	sg_slice	v;
+	uint64_t	seq;
+
+	if (base == MAP_FAILED || base == parent_base)
+		return 2;
+	if (sg_memtable_attach(&mt, base, mt_off, NULL, NULL, &err) != SG_OK)
+		return 3;
+	sg_memtable_ref(&mt);
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(key, sizeof(key), "parent-%04d", i);
+		if (sg_memtable_get(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE, &v, &seq) !=
+			SG_MEMTABLE_FOUND || !sg_slice_equal(v, sg_slice_from_cstr(key)))
+			return 4;
+	}
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(key, sizeof(key), "child-%04d", i);
+		if (sg_memtable_add(&mt, 2000 + i, SG_TYPE_PUT, sg_slice_from_cstr(key),
+							sg_slice_from_cstr(key), &err) != SG_OK)
+			return 5;
+	}
+	if (sg_memtable_unref(&mt))
+		return 6;
+	return 0;
+}
+
+static void
+test_fork_second_process(void **state)
+{
+	size_t		size = 4 << 20;
+	int			fd = memfd_create("sg-memtable-fork", 0);
+	char	   *base;
+	sg_arena	a;
+	sg_memtable mt;
+	sg_err		err;
+	char		key[32];
+	int			status = -1;
+
+	(void) state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t) size), 0);
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(base != MAP_FAILED);
+	assert_int_equal(sg_arena_create(&a, base, 0, size, NULL, NULL, &err), SG_OK);
+	assert_int_equal(sg_memtable_create(&mt, &a, &err), SG_OK);
+	for (int i = 0; i < 1000; i++)
+	{
+		snprintf(key, sizeof(key), "parent-%04d", i);
+		assert_int_equal(sg_memtable_add(&mt, 1 + i, SG_TYPE_PUT, sg_slice_from_cstr(key),
+										 sg_slice_from_cstr(key), &err), SG_OK);
+	}
+	fflush(stdout);
+
+	pid_t		pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_writer(fd, size, sg_memtable_offset(&mt), base));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	assert_int_equal(sg_memtable_entries(&mt), 2000);
+	assert_int_equal(sg_memtable_refs(&mt), 1);
+	for (int i = 0; i < 1000; i++)
+	{
+		sg_slice	v;
+		uint64_t	seq;
+
+		snprintf(key, sizeof(key), "child-%04d", i);
+		assert_int_equal(sg_memtable_get(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE, &v, &seq),
+						 SG_MEMTABLE_FOUND);
+		assert_true(sg_slice_equal(v, sg_slice_from_cstr(key)));
+		assert_int_equal(seq, 2000 + i);
+	}
+
+	uint64_t	lo;
+	uint64_t	hi;
+
+	assert_true(sg_memtable_seq_range(&mt, &lo, &hi));
+	assert_int_equal(lo, 1);
+	assert_int_equal(hi, 2999);
+	munmap(base, size);
+	close(fd);
+}
+
 /* ------------------------------------------------------------------ */
 /* throughput (printed, not asserted)                                   */
 /* ------------------------------------------------------------------ */
@@ -1323,6 +1424,7 @@ main(void)
 		cmocka_unit_test(test_relocation),
 		cmocka_unit_test(test_concurrent_readers),
 		cmocka_unit_test(test_concurrent_readers_second_mapping),
+		cmocka_unit_test(test_fork_second_process),
 		cmocka_unit_test(test_throughput),
 	};
 

@@ -249,7 +249,13 @@ sg_table_read_block(sg_file *f, const char *path, uint64_t data_end,
 	char	   *raw;
 	bool		ok;
 
-	if (!sg_get_varint32(&in, &raw_len) || raw_len > max_raw)
+	/*
+	 * LZ4 cannot expand input more than 255-fold (each extra length byte
+	 * adds at most 255 output bytes), so a larger claim is corrupt; zstd
+	 * has no such useful bound and relies on max_raw alone.
+	 */
+	if (!sg_get_varint32(&in, &raw_len) || raw_len > max_raw ||
+		(tag == SG_CODEC_LZ4 && raw_len > (uint64_t) in.len * 255 + 16))
 	{
 		free(buf);
 		return sg_error(err, SG_CORRUPTION,

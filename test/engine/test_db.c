@@ -1,0 +1,495 @@
+/*
+ * test_db.c — unit tests for db/: put/get/delete/iterate against a
+ * reference model over many random operations with flushes, automatic and
+ * manual compactions and reopens in between (in memory and on a real
+ * directory); snapshots that keep seeing old values across compactions;
+ * the versions iterator; group commit under concurrent SYNC_ALWAYS
+ * writers; writers stalling (not failing) behind slow flushes; an fsync
+ * failure poisoning the DB; a compaction filter installed through the
+ * options.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <cmocka.h>
+
+#include "engine/base/env.h"
+#include "engine/base/env_mem.h"
+#include "engine/base/ikey.h"
+#include "engine/db/db.h"
+#include "testutil.h"
+
+#define NKEYS 400
+
+static void
+small_options(sg_db_options *o, sg_env *env)
+{
+	sg_db_options_init(o);
+	o->env = env;
+	o->memtable_size = 64 * 1024;
+	o->l0_trigger = 3;
+	o->l1_target_bytes = 128 * 1024;
+	o->target_file_size = 32 * 1024;
+	o->block_size = 1024;
+	o->wal_sync = SG_WAL_SYNC_OFF;
+	o->wal_segment_size = 256 * 1024;
+	o->max_manifest_bytes = 16 * 1024;
+}
+
+static void
+key_of(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "key%05d", i);
+}
+
+/* The model: one value (or none) per key. */
+typedef struct model
+{
+	char	   *val[NKEYS];
+} model;
+
+static void
+model_free(model *m)
+{
+	for (int i = 0; i < NKEYS; i++)
+		free(m->val[i]);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Every key agrees with the model, by get and by a full iteration. */
+static void
+check_model(sg_db *db, const model *m, const sg_db_snapshot *snap)
+{
+	sg_buf		v = SG_BUF_INIT;
+	sg_err		err;
+	char		k[32];
+
+	for (int i = 0; i < NKEYS; i++)
+	{
+		sg_code		rc;
+
+		key_of(k, sizeof(k), i);
+		rc = sg_db_get(db, sg_slice_from_cstr(k), snap, &v, &err);
+		if (m->val[i] == NULL)
+			assert_int_equal(rc, SG_NOT_FOUND);
+		else
+		{
+			assert_int_equal(rc, SG_OK);
+			assert_int_equal(v.len, strlen(m->val[i]));
+			assert_memory_equal(v.data, m->val[i], v.len);
+		}
+	}
+	sg_buf_free(&v);
+
+	sg_iter    *it = sg_db_iter(db, snap);
+	int			next = 0;
+
+	for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
+	{
+		while (next < NKEYS && m->val[next] == NULL)
+			next++;
+		assert_true(next < NKEYS);
+		key_of(k, sizeof(k), next);
+		assert_true(sg_slice_equal(sg_iter_key(it), sg_slice_from_cstr(k)));
+		assert_true(sg_slice_equal(sg_iter_value(it), sg_slice_from_cstr(m->val[next])));
+		next++;
+	}
+	assert_int_equal(sg_iter_status(it, &err), SG_OK);
+	while (next < NKEYS && m->val[next] == NULL)
+		next++;
+	assert_int_equal(next, NKEYS);
+	sg_iter_destroy(it);
+}
+
+static void
+random_value(sg_test_rng *rng, char *buf, size_t max)
+{
+	size_t		n = 1 + sg_test_uniform(rng, max - 1);
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (char) ('a' + sg_test_uniform(rng, 26));
+	buf[n] = '\0';
+}
+
+static void
+run_random(sg_env *env, const char *dir, int rounds, uint64_t seed)
+{
+	sg_db_options o;
+	sg_db	   *db;
+	sg_err		err;
+	model		m;
+	sg_test_rng rng = {seed};
+	char		val[400];
+	char		k[32];
+
+	memset(&m, 0, sizeof(m));
+	small_options(&o, env);
+	assert_int_equal(sg_db_open(dir, &o, &db, &err), SG_OK);
+	for (int r = 0; r < rounds; r++)
+	{
+		int			ops = 200 + (int) sg_test_uniform(&rng, 800);
+
+		for (int i = 0; i < ops; i++)
+		{
+			int			key = (int) sg_test_uniform(&rng, NKEYS);
+			int			what = (int) sg_test_uniform(&rng, 10);
+
+			key_of(k, sizeof(k), key);
+			if (what < 7)
+			{
+				random_value(&rng, val, sizeof(val) - 1);
+				assert_int_equal(sg_db_put(db, sg_slice_from_cstr(k), sg_slice_from_cstr(val), &err),
+								 SG_OK);
+				free(m.val[key]);
+				m.val[key] = strdup(val);
+			}
+			else if (what < 9)
+			{
+				assert_int_equal(sg_db_delete(db, sg_slice_from_cstr(k), &err), SG_OK);
+				free(m.val[key]);
+				m.val[key] = NULL;
+			}
+			else
+			{
+				/* a multi-entry batch: put one key, delete another */
+				sg_batch	b;
+				int			other = (key + 1) % NKEYS;
+				char		k2[32];
+
+				key_of(k2, sizeof(k2), other);
+				random_value(&rng, val, 50);
+				sg_batch_init(&b);
+				assert_int_equal(sg_batch_put(&b, sg_slice_from_cstr(k), sg_slice_from_cstr(val)), SG_OK);
+				assert_int_equal(sg_batch_delete(&b, sg_slice_from_cstr(k2)), SG_OK);
+				assert_int_equal(sg_db_write(db, &b, &err), SG_OK);
+				sg_batch_free(&b);
+				free(m.val[key]);
+				m.val[key] = strdup(val);
+				free(m.val[other]);
+				m.val[other] = NULL;
+			}
+		}
+		switch (sg_test_uniform(&rng, 4))
+		{
+			case 0:
+				assert_int_equal(sg_db_flush(db, &err), SG_OK);
+				break;
+			case 1:
+				{
+					char		b[32],
+								e[32];
+					int			lo = (int) sg_test_uniform(&rng, NKEYS);
+					sg_slice	bs,
+								es;
+
+					key_of(b, sizeof(b), lo);
+					key_of(e, sizeof(e), lo + 100);
+					bs = sg_slice_from_cstr(b);
+					es = sg_slice_from_cstr(e);
+					assert_int_equal(sg_db_compact_range(db, &bs, &es, &err), SG_OK);
+					break;
+				}
+			case 2:
+				assert_int_equal(sg_db_close(db, &err), SG_OK);
+				assert_int_equal(sg_db_open(dir, &o, &db, &err), SG_OK);
+				break;
+			default:
+				break;
+		}
+		check_model(db, &m, NULL);
+	}
+	assert_int_equal(sg_db_compact_range(db, NULL, NULL, &err), SG_OK);
+	check_model(db, &m, NULL);
+
+	sg_db_stats st;
+
+	sg_db_get_stats(db, &st);
+	assert_true(st.flushes > 0);
+	assert_true(st.compactions > 0);
+	assert_true(st.wal_bytes > 0);
+	assert_true(st.compaction_bytes_written > 0);
+	/* after a full compaction everything lives in one level */
+	int			nonempty = 0;
+
+	for (int l = 0; l < SG_NUM_LEVELS; l++)
+		nonempty += st.level_files[l] > 0;
+	assert_true(nonempty <= 1);
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+	model_free(&m);
+}
+
+static void
+test_random_mem(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+
+	(void) state;
+	run_random(env, "/db", 40, 0xfeed);
+	sg_env_mem_destroy(env);
+}
+
+static void
+test_random_posix(void **state)
+{
+	char	   *dir = sg_test_tmpdir("db");
+
+	(void) state;
+	run_random(sg_env_posix(), dir, 10, 0xbeef);
+	sg_test_rmtree(dir);
+	free(dir);
+}
+
+static void
+test_snapshots(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	sg_db_options o;
+	sg_db	   *db;
+	sg_err		err;
+	model		m1,
+				m2;
+	char		k[32],
+				val[64];
+
+	(void) state;
+	small_options(&o, env);
+	assert_int_equal(sg_db_open("/db", &o, &db, &err), SG_OK);
+	memset(&m1, 0, sizeof(m1));
+	memset(&m2, 0, sizeof(m2));
+	for (int i = 0; i < NKEYS; i++)
+	{
+		key_of(k, sizeof(k), i);
+		snprintf(val, sizeof(val), "old%d", i);
+		assert_int_equal(sg_db_put(db, sg_slice_from_cstr(k), sg_slice_from_cstr(val), &err), SG_OK);
+		m1.val[i] = strdup(val);
+	}
+	const sg_db_snapshot *s1 = sg_db_snapshot_acquire(db);
+	sg_iter    *held = sg_db_iter(db, NULL);	/* pins the current files */
+
+	for (int i = 0; i < NKEYS; i++)
+	{
+		key_of(k, sizeof(k), i);
+		if (i % 3 == 0)
+			assert_int_equal(sg_db_delete(db, sg_slice_from_cstr(k), &err), SG_OK);
+		else
+		{
+			snprintf(val, sizeof(val), "new%d", i);
+			assert_int_equal(sg_db_put(db, sg_slice_from_cstr(k), sg_slice_from_cstr(val), &err), SG_OK);
+			m2.val[i] = strdup(val);
+		}
+	}
+	check_model(db, &m1, s1);
+	assert_int_equal(sg_db_compact_range(db, NULL, NULL, &err), SG_OK);
+	check_model(db, &m1, s1);
+	check_model(db, &m2, NULL);
+
+	/* the iterator made before still sees the old state */
+	int			n = 0;
+
+	for (sg_iter_seek_to_first(held); sg_iter_valid(held); sg_iter_next(held))
+		n++;
+	assert_int_equal(sg_iter_status(held, &err), SG_OK);
+	assert_int_equal(n, NKEYS);
+	sg_iter_destroy(held);
+
+	/* versions view: a key with old and new versions shows both */
+	sg_iter    *vi = sg_db_versions_iter(db, NULL);
+	int			versions_of_1 = 0;
+
+	key_of(k, sizeof(k), 1);
+	for (sg_iter_seek(vi, sg_slice_from_cstr(k)); sg_iter_valid(vi); sg_iter_next(vi))
+	{
+		if (!sg_slice_equal(sg_ikey_user_key(sg_iter_key(vi)), sg_slice_from_cstr(k)))
+			break;
+		versions_of_1++;
+	}
+	assert_int_equal(versions_of_1, 2);
+	sg_iter_destroy(vi);
+
+	/* released: a full compaction drops the old versions and tombstones */
+	sg_db_snapshot_release(db, s1);
+	assert_int_equal(sg_db_compact_range(db, NULL, NULL, &err), SG_OK);
+	check_model(db, &m2, NULL);
+	vi = sg_db_versions_iter(db, NULL);
+	int			total = 0;
+
+	for (sg_iter_seek_to_first(vi); sg_iter_valid(vi); sg_iter_next(vi))
+		total++;
+	sg_iter_destroy(vi);
+	assert_int_equal(total, NKEYS - (NKEYS + 2) / 3);
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+	model_free(&m1);
+	model_free(&m2);
+	sg_env_mem_destroy(env);
+}
+
+typedef struct thread_arg
+{
+	sg_db	   *db;
+	int			id;
+	int			n;
+} thread_arg;
+
+static void *
+writer_main(void *p)
+{
+	thread_arg *a = p;
+	sg_err		err;
+	char		k[32];
+
+	for (int i = 0; i < a->n; i++)
+	{
+		snprintf(k, sizeof(k), "t%d-%05d", a->id, i);
+		if (sg_db_put(a->db, sg_slice_from_cstr(k), sg_slice_from_cstr(k), &err) != SG_OK)
+			return (void *) 1;
+	}
+	return NULL;
+}
+
+static void
+test_group_commit_and_stall(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	sg_db_options o;
+	sg_db	   *db;
+	sg_err		err;
+	pthread_t	th[8];
+	thread_arg	args[8];
+	sg_db_stats st;
+
+	(void) state;
+	small_options(&o, env);
+	o.wal_sync = SG_WAL_SYNC_ALWAYS;
+	o.max_immutables = 1;
+	assert_int_equal(sg_db_open("/db", &o, &db, &err), SG_OK);
+	for (int i = 0; i < 8; i++)
+	{
+		args[i].db = db;
+		args[i].id = i;
+		args[i].n = 600;
+		assert_int_equal(pthread_create(&th[i], NULL, writer_main, &args[i]), 0);
+	}
+	for (int i = 0; i < 8; i++)
+	{
+		void	   *ret;
+
+		pthread_join(th[i], &ret);
+		assert_null(ret);
+	}
+	sg_db_get_stats(db, &st);
+	assert_int_equal(st.wal_appends, 8 * 600);
+	assert_true(st.wal_syncs < st.wal_appends);
+	assert_true(st.flushes > 0);
+	assert_int_equal(st.last_sequence, 8 * 600);
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+
+	/* everything is there after a crash (SYNC_ALWAYS) */
+	sg_env_mem_crash(env);
+	assert_int_equal(sg_db_open("/db", &o, &db, &err), SG_OK);
+	sg_buf		v = SG_BUF_INIT;
+
+	for (int t = 0; t < 8; t++)
+		for (int i = 0; i < 600; i += 37)
+		{
+			char		k[32];
+
+			snprintf(k, sizeof(k), "t%d-%05d", t, i);
+			assert_int_equal(sg_db_get(db, sg_slice_from_cstr(k), NULL, &v, &err), SG_OK);
+			assert_true(sg_slice_equal(sg_buf_slice(&v), sg_slice_from_cstr(k)));
+		}
+	sg_buf_free(&v);
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+	sg_env_mem_destroy(env);
+}
+
+static void
+test_fsync_failure_poisons(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	sg_db_options o;
+	sg_db	   *db;
+	sg_err		err;
+	sg_buf		v = SG_BUF_INIT;
+
+	(void) state;
+	small_options(&o, env);
+	o.wal_sync = SG_WAL_SYNC_ALWAYS;
+	assert_int_equal(sg_db_open("/db", &o, &db, &err), SG_OK);
+	assert_int_equal(sg_db_put(db, sg_slice_from_cstr("a"), sg_slice_from_cstr("1"), &err), SG_OK);
+	sg_env_mem_fail_nth_sync(env, 1);
+	assert_int_not_equal(sg_db_put(db, sg_slice_from_cstr("b"), sg_slice_from_cstr("2"), &err), SG_OK);
+	assert_true(err.sync_failed);
+	sg_err_clear(&err);
+	assert_int_not_equal(sg_db_put(db, sg_slice_from_cstr("c"), sg_slice_from_cstr("3"), &err), SG_OK);
+	assert_true(err.sync_failed);
+	assert_int_not_equal(sg_db_flush(db, &err), SG_OK);
+	/* reads still work */
+	assert_int_equal(sg_db_get(db, sg_slice_from_cstr("a"), NULL, &v, &err), SG_OK);
+	assert_int_not_equal(sg_db_close(db, &err), SG_OK);
+	sg_env_mem_crash(env);
+	assert_int_equal(sg_db_open("/db", &o, &db, &err), SG_OK);
+	assert_int_equal(sg_db_get(db, sg_slice_from_cstr("a"), NULL, &v, &err), SG_OK);
+	assert_int_equal(sg_db_get(db, sg_slice_from_cstr("c"), NULL, &v, &err), SG_NOT_FOUND);
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+	sg_buf_free(&v);
+	sg_env_mem_destroy(env);
+}
+
+static sg_code
+drop_x(void *arg, const sg_filter_context *ctx, sg_slice user_key,
+	   sg_filter_version *versions, size_t n, sg_err *err)
+{
+	(void) ctx;
+	(void) err;
+	(*(int *) arg)++;
+	if (user_key.len > 0 && user_key.data[0] == 'x')
+		for (size_t i = 0; i < n; i++)
+			versions[i].decision = SG_FILTER_DROP;
+	return SG_OK;
+}
+
+static void
+test_filter_option(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	sg_db_options o;
+	sg_db	   *db;
+	sg_err		err;
+	sg_buf		v = SG_BUF_INIT;
+	int			calls = 0;
+
+	(void) state;
+	small_options(&o, env);
+	o.filter = drop_x;
+	o.filter_arg = &calls;
+	assert_int_equal(sg_db_open("/db", &o, &db, &err), SG_OK);
+	assert_int_equal(sg_db_put(db, sg_slice_from_cstr("a"), sg_slice_from_cstr("1"), &err), SG_OK);
+	assert_int_equal(sg_db_put(db, sg_slice_from_cstr("x1"), sg_slice_from_cstr("2"), &err), SG_OK);
+	assert_int_equal(sg_db_compact_range(db, NULL, NULL, &err), SG_OK);
+	assert_true(calls >= 2);
+	assert_int_equal(sg_db_get(db, sg_slice_from_cstr("a"), NULL, &v, &err), SG_OK);
+	assert_int_equal(sg_db_get(db, sg_slice_from_cstr("x1"), NULL, &v, &err), SG_NOT_FOUND);
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+	sg_buf_free(&v);
+	sg_env_mem_destroy(env);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_mem),
+		cmocka_unit_test(test_random_posix),
+		cmocka_unit_test(test_snapshots),
+		cmocka_unit_test(test_group_commit_and_stall),
+		cmocka_unit_test(test_fsync_failure_poisons),
+		cmocka_unit_test(test_filter_option),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

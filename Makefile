@@ -20,7 +20,7 @@ OBJS = $(GLUE_SRCS:.c=.o) $(ENGINE_SRCS:.c=.o)
 
 # pg_regress and isolation suites run in temp instances with the library
 # preloaded (PGXS refuses `make check`; initdb refuses root: see test/run_all.sh).
-REGRESS = extension
+REGRESS = extension dml
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/stratago.conf
 ISOLATION = truncate-concurrent
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \

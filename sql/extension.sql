@@ -26,10 +26,9 @@ SELECT c.relname, a.amname
 SELECT pg_relation_filepath('t1') IS NOT NULL AS has_filepath,
        pg_relation_size('t1') AS smgr_bytes;
 
--- unlogged and temporary strata tables can be created
+-- unlogged and temporary strata tables are refused with a clear error
 CREATE UNLOGGED TABLE t_unlogged (id int) USING strata;
 CREATE TEMP TABLE t_temp (id int) USING strata;
-DROP TABLE t_unlogged, t_temp;
 
 -- TRUNCATE, also inside a transaction that rolls back
 TRUNCATE t2;
@@ -43,14 +42,6 @@ COMMIT;
 DROP TABLE t_same_xact;
 
 -- operations not implemented yet give a clear error, never a crash
-INSERT INTO t2 VALUES (1);
-COPY t2 FROM stdin;
-1
-\.
-SELECT * FROM t2;
-UPDATE t2 SET id = 2;
-DELETE FROM t2;
-CREATE TABLE t_ctas USING strata AS SELECT 1 AS x;
 CREATE INDEX ON t2 (id);
 VACUUM FULL t2;
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/base/coding.h"
 #include "engine/base/env.h"
 #include "engine/base/ikey.h"
 #include "engine/sstable/table.h"
@@ -130,19 +131,40 @@ dump_sstable(const char *path)
 	return 0;
 }
 
-/* One WAL record: a write batch (the standalone engine's record). */
+/*
+ * A strata row key (8-byte big-endian row id) and row version (see
+ * src/pg/rowversion.h: kind, flags, cid, 64-bit writer xid, payload), as
+ * written by the PostgreSQL layer. Returns false if they are not that.
+ */
+static bool
+print_row_version(sg_slice key, sg_slice value)
+{
+	static const char *kinds[] = {"?", "DATA", "TOMBSTONE", "MOVED", "LOCK"};
+	uint64_t	rowid;
+	uint8_t		kind;
+
+	if (key.len != 8 || value.len < 16)
+		return false;
+	kind = (uint8_t) value.data[0];
+	if (kind < 1 || kind > 4)
+		return false;
+	rowid = sg_decode_be64(key.data);
+	printf("row %-10" PRIu64 " tid (%" PRIu64 ",%" PRIu64 ")  %-9s xid %-8" PRIu64 " cid %-4u flags 0x%02x  %zu bytes",
+		   rowid, rowid / 291, rowid % 291 + 1, kinds[kind],
+		   sg_decode_fixed64(value.data + 8), sg_decode_fixed32(value.data + 4),
+		   (uint8_t) value.data[1], value.len - 16);
+	return true;
+}
+
+/* The entries of one write batch. */
 static void
-print_wal_record(uint64_t end_lsn, uint64_t start_off, sg_slice rec)
+print_batch(sg_slice rec)
 {
 	sg_batch_iter bi;
 	sg_batch_entry e;
 	sg_err		err;
 	sg_code		rc;
 
-	printf("record end LSN %" PRIu64, end_lsn);
-	if (start_off != UINT64_MAX)
-		printf(" (offset %" PRIu64 ")", start_off);
-	printf(", %zu bytes", rec.len);
 	if (sg_batch_iter_init(&bi, rec, "record", &err) != SG_OK)
 	{
 		printf(": not a write batch (%s)\n", err.msg);
@@ -152,6 +174,11 @@ print_wal_record(uint64_t end_lsn, uint64_t start_off, sg_slice rec)
 	while ((rc = sg_batch_iter_next(&bi, &e, "record", &err)) == SG_OK)
 	{
 		printf("    %-10" PRIu64 " %-8s ", e.seq, type_name(e.type));
+		if (e.type == SG_TYPE_PUT && !show_values && print_row_version(e.key, e.value))
+		{
+			printf("\n");
+			continue;
+		}
 		print_bytes(e.key, 38);
 		printf(" ");
 		if (show_values)
@@ -162,6 +189,28 @@ print_wal_record(uint64_t end_lsn, uint64_t start_off, sg_slice rec)
 	}
 	if (rc != SG_NOT_FOUND)
 		printf("    DAMAGED batch: %s\n", err.msg);
+}
+
+/*
+ * One WAL record: a write batch (the standalone engine), or a strata rows
+ * record (src/pg/enginewal.c: type 1, spc, db, rel, tree id, batch).
+ */
+static void
+print_wal_record(uint64_t end_lsn, uint64_t start_off, sg_slice rec)
+{
+	printf("record end LSN %" PRIu64, end_lsn);
+	if (start_off != UINT64_MAX)
+		printf(" (offset %" PRIu64 ")", start_off);
+	printf(", %zu bytes", rec.len);
+	if (rec.len >= 21 + SG_BATCH_HEADER_SIZE && rec.data[0] == 1 &&
+		sg_batch_validate(sg_slice_make(rec.data + 21, rec.len - 21), NULL, NULL) == SG_OK)
+	{
+		printf(", rows of relfilenode %u/%u/%u tree %016" PRIx64,
+			   sg_decode_fixed32(rec.data + 1), sg_decode_fixed32(rec.data + 5),
+			   sg_decode_fixed32(rec.data + 9), sg_decode_fixed64(rec.data + 13));
+		rec = sg_slice_make(rec.data + 21, rec.len - 21);
+	}
+	print_batch(rec);
 }
 
 static int

@@ -27,12 +27,17 @@ PG_MODULE_MAGIC;
 StrataShared *strata_shared = NULL;
 
 int			strata_maintenance_naptime = 1000;
+int			strata_memtable_memory_mb = 256;
+int			strata_memtable_size_kb = 4096;
+int			strata_max_tables = 1000;
+bool		strata_sync = true;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static void strata_shmem_request(void);
 static void strata_shmem_startup(void);
+
 static void strata_define_gucs(void);
 static void strata_create_data_dir(void);
 
@@ -53,6 +58,9 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = strata_shmem_startup;
 
+	strata_wal_register_rmgr();
+	/* registered in the postmaster, inherited by every backend it forks */
+	strata_wal_init_callbacks();
 	strata_register_maintenance_worker();
 }
 
@@ -68,6 +76,42 @@ strata_define_gucs(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("stratago.memtable_memory",
+							"Shared memory for the memtables of all strata tables.",
+							NULL,
+							&strata_memtable_memory_mb,
+							256, 8, INT_MAX / 2,
+							PGC_POSTMASTER,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("stratago.memtable_size",
+							"Size at which a table's memtable is frozen and flushed.",
+							NULL,
+							&strata_memtable_size_kb,
+							4096, 64, INT_MAX / 1024,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("stratago.max_tables",
+							"Maximum number of strata relfilenodes in the cluster.",
+							NULL,
+							&strata_max_tables,
+							1000, 16, 1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("stratago.sync",
+							 "Makes a transaction's strata changes durable before its commit.",
+							 "Off gives up crash atomicity of strata changes with the rest of the transaction.",
+							 &strata_sync,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("stratago");
 }
 
@@ -77,34 +121,29 @@ strata_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 
-	RequestAddinShmemSpace(MAXALIGN(sizeof(StrataShared)));
-	RequestNamedLWLockTranche("stratago", 1);
+	RequestAddinShmemSpace(strata_shmem_size());
+	RequestNamedLWLockTranche("stratago", 5);
+	RequestNamedLWLockTranche("stratago row", STRATA_ROW_LATCHES);
 }
 
 static void
 strata_shmem_startup(void)
 {
-	bool		found;
-
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	strata_shared = ShmemInitStruct("stratago", sizeof(StrataShared), &found);
-	if (!found)
-	{
-		memset(strata_shared, 0, sizeof(StrataShared));
-		strata_shared->lock = &(GetNamedLWLockTranche("stratago"))->lock;
-	}
-	LWLockRelease(AddinShmemInitLock);
+	strata_shmem_init();
 
 	/*
 	 * The postmaster runs this at startup and again after a crash of any
-	 * child; backends only attach. Creating the folder here means it exists
-	 * before anything can read a strata table.
+	 * child; backends only attach. Recovering here means every tree is
+	 * back before anything can read a strata table.
 	 */
 	if (!IsUnderPostmaster)
+	{
 		strata_create_data_dir();
+		strata_runtime_recover();
+	}
 }
 
 /*

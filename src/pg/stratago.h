@@ -11,26 +11,15 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "storage/lwlock.h"
 
 /* Folder under the data directory that holds all engine files. */
 #define STRATAGO_DIR "stratago"
 
-/*
- * Cluster-wide state in shared memory. Created by the postmaster before
- * any backend or worker starts (shmem_startup_hook), found by name after.
- */
-typedef struct StrataShared
-{
-	LWLock	   *lock;			/* protects the fields below */
-	pid_t		maintenance_pid;	/* 0 when the worker is not running */
-	uint64		maintenance_starts; /* times the worker has (re)started */
-} StrataShared;
+/* shared state and GUCs: see runtime.h */
+#include "pg/runtime.h"
 
-extern StrataShared *strata_shared;
-
-/* GUCs (stratago.*) */
-extern int	strata_maintenance_naptime;
 
 /* stratago.c */
 extern void _PG_init(void);

@@ -2,25 +2,42 @@
  * tableam.c — the `strata` table access method: the TableAmRoutine that
  * PostgreSQL calls for every operation on a strata table.
  *
- * State of this file: relation creation and the catalog-facing callbacks
- * are real; every callback that would read or write rows raises
- * ERRCODE_FEATURE_NOT_SUPPORTED naming the operation until the engine is
- * wired in, so that nothing ever crashes or silently succeeds.
+ * Rows live in the relation's LSM tree (runtime.c); each change appends a
+ * row version (rowversion.h) and PostgreSQL's snapshots pick the version
+ * a reader sees. Callbacks whose feature is not built yet raise
+ * ERRCODE_FEATURE_NOT_SUPPORTED naming the operation, so that nothing ever
+ * crashes or silently succeeds.
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "access/detoast.h"
 #include "access/heapam.h"
+#include "access/heaptoast.h"
 #include "access/multixact.h"
+#include "access/relscan.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/storage.h"
 #include "catalog/storage_xlog.h"
+#include "commands/vacuum.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "storage/smgr.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "pg/rowversion.h"
+#include "pg/runtime.h"
 #include "pg/stratago.h"
 
 PG_FUNCTION_INFO_V1(stratago_tableam_handler);
@@ -53,35 +70,290 @@ strata_slot_callbacks(Relation rel)
 }
 
 /* ------------------------------------------------------------------------
+ * Helpers
+ * ------------------------------------------------------------------------
+ */
+
+/* SERIALIZABLE needs predicate locks we do not take yet: refuse, never degrade. */
+static void
+strata_check_isolation(void)
+{
+	if (IsolationIsSerializable())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("SERIALIZABLE transactions are not supported for strata tables yet"),
+				 errhint("Use REPEATABLE READ or READ COMMITTED.")));
+}
+
+/*
+ * The tuple to store for a slot: a MinimalTuple with every external TOAST
+ * pointer replaced by its value, since strata tables have no TOAST table
+ * and a pointer into another table's TOAST would dangle (BRIEF §5.5).
+ */
+static MinimalTuple
+strata_form_tuple(TupleTableSlot *slot)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	Datum	   *values;
+	bool	   *isnull;
+	bool		any_external = false;
+	MinimalTuple mt;
+
+	slot_getallattrs(slot);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attlen == -1 && !slot->tts_isnull[i] &&
+			VARATT_IS_EXTERNAL(DatumGetPointer(slot->tts_values[i])))
+		{
+			any_external = true;
+			break;
+		}
+	}
+	if (!any_external)
+		return heap_form_minimal_tuple(desc, slot->tts_values, slot->tts_isnull);
+
+	values = palloc(sizeof(Datum) * desc->natts);
+	isnull = palloc(sizeof(bool) * desc->natts);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		values[i] = slot->tts_values[i];
+		isnull[i] = slot->tts_isnull[i];
+		if (att->attlen == -1 && !isnull[i] &&
+			VARATT_IS_EXTERNAL(DatumGetPointer(values[i])))
+			values[i] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[i])));
+	}
+	mt = heap_form_minimal_tuple(desc, values, isnull);
+	pfree(values);
+	pfree(isnull);
+	return mt;
+}
+
+static void
+strata_encode_data(StringInfo buf, TupleTableSlot *slot, CommandId cid)
+{
+	MinimalTuple mt = strata_form_tuple(slot);
+
+	initStringInfo(buf);
+	strata_version_encode(buf, STRATA_DATA, GetCurrentFullTransactionId(), cid, mt, NULL);
+	pfree(mt);
+}
+
+static uint64
+strata_rowid_or_error(Relation rel, ItemPointer tid)
+{
+	uint64		rowid;
+
+	if (!ItemPointerIsValid(tid) || !strata_tid_to_rowid(tid, &rowid))
+		elog(ERROR, "invalid TID (%u,%u) for strata table \"%s\"",
+			 ItemPointerGetBlockNumberNoCheck(tid), ItemPointerGetOffsetNumberNoCheck(tid),
+			 RelationGetRelationName(rel));
+	return rowid;
+}
+
+/* Put the DATA version v of the row at tid into slot. */
+static void
+strata_store_version(Relation rel, const StrataVersion *v, ItemPointer tid,
+					 TupleTableSlot *slot)
+{
+	HeapTuple	tuple = strata_version_to_heap(v, tid, RelationGetRelid(rel));
+
+	ExecStoreHeapTuple(tuple, slot, true);
+	slot->tts_tableOid = RelationGetRelid(rel);
+	slot->tts_tid = *tid;
+}
+
+/* ------------------------------------------------------------------------
  * Scans
  * ------------------------------------------------------------------------
  */
+typedef struct StrataScanDescData
+{
+	TableScanDescData base;
+	StrataTree *tree;
+	StrataTreeScan *tscan;
+	/* parallel scans and ANALYZE read one block (291 row ids) at a time */
+	bool		by_block;
+	bool		block_open;
+	uint64		block_end;		/* row ids of the current block end here */
+	ParallelBlockTableScanWorkerData pworker;
+	bool		pworker_started;
+	uint64		analyze_rows;
+} StrataScanDescData;
+
+typedef StrataScanDescData *StrataScanDesc;
+
 static TableScanDesc
 strata_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 				  struct ScanKeyData *key, ParallelTableScanDesc pscan,
 				  uint32 flags)
 {
-	strata_not_supported("scanning");
+	StrataScanDesc scan;
+
+	if (flags & (SO_TYPE_BITMAPSCAN | SO_TYPE_SAMPLESCAN))
+		strata_not_supported(flags & SO_TYPE_BITMAPSCAN ? "bitmap heap scan" : "TABLESAMPLE");
+	strata_check_isolation();
+
+	scan = palloc0(sizeof(StrataScanDescData));
+	scan->base.rs_rd = rel;
+	scan->base.rs_snapshot = snapshot;
+	scan->base.rs_nkeys = nkeys;
+	scan->base.rs_key = key;
+	scan->base.rs_flags = flags;
+	scan->base.rs_parallel = pscan;
+	scan->tree = strata_tree_get(rel);
+	scan->by_block = (pscan != NULL) || (flags & SO_TYPE_ANALYZE);
+	if (flags & SO_TEMP_SNAPSHOT)
+		RegisterSnapshot(snapshot);
+	if (flags & SO_TYPE_SEQSCAN)
+		pgstat_count_heap_scan(rel);
+	return (TableScanDesc) scan;
 }
 
 static void
-strata_scan_end(TableScanDesc scan)
+strata_scan_end(TableScanDesc sscan)
 {
-	strata_not_supported("scanning");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (scan->tscan)
+		strata_tree_scan_end(scan->tscan);
+	if (sscan->rs_flags & SO_TEMP_SNAPSHOT)
+		UnregisterSnapshot(sscan->rs_snapshot);
+	pfree(scan);
 }
 
 static void
-strata_scan_rescan(TableScanDesc scan, struct ScanKeyData *key, bool set_params,
+strata_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params,
 				   bool allow_strat, bool allow_sync, bool allow_pagemode)
 {
-	strata_not_supported("scanning");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (scan->tscan)
+	{
+		strata_tree_scan_end(scan->tscan);
+		scan->tscan = NULL;
+	}
+	scan->block_open = false;
+	scan->pworker_started = false;
+}
+
+/* Open the tree scan lazily, so a scan that never reads pins nothing. */
+static StrataTreeScan *
+scan_tree(StrataScanDesc scan)
+{
+	if (scan->tscan == NULL)
+		scan->tscan = strata_tree_scan_begin(scan->base.rs_rd, scan->tree);
+	return scan->tscan;
+}
+
+/* Position on block blkno: rows with ids in [blkno * 291, (blkno + 1) * 291). */
+static void
+scan_open_block(StrataScanDesc scan, BlockNumber blkno)
+{
+	strata_tree_scan_seek(scan_tree(scan), (uint64) blkno * STRATA_ROWS_PER_BLOCK);
+	scan->block_end = ((uint64) blkno + 1) * STRATA_ROWS_PER_BLOCK;
+	scan->block_open = true;
+}
+
+/* Next block of a parallel scan, or InvalidBlockNumber at the end. */
+static BlockNumber
+scan_next_parallel_block(StrataScanDesc scan)
+{
+	ParallelBlockTableScanDesc pbscan = (ParallelBlockTableScanDesc) scan->base.rs_parallel;
+
+	if (!scan->pworker_started)
+	{
+		table_block_parallelscan_startblock_init(scan->base.rs_rd, &scan->pworker, pbscan);
+		scan->pworker_started = true;
+	}
+	return table_block_parallelscan_nextpage(scan->base.rs_rd, &scan->pworker, pbscan);
+}
+
+/*
+ * Next row the scan's snapshot sees, within the open block when reading
+ * block by block. Returns false at the end (of the table or the block).
+ */
+static bool
+scan_next_visible(StrataScanDesc scan, TupleTableSlot *slot, bool within_block,
+				  double *deadrows)
+{
+	/*
+	 * ANALYZE passes no snapshot: it samples what is committed or ours,
+	 * counting an in-progress change by another backend as not yet made,
+	 * as heap's HeapTupleSatisfiesVacuum classification does.
+	 */
+	Snapshot	snapshot = scan->base.rs_snapshot ? scan->base.rs_snapshot : SnapshotSelf;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+
+	while (strata_tree_scan_next(scan_tree(scan), &rowid, &versions, &n))
+	{
+		StrataResolved r;
+		ItemPointerData tid;
+
+		if (within_block && rowid >= scan->block_end)
+		{
+			/* the next block starts here: reposition when it is opened */
+			scan->block_open = false;
+			return false;
+		}
+		CHECK_FOR_INTERRUPTS();
+		r = strata_resolve(versions, n, snapshot);
+		if (deadrows)
+			*deadrows += n - (r.visible ? 1 : 0);
+		if (!r.visible)
+			continue;
+		strata_rowid_to_tid(rowid, &tid);
+		strata_store_version(scan->base.rs_rd, &versions[r.index], &tid, slot);
+		return true;
+	}
+	scan->block_open = false;
+	return false;
 }
 
 static bool
-strata_scan_getnextslot(TableScanDesc scan, ScanDirection direction,
+strata_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 						TupleTableSlot *slot)
 {
-	strata_not_supported("scanning");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (ScanDirectionIsBackward(direction))
+		strata_not_supported("backward scanning");
+
+	if (sscan->rs_parallel == NULL)
+	{
+		if (scan_next_visible(scan, slot, false, NULL))
+		{
+			pgstat_count_heap_getnext(sscan->rs_rd);
+			return true;
+		}
+		ExecClearTuple(slot);
+		return false;
+	}
+
+	for (;;)
+	{
+		if (!scan->block_open)
+		{
+			BlockNumber blk = scan_next_parallel_block(scan);
+
+			if (blk == InvalidBlockNumber)
+			{
+				ExecClearTuple(slot);
+				return false;
+			}
+			scan_open_block(scan, blk);
+		}
+		if (scan_next_visible(scan, slot, true, NULL))
+		{
+			pgstat_count_heap_getnext(sscan->rs_rd);
+			return true;
+		}
+	}
 }
 
 static void
@@ -101,19 +373,19 @@ strata_scan_getnextslot_tidrange(TableScanDesc scan, ScanDirection direction,
 static Size
 strata_parallelscan_estimate(Relation rel)
 {
-	strata_not_supported("parallel scan");
+	return table_block_parallelscan_estimate(rel);
 }
 
 static Size
 strata_parallelscan_initialize(Relation rel, ParallelTableScanDesc pscan)
 {
-	strata_not_supported("parallel scan");
+	return table_block_parallelscan_initialize(rel, pscan);
 }
 
 static void
 strata_parallelscan_reinitialize(Relation rel, ParallelTableScanDesc pscan)
 {
-	strata_not_supported("parallel scan");
+	table_block_parallelscan_reinitialize(rel, pscan);
 }
 
 /* ------------------------------------------------------------------------
@@ -154,26 +426,81 @@ static bool
 strata_tuple_fetch_row_version(Relation rel, ItemPointer tid,
 							   Snapshot snapshot, TupleTableSlot *slot)
 {
-	strata_not_supported("fetching a row by TID");
+	StrataTree *tree = strata_tree_get(rel);
+	uint64		rowid = strata_rowid_or_error(rel, tid);
+	StrataVersion *versions;
+	int			n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
+	StrataResolved r = strata_resolve(versions, n, snapshot);
+
+	if (!r.visible)
+		return false;
+	strata_store_version(rel, &versions[r.index], tid, slot);
+	return true;
 }
 
 static bool
-strata_tuple_tid_valid(TableScanDesc scan, ItemPointer tid)
+strata_tuple_tid_valid(TableScanDesc sscan, ItemPointer tid)
 {
-	strata_not_supported("TID scan");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+	uint64		rowid;
+
+	return ItemPointerIsValid(tid) && strata_tid_to_rowid(tid, &rowid) &&
+		rowid < scan->tree->next_rowid;
 }
 
+/*
+ * Follow MOVED links from tid to the row's latest TID that the scan's
+ * snapshot sees (heap follows t_ctid the same way).
+ */
 static void
-strata_tuple_get_latest_tid(TableScanDesc scan, ItemPointer tid)
+strata_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 {
-	strata_not_supported("following a row's update chain");
+	Relation	rel = sscan->rs_rd;
+	StrataTree *tree = strata_tree_get(rel);
+	int			hops = 0;
+
+	for (;;)
+	{
+		uint64		rowid = strata_rowid_or_error(rel, tid);
+		StrataVersion *versions;
+		int			n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
+		const StrataVersion *moved = NULL;
+
+		for (int i = 0; i < n; i++)
+		{
+			StrataWriterState ws = strata_writer_state(&versions[i]);
+
+			if (versions[i].kind == STRATA_LOCK || ws == STRATA_WRITER_ABORTED ||
+				ws == STRATA_WRITER_IN_PROGRESS)
+				continue;
+			if (versions[i].kind == STRATA_MOVED)
+				moved = &versions[i];
+			break;
+		}
+		if (moved == NULL || ++hops > 1000000)
+			return;
+		*tid = moved->moved_to;
+	}
 }
 
 static bool
 strata_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
 								Snapshot snapshot)
 {
-	strata_not_supported("checking row visibility");
+	StrataTree *tree = strata_tree_get(rel);
+	uint64		rowid = strata_rowid_or_error(rel, &slot->tts_tid);
+	StrataVersion *versions;
+	int			n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
+	StrataResolved r = strata_resolve(versions, n, snapshot);
+	HeapTuple	tuple;
+	bool		shouldFree;
+
+	if (!r.visible)
+		return false;
+	/* the visible version must be the one in the slot (same writer and command) */
+	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldFree);
+	return HeapTupleHeaderGetRawXmin(tuple->t_data) == XidFromFullTransactionId(versions[r.index].writer) &&
+		HeapTupleHeaderGetRawCommandId(tuple->t_data) == versions[r.index].cid;
 }
 
 static TransactionId
@@ -190,7 +517,19 @@ static void
 strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 					int options, BulkInsertState bistate)
 {
-	strata_not_supported("INSERT");
+	StrataTree *tree = strata_tree_get(rel);
+	StringInfoData v;
+	uint64		rowid;
+
+	strata_check_isolation();
+	strata_encode_data(&v, slot, cid);
+	rowid = strata_tree_alloc_rowid(tree);
+	strata_tree_append(rel, tree, rowid, &v);
+	pfree(v.data);
+
+	strata_rowid_to_tid(rowid, &slot->tts_tid);
+	slot->tts_tableOid = RelationGetRelid(rel);
+	pgstat_count_heap_insert(rel, 1);
 }
 
 static void
@@ -212,7 +551,195 @@ static void
 strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 					CommandId cid, int options, BulkInsertState bistate)
 {
-	strata_not_supported("COPY");
+	StrataTree *tree = strata_tree_get(rel);
+	uint64	   *rowids = palloc(sizeof(uint64) * ntuples);
+	StringInfo *versions = palloc(sizeof(StringInfo) * ntuples);
+
+	strata_check_isolation();
+	for (int i = 0; i < ntuples; i++)
+	{
+		versions[i] = palloc(sizeof(StringInfoData));
+		strata_encode_data(versions[i], slots[i], cid);
+		rowids[i] = strata_tree_alloc_rowid(tree);
+	}
+	strata_tree_append_many(rel, tree, rowids, versions, ntuples);
+	for (int i = 0; i < ntuples; i++)
+	{
+		strata_rowid_to_tid(rowids[i], &slots[i]->tts_tid);
+		slots[i]->tts_tableOid = RelationGetRelid(rel);
+		pfree(versions[i]->data);
+		pfree(versions[i]);
+	}
+	pfree(rowids);
+	pfree(versions);
+	pgstat_count_heap_insert(rel, ntuples);
+}
+
+/*
+ * Where a row stands for a writer (delete, update or lock) that saw it
+ * through snapshot. The answer is heap's TM_Result for the same situation;
+ * tmfd and *wait_xid are filled as heap fills them. *current (may be NULL)
+ * gets the index of the newest DATA version when the answer is TM_Ok.
+ */
+static TM_Result
+strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
+					  CommandId cid, Snapshot snapshot, Snapshot crosscheck,
+					  TM_FailureData *tmfd, TransactionId *wait_xid,
+					  bool *locked_by_me, int *current)
+{
+	int			i;
+	StrataWriterState ws = STRATA_WRITER_ABORTED;
+	const StrataVersion *newest = NULL;
+	bool		has_older = false;
+
+	*locked_by_me = false;
+	*wait_xid = InvalidTransactionId;
+	if (current)
+		*current = -1;
+	for (i = 0; i < n; i++)
+	{
+		ws = strata_writer_state(&versions[i]);
+		if (ws == STRATA_WRITER_ABORTED)
+			continue;
+		if (versions[i].kind == STRATA_LOCK)
+		{
+			if (ws == STRATA_WRITER_IN_PROGRESS)
+			{
+				*wait_xid = XidFromFullTransactionId(versions[i].writer);
+				tmfd->ctid = *tid;
+				tmfd->xmax = *wait_xid;
+				tmfd->cmax = InvalidCommandId;
+				return TM_BeingModified;
+			}
+			if (ws == STRATA_WRITER_CURRENT)
+				*locked_by_me = true;
+			continue;
+		}
+		newest = &versions[i];
+		break;
+	}
+	if (newest == NULL)
+		return TM_Invisible;
+	for (int j = i + 1; j < n; j++)
+		if (versions[j].kind == STRATA_DATA && strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+			has_older = true;
+
+	tmfd->ctid = newest->kind == STRATA_MOVED ? newest->moved_to : *tid;
+	tmfd->xmax = XidFromFullTransactionId(newest->writer);
+	tmfd->cmax = InvalidCommandId;
+
+	switch (ws)
+	{
+		case STRATA_WRITER_CURRENT:
+			if (newest->cid >= cid)
+			{
+				/* changed (or inserted) by this very command */
+				if (newest->kind == STRATA_DATA && !has_older)
+					return TM_Invisible;
+				tmfd->cmax = newest->cid;
+				return TM_SelfModified;
+			}
+			if (newest->kind != STRATA_DATA)
+				return TM_Invisible;	/* gone before this command began */
+			if (current)
+				*current = i;
+			return TM_Ok;
+
+		case STRATA_WRITER_IN_PROGRESS:
+			*wait_xid = XidFromFullTransactionId(newest->writer);
+			return TM_BeingModified;
+
+		case STRATA_WRITER_COMMITTED:
+			{
+				bool		seen = *locked_by_me ||
+					(newest->flags & STRATA_VF_FROZEN) ||
+					!XidInMVCCSnapshot(XidFromFullTransactionId(newest->writer), snapshot);
+
+				if (!seen || newest->kind == STRATA_MOVED)
+					return newest->kind == STRATA_TOMBSTONE ? TM_Deleted : TM_Updated;
+				if (newest->kind == STRATA_TOMBSTONE)
+					return TM_Deleted;
+				if (crosscheck != InvalidSnapshot &&
+					XidInMVCCSnapshot(XidFromFullTransactionId(newest->writer), crosscheck))
+					return TM_Updated;
+				if (current)
+					*current = i;
+				return TM_Ok;
+			}
+
+		case STRATA_WRITER_ABORTED:
+			break;
+	}
+	return TM_Invisible;
+}
+
+/*
+ * Common loop of delete, update and lock: latch the row, check it, wait
+ * for an in-progress writer when asked to, and on TM_Ok call `act` with
+ * the latch held.
+ */
+typedef void (*strata_row_action) (Relation rel, StrataTree *tree, uint64 rowid,
+								   ItemPointer tid, const StrataVersion *versions,
+								   int n, int current, void *arg);
+
+static TM_Result
+strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
+				  Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
+				  XLTW_Oper oper, strata_row_action act, void *arg)
+{
+	StrataTree *tree = strata_tree_get(rel);
+	uint64		rowid = strata_rowid_or_error(rel, tid);
+
+	strata_check_isolation();
+	for (;;)
+	{
+		LWLock	   *latch = strata_row_latch(tree, rowid);
+		StrataVersion *versions;
+		int			n;
+		TM_Result	result;
+		TransactionId wait_xid;
+		bool		locked_by_me;
+		int			current;
+
+		LWLockAcquire(latch, LW_EXCLUSIVE);
+		n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
+		result = strata_check_writable(versions, n, tid, cid, snapshot, crosscheck,
+									   tmfd, &wait_xid, &locked_by_me, &current);
+		if (result == TM_Ok)
+			act(rel, tree, rowid, tid, versions, n, current, arg);
+		LWLockRelease(latch);
+
+		if (result == TM_BeingModified && wait)
+		{
+			XactLockTableWait(wait_xid, rel, tid, oper);
+			continue;
+		}
+		return result;
+	}
+}
+
+static void
+append_simple(Relation rel, StrataTree *tree, uint64 rowid, StrataVersionKind kind,
+			  CommandId cid, ItemPointer moved_to)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	strata_version_encode(&v, kind, GetCurrentFullTransactionId(), cid, NULL, moved_to);
+	strata_tree_append(rel, tree, rowid, &v);
+	pfree(v.data);
+}
+
+typedef struct DeleteArgs
+{
+	CommandId	cid;
+} DeleteArgs;
+
+static void
+do_delete(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
+		  const StrataVersion *versions, int n, int current, void *arg)
+{
+	append_simple(rel, tree, rowid, STRATA_TOMBSTONE, ((DeleteArgs *) arg)->cid, NULL);
 }
 
 static TM_Result
@@ -220,7 +747,93 @@ strata_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 					Snapshot snapshot, Snapshot crosscheck, bool wait,
 					TM_FailureData *tmfd, bool changingPart)
 {
-	strata_not_supported("DELETE");
+	DeleteArgs	args = {cid};
+	TM_Result	result;
+
+	if (changingPart)
+		strata_not_supported("moving a row to another partition");
+	result = strata_modify_row(rel, tid, cid, snapshot, crosscheck, wait, tmfd,
+							   XLTW_Delete, do_delete, &args);
+	if (result == TM_Ok)
+		pgstat_count_heap_delete(rel);
+	return result;
+}
+
+typedef struct UpdateArgs
+{
+	TupleTableSlot *slot;
+	CommandId	cid;
+	bool		new_tid;
+	bool		key_changed;
+} UpdateArgs;
+
+/* Did any of attrs (offset by FirstLowInvalidHeapAttributeNumber) change? */
+static bool
+attrs_changed(Relation rel, Bitmapset *attrs, HeapTuple oldtup, TupleTableSlot *newslot)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			x = -1;
+
+	slot_getallattrs(newslot);
+	while ((x = bms_next_member(attrs, x)) >= 0)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+		Form_pg_attribute att;
+		bool		oldnull;
+		Datum		oldval;
+
+		if (attno <= 0)
+			return true;		/* a system column in an index: be safe */
+		att = TupleDescAttr(desc, attno - 1);
+		oldval = heap_getattr(oldtup, attno, desc, &oldnull);
+		if (oldnull != newslot->tts_isnull[attno - 1])
+			return true;
+		if (!oldnull && !datumIsEqual(oldval, newslot->tts_values[attno - 1],
+									  att->attbyval, att->attlen))
+			return true;
+	}
+	return false;
+}
+
+static void
+do_update(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
+		  const StrataVersion *versions, int n, int current, void *arg)
+{
+	UpdateArgs *ua = arg;
+	StringInfoData v;
+	Bitmapset  *indexed = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
+	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+
+	ua->new_tid = false;
+	ua->key_changed = false;
+	if (indexed != NULL)
+	{
+		HeapTuple	oldtup = strata_version_to_heap(&versions[current], tid, RelationGetRelid(rel));
+
+		ua->new_tid = attrs_changed(rel, indexed, oldtup, ua->slot);
+		ua->key_changed = keys != NULL && attrs_changed(rel, keys, oldtup, ua->slot);
+		heap_freetuple(oldtup);
+	}
+
+	strata_encode_data(&v, ua->slot, ua->cid);
+	if (!ua->new_tid)
+	{
+		/* no indexed column changed: same TID, no new index entries */
+		strata_tree_append(rel, tree, rowid, &v);
+		ua->slot->tts_tid = *tid;
+	}
+	else
+	{
+		/* a new row id; the old one links forward to it */
+		uint64		newrowid = strata_tree_alloc_rowid(tree);
+		ItemPointerData newtid;
+
+		strata_rowid_to_tid(newrowid, &newtid);
+		strata_tree_append(rel, tree, newrowid, &v);
+		append_simple(rel, tree, rowid, STRATA_MOVED, ua->cid, &newtid);
+		ua->slot->tts_tid = newtid;
+	}
+	pfree(v.data);
 }
 
 static TM_Result
@@ -229,22 +842,97 @@ strata_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 					bool wait, TM_FailureData *tmfd,
 					LockTupleMode *lockmode, bool *update_indexes)
 {
-	strata_not_supported("UPDATE");
+	UpdateArgs	args = {slot, cid, false, false};
+	TM_Result	result;
+
+	*update_indexes = false;
+	*lockmode = LockTupleNoKeyExclusive;
+	result = strata_modify_row(rel, otid, cid, snapshot, crosscheck, wait, tmfd,
+							   XLTW_Update, do_update, &args);
+	if (result == TM_Ok)
+	{
+		slot->tts_tableOid = RelationGetRelid(rel);
+		*update_indexes = args.new_tid;
+		*lockmode = args.key_changed ? LockTupleExclusive : LockTupleNoKeyExclusive;
+		pgstat_count_heap_update(rel, !args.new_tid);
+	}
+	return result;
 }
 
+typedef struct LockArgs
+{
+	CommandId	cid;
+	TupleTableSlot *slot;
+} LockArgs;
+
+static void
+do_lock(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
+		const StrataVersion *versions, int n, int current, void *arg)
+{
+	LockArgs   *la = arg;
+	bool		already = false;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (versions[i].kind == STRATA_LOCK &&
+			strata_writer_state(&versions[i]) == STRATA_WRITER_CURRENT)
+			already = true;
+		if (versions[i].kind != STRATA_LOCK)
+			break;
+	}
+	if (!already && strata_writer_state(&versions[current]) != STRATA_WRITER_CURRENT)
+		append_simple(rel, tree, rowid, STRATA_LOCK, la->cid, NULL);
+	strata_store_version(rel, &versions[current], tid, la->slot);
+}
+
+/*
+ * Row locks: an exclusive lock is a LOCK version written by the locker;
+ * writers that find an in-progress LOCK wait for its transaction, and the
+ * locker's own later update or delete goes through (BRIEF §4). Shared
+ * lock modes need several lockers per row and come with row-lock support.
+ */
 static TM_Result
 strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 				  TupleTableSlot *slot, CommandId cid, LockTupleMode mode,
 				  LockWaitPolicy wait_policy, uint8 flags,
 				  TM_FailureData *tmfd)
 {
-	strata_not_supported("row locking");
+	LockArgs	args = {cid, slot};
+
+	if (mode == LockTupleShare || mode == LockTupleKeyShare)
+		strata_not_supported(mode == LockTupleShare ? "SELECT FOR SHARE" : "SELECT FOR KEY SHARE");
+	if (wait_policy == LockWaitSkip)
+		strata_not_supported("SKIP LOCKED");
+
+	tmfd->traversed = false;
+	for (;;)
+	{
+		TM_Result	result = strata_modify_row(rel, tid, cid, snapshot, InvalidSnapshot,
+											   wait_policy == LockWaitBlock, tmfd,
+											   XLTW_Lock, do_lock, &args);
+
+		if (result == TM_BeingModified && wait_policy == LockWaitError)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("could not obtain lock on row in relation \"%s\"",
+							RelationGetRelationName(rel))));
+		if (result == TM_Updated && (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION))
+		{
+			/* lock the latest version instead (READ COMMITTED re-check) */
+			tmfd->traversed = true;
+			if (!ItemPointerEquals(&tmfd->ctid, tid))
+				*tid = tmfd->ctid;
+			snapshot = GetLatestSnapshot();
+			continue;
+		}
+		return result;
+	}
 }
 
 static void
 strata_finish_bulk_insert(Relation rel, int options)
 {
-	/* nothing is buffered across calls yet */
+	/* nothing is buffered across calls */
 }
 
 /* ------------------------------------------------------------------------
@@ -269,6 +957,17 @@ strata_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	*freezeXid = RecentXmin;
 	*minmulti = GetOldestMultiXactId();
 
+	if (persistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("temporary strata tables are not supported yet"),
+				 errhint("Create the temporary table with USING heap.")));
+	if (persistence == RELPERSISTENCE_UNLOGGED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("unlogged strata tables are not supported yet"),
+				 errhint("Create the unlogged table with USING heap.")));
+
 	srel = RelationCreateStorage(*newrnode, persistence, true);
 
 	/* Unlogged relations need an init fork, as for heap. */
@@ -280,13 +979,21 @@ strata_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	}
 
 	smgrclose(srel);
+
+	/* the smgr file exists first, so a tree without one is always stale */
+	strata_tree_create(newrnode);
 }
 
+/*
+ * TRUNCATE of a relation created (or already truncated) in the same
+ * transaction: PostgreSQL keeps the relfilenode, so the tree starts over
+ * under a new tree id; WAL records of the old id are skipped at replay.
+ */
 static void
 strata_relation_nontransactional_truncate(Relation rel)
 {
-	/* No rows can exist yet; keep the smgr fork in step with heap's rules. */
 	RelationTruncate(rel, 0);
+	strata_tree_create(&rel->rd_node);
 }
 
 static void
@@ -318,19 +1025,33 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	 */
 }
 
+/*
+ * ANALYZE samples "blocks" of 291 row ids, numbered as relation_size
+ * counts them (BRIEF §5.3).
+ */
 static bool
-strata_scan_analyze_next_block(TableScanDesc scan, BlockNumber blockno,
+strata_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
 							   BufferAccessStrategy bstrategy)
 {
-	strata_not_supported("ANALYZE");
+	scan_open_block((StrataScanDesc) sscan, blockno);
+	return true;
 }
 
 static bool
-strata_scan_analyze_next_tuple(TableScanDesc scan, TransactionId OldestXmin,
+strata_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 							   double *liverows, double *deadrows,
 							   TupleTableSlot *slot)
 {
-	strata_not_supported("ANALYZE");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (!scan->block_open)
+		return false;
+	if (scan_next_visible(scan, slot, true, deadrows))
+	{
+		*liverows += 1;
+		return true;
+	}
+	return false;
 }
 
 static double
@@ -356,11 +1077,22 @@ strata_index_validate_scan(Relation table_rel, Relation index_rel,
  * Sizes
  * ------------------------------------------------------------------------
  */
+/*
+ * The size PostgreSQL's planner and ANALYZE work with: one "block" per 291
+ * row ids handed out, so that block numbers match TIDs. The bytes the
+ * table really takes are the engine's files (see the README).
+ */
 static uint64
 strata_relation_size(Relation rel, ForkNumber forkNumber)
 {
-	/* No rows yet: no row-id blocks. */
-	return 0;
+	StrataTree *tree;
+	uint64		blocks;
+
+	if (forkNumber != MAIN_FORKNUM && forkNumber != InvalidForkNumber)
+		return 0;
+	tree = strata_tree_get(rel);
+	blocks = (tree->next_rowid + STRATA_ROWS_PER_BLOCK - 1) / STRATA_ROWS_PER_BLOCK;
+	return blocks * BLCKSZ;
 }
 
 static bool
@@ -381,9 +1113,22 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
 							  BlockNumber *pages, double *tuples,
 							  double *allvisfrac)
 {
-	*pages = 0;
-	*tuples = 0;
+	BlockNumber curpages = (BlockNumber) (strata_relation_size(rel, MAIN_FORKNUM) / BLCKSZ);
+	BlockNumber relpages = (BlockNumber) rel->rd_rel->relpages;
+	double		reltuples = rel->rd_rel->reltuples;
+
+	*pages = curpages;
 	*allvisfrac = 0;
+	if (curpages == 0)
+	{
+		*tuples = 0;
+		return;
+	}
+	/* density from the last ANALYZE or VACUUM, else every row id in use */
+	if (reltuples >= 0 && relpages > 0)
+		*tuples = rint(reltuples / relpages * curpages);
+	else
+		*tuples = (double) curpages * STRATA_ROWS_PER_BLOCK;
 }
 
 /* ------------------------------------------------------------------------

@@ -48,10 +48,10 @@ strata_register_maintenance_worker(void)
 static void
 strata_maintenance_detach(int code, Datum arg)
 {
-	LWLockAcquire(strata_shared->lock, LW_EXCLUSIVE);
+	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
 	if (strata_shared->maintenance_pid == MyProcPid)
 		strata_shared->maintenance_pid = 0;
-	LWLockRelease(strata_shared->lock);
+	LWLockRelease(strata_shared->registry_lock);
 }
 
 void
@@ -62,10 +62,10 @@ strata_maintenance_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	LWLockAcquire(strata_shared->lock, LW_EXCLUSIVE);
+	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
 	strata_shared->maintenance_pid = MyProcPid;
 	strata_shared->maintenance_starts++;
-	LWLockRelease(strata_shared->lock);
+	LWLockRelease(strata_shared->registry_lock);
 	before_shmem_exit(strata_maintenance_detach, (Datum) 0);
 
 	ereport(DEBUG1, (errmsg_internal("stratago maintenance worker started")));

@@ -1,0 +1,131 @@
+--
+-- DML on strata tables: every statement kind, with visibility checks,
+-- savepoints, command ids, large values, COPY, TRUNCATE and DROP.
+--
+CREATE EXTENSION IF NOT EXISTS stratago;
+SET default_table_access_method = strata;
+
+CREATE TABLE acct (id int NOT NULL, owner text, balance numeric);
+INSERT INTO acct VALUES (1, 'ann', 100), (2, 'bob', 50), (3, 'cy', 0);
+SELECT * FROM acct ORDER BY id;
+
+-- rows get TIDs that map to row ids (291 per "block") and carry xmin
+SELECT ctid, id FROM acct ORDER BY id;
+SELECT count(DISTINCT xmin::text) AS writers FROM acct;
+
+-- UPDATE of a table without indexes keeps the TID
+UPDATE acct SET balance = balance + 10 WHERE id = 2;
+SELECT ctid, id, balance FROM acct WHERE id = 2;
+DELETE FROM acct WHERE id = 3;
+SELECT * FROM acct ORDER BY id;
+
+-- UPDATE ... RETURNING, DELETE ... RETURNING, INSERT ... RETURNING
+UPDATE acct SET owner = upper(owner) RETURNING id, owner;
+INSERT INTO acct VALUES (4, 'dee', 7) RETURNING ctid, *;
+DELETE FROM acct WHERE id = 4 RETURNING *;
+
+-- ROLLBACK makes every write invisible
+BEGIN;
+INSERT INTO acct VALUES (10, 'tmp', 1);
+UPDATE acct SET balance = 0;
+DELETE FROM acct WHERE id = 1;
+SELECT * FROM acct ORDER BY id;
+ROLLBACK;
+SELECT * FROM acct ORDER BY id;
+
+-- ROLLBACK TO SAVEPOINT undoes only the inner writes
+BEGIN;
+INSERT INTO acct VALUES (20, 'kept', 1);
+SAVEPOINT sp1;
+INSERT INTO acct VALUES (21, 'undone', 1);
+UPDATE acct SET balance = -1 WHERE id = 1;
+DELETE FROM acct WHERE id = 2;
+ROLLBACK TO SAVEPOINT sp1;
+SAVEPOINT sp2;
+UPDATE acct SET owner = 'twice' WHERE id = 20;
+RELEASE SAVEPOINT sp2;
+SELECT * FROM acct ORDER BY id;
+COMMIT;
+SELECT * FROM acct ORDER BY id;
+
+-- a statement never sees its own later writes (command ids):
+-- this INSERT ... SELECT must copy each row exactly once
+INSERT INTO acct SELECT id + 100, owner, balance FROM acct;
+SELECT count(*) FROM acct;
+-- and an UPDATE changes each row once
+UPDATE acct SET balance = balance * 2;
+SELECT id, balance FROM acct ORDER BY id;
+
+-- a row updated twice in one transaction, then read back
+BEGIN;
+UPDATE acct SET balance = 1 WHERE id = 1;
+UPDATE acct SET balance = 2 WHERE id = 1;
+SELECT balance FROM acct WHERE id = 1;
+COMMIT;
+SELECT balance FROM acct WHERE id = 1;
+
+-- values of any size are stored inline (no TOAST table)
+CREATE TABLE big (id int, payload text);
+SELECT reltoastrelid = 0 AS no_toast FROM pg_class WHERE relname = 'big';
+INSERT INTO big SELECT g, repeat(md5(g::text), 20000) FROM generate_series(1, 5) g;
+SELECT id, length(payload), md5(payload) = md5(repeat(md5(id::text), 20000)) AS intact
+  FROM big ORDER BY id;
+-- external TOAST pointers from a heap table are detoasted on the way in
+CREATE TABLE heap_src (id int, payload text) USING heap;
+INSERT INTO heap_src SELECT g, repeat(md5(g::text), 10000) FROM generate_series(1, 3) g;
+INSERT INTO big SELECT id + 10, payload FROM heap_src;
+DROP TABLE heap_src;
+SELECT id, length(payload) FROM big WHERE id > 10 ORDER BY id;
+
+-- COPY in and out
+CREATE TABLE copied (a int, b text, c date);
+COPY copied FROM stdin;
+1	one	2024-01-01
+2	two	2024-02-02
+3	\N	2024-03-03
+\.
+COPY copied TO stdout;
+INSERT INTO copied SELECT g, 'row ' || g, date '2024-01-01' + g FROM generate_series(4, 3000) g;
+SELECT count(*), sum(a), count(b), min(c), max(c) FROM copied;
+
+-- TRUNCATE rolled back: the data is back
+BEGIN;
+TRUNCATE copied;
+SELECT count(*) FROM copied;
+ROLLBACK;
+SELECT count(*) FROM copied;
+TRUNCATE copied;
+SELECT count(*) FROM copied;
+-- TRUNCATE of a table created in the same transaction
+BEGIN;
+CREATE TABLE fresh (x int);
+INSERT INTO fresh VALUES (1), (2);
+TRUNCATE fresh;
+INSERT INTO fresh VALUES (3);
+SELECT * FROM fresh;
+COMMIT;
+SELECT * FROM fresh;
+
+-- ANALYZE samples strata "blocks" and the planner sees the size
+ANALYZE copied, acct;
+SELECT relname, reltuples FROM pg_class WHERE relname IN ('acct', 'copied') ORDER BY 1;
+EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE id = 1;
+
+-- system columns
+SELECT ctid = '(0,1)' AS first_tid, xmin::text::bigint > 0 AS has_xmin FROM acct WHERE id = 1;
+
+-- SERIALIZABLE is refused, never run silently as a weaker level
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT count(*) FROM acct;
+ROLLBACK;
+
+-- backward scans are refused clearly
+BEGIN;
+DECLARE c SCROLL CURSOR FOR SELECT id FROM acct;
+FETCH 2 FROM c;
+FETCH BACKWARD 1 FROM c;
+ROLLBACK;
+
+-- DROP TABLE
+DROP TABLE acct, big, copied, fresh;
+RESET default_table_access_method;

@@ -1,0 +1,414 @@
+/*
+ * enginewal.c — strata's use of the engine WAL inside PostgreSQL: the
+ * record format, appends from any backend, group commit at pre-commit,
+ * replay into memtables at server start, and the xid reservations that
+ * keep PostgreSQL from handing out again an xid that engine files hold
+ * (doc/DESIGN.md §3.1).
+ *
+ * Engine WAL record (frozen format; one record per appended batch):
+ *
+ *   offset size  field
+ *   0      1     record type: 1 = rows
+ *   1      4     spcNode  (fixed32)
+ *   5      4     dbNode   (fixed32)
+ *   9      4     relNode  (fixed32)
+ *   13     8     tree id  (fixed64): replay skips records of a tree whose
+ *                directory now carries another id (relfilenode reused)
+ *   21     ...   write batch (engine/wal/batch.h): first seq, count, entries
+ *
+ * Group commit: a committing backend waits for "durable up to my last
+ * LSN". The first to get the sync lock fsyncs everything appended so far;
+ * the others wait on the lock (LWLockAcquireOrWait) and usually find their
+ * LSN already durable when it is released — PostgreSQL's own WALWriteLock
+ * idiom.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/clog.h"
+#include "access/commit_ts.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "access/xloginsert.h"
+#include "access/xlogreader.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/fd.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "engine/base/coding.h"
+#include "engine/base/env.h"
+#include "engine/wal/batch.h"
+#include "engine/wal/wal_writer.h"
+#include "pg/runtime.h"
+#include "pg/stratago.h"
+
+#define STRATA_WAL_DIR			STRATAGO_DIR "/wal"
+#define STRATA_REC_ROWS			1
+#define STRATA_REC_HEADER_SIZE	21
+
+/* custom WAL resource manager (PostgreSQL's WAL, not the engine's) */
+#define STRATA_RMGR_ID			141
+#define XLOG_STRATA_RESERVE_XIDS 0x00
+#define STRATA_XID_RESERVE_STEP	8192
+#define STRATA_CLOG_XACTS_PER_PAGE (BLCKSZ * 4)	/* clog.c: 2 status bits per xact */
+
+/* process-local state */
+static sg_wal_writer *my_writer = NULL;
+static uint64 my_xact_end_lsn = 0;	/* last engine WAL record of this xact */
+static bool callbacks_registered = false;
+
+/* ------------------------------------------------------------------------
+ * Appending
+ * ------------------------------------------------------------------------
+ */
+
+static sg_wal_writer *
+writer_handle(void)
+{
+	if (my_writer == NULL)
+	{
+		sg_err		err;
+		sg_code		rc;
+
+		if (!strata_shared->wal_ready)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("strata storage is not available"),
+					 errdetail("%s", strata_shared->wal_error[0] ? strata_shared->wal_error
+							   : "Engine recovery did not complete.")));
+		rc = sg_wal_writer_attach(sg_env_posix(), STRATA_WAL_DIR, &strata_shared->wal_state,
+								  &my_writer, &err);
+		if (rc != SG_OK)
+			strata_engine_error(rc, &err);
+	}
+	return my_writer;
+}
+
+/*
+ * Append a rows record for tree. REQUIRES: the tree lock is held
+ * exclusively (so WAL order matches sequence order within the tree).
+ * Returns the record's end LSN.
+ */
+uint64
+strata_wal_append_rows(StrataTree *tree, sg_slice batch)
+{
+	StringInfoData rec;
+	char		hdr[STRATA_REC_HEADER_SIZE];
+	uint64		end_lsn = 0;
+	sg_err		err;
+	sg_code		rc;
+	sg_wal_writer *w = writer_handle();
+
+	hdr[0] = STRATA_REC_ROWS;
+	sg_encode_fixed32(hdr + 1, tree->key.spcNode);
+	sg_encode_fixed32(hdr + 5, tree->key.dbNode);
+	sg_encode_fixed32(hdr + 9, tree->key.relNode);
+	sg_encode_fixed64(hdr + 13, tree->tree_id);
+	initStringInfo(&rec);
+	appendBinaryStringInfo(&rec, hdr, sizeof(hdr));
+	appendBinaryStringInfo(&rec, batch.data, batch.len);
+
+	LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
+	rc = sg_wal_writer_append(w, sg_slice_make(rec.data, rec.len), &end_lsn, &err);
+	LWLockRelease(strata_shared->wal_insert_lock);
+	pfree(rec.data);
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+	tree->wal_bytes += rec.len;
+	return end_lsn;
+}
+
+void
+strata_wal_note_write(uint64 end_lsn)
+{
+	if (end_lsn > my_xact_end_lsn)
+		my_xact_end_lsn = end_lsn;
+}
+
+/* Wait until everything up to lsn is durable, sharing fsyncs (group commit). */
+void
+strata_wal_wait_durable(uint64 lsn)
+{
+	sg_wal_writer *w = writer_handle();
+
+	while (pg_atomic_read_u64(&strata_shared->wal_durable_lsn) < lsn)
+	{
+		if (LWLockAcquireOrWait(strata_shared->wal_sync_lock, LW_EXCLUSIVE))
+		{
+			sg_err		err;
+			sg_code		rc = SG_OK;
+
+			if (pg_atomic_read_u64(&strata_shared->wal_durable_lsn) < lsn)
+			{
+				pgstat_report_wait_start(PG_WAIT_EXTENSION);
+				LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
+				rc = sg_wal_writer_sync(w, &err);
+				if (rc == SG_OK)
+					pg_atomic_write_u64(&strata_shared->wal_durable_lsn,
+										sg_wal_writer_synced_lsn(w));
+				LWLockRelease(strata_shared->wal_insert_lock);
+				pgstat_report_wait_end();
+			}
+			LWLockRelease(strata_shared->wal_sync_lock);
+			if (rc != SG_OK)
+				strata_engine_error(rc, &err);
+		}
+	}
+}
+
+static void
+strata_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (my_xact_end_lsn == 0)
+				break;
+			/* the engine WAL must be durable before the commit record is */
+			if (strata_sync)
+				strata_wal_wait_durable(my_xact_end_lsn);
+
+			/*
+			 * PostgreSQL flushes a commit record at once only for a
+			 * transaction that wrote WAL (XactLastRecEnd != 0); strata rows
+			 * go to the engine WAL, so without this a strata-only commit
+			 * would be acknowledged before its commit record is durable and
+			 * lost in a crash. Marking the transaction as a WAL writer makes
+			 * synchronous_commit and synchronous replication apply to it as
+			 * they would to heap.
+			 */
+			if (XactLastRecEnd == InvalidXLogRecPtr)
+				XactLastRecEnd = GetXLogInsertRecPtr();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			my_xact_end_lsn = 0;
+			break;
+	}
+}
+
+void
+strata_wal_init_callbacks(void)
+{
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(strata_xact_callback, NULL);
+		callbacks_registered = true;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Xid reservations (custom rmgr)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Make sure fxid lies below a horizon that PostgreSQL's WAL durably knows:
+ * after a crash, redo of the reservation record moves nextXid past it, so
+ * no xid found in engine files is ever handed out again.
+ */
+void
+strata_reserve_xid(FullTransactionId fxid)
+{
+	uint64		x = U64FromFullTransactionId(fxid);
+
+	if (x < pg_atomic_read_u64(&strata_shared->xid_horizon))
+		return;
+
+	LWLockAcquire(strata_shared->xid_lock, LW_EXCLUSIVE);
+	if (x >= pg_atomic_read_u64(&strata_shared->xid_horizon))
+	{
+		uint64		horizon = x + STRATA_XID_RESERVE_STEP;
+		XLogRecPtr	lsn;
+		uint64		next;
+
+		/*
+		 * After a crash, redo moves nextXid to the horizon, skipping xids
+		 * that were never assigned; their commit-log pages must exist by
+		 * then. Create (and WAL-log) every page past the one nextXid is on,
+		 * up to the horizon, as GetNewTransactionId would: those pages hold
+		 * no assigned xid yet while XidGenLock keeps nextXid still, and
+		 * zeroing them again when their first xid is assigned is harmless.
+		 */
+		LWLockAcquire(XidGenLock, LW_EXCLUSIVE);
+		next = U64FromFullTransactionId(ShmemVariableCache->nextXid);
+		for (uint64 p = (next / STRATA_CLOG_XACTS_PER_PAGE + 1) * STRATA_CLOG_XACTS_PER_PAGE;
+			 p <= horizon; p += STRATA_CLOG_XACTS_PER_PAGE)
+		{
+			TransactionId first = XidFromFullTransactionId(FullTransactionIdFromU64(p));
+
+			ExtendCLOG(first);
+			ExtendCommitTs(first);
+		}
+		LWLockRelease(XidGenLock);
+
+		XLogBeginInsert();
+		XLogRegisterData((char *) &horizon, sizeof(horizon));
+		lsn = XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_RESERVE_XIDS);
+		XLogFlush(lsn);
+		pg_atomic_write_u64(&strata_shared->xid_horizon, horizon);
+	}
+	LWLockRelease(strata_shared->xid_lock);
+}
+
+static void
+strata_rmgr_redo(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+
+	if (info == XLOG_STRATA_RESERVE_XIDS)
+	{
+		uint64		horizon;
+
+		memcpy(&horizon, XLogRecGetData(record), sizeof(horizon));
+		/* the commit-log pages up to horizon were created by records before this one */
+		AdvanceNextFullTransactionIdPastXid(XidFromFullTransactionId(FullTransactionIdFromU64(horizon)));
+	}
+	else
+		elog(PANIC, "stratago redo: unknown op code %u", info);
+}
+
+static void
+strata_rmgr_desc(StringInfo buf, XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+
+	if (info == XLOG_STRATA_RESERVE_XIDS)
+	{
+		uint64		horizon;
+
+		memcpy(&horizon, XLogRecGetData(record), sizeof(horizon));
+		appendStringInfo(buf, "xids reserved below " UINT64_FORMAT, horizon);
+	}
+}
+
+static const char *
+strata_rmgr_identify(uint8 info)
+{
+	if ((info & ~XLR_INFO_MASK) == XLOG_STRATA_RESERVE_XIDS)
+		return "RESERVE_XIDS";
+	return NULL;
+}
+
+static RmgrData strata_rmgr = {
+	.rm_name = "stratago",
+	.rm_redo = strata_rmgr_redo,
+	.rm_desc = strata_rmgr_desc,
+	.rm_identify = strata_rmgr_identify,
+};
+
+void
+strata_wal_register_rmgr(void)
+{
+	RegisterCustomRmgr(STRATA_RMGR_ID, &strata_rmgr);
+}
+
+/* ------------------------------------------------------------------------
+ * Recovery (postmaster, at shared memory initialisation)
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct ReplayState
+{
+	uint64		applied;
+	uint64		skipped;
+} ReplayState;
+
+extern void strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id,
+									   uint64 end_lsn, sg_slice batch,
+									   bool *applied);
+
+static sg_code
+replay_record(void *arg, uint64_t end_lsn, sg_slice rec, sg_err *err)
+{
+	ReplayState *st = arg;
+	RelFileNode rnode;
+	uint64		tree_id;
+	bool		applied = false;
+
+	if (rec.len < STRATA_REC_HEADER_SIZE || rec.data[0] != STRATA_REC_ROWS)
+		return sg_error(err, SG_CORRUPTION,
+						"engine WAL record ending at LSN %llu has an unknown type or is too short",
+						(unsigned long long) end_lsn);
+	rnode.spcNode = sg_decode_fixed32(rec.data + 1);
+	rnode.dbNode = sg_decode_fixed32(rec.data + 5);
+	rnode.relNode = sg_decode_fixed32(rec.data + 9);
+	tree_id = sg_decode_fixed64(rec.data + 13);
+	rec.data += STRATA_REC_HEADER_SIZE;
+	rec.len -= STRATA_REC_HEADER_SIZE;
+	if (sg_batch_validate(rec, "engine WAL record", err) != SG_OK)
+		return SG_CORRUPTION;
+	strata_runtime_replay_rows(&rnode, tree_id, end_lsn, rec, &applied);
+	if (applied)
+		st->applied++;
+	else
+		st->skipped++;
+	return SG_OK;
+}
+
+/*
+ * Replay the engine WAL into the trees' memtables, then open the writer
+ * for appends. Runs in the postmaster before any backend exists; damage in
+ * the middle of the log stops the server with a message naming the file
+ * and offset; a torn tail is cut off with a LOG line.
+ */
+void
+strata_wal_recover(void)
+{
+	sg_err		err;
+	sg_code		rc;
+	sg_wal_replay_result res;
+	ReplayState st = {0, 0};
+	sg_wal_writer_options opts;
+	sg_wal_writer *w;
+
+	if (MakePGDirectory(STRATA_WAL_DIR) < 0 && errno != EEXIST)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", STRATA_WAL_DIR)));
+	fsync_fname(STRATAGO_DIR, true);
+
+	rc = sg_wal_replay(sg_env_posix(), STRATA_WAL_DIR, 0, true, replay_record, &st, &res, &err);
+	if (rc != SG_OK)
+	{
+		snprintf(strata_shared->wal_error, sizeof(strata_shared->wal_error), "%s", err.msg);
+		if (err.sync_failed)
+			ereport(PANIC,
+					(errmsg("stratago: could not fsync during engine recovery: %s", err.msg)));
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata engine WAL is corrupted: %s", err.msg),
+				 errhint("Corruption in the middle of the engine WAL is never skipped. Restore the data directory from a backup.")));
+	}
+	if (res.torn_tail)
+		ereport(LOG,
+				(errmsg("stratago: %s", res.torn_msg)));
+	if (res.records > 0)
+		ereport(LOG,
+				(errmsg("stratago: replayed %llu engine WAL records (%llu applied, %llu for dropped tables)",
+						(unsigned long long) res.records,
+						(unsigned long long) st.applied,
+						(unsigned long long) st.skipped)));
+
+	opts.segment_size = SG_WAL_DEFAULT_SEGMENT_SIZE;
+	opts.min_lsn = 0;
+	rc = sg_wal_writer_open(sg_env_posix(), STRATA_WAL_DIR, &opts, &strata_shared->wal_state,
+							&w, &err);
+	if (rc != SG_OK)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not open the strata engine WAL: %s", err.msg)));
+	pg_atomic_write_u64(&strata_shared->wal_durable_lsn, sg_wal_writer_synced_lsn(w));
+	sg_wal_writer_close(w, NULL);
+	strata_shared->wal_ready = true;
+}

@@ -1,0 +1,301 @@
+/*
+ * rowversion.c — encoding of row versions and PostgreSQL visibility over
+ * a row's version chain (see rowversion.h for the format and the rule).
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "lib/stringinfo.h"
+#include "storage/procarray.h"
+#include "utils/snapmgr.h"
+
+#include "pg/rowversion.h"
+
+static inline void
+put_u16(char *p, uint16 v)
+{
+	p[0] = (char) (v & 0xff);
+	p[1] = (char) (v >> 8);
+}
+
+static inline void
+put_u32(char *p, uint32 v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (char) ((v >> (8 * i)) & 0xff);
+}
+
+static inline void
+put_u64(char *p, uint64 v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (char) ((v >> (8 * i)) & 0xff);
+}
+
+static inline uint16
+get_u16(const char *p)
+{
+	return (uint16) ((uint8) p[0] | ((uint8) p[1] << 8));
+}
+
+static inline uint32
+get_u32(const char *p)
+{
+	uint32		v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | (uint8) p[i];
+	return v;
+}
+
+static inline uint64
+get_u64(const char *p)
+{
+	uint64		v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | (uint8) p[i];
+	return v;
+}
+
+void
+strata_version_encode(StringInfo buf, StrataVersionKind kind,
+					  FullTransactionId writer, CommandId cid,
+					  MinimalTuple tuple, ItemPointer moved_to)
+{
+	char		hdr[STRATA_VERSION_HEADER_SIZE];
+
+	memset(hdr, 0, sizeof(hdr));
+	hdr[0] = (char) kind;
+	put_u32(hdr + 4, cid);
+	put_u64(hdr + 8, U64FromFullTransactionId(writer));
+	appendBinaryStringInfo(buf, hdr, sizeof(hdr));
+
+	if (kind == STRATA_DATA)
+	{
+		Assert(tuple != NULL);
+		appendBinaryStringInfo(buf, (char *) tuple, tuple->t_len);
+	}
+	else if (kind == STRATA_MOVED)
+	{
+		char		tid[6];
+
+		Assert(moved_to != NULL);
+		put_u32(tid, ItemPointerGetBlockNumber(moved_to));
+		put_u16(tid + 4, ItemPointerGetOffsetNumber(moved_to));
+		appendBinaryStringInfo(buf, tid, sizeof(tid));
+	}
+}
+
+bool
+strata_version_decode(const char *data, size_t len, StrataVersion *v)
+{
+	if (len < STRATA_VERSION_HEADER_SIZE)
+		return false;
+	v->kind = (StrataVersionKind) (uint8) data[0];
+	v->flags = (uint8) data[1];
+	v->cid = get_u32(data + 4);
+	v->writer = FullTransactionIdFromU64(get_u64(data + 8));
+	v->tuple = NULL;
+	v->tuple_len = 0;
+	ItemPointerSetInvalid(&v->moved_to);
+	data += STRATA_VERSION_HEADER_SIZE;
+	len -= STRATA_VERSION_HEADER_SIZE;
+
+	switch (v->kind)
+	{
+		case STRATA_DATA:
+			{
+				uint32		tlen;
+
+				if (len < SizeofMinimalTupleHeader)
+					return false;
+				memcpy(&tlen, data, sizeof(uint32));	/* t_len, native order */
+				if (tlen != len)
+					return false;
+				v->tuple = (MinimalTuple) data;
+				v->tuple_len = tlen;
+				return true;
+			}
+		case STRATA_MOVED:
+			if (len != 6)
+				return false;
+			ItemPointerSet(&v->moved_to, get_u32(data), get_u16(data + 4));
+			return true;
+		case STRATA_TOMBSTONE:
+		case STRATA_LOCK:
+			return true;
+	}
+	return false;
+}
+
+StrataWriterState
+strata_writer_state(const StrataVersion *v)
+{
+	TransactionId xid = XidFromFullTransactionId(v->writer);
+
+	if (v->flags & STRATA_VF_FROZEN)
+		return STRATA_WRITER_COMMITTED;
+	if (v->flags & STRATA_VF_ABORTED)
+		return STRATA_WRITER_ABORTED;
+	if (TransactionIdIsCurrentTransactionId(xid))
+		return STRATA_WRITER_CURRENT;
+	if (v->flags & STRATA_VF_COMMITTED)
+		return STRATA_WRITER_COMMITTED;
+	if (TransactionIdIsInProgress(xid))
+		return STRATA_WRITER_IN_PROGRESS;
+	if (TransactionIdDidCommit(xid))
+		return STRATA_WRITER_COMMITTED;
+	return STRATA_WRITER_ABORTED;
+}
+
+/* Does an MVCC snapshot see the writer of v? */
+static bool
+writer_visible_mvcc(const StrataVersion *v, Snapshot snapshot)
+{
+	TransactionId xid = XidFromFullTransactionId(v->writer);
+
+	if (v->flags & STRATA_VF_FROZEN)
+		return true;
+	if (v->flags & STRATA_VF_ABORTED)
+		return false;
+	if (TransactionIdIsCurrentTransactionId(xid))
+		return v->cid < snapshot->curcid;
+	if (XidInMVCCSnapshot(xid, snapshot))
+		return false;
+	if (v->flags & STRATA_VF_COMMITTED)
+		return true;
+	return TransactionIdDidCommit(xid);
+}
+
+StrataResolved
+strata_resolve(const StrataVersion *versions, int nversions, Snapshot snapshot)
+{
+	StrataResolved r = {false, -1};
+
+	switch (snapshot->snapshot_type)
+	{
+		case SNAPSHOT_MVCC:
+			for (int i = 0; i < nversions; i++)
+			{
+				const StrataVersion *v = &versions[i];
+
+				if (v->kind == STRATA_LOCK || !writer_visible_mvcc(v, snapshot))
+					continue;
+				if (v->kind == STRATA_DATA)
+				{
+					r.visible = true;
+					r.index = i;
+				}
+				return r;
+			}
+			return r;
+
+		case SNAPSHOT_SELF:
+			for (int i = 0; i < nversions; i++)
+			{
+				const StrataVersion *v = &versions[i];
+				StrataWriterState ws;
+
+				if (v->kind == STRATA_LOCK)
+					continue;
+				ws = strata_writer_state(v);
+				if (ws == STRATA_WRITER_IN_PROGRESS || ws == STRATA_WRITER_ABORTED)
+					continue;
+				if (v->kind == STRATA_DATA)
+				{
+					r.visible = true;
+					r.index = i;
+				}
+				return r;
+			}
+			return r;
+
+		case SNAPSHOT_ANY:
+			/* every version is "visible": the newest row data there is */
+			for (int i = 0; i < nversions; i++)
+				if (versions[i].kind == STRATA_DATA)
+				{
+					r.visible = true;
+					r.index = i;
+					return r;
+				}
+			return r;
+
+		case SNAPSHOT_DIRTY:
+			snapshot->xmin = snapshot->xmax = InvalidTransactionId;
+			snapshot->speculativeToken = 0;
+			for (int i = 0; i < nversions; i++)
+			{
+				const StrataVersion *v = &versions[i];
+				StrataWriterState ws;
+
+				if (v->kind == STRATA_LOCK)
+					continue;
+				ws = strata_writer_state(v);
+				if (ws == STRATA_WRITER_ABORTED)
+					continue;
+				if (ws == STRATA_WRITER_IN_PROGRESS)
+				{
+					TransactionId xid = XidFromFullTransactionId(v->writer);
+
+					if (v->kind == STRATA_DATA)
+					{
+						/* an insert or update in progress: visible, wait on it */
+						snapshot->xmin = xid;
+						r.visible = true;
+						r.index = i;
+						return r;
+					}
+					/* a delete in progress: the older row is visible meanwhile */
+					if (!TransactionIdIsValid(snapshot->xmax))
+						snapshot->xmax = xid;
+					continue;
+				}
+				if (v->kind == STRATA_DATA)
+				{
+					r.visible = true;
+					r.index = i;
+				}
+				else
+					snapshot->xmax = InvalidTransactionId;
+				return r;
+			}
+			snapshot->xmax = InvalidTransactionId;
+			return r;
+
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("snapshot type %d is not supported for strata tables",
+							(int) snapshot->snapshot_type)));
+	}
+	return r;					/* keep compiler quiet */
+}
+
+HeapTuple
+strata_version_to_heap(const StrataVersion *v, ItemPointer tid, Oid relid)
+{
+	MinimalTuple mt;
+	HeapTuple	tuple;
+
+	Assert(v->kind == STRATA_DATA);
+	/* the stored bytes may be unaligned: copy into an aligned buffer */
+	mt = (MinimalTuple) palloc(v->tuple_len);
+	memcpy(mt, v->tuple, v->tuple_len);
+	tuple = heap_tuple_from_minimal_tuple(mt);
+	pfree(mt);
+
+	tuple->t_self = *tid;
+	tuple->t_tableOid = relid;
+	HeapTupleHeaderSetXmin(tuple->t_data, XidFromFullTransactionId(v->writer));
+	HeapTupleHeaderSetCmin(tuple->t_data, v->cid);
+	HeapTupleHeaderSetXmax(tuple->t_data, InvalidTransactionId);
+	tuple->t_data->t_infomask |= HEAP_XMAX_INVALID;
+	if (v->flags & STRATA_VF_FROZEN)
+		tuple->t_data->t_infomask |= HEAP_XMIN_FROZEN;
+	tuple->t_data->t_ctid = *tid;
+	return tuple;
+}

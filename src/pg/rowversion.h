@@ -1,0 +1,111 @@
+/*
+ * rowversion.h — row versions of strata tables: how one version of a row
+ * is encoded as an engine value, and how PostgreSQL's snapshots decide
+ * which version of a row (if any) a reader sees.
+ *
+ * A strata row is one engine key (its row id, see rowid.h); each change to
+ * the row appends a new engine version of that key, newest first. The
+ * engine value of a version is:
+ *
+ *   offset  size  field
+ *   0       1     kind: 1 DATA, 2 TOMBSTONE, 3 MOVED, 4 LOCK   (frozen)
+ *   1       1     flags: bit 0 writer committed (hint), bit 1 frozen,
+ *                 bit 2 writer aborted (hint)                  (frozen)
+ *   2       2     reserved, zero
+ *   4       4     cid: command id of the writing command (little-endian)
+ *   8       8     writer: FullTransactionId of the writing (sub)transaction
+ *   16      ...   payload:
+ *                 DATA      the tuple as a MinimalTuple (t_len bytes)
+ *                 MOVED     u32 block, u16 offset: the row's new TID
+ *                 TOMBSTONE nothing
+ *
+ * The 64-bit writer id never wraps, so a version is never misread after
+ * xid wraparound; freezing (compaction) still sets the frozen flag before
+ * the commit log that vouches for the writer is truncated.
+ *
+ * Visibility (BRIEF §4): reading a row's versions newest first, the first
+ * version whose writer the snapshot sees decides — DATA gives the row,
+ * TOMBSTONE or MOVED mean "no row at this TID". A newer version written by
+ * another transaction plays the role heap's xmax plays.
+ */
+#ifndef STRATA_ROWVERSION_H
+#define STRATA_ROWVERSION_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "access/transam.h"
+#include "storage/itemptr.h"
+#include "utils/snapshot.h"
+
+typedef enum StrataVersionKind
+{
+	STRATA_DATA = 1,
+	STRATA_TOMBSTONE = 2,
+	STRATA_MOVED = 3,
+	STRATA_LOCK = 4
+} StrataVersionKind;
+
+#define STRATA_VF_COMMITTED	0x01
+#define STRATA_VF_FROZEN	0x02
+#define STRATA_VF_ABORTED	0x04
+
+#define STRATA_VERSION_HEADER_SIZE 16
+
+/* A decoded version; tuple points into the engine value it came from. */
+typedef struct StrataVersion
+{
+	StrataVersionKind kind;
+	uint8		flags;
+	CommandId	cid;
+	FullTransactionId writer;
+	uint64		seq;			/* engine sequence number (order) */
+	ItemPointerData moved_to;	/* STRATA_MOVED only */
+	MinimalTuple tuple;			/* STRATA_DATA only; not aligned */
+	uint32		tuple_len;
+} StrataVersion;
+
+/* Append the encoding of a version to buf; tuple only for DATA. */
+extern void strata_version_encode(StringInfo buf, StrataVersionKind kind,
+								  FullTransactionId writer, CommandId cid,
+								  MinimalTuple tuple, ItemPointer moved_to);
+
+/*
+ * Decode an engine value; false if it is malformed (the caller reports
+ * corruption naming the table and row).
+ */
+extern bool strata_version_decode(const char *data, size_t len, StrataVersion *v);
+
+/* What the writer of a version is, as far as the current backend knows. */
+typedef enum StrataWriterState
+{
+	STRATA_WRITER_CURRENT,		/* our own (sub)transaction */
+	STRATA_WRITER_IN_PROGRESS,	/* another backend, still running */
+	STRATA_WRITER_COMMITTED,
+	STRATA_WRITER_ABORTED		/* aborted or crashed */
+} StrataWriterState;
+
+extern StrataWriterState strata_writer_state(const StrataVersion *v);
+
+/*
+ * Result of resolving a row's version chain against a snapshot.
+ */
+typedef struct StrataResolved
+{
+	bool		visible;		/* a row is visible */
+	int			index;			/* versions[index] is its DATA version */
+} StrataResolved;
+
+/*
+ * Decide what snapshot sees of a row, given all its versions newest first.
+ * For SnapshotDirty, fills snapshot->xmin/xmax with in-progress writers as
+ * heap does (the unique-check side channel, BRIEF §5.1).
+ */
+extern StrataResolved strata_resolve(const StrataVersion *versions, int nversions,
+									 Snapshot snapshot);
+
+/* Heap tuple for a DATA version, palloc'd in the current context. */
+extern HeapTuple strata_version_to_heap(const StrataVersion *v, ItemPointer tid,
+										Oid relid);
+
+#endif							/* STRATA_ROWVERSION_H */

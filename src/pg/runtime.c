@@ -1,0 +1,861 @@
+/*
+ * runtime.c — the shared-memory runtime of strata tables (see runtime.h
+ * for the structures and lock order, src/pg/README.md for the design):
+ * shared memory layout, the memtable arena's chunk allocator, the tree
+ * registry, the write path (row version -> engine WAL -> memtable) and the
+ * read paths (one row's versions; a forward scan over all rows).
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "engine/base/coding.h"
+#include "engine/base/ikey.h"
+#include "engine/merge/merge.h"
+#include "engine/wal/batch.h"
+#include "pg/runtime.h"
+#include "pg/stratago.h"
+
+static HTAB *strata_registry = NULL;
+static int	strata_tree_tranche_id = 0;
+
+/* ------------------------------------------------------------------------
+ * Errors from the engine
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Report an engine failure in PostgreSQL's terms. A failed fsync PANICs:
+ * after one, the kernel may have dropped the dirty pages, and retrying
+ * would report success for data that is gone (BRIEF §2.5).
+ */
+void
+strata_engine_error(sg_code rc, const sg_err *err)
+{
+	const char *msg = (err && err->msg[0]) ? err->msg : sg_code_name(rc);
+
+	if (err && err->sync_failed)
+		ereport(PANIC,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("stratago: could not fsync: %s", msg)));
+	switch (rc)
+	{
+		case SG_CORRUPTION:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("strata storage is corrupted: %s", msg)));
+			break;
+		case SG_NO_MEMORY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory in strata storage: %s", msg),
+					 errhint("Consider increasing stratago.memtable_memory.")));
+			break;
+		case SG_IO_ERROR:
+		case SG_NOT_FOUND:
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("strata storage I/O error: %s", msg)));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("strata storage error: %s", msg)));
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Shared memory
+ * ------------------------------------------------------------------------
+ */
+
+static int
+arena_chunks(void)
+{
+	return Max(4, (int) (((Size) strata_memtable_memory_mb * 1024 * 1024) / STRATA_CHUNK_SIZE));
+}
+
+static Size
+header_size(void)
+{
+	return TYPEALIGN(4096, offsetof(StrataShared, chunk_used) + arena_chunks());
+}
+
+Size
+strata_shmem_size(void)
+{
+	Size		size = header_size();
+
+	size = add_size(size, mul_size(arena_chunks(), STRATA_CHUNK_SIZE));
+	size = add_size(size, 4096);	/* alignment slack */
+	size = add_size(size, hash_estimate_size(strata_max_tables, sizeof(StrataTree)));
+	return size;
+}
+
+void
+strata_shmem_init(void)
+{
+	bool		found;
+	HASHCTL		info;
+	Size		size = header_size() + (Size) arena_chunks() * STRATA_CHUNK_SIZE + 4096;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	strata_shared = ShmemInitStruct("stratago", size, &found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("stratago");
+
+		memset(strata_shared, 0, header_size());
+		strata_shared->registry_lock = &locks[0].lock;
+		strata_shared->arena_lock = &locks[1].lock;
+		strata_shared->wal_insert_lock = &locks[2].lock;
+		strata_shared->wal_sync_lock = &locks[3].lock;
+		strata_shared->xid_lock = &locks[4].lock;
+		strata_shared->row_latches = &(GetNamedLWLockTranche("stratago row"))->lock;
+		strata_shared->arena_nchunks = arena_chunks();
+		strata_shared->arena_free = arena_chunks();
+		strata_shared->arena_offset = header_size();
+		pg_atomic_init_u64(&strata_shared->wal_durable_lsn, 0);
+		pg_atomic_init_u64(&strata_shared->xid_horizon, 0);
+		ConditionVariableInit(&strata_shared->flush_cv);
+		strata_shared->tree_tranche_id = LWLockNewTrancheId();
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(RelFileNode);
+	info.entrysize = sizeof(StrataTree);
+	strata_registry = ShmemInitHash("stratago trees", strata_max_tables, strata_max_tables,
+									&info, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+
+	strata_tree_tranche_id = strata_shared->tree_tranche_id;
+	LWLockRegisterTranche(strata_tree_tranche_id, "stratago tree");
+}
+
+/* ------------------------------------------------------------------------
+ * The memtable arena: fixed chunks, handed out first fit
+ * ------------------------------------------------------------------------
+ */
+
+static inline char *
+arena_base(void)
+{
+	return (char *) strata_shared;
+}
+
+static sg_code
+arena_chunk_alloc(void *ctx, size_t min_len, sg_off *off, size_t *len)
+{
+	int			need = (int) ((min_len + STRATA_CHUNK_SIZE - 1) / STRATA_CHUNK_SIZE);
+	int			n = strata_shared->arena_nchunks;
+	int			run = 0;
+
+	LWLockAcquire(strata_shared->arena_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+	{
+		run = strata_shared->chunk_used[i] ? 0 : run + 1;
+		if (run == need)
+		{
+			int			first = i - need + 1;
+
+			for (int j = first; j <= i; j++)
+				strata_shared->chunk_used[j] = 1;
+			strata_shared->arena_free -= need;
+			LWLockRelease(strata_shared->arena_lock);
+			*off = strata_shared->arena_offset + (sg_off) first * STRATA_CHUNK_SIZE;
+			*len = (size_t) need * STRATA_CHUNK_SIZE;
+			return SG_OK;
+		}
+	}
+	LWLockRelease(strata_shared->arena_lock);
+	return SG_NO_MEMORY;
+}
+
+static void
+arena_chunk_release(void *ctx, sg_off off, size_t len)
+{
+	int			first = (int) ((off - strata_shared->arena_offset) / STRATA_CHUNK_SIZE);
+	int			n = (int) (len / STRATA_CHUNK_SIZE);
+
+	LWLockAcquire(strata_shared->arena_lock, LW_EXCLUSIVE);
+	for (int j = first; j < first + n; j++)
+		strata_shared->chunk_used[j] = 0;
+	strata_shared->arena_free += n;
+	LWLockRelease(strata_shared->arena_lock);
+}
+
+/* Attach a process-local handle to the memtable at off. */
+static void
+memtable_attach(sg_off off, sg_memtable *mt)
+{
+	sg_err		err;
+	sg_code		rc = sg_memtable_attach(mt, arena_base(), off, arena_chunk_alloc, NULL, &err);
+
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+}
+
+/* A new empty memtable in fresh arena chunks. REQUIRES: tree lock held. */
+static sg_off
+memtable_new(void)
+{
+	sg_arena	arena;
+	sg_memtable mt;
+	sg_err		err;
+	sg_code		rc;
+
+	rc = sg_arena_create(&arena, arena_base(), 0, 0, arena_chunk_alloc, NULL, &err);
+	if (rc == SG_OK)
+		rc = sg_memtable_create(&mt, &arena, &err);
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+	return sg_memtable_offset(&mt);
+}
+
+/* Drop one pin; the last one frees the memtable's chunks. */
+static void
+memtable_unpin(sg_off off)
+{
+	sg_memtable mt;
+
+	memtable_attach(off, &mt);
+	if (sg_memtable_unref(&mt))
+		sg_arena_release(&mt.arena, arena_chunk_release, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Tree registry and directories
+ * ------------------------------------------------------------------------
+ */
+
+void
+strata_tree_dir(const StrataTree *tree, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%u/%u_%u_%016llx", STRATAGO_DIR,
+			 tree->key.dbNode, tree->key.spcNode, tree->key.relNode,
+			 (unsigned long long) tree->tree_id);
+}
+
+static void
+init_tree_entry(StrataTree *tree, uint64 tree_id)
+{
+	RelFileNode key = tree->key;
+
+	memset(tree, 0, sizeof(*tree));
+	tree->key = key;
+	tree->tree_id = tree_id;
+	LWLockInitialize(&tree->lock, strata_tree_tranche_id);
+}
+
+/* Remove every directory of this relfilenode (a stale tree, BRIEF §5.12). */
+static void
+remove_tree_dirs(const RelFileNode *rnode)
+{
+	char		dbdir[MAXPGPATH];
+	char		prefix[64];
+	DIR		   *dir;
+	struct dirent *de;
+
+	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, rnode->dbNode);
+	snprintf(prefix, sizeof(prefix), "%u_%u_", rnode->spcNode, rnode->relNode);
+	dir = AllocateDir(dbdir);
+	if (dir == NULL)
+		return;
+	while ((de = ReadDirExtended(dir, dbdir, LOG)) != NULL)
+	{
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+		{
+			char		path[MAXPGPATH];
+
+			snprintf(path, sizeof(path), "%s/%s", dbdir, de->d_name);
+			if (!rmtree(path, true))
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not remove stale strata storage \"%s\"", path)));
+		}
+	}
+	FreeDir(dir);
+	fsync_fname(dbdir, true);
+}
+
+/*
+ * Storage for a new relfilenode: any tree left under the same relfilenode
+ * is stale (PostgreSQL just checked the number is free) and is removed
+ * first; then a fresh tree id, a durable directory and a registry entry.
+ */
+StrataTree *
+strata_tree_create(const RelFileNode *rnode)
+{
+	StrataTree *tree;
+	bool		found;
+	uint64		tree_id;
+	char		dbdir[MAXPGPATH];
+	char		path[MAXPGPATH];
+
+	do
+		tree_id = pg_prng_uint64(&pg_global_prng_state);
+	while (tree_id == 0);
+
+	remove_tree_dirs(rnode);
+
+	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, rnode->dbNode);
+	if (MakePGDirectory(dbdir) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dbdir)));
+
+	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+	tree = hash_search(strata_registry, rnode, HASH_ENTER_NULL, &found);
+	if (tree == NULL)
+	{
+		LWLockRelease(strata_shared->registry_lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many strata tables"),
+				 errhint("Increase stratago.max_tables.")));
+	}
+	if (found && tree->active != 0)
+	{
+		/* a stale entry: its memtables die with it */
+		sg_off		active = tree->active;
+		int			nimm = tree->nimm;
+		sg_off		imm[STRATA_MAX_IMM];
+
+		memcpy(imm, tree->imm, sizeof(imm));
+		init_tree_entry(tree, tree_id);
+		LWLockRelease(strata_shared->registry_lock);
+		memtable_unpin(active);
+		for (int i = 0; i < nimm; i++)
+			memtable_unpin(imm[i]);
+		LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+	}
+	else
+		init_tree_entry(tree, tree_id);
+	LWLockRelease(strata_shared->registry_lock);
+
+	strata_tree_dir(tree, path, sizeof(path));
+	if (MakePGDirectory(path) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", path)));
+	fsync_fname(path, true);
+	fsync_fname(dbdir, true);
+	fsync_fname(STRATAGO_DIR, true);
+	return tree;
+}
+
+/* The tree of rel's current relfilenode; ERROR if its storage is missing. */
+StrataTree *
+strata_tree_get(Relation rel)
+{
+	StrataTree *tree;
+
+	if (RelationUsesLocalBuffers(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("temporary strata tables are not supported yet")));
+
+	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
+	tree = hash_search(strata_registry, &rel->rd_node, HASH_FIND, NULL);
+	LWLockRelease(strata_shared->registry_lock);
+	if (tree == NULL || tree->dropped)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata storage of relation \"%s\" is missing",
+						RelationGetRelationName(rel)),
+				 errdetail("No tree is registered for relfilenode %u/%u/%u.",
+						   rel->rd_node.spcNode, rel->rd_node.dbNode, rel->rd_node.relNode)));
+	return tree;
+}
+
+LWLock *
+strata_row_latch(StrataTree *tree, uint64 rowid)
+{
+	uint64		h = (tree->tree_id ^ (rowid * UINT64CONST(0x9E3779B97F4A7C15)));
+
+	return &((LWLockPadded *) strata_shared->row_latches)[(h >> 20) % STRATA_ROW_LATCHES].lock;
+}
+
+uint64
+strata_tree_alloc_rowid(StrataTree *tree)
+{
+	uint64		rowid;
+
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	rowid = tree->next_rowid++;
+	LWLockRelease(&tree->lock);
+	if (rowid > STRATA_MAX_ROWID)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("strata table has run out of row ids")));
+	return rowid;
+}
+
+/* ------------------------------------------------------------------------
+ * Write path
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Make room in the active memtable. REQUIRES: tree lock held exclusively.
+ * Returns false when the caller must wait for a flush (lock released).
+ */
+static bool
+ensure_active_memtable(StrataTree *tree)
+{
+	sg_memtable mt;
+
+	if (tree->active == 0)
+	{
+		tree->active = memtable_new();
+		tree->active_min_lsn = 0;
+		return true;
+	}
+	memtable_attach(tree->active, &mt);
+	if (sg_memtable_memory_usage(&mt) < (uint64) strata_memtable_size_kb * 1024)
+		return true;
+	if (tree->nimm == STRATA_MAX_IMM)
+		return false;
+	sg_memtable_freeze(&mt);
+	tree->imm[tree->nimm] = tree->active;
+	tree->imm_min_lsn[tree->nimm] = tree->active_min_lsn;
+	tree->nimm++;
+	tree->active = memtable_new();
+	tree->active_min_lsn = 0;
+	if (strata_shared->maintenance_pid != 0)
+		kill(strata_shared->maintenance_pid, SIGUSR1);
+	return true;
+}
+
+/*
+ * Append versions of n rows (rowids[i] gets versions[i]) as one engine WAL
+ * record and into the memtable, both under the tree lock so that WAL order
+ * and sequence order agree. COPY uses this to write a whole buffer at once.
+ */
+void
+strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
+						StringInfo *versions, int n)
+{
+	char	   *keys = palloc(STRATA_ROWID_KEY_LEN * n);
+	sg_batch	batch;
+	sg_memtable mt;
+	sg_err		err;
+	sg_code		rc = SG_OK;
+	uint64		seq;
+	uint64		end_lsn;
+
+	strata_reserve_xid(GetCurrentFullTransactionId());
+
+	sg_batch_init(&batch);
+	for (int i = 0; i < n; i++)
+	{
+		sg_encode_be64(keys + i * STRATA_ROWID_KEY_LEN, rowids[i]);
+		if (sg_batch_put(&batch, sg_slice_make(keys + i * STRATA_ROWID_KEY_LEN, STRATA_ROWID_KEY_LEN),
+						 sg_slice_make(versions[i]->data, versions[i]->len)) != SG_OK)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+
+	for (;;)
+	{
+		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		if (ensure_active_memtable(tree))
+			break;
+		LWLockRelease(&tree->lock);
+		/* too many frozen memtables: wait for the worker to flush one */
+		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ConditionVariableCancelSleep();
+
+	seq = tree->next_seq;
+	tree->next_seq += n;
+	sg_batch_set_sequence(&batch, seq);
+	end_lsn = strata_wal_append_rows(tree, sg_batch_contents(&batch));
+	if (tree->active_min_lsn == 0)
+		tree->active_min_lsn = end_lsn;
+
+	memtable_attach(tree->active, &mt);
+	for (int i = 0; i < n && rc == SG_OK; i++)
+		rc = sg_memtable_add(&mt, seq + i, SG_TYPE_PUT,
+							 sg_slice_make(keys + i * STRATA_ROWID_KEY_LEN, STRATA_ROWID_KEY_LEN),
+							 sg_slice_make(versions[i]->data, versions[i]->len), &err);
+	tree->rows_written += n;
+	LWLockRelease(&tree->lock);
+	sg_batch_free(&batch);
+	pfree(keys);
+
+	/*
+	 * If the memtable refused a version, the WAL still holds it; the
+	 * transaction aborts on this error, so replay will bring back only
+	 * versions no snapshot can see.
+	 */
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+	strata_wal_note_write(end_lsn);
+}
+
+void
+strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid, StringInfo version)
+{
+	strata_tree_append_many(rel, tree, &rowid, &version, 1);
+}
+
+/* ------------------------------------------------------------------------
+ * Read paths
+ * ------------------------------------------------------------------------
+ */
+
+/* Memtables of a tree pinned for reading, newest first. */
+typedef struct PinnedSet
+{
+	int			n;
+	sg_off		mts[STRATA_MAX_IMM + 1];
+} PinnedSet;
+
+static void
+pin_memtables(StrataTree *tree, PinnedSet *ps)
+{
+	sg_memtable mt;
+
+	ps->n = 0;
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	if (tree->active != 0)
+		ps->mts[ps->n++] = tree->active;
+	for (int i = tree->nimm - 1; i >= 0; i--)
+		ps->mts[ps->n++] = tree->imm[i];
+	for (int i = 0; i < ps->n; i++)
+	{
+		memtable_attach(ps->mts[i], &mt);
+		sg_memtable_ref(&mt);
+	}
+	LWLockRelease(&tree->lock);
+}
+
+static void
+unpin_memtables(PinnedSet *ps)
+{
+	for (int i = 0; i < ps->n; i++)
+		memtable_unpin(ps->mts[i]);
+	ps->n = 0;
+}
+
+typedef struct VersionCollector
+{
+	StrataVersion *versions;
+	int			n;
+	int			cap;
+	MemoryContext mcxt;
+	bool		corrupt;
+	bool		tombstone;		/* an engine tombstone: nothing older counts */
+} VersionCollector;
+
+static void
+collect_version(VersionCollector *vc, uint64 seq, sg_slice value)
+{
+	char	   *copy;
+
+	if (vc->n == vc->cap)
+	{
+		vc->cap = vc->cap ? vc->cap * 2 : 8;
+		vc->versions = vc->versions
+			? repalloc(vc->versions, sizeof(StrataVersion) * vc->cap)
+			: MemoryContextAlloc(vc->mcxt, sizeof(StrataVersion) * vc->cap);
+	}
+	copy = MemoryContextAlloc(vc->mcxt, Max(value.len, 1));
+	memcpy(copy, value.data, value.len);
+	if (!strata_version_decode(copy, value.len, &vc->versions[vc->n]))
+	{
+		vc->corrupt = true;
+		return;
+	}
+	vc->versions[vc->n].seq = seq;
+	vc->n++;
+}
+
+static bool
+collect_memtable_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice value)
+{
+	VersionCollector *vc = ctx;
+
+	if (type == SG_TYPE_DELETE)
+	{
+		vc->tombstone = true;	/* the row was removed: nothing older counts */
+		return false;
+	}
+	collect_version(vc, seq, value);
+	return !vc->corrupt;
+}
+
+static void
+report_corrupt_version(Relation rel, uint64 rowid)
+{
+	ItemPointerData tid;
+
+	strata_rowid_to_tid(rowid, &tid);
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("malformed row version in strata table \"%s\" at TID (%u,%u)",
+					RelationGetRelationName(rel),
+					ItemPointerGetBlockNumber(&tid), ItemPointerGetOffsetNumber(&tid))));
+}
+
+/*
+ * All versions of one row, newest first, palloc'd in mcxt. Returns the
+ * count (0: the row id was never used, or is gone).
+ */
+int
+strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
+					 StrataVersion **versions, MemoryContext mcxt)
+{
+	PinnedSet	ps;
+	VersionCollector vc = {NULL, 0, 0, mcxt, false, false};
+	char		key[STRATA_ROWID_KEY_LEN];
+	sg_memtable mt;
+
+	sg_encode_be64(key, rowid);
+	pin_memtables(tree, &ps);
+	for (int i = 0; i < ps.n && !vc.corrupt && !vc.tombstone; i++)
+	{
+		memtable_attach(ps.mts[i], &mt);
+		sg_memtable_versions(&mt, sg_slice_make(key, sizeof(key)), SG_MAX_SEQUENCE,
+							 collect_memtable_version, &vc);
+	}
+	unpin_memtables(&ps);
+	if (vc.corrupt)
+		report_corrupt_version(rel, rowid);
+	*versions = vc.versions;
+	return vc.n;
+}
+
+/* ------------------------------------------------------------------------
+ * Forward scans
+ * ------------------------------------------------------------------------
+ */
+struct StrataTreeScan
+{
+	Relation	rel;
+	StrataTree *tree;
+	PinnedSet	pinned;
+	sg_iter    *it;				/* versions view over the merged sources */
+	MemoryContext rowcxt;		/* versions of the current row */
+	bool		started;
+};
+
+StrataTreeScan *
+strata_tree_scan_begin(Relation rel, StrataTree *tree)
+{
+	StrataTreeScan *scan = palloc0(sizeof(StrataTreeScan));
+	sg_iter   **children;
+	sg_memtable mt;
+
+	scan->rel = rel;
+	scan->tree = tree;
+	scan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "strata scan row",
+										 ALLOCSET_DEFAULT_SIZES);
+	pin_memtables(tree, &scan->pinned);
+
+	children = malloc(sizeof(sg_iter *) * Max(scan->pinned.n, 1));
+	if (children == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	for (int i = 0; i < scan->pinned.n; i++)
+	{
+		memtable_attach(scan->pinned.mts[i], &mt);
+		children[i] = sg_memtable_iter(&mt);
+	}
+	scan->it = sg_versions_iter_new(sg_merge_iter_new(children, scan->pinned.n),
+									SG_MAX_SEQUENCE);
+	free(children);
+	return scan;
+}
+
+void
+strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid)
+{
+	char		key[STRATA_ROWID_KEY_LEN];
+
+	sg_encode_be64(key, rowid);
+	sg_iter_seek(scan->it, sg_slice_make(key, sizeof(key)));
+	scan->started = true;
+}
+
+bool
+strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
+					  StrataVersion **versions, int *nversions)
+{
+	sg_err		err;
+
+	if (!scan->started)
+	{
+		sg_iter_seek_to_first(scan->it);
+		scan->started = true;
+	}
+	MemoryContextReset(scan->rowcxt);
+
+	while (sg_iter_valid(scan->it))
+	{
+		sg_parsed_ikey k;
+		VersionCollector vc = {NULL, 0, 0, scan->rowcxt, false, false};
+
+		if (!sg_ikey_parse(sg_iter_key(scan->it), &k) || k.user_key.len != STRATA_ROWID_KEY_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("malformed key in strata table \"%s\"",
+							RelationGetRelationName(scan->rel))));
+		*rowid = sg_decode_be64(k.user_key.data);
+
+		/* every version of this row id, newest first */
+		for (;;)
+		{
+			if (k.type == SG_TYPE_PUT)
+				collect_version(&vc, k.seq, sg_iter_value(scan->it));
+			if (vc.corrupt)
+				report_corrupt_version(scan->rel, *rowid);
+			sg_iter_next(scan->it);
+			if (!sg_iter_valid(scan->it) || !sg_ikey_parse(sg_iter_key(scan->it), &k) ||
+				k.user_key.len != STRATA_ROWID_KEY_LEN ||
+				sg_decode_be64(k.user_key.data) != *rowid)
+				break;
+		}
+		if (vc.n == 0)
+			continue;			/* only a tombstone: the row is gone */
+		*versions = vc.versions;
+		*nversions = vc.n;
+		return true;
+	}
+	if (sg_iter_status(scan->it, &err) != SG_OK)
+		strata_engine_error(err.code, &err);
+	return false;
+}
+
+void
+strata_tree_scan_end(StrataTreeScan *scan)
+{
+	sg_iter_destroy(scan->it);
+	unpin_memtables(&scan->pinned);
+	MemoryContextDelete(scan->rowcxt);
+	pfree(scan);
+}
+
+/* ------------------------------------------------------------------------
+ * Recovery (postmaster, before any backend exists)
+ * ------------------------------------------------------------------------
+ */
+
+/* Register every tree directory found under $PGDATA/stratago/<db>/. */
+static void
+register_tree_dirs(void)
+{
+	DIR		   *top;
+	struct dirent *dbde;
+
+	top = AllocateDir(STRATAGO_DIR);
+	while ((dbde = ReadDir(top, STRATAGO_DIR)) != NULL)
+	{
+		char		dbdir[MAXPGPATH];
+		Oid			dbNode;
+		char	   *end;
+		DIR		   *dir;
+		struct dirent *de;
+
+		dbNode = (Oid) strtoul(dbde->d_name, &end, 10);
+		if (*end != '\0' || end == dbde->d_name)
+			continue;			/* "wal", ".", ".." */
+		snprintf(dbdir, sizeof(dbdir), "%s/%s", STRATAGO_DIR, dbde->d_name);
+		dir = AllocateDir(dbdir);
+		while ((de = ReadDir(dir, dbdir)) != NULL)
+		{
+			RelFileNode rnode;
+			unsigned long long id;
+			StrataTree *tree;
+			bool		found;
+
+			if (sscanf(de->d_name, "%u_%u_%llx", &rnode.spcNode, &rnode.relNode, &id) != 3)
+				continue;
+			rnode.dbNode = dbNode;
+			tree = hash_search(strata_registry, &rnode, HASH_ENTER_NULL, &found);
+			if (tree == NULL)
+				ereport(FATAL,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("too many strata tables to recover"),
+						 errhint("Increase stratago.max_tables.")));
+			init_tree_entry(tree, (uint64) id);
+		}
+		FreeDir(dir);
+	}
+	FreeDir(top);
+}
+
+/* Apply one replayed batch to its tree's memtable (called by enginewal.c). */
+void		strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id,
+									   uint64 end_lsn, sg_slice batch, bool *applied);
+
+void
+strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id, uint64 end_lsn,
+						   sg_slice batch, bool *applied)
+{
+	StrataTree *tree = hash_search(strata_registry, rnode, HASH_FIND, NULL);
+	sg_batch_iter bi;
+	sg_batch_entry e;
+	sg_err		err;
+	sg_code		rc;
+	sg_memtable mt;
+
+	*applied = false;
+	if (tree == NULL || tree->tree_id != tree_id || end_lsn <= tree->flushed_lsn)
+		return;					/* dropped, reused relfilenode, or already in SSTables */
+
+	if (tree->active == 0)
+		tree->active = memtable_new();
+	if (tree->active_min_lsn == 0)
+		tree->active_min_lsn = end_lsn;
+	memtable_attach(tree->active, &mt);
+
+	if (sg_batch_iter_init(&bi, batch, "engine WAL record", &err) != SG_OK)
+		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
+	while ((rc = sg_batch_iter_next(&bi, &e, "engine WAL record", &err)) == SG_OK)
+	{
+		uint64		rowid;
+
+		if (e.key.len != STRATA_ROWID_KEY_LEN)
+			ereport(FATAL,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("engine WAL record ending at LSN %llu holds a malformed row key",
+							(unsigned long long) end_lsn)));
+		rowid = sg_decode_be64(e.key.data);
+		rc = sg_memtable_add(&mt, e.seq, e.type, e.key, e.value, &err);
+		if (rc != SG_OK)
+			ereport(FATAL,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not replay the strata engine WAL: %s", err.msg),
+					 errhint("Consider increasing stratago.memtable_memory.")));
+		if (e.seq >= tree->next_seq)
+			tree->next_seq = e.seq + 1;
+		if (rowid >= tree->next_rowid)
+			tree->next_rowid = rowid + 1;
+	}
+	if (rc != SG_NOT_FOUND)
+		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
+	*applied = true;
+}
+
+/*
+ * Bring every tree back after a restart or crash: register the trees on
+ * disk, then replay the engine WAL into their memtables.
+ */
+void
+strata_runtime_recover(void)
+{
+	register_tree_dirs();
+	strata_wal_recover();
+}

@@ -1,0 +1,166 @@
+/*
+ * runtime.h — the shared-memory runtime behind strata tables: one LSM tree
+ * per relation (keyed by RelFileNode), memtables in one shared arena, the
+ * cluster-wide engine WAL with group commit, and per-row write latches.
+ *
+ * Lock order (never take an earlier lock while holding a later one):
+ *   1. row latch (StrataShared.row_latches, striped by tree and row id)
+ *   2. tree lock (StrataTree.lock)
+ *   3. registry lock (StrataShared.registry_lock)
+ *   4. arena lock (StrataShared.arena_lock)
+ *   5. WAL insert lock, then WAL sync lock (enginewal.c)
+ * See src/pg/README.md for the design.
+ */
+#ifndef STRATA_RUNTIME_H
+#define STRATA_RUNTIME_H
+
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "lib/stringinfo.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/itemptr.h"
+#include "storage/lwlock.h"
+#include "storage/relfilenode.h"
+#include "utils/rel.h"
+
+#include "engine/memtable/memtable.h"
+#include "engine/wal/wal_writer.h"
+#include "pg/rowversion.h"
+
+/* Row ids map to TIDs as block = id / 291, offset = id % 291 + 1. */
+#define STRATA_ROWS_PER_BLOCK	MaxHeapTuplesPerPage
+#define STRATA_MAX_ROWID		((UINT64CONST(1) << 48) - 1)
+
+#define STRATA_MAX_IMM			4	/* immutable memtables per tree */
+#define STRATA_CHUNK_SIZE		(1024 * 1024)	/* arena allocation unit */
+#define STRATA_ROW_LATCHES		1024
+#define STRATA_ROWID_KEY_LEN	8
+
+/*
+ * One tree (one relfilenode of one strata relation). Lives in the shared
+ * registry hash; found by any backend.
+ *
+ * lock protects everything below it; memtables are written only under it
+ * in exclusive mode (the skiplist's single-writer rule), and read
+ * lock-free by any backend that pinned them under it in shared mode.
+ */
+typedef struct StrataTree
+{
+	RelFileNode key;			/* hash key: must be first */
+	uint64		tree_id;		/* random; names the directory, tags WAL records */
+	LWLock		lock;
+	bool		dropped;		/* storage gone; entry awaits removal */
+	uint64		next_seq;		/* engine sequence for the next version */
+	uint64		next_rowid;		/* row id for the next new row */
+	sg_off		active;			/* active memtable (0: none yet) */
+	int			nimm;
+	sg_off		imm[STRATA_MAX_IMM];	/* frozen memtables, oldest first */
+	uint64		active_min_lsn; /* first WAL record in active (0: none) */
+	uint64		imm_min_lsn[STRATA_MAX_IMM];
+	uint64		flushed_lsn;	/* WAL below this is in SSTables */
+	uint64		version_no;		/* bumps when the set of SSTables changes */
+	/* statistics */
+	uint64		rows_written;	/* versions appended */
+	uint64		wal_bytes;		/* engine WAL bytes for this tree */
+} StrataTree;
+
+typedef struct StrataShared
+{
+	LWLock	   *registry_lock;
+	LWLock	   *arena_lock;
+	LWLock	   *wal_insert_lock;
+	LWLock	   *wal_sync_lock;
+	LWLock	   *xid_lock;
+	LWLock	   *row_latches;	/* STRATA_ROW_LATCHES locks */
+
+	int			tree_tranche_id;	/* LWLock tranche of StrataTree.lock */
+	pid_t		maintenance_pid;
+	uint64		maintenance_starts;
+
+	/* memtable arena: chunk i is at arena_base + (i + 1) * STRATA_CHUNK_SIZE */
+	int			arena_nchunks;
+	int			arena_free;
+	uint64		arena_offset;	/* of the chunk area from the struct start */
+
+	/* engine WAL */
+	sg_wal_writer_state wal_state;
+	pg_atomic_uint64 wal_durable_lsn;
+	bool		wal_ready;		/* recovery done, writer state valid */
+	char		wal_error[SG_ERR_MSG_LEN];
+
+	/* xids below this may appear in engine files (design §3.1) */
+	pg_atomic_uint64 xid_horizon;
+
+	ConditionVariable flush_cv; /* signalled when a memtable was flushed */
+
+	/* chunk bitmap follows (arena_nchunks bits), then the chunk area */
+	uint8		chunk_used[FLEXIBLE_ARRAY_MEMBER];
+} StrataShared;
+
+extern StrataShared *strata_shared;
+
+/* GUCs */
+extern int	strata_maintenance_naptime;
+extern int	strata_memtable_memory_mb;
+extern int	strata_memtable_size_kb;
+extern int	strata_max_tables;
+extern bool strata_sync;
+
+/* runtime.c */
+extern Size strata_shmem_size(void);
+extern void strata_shmem_init(void);
+extern void strata_runtime_recover(void);
+extern StrataTree *strata_tree_create(const RelFileNode *rnode);
+extern StrataTree *strata_tree_get(Relation rel);
+extern void strata_tree_drop_storage(const RelFileNode *rnode);
+extern uint64 strata_tree_alloc_rowid(StrataTree *tree);
+extern void strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid,
+							   StringInfo version);
+extern void strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
+									StringInfo *versions, int n);
+extern int	strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
+								 StrataVersion **versions, MemoryContext mcxt);
+extern void strata_tree_dir(const StrataTree *tree, char *buf, size_t len);
+extern LWLock *strata_row_latch(StrataTree *tree, uint64 rowid);
+extern void strata_engine_error(sg_code rc, const sg_err *err);
+
+/* A forward scan over every row of a tree: each step gives one row id and
+ * all its versions, newest first. */
+typedef struct StrataTreeScan StrataTreeScan;
+extern StrataTreeScan *strata_tree_scan_begin(Relation rel, StrataTree *tree);
+extern bool strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
+								  StrataVersion **versions, int *nversions);
+extern void strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid);
+extern void strata_tree_scan_end(StrataTreeScan *scan);
+
+static inline void
+strata_rowid_to_tid(uint64 rowid, ItemPointer tid)
+{
+	ItemPointerSet(tid, (BlockNumber) (rowid / STRATA_ROWS_PER_BLOCK),
+				   (OffsetNumber) (rowid % STRATA_ROWS_PER_BLOCK + 1));
+}
+
+static inline bool
+strata_tid_to_rowid(ItemPointer tid, uint64 *rowid)
+{
+	OffsetNumber off = ItemPointerGetOffsetNumberNoCheck(tid);
+
+	if (off < 1 || off > STRATA_ROWS_PER_BLOCK)
+		return false;
+	*rowid = (uint64) ItemPointerGetBlockNumberNoCheck(tid) * STRATA_ROWS_PER_BLOCK + (off - 1);
+	return true;
+}
+
+/* enginewal.c */
+extern void strata_wal_register_rmgr(void);
+extern void strata_wal_init_callbacks(void);
+extern uint64 strata_wal_append_rows(StrataTree *tree, sg_slice batch);
+extern void strata_wal_wait_durable(uint64 lsn);
+extern void strata_wal_note_write(uint64 end_lsn);
+extern void strata_reserve_xid(FullTransactionId fxid);
+extern void strata_wal_recover(void);
+
+#endif							/* STRATA_RUNTIME_H */

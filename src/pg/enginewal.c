@@ -43,6 +43,7 @@
 #include "engine/base/coding.h"
 #include "engine/base/env.h"
 #include "engine/wal/batch.h"
+#include "engine/wal/wal_segment.h"
 #include "engine/wal/wal_writer.h"
 #include "pg/runtime.h"
 #include "pg/stratago.h"
@@ -72,7 +73,7 @@ writer_handle(void)
 {
 	if (my_writer == NULL)
 	{
-		sg_err		err;
+		sg_err		err = {0};
 		sg_code		rc;
 
 		if (!strata_shared->wal_ready)
@@ -100,7 +101,7 @@ strata_wal_append_rows(StrataTree *tree, sg_slice batch)
 	StringInfoData rec;
 	char		hdr[STRATA_REC_HEADER_SIZE];
 	uint64		end_lsn = 0;
-	sg_err		err;
+	sg_err		err = {0};
 	sg_code		rc;
 	sg_wal_writer *w = writer_handle();
 
@@ -140,7 +141,7 @@ strata_wal_wait_durable(uint64 lsn)
 	{
 		if (LWLockAcquireOrWait(strata_shared->wal_sync_lock, LW_EXCLUSIVE))
 		{
-			sg_err		err;
+			sg_err		err = {0};
 			sg_code		rc = SG_OK;
 
 			if (pg_atomic_read_u64(&strata_shared->wal_durable_lsn) < lsn)
@@ -313,6 +314,55 @@ strata_wal_register_rmgr(void)
 	RegisterCustomRmgr(STRATA_RMGR_ID, &strata_rmgr);
 }
 
+/*
+ * Delete engine WAL segments that no tree needs any more: every record in
+ * them is in some tree's SSTables (or belongs to a dropped tree). Run by
+ * the maintenance worker after flushing.
+ */
+void
+strata_wal_recycle(void)
+{
+	sg_wal_writer *w = writer_handle();
+	StrataTree **trees;
+	int			n;
+	uint64		horizon;
+	uint64		deleted = 0;
+	sg_err		err = {0};
+	sg_code		rc;
+
+	/* read the end first: anything appended later ends above it */
+	LWLockAcquire(strata_shared->wal_insert_lock, LW_SHARED);
+	horizon = sg_wal_writer_end_lsn(w);
+	LWLockRelease(strata_shared->wal_insert_lock);
+
+	n = strata_registry_list(&trees);
+	for (int i = 0; i < n; i++)
+	{
+		StrataTree *tree = trees[i];
+		uint64		need = 0;
+
+		LWLockAcquire(&tree->lock, LW_SHARED);
+		if (tree->nimm > 0)
+			need = tree->imm_min_lsn[0];
+		else if (tree->active_min_lsn != 0)
+			need = tree->active_min_lsn;
+		LWLockRelease(&tree->lock);
+		if (need != 0 && need - 1 < horizon)
+			horizon = need - 1;
+	}
+	pfree(trees);
+
+	LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
+	rc = sg_wal_writer_delete_below(w, horizon, &deleted, &err);
+	LWLockRelease(strata_shared->wal_insert_lock);
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+	if (deleted > 0)
+		ereport(DEBUG1,
+				(errmsg_internal("stratago: removed %llu engine WAL segments below LSN %llu",
+								 (unsigned long long) deleted, (unsigned long long) horizon)));
+}
+
 /* ------------------------------------------------------------------------
  * Recovery (postmaster, at shared memory initialisation)
  * ------------------------------------------------------------------------
@@ -365,12 +415,13 @@ replay_record(void *arg, uint64_t end_lsn, sg_slice rec, sg_err *err)
 void
 strata_wal_recover(void)
 {
-	sg_err		err;
+	sg_err		err = {0};
 	sg_code		rc;
 	sg_wal_replay_result res;
 	ReplayState st = {0, 0};
 	sg_wal_writer_options opts;
 	sg_wal_writer *w;
+	uint64		from_lsn;
 
 	if (MakePGDirectory(STRATA_WAL_DIR) < 0 && errno != EEXIST)
 		ereport(FATAL,
@@ -378,7 +429,23 @@ strata_wal_recover(void)
 				 errmsg("could not create directory \"%s\": %m", STRATA_WAL_DIR)));
 	fsync_fname(STRATAGO_DIR, true);
 
-	rc = sg_wal_replay(sg_env_posix(), STRATA_WAL_DIR, 0, true, replay_record, &st, &res, &err);
+	/*
+	 * Segments are deleted only once every record in them is flushed, so
+	 * the oldest segment left is where replay starts.
+	 */
+	{
+		uint64_t   *starts = NULL;
+		size_t		nseg = 0;
+
+		rc = sg_wal_list_segments(sg_env_posix(), STRATA_WAL_DIR, true, &starts, &nseg, &err);
+		if (rc != SG_OK)
+			ereport(FATAL,
+					(errcode_for_file_access(),
+					 errmsg("could not list the strata engine WAL: %s", err.msg)));
+		from_lsn = nseg > 0 ? starts[0] : 0;
+		free(starts);
+	}
+	rc = sg_wal_replay(sg_env_posix(), STRATA_WAL_DIR, from_lsn, true, replay_record, &st, &res, &err);
 	if (rc != SG_OK)
 	{
 		snprintf(strata_shared->wal_error, sizeof(strata_shared->wal_error), "%s", err.msg);
@@ -395,7 +462,7 @@ strata_wal_recover(void)
 				(errmsg("stratago: %s", res.torn_msg)));
 	if (res.records > 0)
 		ereport(LOG,
-				(errmsg("stratago: replayed %llu engine WAL records (%llu applied, %llu for dropped tables)",
+				(errmsg("stratago: read %llu engine WAL records (%llu replayed, %llu already in SSTables or of dropped tables)",
 						(unsigned long long) res.records,
 						(unsigned long long) st.applied,
 						(unsigned long long) st.skipped)));

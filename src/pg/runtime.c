@@ -196,10 +196,10 @@ arena_chunk_release(void *ctx, sg_off off, size_t len)
 }
 
 /* Attach a process-local handle to the memtable at off. */
-static void
-memtable_attach(sg_off off, sg_memtable *mt)
+void
+strata_memtable_attach(sg_off off, sg_memtable *mt)
 {
-	sg_err		err;
+	sg_err		err = {0};
 	sg_code		rc = sg_memtable_attach(mt, arena_base(), off, arena_chunk_alloc, NULL, &err);
 
 	if (rc != SG_OK)
@@ -212,7 +212,7 @@ memtable_new(void)
 {
 	sg_arena	arena;
 	sg_memtable mt;
-	sg_err		err;
+	sg_err		err = {0};
 	sg_code		rc;
 
 	rc = sg_arena_create(&arena, arena_base(), 0, 0, arena_chunk_alloc, NULL, &err);
@@ -224,12 +224,12 @@ memtable_new(void)
 }
 
 /* Drop one pin; the last one frees the memtable's chunks. */
-static void
-memtable_unpin(sg_off off)
+void
+strata_memtable_unpin(sg_off off)
 {
 	sg_memtable mt;
 
-	memtable_attach(off, &mt);
+	strata_memtable_attach(off, &mt);
 	if (sg_memtable_unref(&mt))
 		sg_arena_release(&mt.arena, arena_chunk_release, NULL);
 }
@@ -256,6 +256,34 @@ init_tree_entry(StrataTree *tree, uint64 tree_id)
 	tree->key = key;
 	tree->tree_id = tree_id;
 	LWLockInitialize(&tree->lock, strata_tree_tranche_id);
+	LWLockInitialize(&tree->manifest_lock, strata_tree_tranche_id);
+}
+
+/* Every live tree (palloc'd array of pointers into the registry). */
+int
+strata_registry_list(StrataTree ***trees)
+{
+	HASH_SEQ_STATUS status;
+	StrataTree *tree;
+	int			n = 0;
+	int			cap = 16;
+
+	*trees = palloc(sizeof(StrataTree *) * cap);
+	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
+	hash_seq_init(&status, strata_registry);
+	while ((tree = hash_seq_search(&status)) != NULL)
+	{
+		if (tree->dropped)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			*trees = repalloc(*trees, sizeof(StrataTree *) * cap);
+		}
+		(*trees)[n++] = tree;
+	}
+	LWLockRelease(strata_shared->registry_lock);
+	return n;
 }
 
 /* Remove every directory of this relfilenode (a stale tree, BRIEF §5.12). */
@@ -335,9 +363,9 @@ strata_tree_create(const RelFileNode *rnode)
 		memcpy(imm, tree->imm, sizeof(imm));
 		init_tree_entry(tree, tree_id);
 		LWLockRelease(strata_shared->registry_lock);
-		memtable_unpin(active);
+		strata_memtable_unpin(active);
 		for (int i = 0; i < nimm; i++)
-			memtable_unpin(imm[i]);
+			strata_memtable_unpin(imm[i]);
 		LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
 	}
 	else
@@ -422,9 +450,23 @@ ensure_active_memtable(StrataTree *tree)
 		tree->active_min_lsn = 0;
 		return true;
 	}
-	memtable_attach(tree->active, &mt);
+	strata_memtable_attach(tree->active, &mt);
 	if (sg_memtable_memory_usage(&mt) < (uint64) strata_memtable_size_kb * 1024)
 		return true;
+	return strata_freeze_active(tree);
+}
+
+/*
+ * Move the active memtable to the frozen list and wake the worker to
+ * flush it. REQUIRES: tree lock held exclusively. False if the frozen list
+ * is full (the caller waits for a flush).
+ */
+bool
+strata_freeze_active(StrataTree *tree)
+{
+	sg_memtable mt;
+
+	strata_memtable_attach(tree->active, &mt);
 	if (tree->nimm == STRATA_MAX_IMM)
 		return false;
 	sg_memtable_freeze(&mt);
@@ -450,7 +492,7 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 	char	   *keys = palloc(STRATA_ROWID_KEY_LEN * n);
 	sg_batch	batch;
 	sg_memtable mt;
-	sg_err		err;
+	sg_err		err = {0};
 	sg_code		rc = SG_OK;
 	uint64		seq;
 	uint64		end_lsn;
@@ -485,7 +527,7 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 	if (tree->active_min_lsn == 0)
 		tree->active_min_lsn = end_lsn;
 
-	memtable_attach(tree->active, &mt);
+	strata_memtable_attach(tree->active, &mt);
 	for (int i = 0; i < n && rc == SG_OK; i++)
 		rc = sg_memtable_add(&mt, seq + i, SG_TYPE_PUT,
 							 sg_slice_make(keys + i * STRATA_ROWID_KEY_LEN, STRATA_ROWID_KEY_LEN),
@@ -536,7 +578,7 @@ pin_memtables(StrataTree *tree, PinnedSet *ps)
 		ps->mts[ps->n++] = tree->imm[i];
 	for (int i = 0; i < ps->n; i++)
 	{
-		memtable_attach(ps->mts[i], &mt);
+		strata_memtable_attach(ps->mts[i], &mt);
 		sg_memtable_ref(&mt);
 	}
 	LWLockRelease(&tree->lock);
@@ -546,7 +588,7 @@ static void
 unpin_memtables(PinnedSet *ps)
 {
 	for (int i = 0; i < ps->n; i++)
-		memtable_unpin(ps->mts[i]);
+		strata_memtable_unpin(ps->mts[i]);
 	ps->n = 0;
 }
 
@@ -588,6 +630,9 @@ collect_memtable_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice v
 {
 	VersionCollector *vc = ctx;
 
+	/* a flush racing with this read may show a version twice */
+	if (vc->n > 0 && vc->versions[vc->n - 1].seq == seq)
+		return true;
 	if (type == SG_TYPE_DELETE)
 	{
 		vc->tombstone = true;	/* the row was removed: nothing older counts */
@@ -595,6 +640,12 @@ collect_memtable_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice v
 	}
 	collect_version(vc, seq, value);
 	return !vc->corrupt;
+}
+
+static void
+collect_sst_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice value)
+{
+	(void) collect_memtable_version(ctx, seq, type, value);
 }
 
 static void
@@ -627,9 +678,18 @@ strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 	pin_memtables(tree, &ps);
 	for (int i = 0; i < ps.n && !vc.corrupt && !vc.tombstone; i++)
 	{
-		memtable_attach(ps.mts[i], &mt);
+		strata_memtable_attach(ps.mts[i], &mt);
 		sg_memtable_versions(&mt, sg_slice_make(key, sizeof(key)), SG_MAX_SEQUENCE,
 							 collect_memtable_version, &vc);
+	}
+	/* then the SSTables, pinned after the memtables so nothing falls between */
+	if (!vc.corrupt && !vc.tombstone)
+	{
+		StrataLocalVersion *lv = strata_local_version_get(tree);
+
+		strata_local_version_versions(lv, sg_slice_make(key, sizeof(key)),
+									  collect_sst_version, &vc);
+		strata_local_version_release(lv);
 	}
 	unpin_memtables(&ps);
 	if (vc.corrupt)
@@ -647,6 +707,7 @@ struct StrataTreeScan
 	Relation	rel;
 	StrataTree *tree;
 	PinnedSet	pinned;
+	StrataLocalVersion *lv;
 	sg_iter    *it;				/* versions view over the merged sources */
 	MemoryContext rowcxt;		/* versions of the current row */
 	bool		started;
@@ -658,22 +719,26 @@ strata_tree_scan_begin(Relation rel, StrataTree *tree)
 	StrataTreeScan *scan = palloc0(sizeof(StrataTreeScan));
 	sg_iter   **children;
 	sg_memtable mt;
+	int			nchildren;
 
 	scan->rel = rel;
 	scan->tree = tree;
 	scan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "strata scan row",
 										 ALLOCSET_DEFAULT_SIZES);
 	pin_memtables(tree, &scan->pinned);
+	scan->lv = strata_local_version_get(tree);
 
-	children = malloc(sizeof(sg_iter *) * Max(scan->pinned.n, 1));
+	children = malloc(sizeof(sg_iter *) * (scan->pinned.n + strata_local_version_nfiles(scan->lv) + 1));
 	if (children == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	for (int i = 0; i < scan->pinned.n; i++)
 	{
-		memtable_attach(scan->pinned.mts[i], &mt);
+		strata_memtable_attach(scan->pinned.mts[i], &mt);
 		children[i] = sg_memtable_iter(&mt);
 	}
-	scan->it = sg_versions_iter_new(sg_merge_iter_new(children, scan->pinned.n),
+	nchildren = scan->pinned.n +
+		strata_local_version_iters(scan->lv, children + scan->pinned.n);
+	scan->it = sg_versions_iter_new(sg_merge_iter_new(children, nchildren),
 									SG_MAX_SEQUENCE);
 	free(children);
 	return scan;
@@ -693,7 +758,7 @@ bool
 strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 					  StrataVersion **versions, int *nversions)
 {
-	sg_err		err;
+	sg_err		err = {0};
 
 	if (!scan->started)
 	{
@@ -717,7 +782,9 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 		/* every version of this row id, newest first */
 		for (;;)
 		{
-			if (k.type == SG_TYPE_PUT)
+			/* a flush racing with the scan may show a version twice */
+			if (k.type == SG_TYPE_PUT &&
+				!(vc.n > 0 && vc.versions[vc.n - 1].seq == k.seq))
 				collect_version(&vc, k.seq, sg_iter_value(scan->it));
 			if (vc.corrupt)
 				report_corrupt_version(scan->rel, *rowid);
@@ -742,6 +809,7 @@ void
 strata_tree_scan_end(StrataTreeScan *scan)
 {
 	sg_iter_destroy(scan->it);
+	strata_local_version_release(scan->lv);
 	unpin_memtables(&scan->pinned);
 	MemoryContextDelete(scan->rowcxt);
 	pfree(scan);
@@ -790,6 +858,7 @@ register_tree_dirs(void)
 						 errmsg("too many strata tables to recover"),
 						 errhint("Increase stratago.max_tables.")));
 			init_tree_entry(tree, (uint64) id);
+			strata_recover_tree_manifest(tree);
 		}
 		FreeDir(dir);
 	}
@@ -807,7 +876,7 @@ strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id, uint64 end_
 	StrataTree *tree = hash_search(strata_registry, rnode, HASH_FIND, NULL);
 	sg_batch_iter bi;
 	sg_batch_entry e;
-	sg_err		err;
+	sg_err		err = {0};
 	sg_code		rc;
 	sg_memtable mt;
 
@@ -819,7 +888,7 @@ strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id, uint64 end_
 		tree->active = memtable_new();
 	if (tree->active_min_lsn == 0)
 		tree->active_min_lsn = end_lsn;
-	memtable_attach(tree->active, &mt);
+	strata_memtable_attach(tree->active, &mt);
 
 	if (sg_batch_iter_init(&bi, batch, "engine WAL record", &err) != SG_OK)
 		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));

@@ -62,6 +62,16 @@ typedef struct StrataTree
 	uint64		imm_min_lsn[STRATA_MAX_IMM];
 	uint64		flushed_lsn;	/* WAL below this is in SSTables */
 	uint64		version_no;		/* bumps when the set of SSTables changes */
+	uint64		flushes;		/* memtables flushed so far */
+	bool		flush_requested;	/* stratago.flush(): freeze and flush active */
+
+	/*
+	 * manifest_lock orders MANIFEST appends and SSTable unlinks (worker,
+	 * exclusive) against backends replaying the MANIFEST and opening the
+	 * files it names (shared): a file is never unlinked between a backend
+	 * reading its name and opening it.
+	 */
+	LWLock		manifest_lock;
 	/* statistics */
 	uint64		rows_written;	/* versions appended */
 	uint64		wal_bytes;		/* engine WAL bytes for this tree */
@@ -126,6 +136,27 @@ extern int	strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 extern void strata_tree_dir(const StrataTree *tree, char *buf, size_t len);
 extern LWLock *strata_row_latch(StrataTree *tree, uint64 rowid);
 extern void strata_engine_error(sg_code rc, const sg_err *err);
+
+/* Memtable and registry helpers shared with flush.c */
+extern void strata_memtable_attach(sg_off off, sg_memtable *mt);
+extern bool strata_freeze_active(StrataTree *tree);
+extern void strata_memtable_unpin(sg_off off);
+extern int	strata_registry_list(StrataTree ***trees);
+
+/* flush.c: SSTables of a tree as this backend sees them */
+typedef struct StrataLocalVersion StrataLocalVersion;
+extern StrataLocalVersion *strata_local_version_get(StrataTree *tree);
+extern void strata_local_version_release(StrataLocalVersion *lv);
+extern int	strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters);
+extern int	strata_local_version_nfiles(StrataLocalVersion *lv);
+extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
+										  void (*fn) (void *arg, uint64_t seq, sg_value_type type,
+													  sg_slice value),
+										  void *arg);
+extern void strata_flush_round(void);
+extern void strata_tree_request_flush(StrataTree *tree);
+extern void strata_recover_tree_manifest(StrataTree *tree);
+extern void strata_wal_recycle(void);
 
 /* A forward scan over every row of a tree: each step gives one row id and
  * all its versions, newest first. */

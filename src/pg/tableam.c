@@ -206,8 +206,7 @@ strata_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 	scan->base.rs_parallel = pscan;
 	scan->tree = strata_tree_get(rel);
 	scan->by_block = (pscan != NULL) || (flags & SO_TYPE_ANALYZE);
-	if (flags & SO_TEMP_SNAPSHOT)
-		RegisterSnapshot(snapshot);
+	/* with SO_TEMP_SNAPSHOT the caller registered it; scan_end unregisters */
 	if (flags & SO_TYPE_SEQSCAN)
 		pgstat_count_heap_scan(rel);
 	return (TableScanDesc) scan;

@@ -2,14 +2,15 @@
  * worker.c — the "stratago maintenance" background worker.
  *
  * One worker per cluster, started by the postmaster once the cluster is
- * consistent, restarted after a crash. It will flush memtables, run
- * compaction and recycle WAL segments; for now it only keeps its place:
- * it sleeps on its latch, reloads configuration on SIGHUP and exits
- * cleanly (code 0) on SIGTERM so that a shutdown is never reported as a
- * worker crash.
+ * consistent, restarted after a crash. Each round (every naptime, or at
+ * once when a backend sets its latch because a memtable froze) it flushes
+ * frozen memtables to SSTables (flush.c). It reloads configuration on
+ * SIGHUP and exits cleanly (code 0) on SIGTERM so that a shutdown is never
+ * reported as a worker crash.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -84,6 +85,12 @@ strata_maintenance_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+
+		/* an error ends the worker; the postmaster restarts it */
+		StartTransactionCommand();
+		strata_flush_round();
+		strata_wal_recycle();
+		CommitTransactionCommand();
 	}
 
 	proc_exit(0);

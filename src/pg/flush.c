@@ -1,0 +1,658 @@
+/*
+ * flush.c — strata trees on disk: the maintenance worker turns frozen
+ * memtables into SSTables and records them in the tree's MANIFEST; every
+ * backend keeps a process-local view of each tree's SSTables (its
+ * "local version": the file list plus open readers) and refreshes it when
+ * the tree's version number moves; recovery reads each tree's MANIFEST
+ * before the engine WAL is replayed.
+ *
+ * Who writes what:
+ *   - only the maintenance worker appends to a tree's MANIFEST and unlinks
+ *     its files, holding the tree's manifest_lock exclusively;
+ *   - backends replay the MANIFEST and open the files it names holding
+ *     manifest_lock shared, so an unlink never falls between the two;
+ *   - an open reader stays valid after its file is unlinked (POSIX), so a
+ *     scan can go on with an old local version (doc/DESIGN.md §3).
+ *
+ * A reader pins the tree's memtables before it reads the local version:
+ * a memtable flushed in between is then seen twice (the same versions,
+ * skipped by sequence number), never missed.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
+#include "storage/fd.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "engine/base/coding.h"
+#include "engine/base/env.h"
+#include "engine/base/ikey.h"
+#include "engine/compact/compact.h"
+#include "engine/sstable/table.h"
+#include "engine/version/manifest.h"
+#include "engine/version/version.h"
+#include "pg/runtime.h"
+#include "pg/stratago.h"
+
+/* ------------------------------------------------------------------------
+ * Local versions (every backend)
+ * ------------------------------------------------------------------------
+ */
+
+/* One open SSTable reader, shared by the local versions that list it. */
+typedef struct ReaderEntry
+{
+	uint64		number;
+	sg_table_reader *reader;
+	int			refs;
+} ReaderEntry;
+
+struct StrataLocalVersion
+{
+	int			refs;			/* the tree's current slot holds one */
+	uint64		version_no;
+	int			nfiles;
+	ReaderEntry **files;		/* newest L0 first, then L1.., key order */
+	int			level_start[SG_NUM_LEVELS + 1];
+};
+
+typedef struct LocalTree
+{
+	RelFileNode key;
+	uint64		tree_id;
+	StrataLocalVersion *current;
+	int			nreaders;
+	int			capreaders;
+	ReaderEntry **readers;
+} LocalTree;
+
+static HTAB *local_trees = NULL;
+
+static void
+tree_dir_path(StrataTree *tree, char *buf, size_t len)
+{
+	strata_tree_dir(tree, buf, len);
+}
+
+/* Path of the live MANIFEST, from CURRENT ("MANIFEST-<n>\n"). false: none yet. */
+static bool
+current_manifest_path(const char *dir, char *path, size_t len)
+{
+	char		cpath[MAXPGPATH];
+	char	   *data;
+	size_t		n;
+	sg_err		err = {0};
+	sg_code		rc;
+
+	snprintf(cpath, sizeof(cpath), "%s/%s", dir, SG_CURRENT_NAME);
+	rc = sg_env_read_file(sg_env_posix(), cpath, &data, &n, &err);
+	if (rc == SG_NOT_FOUND)
+		return false;
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+	while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
+		n--;
+	if (n == 0 || n > 64 || memchr(data, '/', n) != NULL)
+	{
+		free(data);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata storage is corrupted: \"%s\" does not name a MANIFEST", cpath)));
+	}
+	snprintf(path, len, "%s/%.*s", dir, (int) n, data);
+	free(data);
+	return true;
+}
+
+static void
+reader_unref(LocalTree *lt, ReaderEntry *re)
+{
+	if (--re->refs > 0)
+		return;
+	sg_table_reader_close(re->reader);
+	for (int i = 0; i < lt->nreaders; i++)
+		if (lt->readers[i] == re)
+		{
+			lt->readers[i] = lt->readers[--lt->nreaders];
+			break;
+		}
+	free(re);
+}
+
+static ReaderEntry *
+reader_get(LocalTree *lt, const char *dir, uint64 number)
+{
+	ReaderEntry *re;
+	char		path[MAXPGPATH];
+	sg_err		err = {0};
+	sg_code		rc;
+
+	for (int i = 0; i < lt->nreaders; i++)
+		if (lt->readers[i]->number == number)
+		{
+			lt->readers[i]->refs++;
+			return lt->readers[i];
+		}
+	re = malloc(sizeof(ReaderEntry));
+	if (re == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	sg_sst_path(path, sizeof(path), dir, number);
+	rc = sg_table_reader_open(sg_env_posix(), path, &re->reader, &err);
+	if (rc != SG_OK)
+	{
+		free(re);
+		strata_engine_error(rc == SG_NOT_FOUND ? SG_CORRUPTION : rc, &err);
+	}
+	re->number = number;
+	re->refs = 1;
+	if (lt->nreaders == lt->capreaders)
+	{
+		int			cap = lt->capreaders ? lt->capreaders * 2 : 16;
+		ReaderEntry **r = realloc(lt->readers, sizeof(ReaderEntry *) * cap);
+
+		if (r == NULL)
+		{
+			sg_table_reader_close(re->reader);
+			free(re);
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		}
+		lt->readers = r;
+		lt->capreaders = cap;
+	}
+	lt->readers[lt->nreaders++] = re;
+	return re;
+}
+
+static void
+local_version_unref(LocalTree *lt, StrataLocalVersion *lv)
+{
+	if (--lv->refs > 0)
+		return;
+	for (int i = 0; i < lv->nfiles; i++)
+		reader_unref(lt, lv->files[i]);
+	free(lv->files);
+	free(lv);
+}
+
+static LocalTree *
+local_tree(StrataTree *tree)
+{
+	LocalTree  *lt;
+	bool		found;
+
+	if (local_trees == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(RelFileNode);
+		ctl.entrysize = sizeof(LocalTree);
+		ctl.hcxt = TopMemoryContext;
+		local_trees = hash_create("stratago local trees", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	lt = hash_search(local_trees, &tree->key, HASH_ENTER, &found);
+	if (!found)
+	{
+		lt->tree_id = tree->tree_id;
+		lt->current = NULL;
+		lt->nreaders = lt->capreaders = 0;
+		lt->readers = NULL;
+	}
+	else if (lt->tree_id != tree->tree_id)
+	{
+		/* the relfilenode now holds another tree: forget the old one */
+		if (lt->current)
+			local_version_unref(lt, lt->current);
+		lt->current = NULL;
+		lt->tree_id = tree->tree_id;
+	}
+	return lt;
+}
+
+/*
+ * Build the local version for the tree's current MANIFEST. REQUIRES:
+ * manifest_lock held (shared), so no file it names is unlinked meanwhile.
+ */
+static StrataLocalVersion *
+load_local_version(LocalTree *lt, StrataTree *tree, uint64 version_no)
+{
+	char		dir[MAXPGPATH];
+	char		mpath[MAXPGPATH];
+	sg_manifest_state st;
+	sg_err		err = {0};
+	sg_code		rc;
+	StrataLocalVersion *lv = calloc(1, sizeof(StrataLocalVersion));
+	int			total;
+
+	if (lv == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	lv->refs = 1;
+	lv->version_no = version_no;
+	tree_dir_path(tree, dir, sizeof(dir));
+	if (!current_manifest_path(dir, mpath, sizeof(mpath)))
+		return lv;				/* nothing flushed yet */
+
+	rc = sg_manifest_replay(sg_env_posix(), mpath, &st, &err);
+	if (rc != SG_OK)
+	{
+		free(lv);
+		strata_engine_error(rc == SG_NOT_FOUND ? SG_CORRUPTION : rc, &err);
+	}
+	total = (int) sg_version_total_files(st.version);
+	lv->files = malloc(sizeof(ReaderEntry *) * Max(total, 1));
+	if (lv->files == NULL)
+	{
+		sg_version_unref(st.version, NULL, NULL);
+		free(lv);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	PG_TRY();
+	{
+		for (int level = 0; level < SG_NUM_LEVELS; level++)
+		{
+			lv->level_start[level] = lv->nfiles;
+			for (size_t i = 0; i < st.version->nfiles[level]; i++)
+				lv->files[lv->nfiles++] = reader_get(lt, dir, st.version->files[level][i]->number);
+		}
+		lv->level_start[SG_NUM_LEVELS] = lv->nfiles;
+	}
+	PG_CATCH();
+	{
+		for (int i = 0; i < lv->nfiles; i++)
+			reader_unref(lt, lv->files[i]);
+		free(lv->files);
+		free(lv);
+		sg_version_unref(st.version, NULL, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	sg_version_unref(st.version, NULL, NULL);
+	return lv;
+}
+
+/*
+ * The SSTables of tree as of now, pinned until strata_local_version_release.
+ */
+StrataLocalVersion *
+strata_local_version_get(StrataTree *tree)
+{
+	LocalTree  *lt = local_tree(tree);
+	uint64		version_no;
+
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	version_no = tree->version_no;
+	LWLockRelease(&tree->lock);
+
+	if (lt->current == NULL || lt->current->version_no != version_no)
+	{
+		StrataLocalVersion *lv;
+
+		/* on error the lock is released by transaction abort */
+		LWLockAcquire(&tree->manifest_lock, LW_SHARED);
+		lv = load_local_version(lt, tree, version_no);
+		LWLockRelease(&tree->manifest_lock);
+		if (lt->current)
+			local_version_unref(lt, lt->current);
+		lt->current = lv;
+	}
+	lt->current->refs++;
+	return lt->current;
+}
+
+void
+strata_local_version_release(StrataLocalVersion *lv)
+{
+	HASH_SEQ_STATUS status;
+	LocalTree  *lt;
+
+	if (lv == NULL)
+		return;
+	if (lv->refs > 1)
+	{
+		lv->refs--;
+		return;
+	}
+	/* the last reference: find the owning tree to drop readers */
+	hash_seq_init(&status, local_trees);
+	while ((lt = hash_seq_search(&status)) != NULL)
+	{
+		for (int i = 0; i < lt->nreaders; i++)
+			if (lv->nfiles > 0 && lt->readers[i] == lv->files[0])
+			{
+				hash_seq_term(&status);
+				local_version_unref(lt, lv);
+				return;
+			}
+	}
+	/* no files: nothing to release but the struct */
+	free(lv->files);
+	free(lv);
+}
+
+int
+strata_local_version_nfiles(StrataLocalVersion *lv)
+{
+	return lv->nfiles;
+}
+
+/* One iterator per file into iters (room for nfiles); returns the count. */
+int
+strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
+{
+	for (int i = 0; i < lv->nfiles; i++)
+		iters[i] = sg_table_reader_iter(lv->files[i]->reader);
+	return lv->nfiles;
+}
+
+/* Visit every version of key in one table, newest first; true at a tombstone. */
+static bool
+table_versions(sg_table_reader *r, sg_slice key,
+			   void (*fn) (void *arg, uint64_t seq, sg_value_type type, sg_slice value),
+			   void *arg)
+{
+	sg_iter    *it;
+	bool		tombstone = false;
+	sg_err		err = {0};
+	char		target[STRATA_ROWID_KEY_LEN + SG_IKEY_TRAILER_LEN];
+
+	if (!sg_table_reader_may_contain(r, key) || key.len != STRATA_ROWID_KEY_LEN)
+		return false;
+	/* seek to the newest version: the user key with the largest trailer */
+	memcpy(target, key.data, key.len);
+	sg_encode_fixed64(target + key.len, sg_ikey_pack_trailer(SG_MAX_SEQUENCE, SG_TYPE_FOR_SEEK));
+	it = sg_table_reader_iter(r);
+	for (sg_iter_seek(it, sg_slice_make(target, sizeof(target))); sg_iter_valid(it); sg_iter_next(it))
+	{
+		sg_parsed_ikey k;
+
+		if (!sg_ikey_parse(sg_iter_key(it), &k) || !sg_slice_equal(k.user_key, key))
+			break;
+		fn(arg, k.seq, k.type, sg_iter_value(it));
+		if (k.type == SG_TYPE_DELETE)
+		{
+			tombstone = true;
+			break;
+		}
+	}
+	if (sg_iter_status(it, &err) != SG_OK)
+	{
+		sg_iter_destroy(it);
+		strata_engine_error(err.code, &err);
+	}
+	sg_iter_destroy(it);
+	return tombstone;
+}
+
+/*
+ * Every version of key in the SSTables, newest first (L0 newest file
+ * first, then deeper levels), stopping at an engine tombstone.
+ */
+bool
+strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
+							  void (*fn) (void *arg, uint64_t seq, sg_value_type type,
+										  sg_slice value),
+							  void *arg)
+{
+	for (int i = 0; i < lv->nfiles; i++)
+		if (table_versions(lv->files[i]->reader, key, fn, arg))
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Flushing (maintenance worker)
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct WorkerTree
+{
+	uint64		tree_id;		/* hash key */
+	sg_vset    *vset;
+} WorkerTree;
+
+static HTAB *worker_trees = NULL;
+
+static sg_vset *
+worker_vset(StrataTree *tree)
+{
+	WorkerTree *wt;
+	bool		found;
+
+	if (worker_trees == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(WorkerTree);
+		ctl.hcxt = TopMemoryContext;
+		worker_trees = hash_create("stratago worker trees", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	wt = hash_search(worker_trees, &tree->tree_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		char		dir[MAXPGPATH];
+		sg_vset_options opts;
+		sg_err		err = {0};
+		sg_code		rc;
+
+		wt->vset = NULL;
+		tree_dir_path(tree, dir, sizeof(dir));
+		memset(&opts, 0, sizeof(opts));
+		opts.create_if_missing = true;
+		LWLockAcquire(&tree->manifest_lock, LW_EXCLUSIVE);
+		rc = sg_vset_open(sg_env_posix(), dir, &opts, &wt->vset, &err);
+		LWLockRelease(&tree->manifest_lock);
+		if (rc != SG_OK)
+		{
+			hash_search(worker_trees, &tree->tree_id, HASH_REMOVE, NULL);
+			strata_engine_error(rc, &err);
+		}
+	}
+	return wt->vset;
+}
+
+/* Flush the oldest frozen memtable of tree. */
+static void
+flush_one(StrataTree *tree)
+{
+	sg_off		off;
+	uint64		tree_id;
+	uint64		log_number;
+	sg_vset    *vs;
+	sg_memtable mt;
+	sg_flush_job job;
+	sg_version_edit edit;
+	sg_job_stats stats;
+	sg_err		err = {0};
+	sg_code		rc;
+	char		dir[MAXPGPATH];
+	sg_iter    *it;
+
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	if (tree->nimm == 0)
+	{
+		LWLockRelease(&tree->lock);
+		return;
+	}
+	off = tree->imm[0];
+	tree_id = tree->tree_id;
+	/* records ending at or below this are all in imm[0] or earlier SSTables */
+	if (tree->nimm > 1)
+		log_number = tree->imm_min_lsn[1] - 1;
+	else if (tree->active_min_lsn != 0)
+		log_number = tree->active_min_lsn - 1;
+	else
+		log_number = strata_shared->wal_state.seg_start + strata_shared->wal_state.seg_bytes;
+	LWLockRelease(&tree->lock);
+
+	vs = worker_vset(tree);
+	tree_dir_path(tree, dir, sizeof(dir));
+	strata_memtable_attach(off, &mt);
+	it = sg_memtable_iter(&mt);
+
+	memset(&job, 0, sizeof(job));
+	job.env = sg_env_posix();
+	job.dir = dir;
+	job.source = it;
+	job.file_number = sg_vset_new_file_number(vs);
+	sg_version_edit_init(&edit);
+	rc = sg_flush_run(&job, &edit, &stats, &err);
+	sg_iter_destroy(it);
+	if (rc == SG_OK)
+	{
+		uint64_t	smallest,
+					largest;
+
+		sg_version_edit_set_log_number(&edit, log_number);
+		if (sg_memtable_seq_range(&mt, &smallest, &largest))
+			sg_version_edit_set_last_sequence(&edit, largest);
+		LWLockAcquire(&tree->manifest_lock, LW_EXCLUSIVE);
+		rc = sg_vset_log_and_apply(vs, &edit, &err);
+		LWLockRelease(&tree->manifest_lock);
+	}
+	sg_version_edit_free(&edit);
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+
+	/* the SSTable is durable and named by the MANIFEST: retire the memtable */
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	if (tree->tree_id == tree_id && tree->nimm > 0 && tree->imm[0] == off)
+	{
+		for (int i = 1; i < tree->nimm; i++)
+		{
+			tree->imm[i - 1] = tree->imm[i];
+			tree->imm_min_lsn[i - 1] = tree->imm_min_lsn[i];
+		}
+		tree->nimm--;
+		tree->version_no++;
+		tree->flushes++;
+		if (log_number > tree->flushed_lsn)
+			tree->flushed_lsn = log_number;
+	}
+	else
+		off = 0;				/* the tree was recreated meanwhile */
+	LWLockRelease(&tree->lock);
+	if (off != 0)
+		strata_memtable_unpin(off);
+	ConditionVariableBroadcast(&strata_shared->flush_cv);
+}
+
+/* One round of the maintenance worker: flush every frozen memtable. */
+void
+strata_flush_round(void)
+{
+	StrataTree **trees;
+	int			n = strata_registry_list(&trees);
+
+	for (int i = 0; i < n; i++)
+	{
+		StrataTree *tree = trees[i];
+
+		if (tree->flush_requested)
+		{
+			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+			if (tree->flush_requested && tree->active != 0 && tree->active_min_lsn != 0)
+			{
+				if (strata_freeze_active(tree))
+					tree->flush_requested = false;
+			}
+			else
+				tree->flush_requested = false;
+			LWLockRelease(&tree->lock);
+		}
+		while (tree->nimm > 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			flush_one(tree);
+		}
+	}
+	pfree(trees);
+	ConditionVariableBroadcast(&strata_shared->flush_cv);
+}
+
+/*
+ * stratago.flush(): make the worker write everything the tree holds in
+ * memory to SSTables, and wait until it has.
+ */
+void
+strata_tree_request_flush(StrataTree *tree)
+{
+	uint64		target;
+
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	target = tree->flushes + tree->nimm + (tree->active_min_lsn != 0 ? 1 : 0);
+	tree->flush_requested = tree->active_min_lsn != 0;
+	LWLockRelease(&tree->lock);
+	if (strata_shared->maintenance_pid == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the stratago maintenance worker is not running")));
+	kill(strata_shared->maintenance_pid, SIGUSR1);
+
+	ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
+	for (;;)
+	{
+		uint64		done;
+
+		LWLockAcquire(&tree->lock, LW_SHARED);
+		done = tree->flushes;
+		LWLockRelease(&tree->lock);
+		if (done >= target)
+			break;
+		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);
+		if (strata_shared->maintenance_pid != 0)
+			kill(strata_shared->maintenance_pid, SIGUSR1);
+	}
+	ConditionVariableCancelSleep();
+}
+
+/* ------------------------------------------------------------------------
+ * Recovery (postmaster)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Read tree's MANIFEST: WAL records at or below its log number are in its
+ * SSTables, and row ids and sequences continue above what they hold.
+ */
+void
+strata_recover_tree_manifest(StrataTree *tree)
+{
+	char		dir[MAXPGPATH];
+	char		mpath[MAXPGPATH];
+	sg_manifest_state st;
+	sg_err		err = {0};
+	sg_code		rc;
+
+	tree_dir_path(tree, dir, sizeof(dir));
+	if (!current_manifest_path(dir, mpath, sizeof(mpath)))
+		return;
+	rc = sg_manifest_replay(sg_env_posix(), mpath, &st, &err);
+	if (rc != SG_OK)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata storage is corrupted: %s", err.msg)));
+	tree->flushed_lsn = st.log_number;
+	tree->next_seq = st.last_sequence + 1;
+	for (int level = 0; level < SG_NUM_LEVELS; level++)
+		for (size_t i = 0; i < st.version->nfiles[level]; i++)
+		{
+			sg_file_meta *m = st.version->files[level][i];
+			sg_slice	largest = sg_file_meta_largest_user(m);
+
+			if (m->largest_seq >= tree->next_seq)
+				tree->next_seq = m->largest_seq + 1;
+			if (largest.len == STRATA_ROWID_KEY_LEN &&
+				sg_decode_be64(largest.data) >= tree->next_rowid)
+				tree->next_rowid = sg_decode_be64(largest.data) + 1;
+		}
+	sg_version_unref(st.version, NULL, NULL);
+}

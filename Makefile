@@ -102,6 +102,15 @@ fuzz-check: fuzz
 installcheck-all:
 	test/run_all.sh
 
+# PostgreSQL's own regression and isolation suites with strata as the default
+# table AM, judged against test/pg-suites/allowlist.txt (tools/pg-suites/
+# README.md). Separate from installcheck-all. PG_SUITES_OPTS=--heap or
+# --vanilla runs the baselines.
+PG_SUITES_OPTS ?=
+.PHONY: pg-suites
+pg-suites:
+	tools/pg-suites/run.sh $(PG_SUITES_OPTS)
+
 clean: clean-engine
 clean-engine:
 	rm -rf $(BUILD) build-asan

@@ -20,7 +20,7 @@ OBJS = $(GLUE_SRCS:.c=.o) $(ENGINE_SRCS:.c=.o)
 
 # pg_regress and isolation suites run in temp instances with the library
 # preloaded (PGXS refuses `make check`; initdb refuses root: see test/run_all.sh).
-REGRESS = extension dml
+REGRESS = extension dml functions
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/stratago.conf
 ISOLATION = truncate-concurrent
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
@@ -44,6 +44,11 @@ override CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter \
 
 # The engine is C11 and declares variables where they are first used.
 src/engine/%.o: override CFLAGS += -std=gnu11 -Wno-declaration-after-statement
+
+# PGXS tracks no header dependencies: rebuild on any header change, or
+# objects compiled against an older struct layout get linked together.
+$(GLUE_SRCS:.c=.o): $(wildcard src/pg/*.h) $(wildcard src/engine/*/*.h)
+$(ENGINE_SRCS:.c=.o): $(wildcard src/engine/*/*.h)
 
 # ---------------------------------------------------------------------------
 # Standalone engine build (no PostgreSQL headers involved)
@@ -110,6 +115,13 @@ PG_SUITES_OPTS ?=
 .PHONY: pg-suites
 pg-suites:
 	tools/pg-suites/run.sh $(PG_SUITES_OPTS)
+
+# Engine microbenchmark against RocksDB's db_bench (bench/engine/run.sh).
+.PHONY: engine-bench
+engine-bench: $(BUILD)/bench/engine_bench
+$(BUILD)/bench/engine_bench: bench/engine/engine_bench.c $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(ECC) $(ECFLAGS) -O2 $< $(ENGINE_LIB) $(ELIBS) -o $@
 
 clean: clean-engine
 clean-engine:

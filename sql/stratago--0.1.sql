@@ -11,3 +11,36 @@ LANGUAGE C STRICT;
 CREATE ACCESS METHOD strata TYPE TABLE HANDLER stratago_tableam_handler;
 
 COMMENT ON ACCESS METHOD strata IS 'LSM-tree storage: WAL, memtables, compressed SSTables, leveled compaction';
+
+-- Maintenance: table owner or superuser (checked inside), and not PUBLIC.
+CREATE FUNCTION flush(rel regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'stratago_flush' LANGUAGE C STRICT;
+COMMENT ON FUNCTION flush(regclass) IS 'write a strata table''s memtables to SSTables and wait';
+
+CREATE FUNCTION compact(rel regclass) RETURNS void
+AS 'MODULE_PATHNAME', 'stratago_compact' LANGUAGE C STRICT;
+COMMENT ON FUNCTION compact(regclass) IS 'flush, then compact every level of a strata table down, and wait';
+
+REVOKE EXECUTE ON FUNCTION flush(regclass), compact(regclass) FROM PUBLIC;
+
+-- Introspection
+CREATE FUNCTION sstables(rel regclass,
+	OUT level int, OUT file_number bigint, OUT bytes bigint, OUT entries bigint,
+	OUT smallest_tid tid, OUT largest_tid tid,
+	OUT smallest_seq bigint, OUT largest_seq bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'stratago_sstables' LANGUAGE C STRICT;
+COMMENT ON FUNCTION sstables(regclass) IS 'the SSTables of a strata table';
+
+CREATE FUNCTION table_stats(rel regclass,
+	OUT memtable_bytes bigint, OUT frozen_memtables int,
+	OUT sstables int, OUT l0_sstables int, OUT sstable_bytes bigint,
+	OUT versions_written bigint, OUT wal_bytes bigint,
+	OUT flushes bigint, OUT flush_bytes bigint,
+	OUT compactions bigint, OUT compaction_bytes bigint)
+AS 'MODULE_PATHNAME', 'stratago_table_stats' LANGUAGE C STRICT;
+COMMENT ON FUNCTION table_stats(regclass) IS 'engine statistics of a strata table since server start';
+
+CREATE FUNCTION relation_size(rel regclass) RETURNS bigint
+AS 'MODULE_PATHNAME', 'stratago_relation_size' LANGUAGE C STRICT;
+COMMENT ON FUNCTION relation_size(regclass) IS 'bytes a strata table takes in the engine (memtables and SSTables)';

@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -341,6 +342,20 @@ strata_local_version_nfiles(StrataLocalVersion *lv)
 	return lv->nfiles;
 }
 
+/* File i of the local version: its level, number and reader. */
+void
+strata_local_version_file(StrataLocalVersion *lv, int i, int *level, uint64 *number,
+						  sg_table_reader **reader)
+{
+	int			l = 0;
+
+	while (l < SG_NUM_LEVELS - 1 && i >= lv->level_start[l + 1])
+		l++;
+	*level = l;
+	*number = lv->files[i]->number;
+	*reader = lv->files[i]->reader;
+}
+
 /* One iterator per file into iters (room for nfiles); returns the count. */
 int
 strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
@@ -534,6 +549,7 @@ flush_one(StrataTree *tree)
 		tree->nimm--;
 		tree->version_no++;
 		tree->flushes++;
+		tree->flush_bytes += stats.bytes_written;
 		if (log_number > tree->flushed_lsn)
 			tree->flushed_lsn = log_number;
 	}
@@ -543,6 +559,216 @@ flush_one(StrataTree *tree)
 	if (off != 0)
 		strata_memtable_unpin(off);
 	ConditionVariableBroadcast(&strata_shared->flush_cv);
+}
+
+/* ------------------------------------------------------------------------
+ * Compaction (maintenance worker)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Row versions are PostgreSQL's to retire: which ones no snapshot can see
+ * is decided from the transaction horizon by VACUUM, through this filter,
+ * once that is built. Until then compaction only merges: it keeps every
+ * version (the engine's default would drop versions older snapshots of
+ * PostgreSQL may still need).
+ */
+static sg_code
+keep_all_versions(void *arg, const sg_filter_context *ctx, sg_slice user_key,
+				  sg_filter_version *versions, size_t n, sg_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		versions[i].decision = SG_FILTER_KEEP;
+	return SG_OK;
+}
+
+/* An input iterator that owns its table reader. */
+typedef struct OwnedTableIter
+{
+	sg_iter		base;
+	sg_iter    *inner;
+	sg_table_reader *reader;
+} OwnedTableIter;
+
+static bool
+oti_valid(sg_iter *it)
+{
+	return sg_iter_valid(((OwnedTableIter *) it)->inner);
+}
+static void
+oti_seek_to_first(sg_iter *it)
+{
+	sg_iter_seek_to_first(((OwnedTableIter *) it)->inner);
+}
+static void
+oti_seek(sg_iter *it, sg_slice target)
+{
+	sg_iter_seek(((OwnedTableIter *) it)->inner, target);
+}
+static void
+oti_next(sg_iter *it)
+{
+	sg_iter_next(((OwnedTableIter *) it)->inner);
+}
+static sg_slice
+oti_key(sg_iter *it)
+{
+	return sg_iter_key(((OwnedTableIter *) it)->inner);
+}
+static sg_slice
+oti_value(sg_iter *it)
+{
+	return sg_iter_value(((OwnedTableIter *) it)->inner);
+}
+static sg_code
+oti_status(sg_iter *it, sg_err *err)
+{
+	return sg_iter_status(((OwnedTableIter *) it)->inner, err);
+}
+static void
+oti_destroy(sg_iter *it)
+{
+	OwnedTableIter *o = (OwnedTableIter *) it;
+
+	sg_iter_destroy(o->inner);
+	sg_table_reader_close(o->reader);
+	free(o);
+}
+
+static const sg_iter_ops owned_table_iter_ops = {
+	oti_valid, oti_seek_to_first, oti_seek, oti_next, oti_key, oti_value,
+	oti_status, oti_destroy
+};
+
+static sg_iter *
+open_input_table(void *arg, const sg_file_meta *meta)
+{
+	const char *dir = arg;
+	char		path[MAXPGPATH];
+	sg_table_reader *r;
+	sg_err		err = {0};
+	OwnedTableIter *o;
+
+	sg_sst_path(path, sizeof(path), dir, meta->number);
+	if (sg_table_reader_open(sg_env_posix(), path, &r, &err) != SG_OK)
+		return sg_iter_error(err.code, err.msg);
+	o = malloc(sizeof(OwnedTableIter));
+	if (o == NULL)
+	{
+		sg_table_reader_close(r);
+		return sg_iter_error(SG_NO_MEMORY, "out of memory opening a compaction input");
+	}
+	o->base.ops = &owned_table_iter_ops;
+	o->reader = r;
+	o->inner = sg_table_reader_iter(r);
+	return &o->base;
+}
+
+static uint64_t
+next_file_number(void *arg)
+{
+	return sg_vset_new_file_number((sg_vset *) arg);
+}
+
+#define STRATA_TARGET_FILE_SIZE (32 * 1024 * 1024)
+
+/*
+ * Run one compaction of tree: the most urgent one, or with `manual` every
+ * file of the shallowest non-empty level that has a level below it.
+ * Returns false when there was nothing to do.
+ */
+static bool
+compact_one(StrataTree *tree, bool manual)
+{
+	sg_vset    *vs = worker_vset(tree);
+	sg_version *v = vs->current;
+	sg_picker_options po;
+	sg_compaction_pick pick;
+	sg_version_edit edit;
+	sg_job_stats stats;
+	sg_err		err = {0};
+	sg_code		rc;
+	char		dir[MAXPGPATH];
+
+	sg_picker_options_init(&po);
+	memset(&pick, 0, sizeof(pick));
+	memset(&stats, 0, sizeof(stats));
+	if (manual)
+	{
+		rc = SG_NOT_FOUND;
+		for (int level = 0; level < SG_NUM_LEVELS - 1 && rc == SG_NOT_FOUND; level++)
+		{
+			/* a level is done once it is the deepest holding data */
+			bool		deeper = false;
+
+			for (int l = level + 1; l < SG_NUM_LEVELS; l++)
+				deeper |= v->nfiles[l] > 0;
+			if (v->nfiles[level] == 0 || (!deeper && level > 0))
+				continue;
+			rc = sg_pick_range(v, level, NULL, NULL, &pick, &err);
+		}
+	}
+	else
+		rc = sg_pick_compaction(v, &po, &pick, &err);
+	if (rc == SG_NOT_FOUND)
+		return false;
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+
+	sg_version_ref(v);
+	tree_dir_path(tree, dir, sizeof(dir));
+	sg_version_edit_init(&edit);
+	if (pick.trivial_move)
+		rc = sg_compact_trivial_move(&pick, &edit, &err);
+	else
+	{
+		sg_compact_job job;
+
+		memset(&job, 0, sizeof(job));
+		job.env = sg_env_posix();
+		job.dir = dir;
+		job.pick = &pick;
+		job.version = v;
+		job.target_file_size = STRATA_TARGET_FILE_SIZE;
+		job.filter = keep_all_versions;
+		job.open_table = open_input_table;
+		job.open_arg = dir;
+		job.new_file = next_file_number;
+		job.new_file_arg = vs;
+		rc = sg_compact_run(&job, &edit, &stats, &err);
+	}
+
+	if (rc == SG_OK)
+	{
+		LWLockAcquire(&tree->manifest_lock, LW_EXCLUSIVE);
+		rc = sg_vset_log_and_apply(vs, &edit, &err);
+		/* inputs of a rewrite are garbage now; moved files live on */
+		if (rc == SG_OK && !pick.trivial_move)
+			for (int w = 0; w < 2; w++)
+				for (size_t i = 0; i < pick.ninputs[w]; i++)
+				{
+					char		path[MAXPGPATH];
+
+					sg_sst_path(path, sizeof(path), dir, pick.inputs[w][i]->number);
+					if (unlink(path) != 0 && errno != ENOENT)
+						ereport(WARNING,
+								(errcode_for_file_access(),
+								 errmsg("could not remove file \"%s\": %m", path)));
+				}
+		LWLockRelease(&tree->manifest_lock);
+	}
+	sg_version_edit_free(&edit);
+	sg_compaction_pick_free(&pick);
+	sg_version_unref(v, NULL, NULL);
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	tree->version_no++;
+	tree->compactions++;
+	tree->compaction_bytes += stats.bytes_written;
+	LWLockRelease(&tree->lock);
+	return true;
 }
 
 /* One round of the maintenance worker: flush every frozen memtable. */
@@ -573,6 +799,18 @@ strata_flush_round(void)
 			CHECK_FOR_INTERRUPTS();
 			flush_one(tree);
 		}
+		if (tree->compact_requested)
+		{
+			while (compact_one(tree, true))
+				CHECK_FOR_INTERRUPTS();
+			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+			tree->compact_requested = false;
+			tree->manual_compactions++;
+			LWLockRelease(&tree->lock);
+		}
+		/* a few at a time, so frozen memtables never wait long */
+		for (int k = 0; k < 4 && tree->nimm == 0 && compact_one(tree, false); k++)
+			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(trees);
 	ConditionVariableBroadcast(&strata_shared->flush_cv);
@@ -604,6 +842,36 @@ strata_tree_request_flush(StrataTree *tree)
 
 		LWLockAcquire(&tree->lock, LW_SHARED);
 		done = tree->flushes;
+		LWLockRelease(&tree->lock);
+		if (done >= target)
+			break;
+		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);
+		if (strata_shared->maintenance_pid != 0)
+			kill(strata_shared->maintenance_pid, SIGUSR1);
+	}
+	ConditionVariableCancelSleep();
+}
+
+/* stratago.compact(): have the worker compact every level down, and wait. */
+void
+strata_tree_request_compact(StrataTree *tree)
+{
+	uint64		target;
+
+	strata_tree_request_flush(tree);
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	target = tree->manual_compactions + 1;
+	tree->compact_requested = true;
+	LWLockRelease(&tree->lock);
+	kill(strata_shared->maintenance_pid, SIGUSR1);
+
+	ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
+	for (;;)
+	{
+		uint64		done;
+
+		LWLockAcquire(&tree->lock, LW_SHARED);
+		done = tree->manual_compactions;
 		LWLockRelease(&tree->lock);
 		if (done >= target)
 			break;

@@ -27,6 +27,7 @@
 #include "utils/rel.h"
 
 #include "engine/memtable/memtable.h"
+#include "engine/sstable/table.h"
 #include "engine/wal/wal_writer.h"
 #include "pg/rowversion.h"
 
@@ -63,7 +64,12 @@ typedef struct StrataTree
 	uint64		flushed_lsn;	/* WAL below this is in SSTables */
 	uint64		version_no;		/* bumps when the set of SSTables changes */
 	uint64		flushes;		/* memtables flushed so far */
+	uint64		flush_bytes;	/* SSTable bytes written by flushes */
+	uint64		compactions;
+	uint64		compaction_bytes;	/* SSTable bytes written by compactions */
+	uint64		manual_compactions; /* stratago.compact() calls completed */
 	bool		flush_requested;	/* stratago.flush(): freeze and flush active */
+	bool		compact_requested;	/* stratago.compact(): compact everything */
 
 	/*
 	 * manifest_lock orders MANIFEST appends and SSTable unlinks (worker,
@@ -153,7 +159,10 @@ extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 										  void (*fn) (void *arg, uint64_t seq, sg_value_type type,
 													  sg_slice value),
 										  void *arg);
+extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
+									  uint64 *number, sg_table_reader **reader);
 extern void strata_flush_round(void);
+extern void strata_tree_request_compact(StrataTree *tree);
 extern void strata_tree_request_flush(StrataTree *tree);
 extern void strata_recover_tree_manifest(StrataTree *tree);
 extern void strata_wal_recycle(void);

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/relcache.h"
 #include "storage/lwlock.h"
 
 /* Folder under the data directory that holds all engine files. */
@@ -30,5 +31,6 @@ extern PGDLLEXPORT void strata_maintenance_main(Datum main_arg);
 
 /* tableam.c */
 extern PGDLLEXPORT Datum stratago_tableam_handler(PG_FUNCTION_ARGS);
+extern bool strata_relation_is_strata(Relation rel);
 
 #endif							/* STRATAGO_H */

@@ -1225,3 +1225,10 @@ stratago_tableam_handler(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_POINTER(&strata_methods);
 }
+
+/* Is rel a strata table? (Its access method is this one.) */
+bool
+strata_relation_is_strata(Relation rel)
+{
+	return rel->rd_tableam == &strata_methods;
+}

@@ -1,0 +1,78 @@
+--
+-- The SQL surface: flush, compact, sstables, table_stats, relation_size.
+-- Data must survive forced flushes and compactions; every function refuses
+-- what is not a strata table, and maintenance needs ownership.
+--
+CREATE EXTENSION IF NOT EXISTS stratago;
+
+CREATE TABLE f (id int, payload text) USING strata;
+INSERT INTO f SELECT g, 'row ' || g FROM generate_series(1, 20000) g;
+UPDATE f SET payload = 'updated ' || id WHERE id % 100 = 0;
+DELETE FROM f WHERE id % 1000 = 1;
+
+-- before: everything is in memtables
+SELECT sstables, memtable_bytes > 0 AS in_memory FROM stratago.table_stats('f');
+SELECT stratago.flush('f');
+SELECT memtable_bytes = 0 AS memtables_empty, sstables > 0 AS has_sstables,
+       flushes > 0 AS flushed, versions_written
+  FROM stratago.table_stats('f');
+SELECT count(*), sum(id), count(*) FILTER (WHERE payload LIKE 'updated%') AS updated FROM f;
+
+-- more versions on top of the SSTables, then compact everything down
+UPDATE f SET payload = 'again ' || id WHERE id % 100 = 0;
+SELECT stratago.compact('f');
+SELECT min(level) > 0 AS nothing_in_l0, sum(entries) AS entries
+  FROM stratago.sstables('f');
+SELECT count(*), sum(id), count(*) FILTER (WHERE payload LIKE 'again%') AS updated FROM f;
+SELECT payload FROM f WHERE id = 500;
+
+-- the SSTables cover the row ids in order
+SELECT bool_and(smallest_tid <= largest_tid) AS ranges_ordered,
+       min(smallest_tid) AS first_tid
+  FROM stratago.sstables('f');
+SELECT stratago.relation_size('f') > 0 AS has_bytes;
+
+-- flush of an empty table, and of a table with nothing in memory
+CREATE TABLE empty_t (x int) USING strata;
+SELECT stratago.flush('empty_t');
+SELECT stratago.compact('empty_t');
+SELECT count(*) FROM stratago.sstables('empty_t');
+SELECT stratago.flush('f');
+
+-- bad arguments
+SELECT stratago.flush(NULL);
+SELECT * FROM stratago.sstables(NULL);
+CREATE TABLE h (x int PRIMARY KEY) USING heap;
+CREATE VIEW v AS SELECT 1 AS x;
+SELECT stratago.flush('h');
+SELECT stratago.compact('h_pkey');
+SELECT * FROM stratago.table_stats('v');
+SELECT stratago.relation_size('h');
+SELECT * FROM stratago.sstables('pg_class');
+CREATE TABLE gone (x int) USING strata;
+SELECT 'gone'::regclass::oid AS gone_oid \gset
+DROP TABLE gone;
+\set VERBOSITY sqlstate
+SELECT stratago.flush(:gone_oid);
+SELECT * FROM stratago.table_stats(:gone_oid);
+\set VERBOSITY default
+SELECT stratago.flush(0);
+
+-- maintenance needs ownership; PUBLIC cannot even call it
+CREATE ROLE strata_nobody;
+GRANT USAGE ON SCHEMA stratago TO strata_nobody;
+GRANT SELECT ON f TO strata_nobody;
+SET ROLE strata_nobody;
+SELECT stratago.flush('f');
+SELECT count(*) FROM f;
+SELECT sstables > 0 FROM stratago.table_stats('f');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION stratago.flush(regclass) TO strata_nobody;
+SET ROLE strata_nobody;
+SELECT stratago.flush('f');
+RESET ROLE;
+DROP OWNED BY strata_nobody;
+DROP ROLE strata_nobody;
+
+DROP TABLE f, empty_t, h;
+DROP VIEW v;

@@ -1,0 +1,221 @@
+/*
+ * sqlfuncs.c — the SQL surface of stratago (schema stratago):
+ *
+ *   flush(regclass)        write the table's memtables to SSTables, wait
+ *   compact(regclass)      flush, then compact every level down, wait
+ *   sstables(regclass)     one row per SSTable: level, size, entries, range
+ *   table_stats(regclass)  memtable and SSTable sizes, bytes written by the
+ *                          engine WAL, flushes and compactions
+ *   relation_size(regclass) bytes the table takes in the engine
+ *
+ * Each takes a strata table and refuses anything else (a heap table, an
+ * index, a view, a dropped relation) with a clear error. flush and compact
+ * touch storage: table owner or superuser only (EXECUTE is also revoked
+ * from PUBLIC in the install script).
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "engine/base/coding.h"
+#include "engine/base/ikey.h"
+#include "engine/memtable/memtable.h"
+#include "engine/sstable/table.h"
+#include "pg/runtime.h"
+#include "pg/stratago.h"
+
+PG_FUNCTION_INFO_V1(stratago_flush);
+PG_FUNCTION_INFO_V1(stratago_compact);
+PG_FUNCTION_INFO_V1(stratago_sstables);
+PG_FUNCTION_INFO_V1(stratago_table_stats);
+PG_FUNCTION_INFO_V1(stratago_relation_size);
+
+/* Open relid as a strata table (AccessShareLock), or ERROR. */
+static Relation
+open_strata_table(Oid relid, bool must_own)
+{
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel))));
+	if (!strata_relation_is_strata(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a strata table", RelationGetRelationName(rel)),
+				 errdetail("Its access method is not \"strata\".")));
+	if (must_own && !pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	return rel;
+}
+
+Datum
+stratago_flush(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), true);
+
+	strata_tree_request_flush(strata_tree_get(rel));
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+Datum
+stratago_compact(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), true);
+
+	strata_tree_request_compact(strata_tree_get(rel));
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+/* Row id of an internal key as a TID datum (NULL if it is no row key). */
+static Datum
+key_tid(sg_slice ikey, bool *isnull)
+{
+	ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+	*isnull = ikey.len != STRATA_ROWID_KEY_LEN + SG_IKEY_TRAILER_LEN;
+	if (*isnull)
+		return (Datum) 0;
+	strata_rowid_to_tid(sg_decode_be64(ikey.data), tid);
+	return PointerGetDatum(tid);
+}
+
+Datum
+stratago_sstables(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
+	StrataTree *tree = strata_tree_get(rel);
+	StrataLocalVersion *lv;
+
+	InitMaterializedSRF(fcinfo, 0);
+	lv = strata_local_version_get(tree);
+	for (int i = 0; i < strata_local_version_nfiles(lv); i++)
+	{
+		int			level;
+		uint64		number;
+		sg_table_reader *r;
+		const sg_table_props *p;
+		Datum		values[8];
+		bool		nulls[8] = {0};
+
+		strata_local_version_file(lv, i, &level, &number, &r);
+		p = sg_table_reader_props(r);
+		values[0] = Int32GetDatum(level);
+		values[1] = Int64GetDatum((int64) number);
+		values[2] = Int64GetDatum((int64) sg_table_reader_file_size(r));
+		values[3] = Int64GetDatum((int64) p->num_entries);
+		values[4] = key_tid(p->smallest_key, &nulls[4]);
+		values[5] = key_tid(p->largest_key, &nulls[5]);
+		values[6] = Int64GetDatum((int64) p->smallest_seq);
+		values[7] = Int64GetDatum((int64) p->largest_seq);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	strata_local_version_release(lv);
+	relation_close(rel, AccessShareLock);
+	return (Datum) 0;
+}
+
+/* Bytes of data in memtables (active and frozen) and bytes of SSTables. */
+static void
+engine_bytes(StrataTree *tree, uint64 *mem, int *frozen, uint64 *sst, int *files, int *l0)
+{
+	StrataLocalVersion *lv;
+	sg_memtable mt;
+
+	*mem = 0;
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	if (tree->active != 0)
+	{
+		strata_memtable_attach(tree->active, &mt);
+		*mem += sg_memtable_data_bytes(&mt);
+	}
+	for (int i = 0; i < tree->nimm; i++)
+	{
+		strata_memtable_attach(tree->imm[i], &mt);
+		*mem += sg_memtable_data_bytes(&mt);
+	}
+	*frozen = tree->nimm;
+	LWLockRelease(&tree->lock);
+
+	lv = strata_local_version_get(tree);
+	*sst = 0;
+	*l0 = 0;
+	*files = strata_local_version_nfiles(lv);
+	for (int i = 0; i < *files; i++)
+	{
+		int			level;
+		uint64		number;
+		sg_table_reader *r;
+
+		strata_local_version_file(lv, i, &level, &number, &r);
+		*sst += sg_table_reader_file_size(r);
+		if (level == 0)
+			(*l0)++;
+	}
+	strata_local_version_release(lv);
+}
+
+Datum
+stratago_table_stats(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
+	StrataTree *tree = strata_tree_get(rel);
+	TupleDesc	tupdesc;
+	Datum		values[11];
+	bool		nulls[11] = {0};
+	uint64		mem,
+				sst;
+	int			frozen,
+				files,
+				l0;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	engine_bytes(tree, &mem, &frozen, &sst, &files, &l0);
+	values[0] = Int64GetDatum((int64) mem);
+	values[1] = Int32GetDatum(frozen);
+	values[2] = Int32GetDatum(files);
+	values[3] = Int32GetDatum(l0);
+	values[4] = Int64GetDatum((int64) sst);
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	values[5] = Int64GetDatum((int64) tree->rows_written);
+	values[6] = Int64GetDatum((int64) tree->wal_bytes);
+	values[7] = Int64GetDatum((int64) tree->flushes);
+	values[8] = Int64GetDatum((int64) tree->flush_bytes);
+	values[9] = Int64GetDatum((int64) tree->compactions);
+	values[10] = Int64GetDatum((int64) tree->compaction_bytes);
+	LWLockRelease(&tree->lock);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+stratago_relation_size(PG_FUNCTION_ARGS)
+{
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
+	uint64		mem,
+				sst;
+	int			frozen,
+				files,
+				l0;
+
+	engine_bytes(strata_tree_get(rel), &mem, &frozen, &sst, &files, &l0);
+	relation_close(rel, AccessShareLock);
+	PG_RETURN_INT64((int64) (mem + sst));
+}

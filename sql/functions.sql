@@ -76,3 +76,27 @@ DROP ROLE strata_nobody;
 
 DROP TABLE f, empty_t, h;
 DROP VIEW v;
+
+-- a dropped table's engine files are removed by the maintenance worker once
+-- PostgreSQL has removed the relation's own file (after the next checkpoint)
+CREATE TABLE dropme (x int) USING strata;
+INSERT INTO dropme SELECT generate_series(1, 100);
+SELECT stratago.flush('dropme');
+SELECT format('%s_%s_', CASE WHEN reltablespace = 0 THEN 1663 ELSE reltablespace END,
+              relfilenode) AS tree_prefix
+  FROM pg_class WHERE relname = 'dropme' \gset
+SELECT 'stratago/' || oid AS db_dir FROM pg_database WHERE datname = current_database() \gset
+SELECT count(*) AS trees FROM pg_ls_dir(:'db_dir') d WHERE d LIKE :'tree_prefix' || '%';
+SELECT set_config('strata.db_dir', :'db_dir', false),
+       set_config('strata.tree_prefix', :'tree_prefix', false) \gset
+DROP TABLE dropme;
+CHECKPOINT;
+DO $$
+BEGIN
+	FOR i IN 1 .. 300 LOOP
+		EXIT WHEN NOT EXISTS (SELECT FROM pg_ls_dir(current_setting('strata.db_dir')) d
+							  WHERE d LIKE current_setting('strata.tree_prefix') || '%');
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT count(*) AS trees FROM pg_ls_dir(:'db_dir') d WHERE d LIKE :'tree_prefix' || '%';

@@ -25,6 +25,7 @@
 
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "common/relpath.h"
 #include "storage/condition_variable.h"
 #include "storage/fd.h"
 #include "utils/hsearch.h"
@@ -850,6 +851,53 @@ strata_tree_request_flush(StrataTree *tree)
 			kill(strata_shared->maintenance_pid, SIGUSR1);
 	}
 	ConditionVariableCancelSleep();
+}
+
+/* ------------------------------------------------------------------------
+ * Dropped tables (maintenance worker)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Remove the trees of relations that are gone. PostgreSQL unlinks a
+ * relation's main fork only after the checkpoint that follows the commit
+ * of its DROP (or the abort of its CREATE), and never hands out a
+ * relfilenode whose main fork still exists; so a tree whose main fork is
+ * missing is garbage, and removing it can never race with a reuse of its
+ * relfilenode (a reuse would also wipe it first: strata_tree_create).
+ * This also covers DROP DATABASE and transactional TRUNCATE.
+ */
+void
+strata_sweep_dropped(void)
+{
+	StrataTree **trees;
+	int			n = strata_registry_list(&trees);
+
+	for (int i = 0; i < n; i++)
+	{
+		StrataTree *tree = trees[i];
+		RelFileNode rnode = tree->key;
+		uint64		tree_id = tree->tree_id;
+		char	   *path = relpathperm(rnode, MAIN_FORKNUM);
+		struct stat st;
+		bool		gone = stat(path, &st) != 0 && errno == ENOENT;
+
+		pfree(path);
+		if (!gone)
+			continue;
+		if (worker_trees != NULL)
+		{
+			WorkerTree *wt = hash_search(worker_trees, &tree_id, HASH_FIND, NULL);
+
+			if (wt != NULL)
+			{
+				sg_vset_close(wt->vset);
+				hash_search(worker_trees, &tree_id, HASH_REMOVE, NULL);
+			}
+		}
+		strata_tree_drop(&rnode, tree_id);
+	}
+	pfree(trees);
 }
 
 /* stratago.compact(): have the worker compact every level down, and wait. */

@@ -383,6 +383,46 @@ strata_tree_create(const RelFileNode *rnode)
 	return tree;
 }
 
+/*
+ * Forget the tree of a relation that no longer exists: its memtables, its
+ * registry entry and its directory. Only if the entry still holds tree_id
+ * (a new tree under the same relfilenode is left alone).
+ */
+void
+strata_tree_drop(const RelFileNode *rnode, uint64 tree_id)
+{
+	StrataTree *tree;
+	sg_off		mts[STRATA_MAX_IMM + 1];
+	int			n = 0;
+	char		path[MAXPGPATH];
+
+	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+	tree = hash_search(strata_registry, rnode, HASH_FIND, NULL);
+	if (tree == NULL || tree->tree_id != tree_id)
+	{
+		LWLockRelease(strata_shared->registry_lock);
+		return;
+	}
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	if (tree->active != 0)
+		mts[n++] = tree->active;
+	for (int i = 0; i < tree->nimm; i++)
+		mts[n++] = tree->imm[i];
+	strata_tree_dir(tree, path, sizeof(path));
+	tree->dropped = true;
+	LWLockRelease(&tree->lock);
+	hash_search(strata_registry, rnode, HASH_REMOVE, NULL);
+	LWLockRelease(strata_shared->registry_lock);
+
+	for (int i = 0; i < n; i++)
+		strata_memtable_unpin(mts[i]);
+	if (!rmtree(path, true))
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not remove strata storage \"%s\"", path)));
+	ereport(DEBUG1, (errmsg_internal("stratago: removed tree \"%s\" of a dropped relation", path)));
+}
+
 /* The tree of rel's current relfilenode; ERROR if its storage is missing. */
 StrataTree *
 strata_tree_get(Relation rel)

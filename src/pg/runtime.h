@@ -131,7 +131,7 @@ extern void strata_shmem_init(void);
 extern void strata_runtime_recover(void);
 extern StrataTree *strata_tree_create(const RelFileNode *rnode);
 extern StrataTree *strata_tree_get(Relation rel);
-extern void strata_tree_drop_storage(const RelFileNode *rnode);
+extern void strata_tree_drop(const RelFileNode *rnode, uint64 tree_id);
 extern uint64 strata_tree_alloc_rowid(StrataTree *tree);
 extern void strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid,
 							   StringInfo version);
@@ -162,6 +162,7 @@ extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
 									  uint64 *number, sg_table_reader **reader);
 extern void strata_flush_round(void);
+extern void strata_sweep_dropped(void);
 extern void strata_tree_request_compact(StrataTree *tree);
 extern void strata_tree_request_flush(StrataTree *tree);
 extern void strata_recover_tree_manifest(StrataTree *tree);

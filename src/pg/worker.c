@@ -89,6 +89,7 @@ strata_maintenance_main(Datum main_arg)
 		/* an error ends the worker; the postmaster restarts it */
 		StartTransactionCommand();
 		strata_flush_round();
+		strata_sweep_dropped();
 		strata_wal_recycle();
 		CommitTransactionCommand();
 	}

@@ -22,7 +22,8 @@ OBJS = $(GLUE_SRCS:.c=.o) $(ENGINE_SRCS:.c=.o)
 # preloaded (PGXS refuses `make check`; initdb refuses root: see test/run_all.sh).
 REGRESS = extension dml functions
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/stratago.conf
-ISOLATION = truncate-concurrent
+ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
+	strata-delete-conflict strata-row-locks strata-savepoint-conflict
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--temp-instance=tmp_check_iso --temp-config=test/stratago.conf
 

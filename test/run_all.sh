@@ -10,7 +10,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PGBIN=$(pg_config --bindir)
-PGXS_DIR=$(dirname "$(pg_config --pgxs)")/..
+PGXS_DIR=$(cd "$(dirname "$(pg_config --pgxs)")/../.." && pwd)
 RUN_USER=${STRATAGO_TEST_USER:-postgres}
 failed=()
 

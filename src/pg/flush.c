@@ -772,12 +772,59 @@ compact_one(StrataTree *tree, bool manual)
 	return true;
 }
 
+/*
+ * When the shared memtable arena runs low, freeze the largest active
+ * memtables so that this round flushes them and frees their chunks.
+ */
+static void
+relieve_memory_pressure(StrataTree **trees, int n)
+{
+	int			low = strata_shared->arena_nchunks / 4;
+
+	for (int round = 0; round < n && strata_shared->arena_free < low; round++)
+	{
+		StrataTree *largest = NULL;
+		uint64		largest_bytes = 0;
+
+		for (int i = 0; i < n; i++)
+		{
+			sg_memtable mt;
+			uint64		bytes;
+
+			LWLockAcquire(&trees[i]->lock, LW_SHARED);
+			bytes = 0;
+			if (trees[i]->active != 0 && trees[i]->active_min_lsn != 0 &&
+				trees[i]->nimm < STRATA_MAX_IMM)
+			{
+				strata_memtable_attach(trees[i]->active, &mt);
+				bytes = sg_memtable_memory_usage(&mt);
+			}
+			LWLockRelease(&trees[i]->lock);
+			if (bytes > largest_bytes)
+			{
+				largest = trees[i];
+				largest_bytes = bytes;
+			}
+		}
+		if (largest == NULL)
+			break;
+		LWLockAcquire(&largest->lock, LW_EXCLUSIVE);
+		if (largest->active_min_lsn != 0)
+			(void) strata_freeze_active(largest);
+		LWLockRelease(&largest->lock);
+		while (largest->nimm > 0)
+			flush_one(largest);
+	}
+}
+
 /* One round of the maintenance worker: flush every frozen memtable. */
 void
 strata_flush_round(void)
 {
 	StrataTree **trees;
 	int			n = strata_registry_list(&trees);
+
+	relieve_memory_pressure(trees, n);
 
 	for (int i = 0; i < n; i++)
 	{

@@ -550,11 +550,20 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 
 	for (;;)
 	{
-		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-		if (ensure_active_memtable(tree))
-			break;
-		LWLockRelease(&tree->lock);
-		/* too many frozen memtables: wait for the worker to flush one */
+		/*
+		 * Writers slow down rather than fail: with the shared arena nearly
+		 * full, or too many frozen memtables, wait for the worker to flush.
+		 */
+		if (strata_shared->arena_free >= STRATA_ARENA_RESERVE_CHUNKS ||
+			strata_shared->maintenance_pid == 0)
+		{
+			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+			if (ensure_active_memtable(tree))
+				break;
+			LWLockRelease(&tree->lock);
+		}
+		if (strata_shared->maintenance_pid != 0)
+			kill(strata_shared->maintenance_pid, SIGUSR1);
 		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -36,8 +36,9 @@
 #define STRATA_MAX_ROWID		((UINT64CONST(1) << 48) - 1)
 
 #define STRATA_MAX_IMM			4	/* immutable memtables per tree */
-#define STRATA_CHUNK_SIZE		(1024 * 1024)	/* arena allocation unit */
+#define STRATA_CHUNK_SIZE		(64 * 1024)	/* arena allocation unit */
 #define STRATA_ROW_LATCHES		1024
+#define STRATA_ARENA_RESERVE_CHUNKS 4	/* writers wait below this many free chunks */
 #define STRATA_ROWID_KEY_LEN	8
 
 /*

@@ -159,8 +159,11 @@ static void
 strata_store_version(Relation rel, const StrataVersion *v, ItemPointer tid,
 					 TupleTableSlot *slot)
 {
+	/* the slot frees the tuple later: it must live in the slot's context */
+	MemoryContext old = MemoryContextSwitchTo(slot->tts_mcxt);
 	HeapTuple	tuple = strata_version_to_heap(v, tid, RelationGetRelid(rel));
 
+	MemoryContextSwitchTo(old);
 	ExecStoreHeapTuple(tuple, slot, true);
 	slot->tts_tableOid = RelationGetRelid(rel);
 	slot->tts_tid = *tid;
@@ -173,6 +176,7 @@ strata_store_version(Relation rel, const StrataVersion *v, ItemPointer tid,
 typedef struct StrataScanDescData
 {
 	TableScanDescData base;
+	MemoryContext scancxt;		/* everything the scan allocates */
 	StrataTree *tree;
 	StrataTreeScan *tscan;
 	/* parallel scans and ANALYZE read one block (291 row ids) at a time */
@@ -192,12 +196,22 @@ strata_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 				  uint32 flags)
 {
 	StrataScanDesc scan;
+	MemoryContext scancxt;
 
 	if (flags & (SO_TYPE_BITMAPSCAN | SO_TYPE_SAMPLESCAN))
 		strata_not_supported(flags & SO_TYPE_BITMAPSCAN ? "bitmap heap scan" : "TABLESAMPLE");
 	strata_check_isolation();
 
-	scan = palloc0(sizeof(StrataScanDescData));
+	/*
+	 * Callers may begin a scan in a per-tuple context that they reset
+	 * between rows (ALTER TABLE's constraint checks do): keep the scan's
+	 * memory in a context of its own that lives until scan_end, or until
+	 * the transaction ends if an error skips scan_end.
+	 */
+	scancxt = AllocSetContextCreate(TopTransactionContext, "strata scan",
+									ALLOCSET_DEFAULT_SIZES);
+	scan = MemoryContextAllocZero(scancxt, sizeof(StrataScanDescData));
+	scan->scancxt = scancxt;
 	scan->base.rs_rd = rel;
 	scan->base.rs_snapshot = snapshot;
 	scan->base.rs_nkeys = nkeys;
@@ -221,7 +235,7 @@ strata_scan_end(TableScanDesc sscan)
 		strata_tree_scan_end(scan->tscan);
 	if (sscan->rs_flags & SO_TEMP_SNAPSHOT)
 		UnregisterSnapshot(sscan->rs_snapshot);
-	pfree(scan);
+	MemoryContextDelete(scan->scancxt);
 }
 
 static void
@@ -244,7 +258,12 @@ static StrataTreeScan *
 scan_tree(StrataScanDesc scan)
 {
 	if (scan->tscan == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(scan->scancxt);
+
 		scan->tscan = strata_tree_scan_begin(scan->base.rs_rd, scan->tree);
+		MemoryContextSwitchTo(old);
+	}
 	return scan->tscan;
 }
 

@@ -182,6 +182,17 @@ test_env_posix_files(void **state)
 
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	assert_int_equal(sg_file_open(env, path, SG_OPEN_READ, &f, &err), SG_NOT_FOUND);
+	/* append-to-existing never creates the file */
+	assert_int_equal(sg_file_open(env, path, SG_OPEN_APPEND_EXISTING, &f, &err), SG_NOT_FOUND);
+	assert_int_equal(env->ops->exists(env, path, &err), SG_NOT_FOUND);
+	snprintf(path, sizeof(path), "%s/b", dir);
+	assert_int_equal(sg_file_open(env, path, SG_OPEN_APPEND_EXISTING, &f, &err), SG_OK);
+	assert_int_equal(sg_file_append(f, "w", 1, &err), SG_OK);
+	assert_int_equal(sg_file_close(f, &err), SG_OK);
+	assert_int_equal(sg_env_read_file(env, path, &data, &n, &err), SG_OK);
+	assert_int_equal(n, 4);
+	assert_memory_equal(data, "xyzw", 4);
+	free(data);
 	sg_test_rmtree(dir);
 	free(dir);
 }

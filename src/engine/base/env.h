@@ -34,7 +34,8 @@ typedef enum sg_open_mode
 {
 	SG_OPEN_READ,				/* existing file, read only */
 	SG_OPEN_CREATE,				/* create or truncate, then append */
-	SG_OPEN_APPEND				/* existing file (or new), append at end */
+	SG_OPEN_APPEND,				/* existing file (or new), append at end */
+	SG_OPEN_APPEND_EXISTING		/* existing file only (else SG_NOT_FOUND), append */
 } sg_open_mode;
 
 typedef struct sg_env_ops

@@ -394,7 +394,7 @@ mem_open(sg_env *base, const char *path, sg_open_mode mode, sg_file **out, sg_er
 	}
 	if (ino == NULL)
 	{
-		if (mode == SG_OPEN_READ)
+		if (mode == SG_OPEN_READ || mode == SG_OPEN_APPEND_EXISTING)
 		{
 			rc = sg_error(err, SG_NOT_FOUND, "could not open file \"%s\": no such file", path);
 			goto done;

@@ -47,6 +47,9 @@ posix_open(sg_env *env, const char *path, sg_open_mode mode, sg_file **out, sg_e
 		case SG_OPEN_CREATE:
 			flags = O_RDWR | O_CREAT | O_TRUNC | O_APPEND;
 			break;
+		case SG_OPEN_APPEND_EXISTING:
+			flags = O_RDWR | O_APPEND;
+			break;
 		default:
 			flags = O_RDWR | O_CREAT | O_APPEND;
 			break;

@@ -19,7 +19,7 @@ truncate_segment(sg_env *env, const char *path, uint64_t len, sg_err *err)
 	sg_file    *f;
 	sg_code		rc;
 
-	if ((rc = sg_file_open(env, path, SG_OPEN_APPEND, &f, err)) != SG_OK)
+	if ((rc = sg_file_open(env, path, SG_OPEN_APPEND_EXISTING, &f, err)) != SG_OK)
 		return rc;
 	rc = sg_file_truncate(f, len, err);
 	if (rc == SG_OK)

@@ -82,8 +82,15 @@ ensure_file(sg_wal_writer *w, sg_err *err)
 		sg_file_close(w->file, NULL);
 		w->file = NULL;
 	}
+	/*
+	 * The segment must exist: it was created durably before the state
+	 * named it. Recreating a vanished one would acknowledge records in a
+	 * file without a header that recovery then rejects.
+	 */
 	sg_wal_segment_path(path, sizeof(path), w->dir, w->st->seg_start);
-	rc = sg_file_open(w->env, path, SG_OPEN_APPEND, &w->file, err);
+	rc = sg_file_open(w->env, path, SG_OPEN_APPEND_EXISTING, &w->file, err);
+	if (rc == SG_NOT_FOUND)
+		rc = sg_error(err, SG_IO_ERROR, "engine WAL segment \"%s\" has disappeared", path);
 	if (rc != SG_OK)
 		return rc;
 	w->file_seg = w->st->seg_start;

@@ -457,6 +457,7 @@ strata_wal_recover(void)
 				 errmsg("strata engine WAL is corrupted: %s", err.msg),
 				 errhint("Corruption in the middle of the engine WAL is never skipped. Restore the data directory from a backup.")));
 	}
+	strata_recovery_done();
 	if (res.torn_tail)
 		ereport(LOG,
 				(errmsg("stratago: %s", res.torn_msg)));

@@ -475,9 +475,13 @@ worker_vset(StrataTree *tree)
 	return wt->vset;
 }
 
-/* Flush the oldest frozen memtable of tree. */
+/*
+ * Flush the oldest frozen memtable of tree. log_number, when not zero, is
+ * the WAL position it covers (recovery knows it exactly); otherwise it is
+ * derived from the memtables that stay.
+ */
 static void
-flush_one(StrataTree *tree)
+flush_one_at(StrataTree *tree, uint64 forced_log_number)
 {
 	sg_off		off;
 	uint64		tree_id;
@@ -501,7 +505,9 @@ flush_one(StrataTree *tree)
 	off = tree->imm[0];
 	tree_id = tree->tree_id;
 	/* records ending at or below this are all in imm[0] or earlier SSTables */
-	if (tree->nimm > 1)
+	if (forced_log_number != 0)
+		log_number = forced_log_number;
+	else if (tree->nimm > 1)
 		log_number = tree->imm_min_lsn[1] - 1;
 	else if (tree->active_min_lsn != 0)
 		log_number = tree->active_min_lsn - 1;
@@ -559,7 +565,44 @@ flush_one(StrataTree *tree)
 	LWLockRelease(&tree->lock);
 	if (off != 0)
 		strata_memtable_unpin(off);
-	ConditionVariableBroadcast(&strata_shared->flush_cv);
+	/* nobody waits during recovery, and the postmaster has no PGPROC to wake them */
+	if (IsUnderPostmaster)
+		ConditionVariableBroadcast(&strata_shared->flush_cv);
+}
+
+static void
+flush_one(StrataTree *tree)
+{
+	flush_one_at(tree, 0);
+}
+
+/*
+ * During WAL replay in the postmaster: write tree's memtable out once it is
+ * full, so that replaying a long log never needs more than the arena.
+ * Everything up to log_number for this tree is in that memtable.
+ */
+void
+strata_recovery_flush(StrataTree *tree, uint64 log_number)
+{
+	if (!strata_freeze_active(tree))
+		elog(ERROR, "stratago: no room to freeze a memtable during recovery");
+	flush_one_at(tree, log_number);
+}
+
+/* After recovery: the postmaster forgets its MANIFEST handles (children must not inherit them). */
+void
+strata_recovery_done(void)
+{
+	HASH_SEQ_STATUS status;
+	WorkerTree *wt;
+
+	if (worker_trees == NULL)
+		return;
+	hash_seq_init(&status, worker_trees);
+	while ((wt = hash_seq_search(&status)) != NULL)
+		sg_vset_close(wt->vset);
+	hash_destroy(worker_trees);
+	worker_trees = NULL;
 }
 
 /* ------------------------------------------------------------------------

@@ -965,6 +965,10 @@ strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id, uint64 end_
 	if (rc != SG_NOT_FOUND)
 		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
 	*applied = true;
+
+	/* a long log must not need more memory than the arena has */
+	if (sg_memtable_memory_usage(&mt) >= (uint64) strata_memtable_size_kb * 1024)
+		strata_recovery_flush(tree, end_lsn);
 }
 
 /*

@@ -167,6 +167,8 @@ extern void strata_sweep_dropped(void);
 extern void strata_tree_request_compact(StrataTree *tree);
 extern void strata_tree_request_flush(StrataTree *tree);
 extern void strata_recover_tree_manifest(StrataTree *tree);
+extern void strata_recovery_flush(StrataTree *tree, uint64 log_number);
+extern void strata_recovery_done(void);
 extern void strata_wal_recycle(void);
 
 /* A forward scan over every row of a tree: each step gives one row id and

@@ -743,6 +743,108 @@ test_add_errors_and_state(void **state)
 	free(region);
 }
 
+/*
+ * Insert orders that exercise the skiplist's insert splice (the shortcut
+ * for a key just after the last inserted one): ascending runs with gaps
+ * that later runs fill, descending runs, random keys, repeated user keys
+ * with shuffled sequence numbers, and duplicates of the last inserted key
+ * and of its successor, which must still be refused. The list must equal a
+ * sorted reference afterwards.
+ */
+static void
+test_insert_orders(void **state)
+{
+	sg_test_rng rng = {0xfeed};
+	sg_memtable mt;
+	size_t		n = 30000;
+	char	   *region = region_memtable(&mt, 16 << 20);
+	ref_entry  *ref = calloc(n, sizeof(ref_entry));
+	uint64_t   *seqs = malloc(n * sizeof(uint64_t));
+	uint64_t	id = 0;
+	char		key[8];
+	sg_err		err;
+
+	(void) state;
+	assert_non_null(ref);
+	assert_non_null(seqs);
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = i + 1;
+	for (size_t i = n; i > 1; i--)
+	{
+		size_t		j = sg_test_uniform(&rng, i);
+		uint64_t	t = seqs[i - 1];
+
+		seqs[i - 1] = seqs[j];
+		seqs[j] = t;
+	}
+
+	/* C, then A < C: C is the successor of the last insert; both refused again */
+	sg_memtable small;
+	char	   *small_region = region_memtable(&small, 1 << 16);
+	const uint64_t order[4] = {500, 100, 500, 100};
+
+	for (int i = 0; i < 4; i++)
+	{
+		sg_encode_be64(key, order[i]);
+		assert_int_equal(sg_memtable_add(&small, 7, SG_TYPE_PUT, sg_slice_make(key, 8),
+										 sg_slice_make("", 0), &err),
+						 i < 2 ? SG_OK : SG_INVALID_ARGUMENT);
+	}
+	assert_int_equal(sg_memtable_entries(&small), 2);
+	free(small_region);
+
+	for (size_t i = 0; i < n; i++)
+	{
+		uint64_t	pattern = (i / 100) % 4;
+
+		if (i % 100 == 0)
+			id = sg_test_uniform(&rng, 20000);
+		if (pattern == 0)
+			id += 1 + sg_test_uniform(&rng, 3); /* ascending, with gaps */
+		else if (pattern == 1)
+			id = id > 3 ? id - 1 - sg_test_uniform(&rng, 3) : 50000;	/* descending */
+		else if (pattern == 2)
+			id = sg_test_uniform(&rng, 40000);	/* random */
+		else if (sg_test_uniform(&rng, 4) == 0)
+			id++;				/* mostly the same user key again */
+
+		sg_value_type type = sg_test_uniform(&rng, 8) == 0 ? SG_TYPE_DELETE : SG_TYPE_PUT;
+
+		sg_encode_be64(key, id);
+		sg_buf_init(&ref[i].ikey);
+		sg_buf_init(&ref[i].value);
+		sg_ikey_append(&ref[i].ikey, sg_slice_make(key, 8), seqs[i], type);
+		if (type == SG_TYPE_PUT)
+		{
+			size_t		vlen = sg_test_uniform(&rng, 20);
+
+			for (size_t j = 0; j < vlen; j++)
+				sg_buf_append_byte(&ref[i].value, (uint8_t) sg_test_rand(&rng));
+		}
+		assert_false(sg_buf_failed(&ref[i].ikey) || sg_buf_failed(&ref[i].value));
+		assert_int_equal(sg_memtable_add(&mt, seqs[i], type, sg_slice_make(key, 8),
+										 sg_buf_slice(&ref[i].value), &err), SG_OK);
+
+		/* now and then, re-add the last key or an earlier one: refused */
+		if (sg_test_uniform(&rng, 50) == 0)
+		{
+			size_t		k = sg_test_uniform(&rng, 2) ? i : sg_test_uniform(&rng, i + 1);
+			sg_parsed_ikey pk = {{NULL, 0}, 0, SG_TYPE_DELETE};
+
+			assert_true(sg_ikey_parse(sg_buf_slice(&ref[k].ikey), &pk));
+			assert_int_equal(sg_memtable_add(&mt, pk.seq, pk.type, pk.user_key,
+											 sg_slice_make("dup", 3), &err),
+							 SG_INVALID_ARGUMENT);
+		}
+	}
+	qsort(ref, n, sizeof(ref_entry), ref_cmp);
+	check_iteration(&mt, ref, n);
+	check_gets(&mt, ref, n, &rng, 5000, n);
+	ref_free(ref, n);
+	free(seqs);
+	free(region);
+}
+
 /* ------------------------------------------------------------------ */
 /* exhaustion and chunked growth                                       */
 /* ------------------------------------------------------------------ */
@@ -1419,6 +1521,7 @@ main(void)
 		cmocka_unit_test(test_iterate_and_seek_match_reference),
 		cmocka_unit_test(test_get_snapshots),
 		cmocka_unit_test(test_add_errors_and_state),
+		cmocka_unit_test(test_insert_orders),
 		cmocka_unit_test(test_exhaustion_region),
 		cmocka_unit_test(test_chunked_memtable),
 		cmocka_unit_test(test_relocation),

@@ -18,6 +18,12 @@ sg_batch_init(sg_batch *b)
 {
 	sg_buf_init(&b->rep);
 	b->count = 0;
+	/*
+	 * One allocation that holds a typical single-row batch (header, a
+	 * short key, a value of a hundred-odd bytes): most batches are that,
+	 * and growing 64 -> 128 -> 256 bytes cost two reallocs per write.
+	 */
+	sg_buf_reserve(&b->rep, 256);
 	batch_header(b);
 }
 
@@ -45,6 +51,8 @@ batch_add(sg_batch *b, sg_value_type type, sg_slice key, sg_slice value)
 		return SG_INVALID_ARGUMENT;
 	if (sg_buf_failed(&b->rep) || b->rep.len < SG_BATCH_HEADER_SIZE)
 		return SG_NO_MEMORY;
+	/* one growth for the whole entry instead of one per field */
+	sg_buf_reserve(&b->rep, 1 + 2 * SG_MAX_VARINT32_LEN + (uint64_t) key.len + value.len);
 	sg_buf_append_byte(&b->rep, (uint8_t) type);
 	sg_put_length_prefixed(&b->rep, key);
 	if (type == SG_TYPE_PUT)

@@ -60,6 +60,22 @@ struct sg_wal
 	pthread_cond_t stop_cv;
 };
 
+/*
+ * Every field a request starts with. Not a memset of the whole struct: an
+ * append is on every write's path and sg_err carries a 512-byte message.
+ */
+static void
+req_init(wal_req *req, req_kind kind)
+{
+	req->kind = kind;
+	req->rec = sg_slice_make(NULL, 0);
+	req->want_sync = false;
+	req->delete_lsn = 0;
+	req->lsn = 0;
+	req->deleted = 0;
+	sg_err_clear(&req->local);
+}
+
 static void
 copy_err(sg_err *dst, const sg_err *src)
 {
@@ -170,7 +186,10 @@ submit(sg_wal *wal, wal_req *req, sg_err *err)
 	/* leader: take everything queued so far */
 	last = wal->tail;
 	was_failed = wal->failed;
-	fail_copy = wal->fail_err;
+	if (was_failed)
+		fail_copy = wal->fail_err;
+	else
+		sg_err_clear(&fail_copy);
 	pthread_mutex_unlock(&wal->mu);
 
 	run_group(wal, req, last, was_failed, &fail_copy);
@@ -334,8 +353,7 @@ sg_wal_append(sg_wal *wal, sg_slice record, uint64_t *lsn, sg_err *err)
 	wal_req		req;
 	sg_code		rc;
 
-	memset(&req, 0, sizeof(req));
-	req.kind = REQ_APPEND;
+	req_init(&req, REQ_APPEND);
 	req.rec = record;
 	req.want_sync = (wal->opts.sync_mode == SG_WAL_SYNC_ALWAYS);
 	rc = submit(wal, &req, err);
@@ -373,8 +391,7 @@ sg_wal_wait_durable(sg_wal *wal, uint64_t lsn, sg_err *err)
 						(unsigned long long) lsn, (unsigned long long) w);
 	}
 	pthread_mutex_unlock(&wal->mu);
-	memset(&req, 0, sizeof(req));
-	req.kind = REQ_SYNC;
+	req_init(&req, REQ_SYNC);
 	req.want_sync = true;
 	return submit(wal, &req, err);
 }
@@ -396,8 +413,7 @@ sg_wal_delete_below(sg_wal *wal, uint64_t lsn, uint64_t *deleted, sg_err *err)
 	wal_req		req;
 	sg_code		rc;
 
-	memset(&req, 0, sizeof(req));
-	req.kind = REQ_DELETE;
+	req_init(&req, REQ_DELETE);
 	req.delete_lsn = lsn;
 	rc = submit(wal, &req, err);
 	if (deleted)

@@ -59,7 +59,7 @@
 typedef enum sg_codec
 {
 	SG_CODEC_NONE = 0,			/* stored bytes are the block itself */
-	SG_CODEC_LZ4 = 1,			/* LZ4 block format (LZ4_compress_default) */
+	SG_CODEC_LZ4 = 1,			/* one LZ4 block, no dictionary */
 	SG_CODEC_ZSTD = 2			/* one zstd frame */
 } sg_codec;
 

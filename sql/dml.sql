@@ -126,6 +126,18 @@ FETCH 2 FROM c;
 FETCH BACKWARD 1 FROM c;
 ROLLBACK;
 
+-- pg_stat_user_tables counts strata changes as it counts heap's
+CREATE TABLE counted (x int);
+INSERT INTO counted SELECT generate_series(1, 10);
+UPDATE counted SET x = x + 1 WHERE x <= 3;
+DELETE FROM counted WHERE x > 8;
+BEGIN;
+INSERT INTO counted VALUES (100);
+ROLLBACK;
+SELECT pg_stat_force_next_flush();
+SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, n_live_tup, n_dead_tup
+  FROM pg_stat_user_tables WHERE relname = 'counted';
+
 -- DROP TABLE
-DROP TABLE acct, big, copied, fresh;
+DROP TABLE acct, big, copied, fresh, counted;
 RESET default_table_access_method;

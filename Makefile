@@ -23,7 +23,7 @@ OBJS = $(GLUE_SRCS:.c=.o) $(ENGINE_SRCS:.c=.o)
 REGRESS = extension dml functions
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/stratago.conf
 ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
-	strata-delete-conflict strata-row-locks strata-savepoint-conflict
+	strata-delete-conflict strata-row-locks strata-savepoint-conflict strata-old-row-version
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--temp-instance=tmp_check_iso --temp-config=test/stratago.conf
 

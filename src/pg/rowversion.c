@@ -214,9 +214,16 @@ strata_resolve(const StrataVersion *versions, int nversions, Snapshot snapshot)
 			return r;
 
 		case SNAPSHOT_ANY:
-			/* every version is "visible": the newest row data there is */
+
+			/*
+			 * Heap's SnapshotAny returns the tuple stored at the TID, deleted
+			 * or not. Here that is the newest row data no rolled-back
+			 * change wrote: what DELETE ... RETURNING and AFTER DELETE
+			 * triggers read back after deleting it.
+			 */
 			for (int i = 0; i < nversions; i++)
-				if (versions[i].kind == STRATA_DATA)
+				if (versions[i].kind == STRATA_DATA &&
+					strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
 				{
 					r.visible = true;
 					r.index = i;

@@ -822,13 +822,18 @@ do_update(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 	Bitmapset  *indexed = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
 	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
 
-	ua->new_tid = false;
+	/*
+	 * AFTER UPDATE row triggers (user triggers and foreign-key actions)
+	 * fetch the old and the new row by TID once the statement is done:
+	 * they need two TIDs, so such tables always get a new one.
+	 */
+	ua->new_tid = rel->trigdesc != NULL && rel->trigdesc->trig_update_after_row;
 	ua->key_changed = false;
 	if (indexed != NULL)
 	{
 		HeapTuple	oldtup = strata_version_to_heap(&versions[current], tid, RelationGetRelid(rel));
 
-		ua->new_tid = attrs_changed(rel, indexed, oldtup, ua->slot);
+		ua->new_tid |= attrs_changed(rel, indexed, oldtup, ua->slot);
 		ua->key_changed = keys != NULL && attrs_changed(rel, keys, oldtup, ua->slot);
 		heap_freetuple(oldtup);
 	}

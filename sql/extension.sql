@@ -30,6 +30,8 @@ SELECT pg_relation_filepath('t1') IS NOT NULL AS has_filepath,
 CREATE UNLOGGED TABLE t_unlogged (id int) USING strata;
 CREATE TEMP TABLE t_temp (id int) USING strata;
 
+CREATE INDEX t2_id_idx ON t2 (id);
+
 -- TRUNCATE, also inside a transaction that rolls back
 TRUNCATE t2;
 BEGIN;
@@ -42,8 +44,9 @@ COMMIT;
 DROP TABLE t_same_xact;
 
 -- operations not implemented yet give a clear error, never a crash
-CREATE INDEX ON t2 (id);
 VACUUM FULL t2;
+CLUSTER t2 USING t2_id_idx;
+SELECT * FROM t2 TABLESAMPLE SYSTEM (10);
 
 -- plain VACUUM visits strata tables without error
 VACUUM t2;

@@ -273,6 +273,38 @@ strata_resolve(const StrataVersion *versions, int nversions, Snapshot snapshot)
 			snapshot->xmax = InvalidTransactionId;
 			return r;
 
+		case SNAPSHOT_NON_VACUUMABLE:
+
+			/*
+			 * Visible unless nobody can see it any more (the planner's
+			 * actual-range probes use this): the newest row data, as long
+			 * as no delete or move above it is removable for snapshot->vistest.
+			 */
+			for (int i = 0; i < nversions; i++)
+			{
+				const StrataVersion *v = &versions[i];
+				StrataWriterState ws;
+
+				if (v->kind == STRATA_LOCK)
+					continue;
+				ws = strata_writer_state(v);
+				if (ws == STRATA_WRITER_ABORTED)
+					continue;
+				if (v->kind != STRATA_DATA)
+				{
+					if (ws == STRATA_WRITER_COMMITTED &&
+						((v->flags & STRATA_VF_FROZEN) ||
+						 GlobalVisTestIsRemovableXid(snapshot->vistest,
+													 XidFromFullTransactionId(v->writer))))
+						return r;
+					continue;
+				}
+				r.visible = true;
+				r.index = i;
+				return r;
+			}
+			return r;
+
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -35,6 +35,9 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "storage/procarray.h"
+#include "executor/executor.h"
+#include "nodes/execnodes.h"
 
 #include "pg/rowversion.h"
 #include "pg/runtime.h"
@@ -186,6 +189,14 @@ typedef struct StrataScanDescData
 	ParallelBlockTableScanWorkerData pworker;
 	bool		pworker_started;
 	uint64		analyze_rows;
+	/* TID range scans: row ids [range_min, range_max] */
+	bool		range_open;
+	uint64		range_min;
+	uint64		range_max;
+	/* bitmap scans: the block being read and where in its offsets */
+	BlockNumber bm_block;
+	int			bm_index;
+	MemoryContext fetchcxt;		/* the row fetched last */
 } StrataScanDescData;
 
 typedef StrataScanDescData *StrataScanDesc;
@@ -198,8 +209,8 @@ strata_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 	StrataScanDesc scan;
 	MemoryContext scancxt;
 
-	if (flags & (SO_TYPE_BITMAPSCAN | SO_TYPE_SAMPLESCAN))
-		strata_not_supported(flags & SO_TYPE_BITMAPSCAN ? "bitmap heap scan" : "TABLESAMPLE");
+	if (flags & SO_TYPE_SAMPLESCAN)
+		strata_not_supported("TABLESAMPLE");
 	strata_check_isolation();
 
 	/*
@@ -374,18 +385,58 @@ strata_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 	}
 }
 
+/* Clamp a TID to the row ids it bounds (offsets past 291 round up or down). */
+static uint64
+tid_bound_rowid(ItemPointer tid, bool upper)
+{
+	uint64		blk = ItemPointerGetBlockNumberNoCheck(tid);
+	OffsetNumber off = ItemPointerGetOffsetNumberNoCheck(tid);
+
+	if (off == 0)
+		return upper ? (blk == 0 ? 0 : blk * STRATA_ROWS_PER_BLOCK - 1) : blk * STRATA_ROWS_PER_BLOCK;
+	if (off > STRATA_ROWS_PER_BLOCK)
+		return upper ? blk * STRATA_ROWS_PER_BLOCK + STRATA_ROWS_PER_BLOCK - 1
+			: (blk + 1) * STRATA_ROWS_PER_BLOCK;
+	return blk * STRATA_ROWS_PER_BLOCK + off - 1;
+}
+
 static void
-strata_scan_set_tidrange(TableScanDesc scan, ItemPointer mintid,
+strata_scan_set_tidrange(TableScanDesc sscan, ItemPointer mintid,
 						 ItemPointer maxtid)
 {
-	strata_not_supported("TID range scan");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	scan->range_min = tid_bound_rowid(mintid, false);
+	scan->range_max = tid_bound_rowid(maxtid, true);
+	if (ItemPointerGetOffsetNumberNoCheck(maxtid) == 0 &&
+		ItemPointerGetBlockNumberNoCheck(maxtid) == 0)
+		scan->range_max = 0, scan->range_min = 1;	/* empty */
+	scan->range_open = false;
 }
 
 static bool
-strata_scan_getnextslot_tidrange(TableScanDesc scan, ScanDirection direction,
+strata_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 								 TupleTableSlot *slot)
 {
-	strata_not_supported("TID range scan");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (ScanDirectionIsBackward(direction))
+		strata_not_supported("backward scanning");
+	if (scan->range_min > scan->range_max)
+	{
+		ExecClearTuple(slot);
+		return false;
+	}
+	if (!scan->range_open)
+	{
+		strata_tree_scan_seek(scan_tree(scan), scan->range_min);
+		scan->block_end = scan->range_max + 1;
+		scan->range_open = true;
+	}
+	if (scan_next_visible(scan, slot, true, NULL))
+		return true;
+	ExecClearTuple(slot);
+	return false;
 }
 
 static Size
@@ -410,22 +461,68 @@ strata_parallelscan_reinitialize(Relation rel, ParallelTableScanDesc pscan)
  * Index fetches
  * ------------------------------------------------------------------------
  */
+typedef struct StrataIndexFetchData
+{
+	IndexFetchTableData base;
+	StrataTree *tree;
+	MemoryContext cxt;			/* the versions of the row last fetched */
+} StrataIndexFetchData;
+
 static IndexFetchTableData *
 strata_index_fetch_begin(Relation rel)
 {
-	strata_not_supported("index scan");
+	StrataIndexFetchData *f = MemoryContextAllocZero(TopTransactionContext,
+													 sizeof(StrataIndexFetchData));
+
+	strata_check_isolation();
+	f->base.rel = rel;
+	f->tree = strata_tree_get(rel);
+	f->cxt = AllocSetContextCreate(TopTransactionContext, "strata index fetch",
+								   ALLOCSET_SMALL_SIZES);
+	return &f->base;
 }
 
 static void
 strata_index_fetch_reset(IndexFetchTableData *data)
 {
-	strata_not_supported("index scan");
 }
 
 static void
 strata_index_fetch_end(IndexFetchTableData *data)
 {
-	strata_not_supported("index scan");
+	MemoryContextDelete(((StrataIndexFetchData *) data)->cxt);
+	pfree(data);
+}
+
+/*
+ * Is this row gone for every snapshot that exists or will exist? True when
+ * all its versions were rolled back, or its newest is a delete or move
+ * whose writer is older than every snapshot; *latest_xid gets that writer
+ * (the conflict horizon for standbys).
+ */
+static bool
+row_dead_to_all(const StrataVersion *versions, int n, GlobalVisState *vistest,
+				TransactionId *latest_xid)
+{
+	for (int i = 0; i < n; i++)
+	{
+		StrataWriterState ws = strata_writer_state(&versions[i]);
+		TransactionId xid = XidFromFullTransactionId(versions[i].writer);
+
+		if (ws == STRATA_WRITER_ABORTED)
+			continue;
+		if (versions[i].kind == STRATA_LOCK)
+			continue;
+		if (versions[i].kind == STRATA_DATA || ws != STRATA_WRITER_COMMITTED)
+			return false;
+		if (!(versions[i].flags & STRATA_VF_FROZEN) &&
+			!GlobalVisTestIsRemovableXid(vistest, xid))
+			return false;
+		if (!TransactionIdIsValid(*latest_xid) || TransactionIdFollows(xid, *latest_xid))
+			*latest_xid = xid;
+		return true;
+	}
+	return true;				/* nothing but rolled-back versions (or none) */
 }
 
 static bool
@@ -433,7 +530,35 @@ strata_index_fetch_tuple(IndexFetchTableData *data, ItemPointer tid,
 						 Snapshot snapshot, TupleTableSlot *slot,
 						 bool *call_again, bool *all_dead)
 {
-	strata_not_supported("index scan");
+	StrataIndexFetchData *f = (StrataIndexFetchData *) data;
+	Relation	rel = f->base.rel;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+	StrataResolved r;
+
+	*call_again = false;		/* one TID, one row: there is no chain to walk */
+	if (all_dead)
+		*all_dead = false;
+	if (!ItemPointerIsValid(tid) || !strata_tid_to_rowid(tid, &rowid))
+		return false;
+
+	MemoryContextReset(f->cxt);
+	n = strata_tree_versions(rel, f->tree, rowid, &versions, f->cxt);
+	r = strata_resolve(versions, n, snapshot);
+	if (r.visible)
+	{
+		strata_store_version(rel, &versions[r.index], tid, slot);
+		return true;
+	}
+	/* let the index kill its entry when nobody can see the row any more */
+	if (all_dead && snapshot->snapshot_type == SNAPSHOT_MVCC)
+	{
+		TransactionId latest = InvalidTransactionId;
+
+		*all_dead = row_dead_to_all(versions, n, GlobalVisTestFor(rel), &latest);
+	}
+	return false;
 }
 
 /* ------------------------------------------------------------------------
@@ -521,10 +646,41 @@ strata_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
 		HeapTupleHeaderGetRawCommandId(tuple->t_data) == versions[r.index].cid;
 }
 
+/*
+ * Which index entries point at rows nobody can see any more (btree asks
+ * after ROLLBACK TO SAVEPOINT and in bottom-up deletion, BRIEF §5.2).
+ * Every candidate is checked; the ones found dead are marked deletable.
+ */
 static TransactionId
 strata_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
 {
-	strata_not_supported("index entry deletion");
+	StrataTree *tree = strata_tree_get(rel);
+	GlobalVisState *vistest = GlobalVisTestFor(rel);
+	TransactionId latest = InvalidTransactionId;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "strata index delete",
+											  ALLOCSET_SMALL_SIZES);
+
+	for (int i = 0; i < delstate->ndeltids; i++)
+	{
+		TM_IndexDelete *del = &delstate->deltids[i];
+		TM_IndexStatus *st = &delstate->status[del->id];
+		uint64		rowid;
+		StrataVersion *versions;
+		int			n;
+
+		if (!strata_tid_to_rowid(&del->tid, &rowid))
+			continue;
+		MemoryContextReset(cxt);
+		n = strata_tree_versions(rel, tree, rowid, &versions, cxt);
+		if (row_dead_to_all(versions, n, vistest, &latest))
+		{
+			st->knowndeletable = true;
+			if (delstate->bottomup)
+				delstate->bottomupfreespace -= Min(delstate->bottomupfreespace, st->freespace);
+		}
+	}
+	MemoryContextDelete(cxt);
+	return latest;
 }
 
 /* ------------------------------------------------------------------------
@@ -1077,15 +1233,166 @@ strata_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
 	return false;
 }
 
+/*
+ * Feed every row to an index build: the newest row data of each row id,
+ * alive unless a committed delete or move is not yet old enough to be
+ * invisible to everyone (then "recently dead", indexed for old snapshots),
+ * and skipped once no snapshot can see it. A row whose older same-TID
+ * versions may still be visible makes a broken chain (BRIEF §5.6): the
+ * index then carries indcheckxmin, so old snapshots do not use it, as heap
+ * does for HOT chains.
+ */
 static double
-strata_index_build_range_scan(Relation table_rel, Relation index_rel,
-							  struct IndexInfo *index_info, bool allow_sync,
+strata_index_build_range_scan(Relation rel, Relation index,
+							  struct IndexInfo *indexInfo, bool allow_sync,
 							  bool anyvisible, bool progress,
 							  BlockNumber start_blockno, BlockNumber numblocks,
 							  IndexBuildCallback callback,
-							  void *callback_state, TableScanDesc scan)
+							  void *callback_state, TableScanDesc sscan)
 {
-	strata_not_supported("CREATE INDEX");
+	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	ExprState  *predicate;
+	TransactionId oldest_xmin = GetOldestNonRemovableTransactionId(rel);
+	bool		own_scan = (sscan == NULL);
+	StrataScanDesc scan;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	double		reltuples = 0;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+	bool		ranged = (numblocks != InvalidBlockNumber);
+
+	Snapshot	mvcc = NULL;
+
+	econtext->ecxt_scantuple = slot;
+	predicate = ExecPrepareQual(indexInfo->ii_Predicate, estate);
+	/*
+	 * With ii_Concurrent (amcheck's heapallindexed; CREATE INDEX
+	 * CONCURRENTLY's first phase) only the rows an MVCC snapshot sees are
+	 * fed, as heap does.
+	 */
+	if (indexInfo->ii_Concurrent)
+		mvcc = (sscan != NULL) ? sscan->rs_snapshot : GetTransactionSnapshot();
+	if (own_scan)
+		sscan = table_beginscan_strat(rel, mvcc ? mvcc : SnapshotAny, 0, NULL, true, allow_sync);
+	scan = (StrataScanDesc) sscan;
+	if (ranged)
+	{
+		strata_tree_scan_seek(scan_tree(scan), (uint64) start_blockno * STRATA_ROWS_PER_BLOCK);
+		scan->block_end = ((uint64) start_blockno + numblocks) * STRATA_ROWS_PER_BLOCK;
+	}
+
+	for (;;)
+	{
+		int			data = -1;
+		bool		alive = true;
+		int			newest = -1;
+		ItemPointerData tid;
+
+		/* the next row: of this range, of the parallel scan's blocks, or of all */
+		if (sscan->rs_parallel != NULL && !ranged)
+		{
+			if (!scan->block_open)
+			{
+				BlockNumber blk = scan_next_parallel_block(scan);
+
+				if (blk == InvalidBlockNumber)
+					break;
+				scan_open_block(scan, blk);
+			}
+			if (!strata_tree_scan_next(scan_tree(scan), &rowid, &versions, &n))
+			{
+				scan->block_open = false;
+				continue;
+			}
+			if (rowid >= scan->block_end)
+			{
+				scan->block_open = false;
+				continue;
+			}
+		}
+		else
+		{
+			if (!strata_tree_scan_next(scan_tree(scan), &rowid, &versions, &n))
+				break;
+			if (ranged && rowid >= scan->block_end)
+				break;
+		}
+		CHECK_FOR_INTERRUPTS();
+
+		if (mvcc != NULL)
+		{
+			StrataResolved r = strata_resolve(versions, n, mvcc);
+
+			if (!r.visible)
+				continue;
+			MemoryContextReset(econtext->ecxt_per_tuple_memory);
+			strata_rowid_to_tid(rowid, &tid);
+			strata_store_version(rel, &versions[r.index], &tid, slot);
+			reltuples += 1;
+			if (predicate != NULL && !ExecQual(predicate, econtext))
+				continue;
+			FormIndexDatum(indexInfo, slot, estate, values, isnull);
+			callback(index, &tid, values, isnull, true, callback_state);
+			continue;
+		}
+
+		for (int i = 0; i < n; i++)
+		{
+			StrataWriterState ws = strata_writer_state(&versions[i]);
+
+			if (versions[i].kind == STRATA_LOCK || ws == STRATA_WRITER_ABORTED)
+				continue;
+			if (newest < 0)
+				newest = i;
+			if (versions[i].kind == STRATA_DATA)
+			{
+				data = i;
+				break;
+			}
+		}
+		if (newest < 0 || data < 0)
+			continue;			/* never committed, or nothing but a tombstone */
+		if (newest != data)
+		{
+			/* deleted or moved: dead to all, or recently dead */
+			const StrataVersion *gone = &versions[newest];
+			StrataWriterState ws = strata_writer_state(gone);
+
+			if (ws == STRATA_WRITER_COMMITTED &&
+				((gone->flags & STRATA_VF_FROZEN) ||
+				 TransactionIdPrecedes(XidFromFullTransactionId(gone->writer), oldest_xmin)))
+				continue;
+			alive = (ws == STRATA_WRITER_IN_PROGRESS);
+		}
+		/* an older version of this row that some snapshot may still see */
+		for (int i = data + 1; i < n && !indexInfo->ii_BrokenHotChain; i++)
+			if (versions[i].kind == STRATA_DATA &&
+				strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED &&
+				!TransactionIdPrecedes(XidFromFullTransactionId(versions[data].writer), oldest_xmin))
+				indexInfo->ii_BrokenHotChain = true;
+
+		MemoryContextReset(econtext->ecxt_per_tuple_memory);
+		strata_rowid_to_tid(rowid, &tid);
+		strata_store_version(rel, &versions[data], &tid, slot);
+		if (alive)
+			reltuples += 1;
+		if (predicate != NULL && !ExecQual(predicate, econtext))
+			continue;
+		FormIndexDatum(indexInfo, slot, estate, values, isnull);
+		callback(index, &tid, values, isnull, alive, callback_state);
+	}
+
+	if (own_scan)
+		table_endscan(sscan);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+	indexInfo->ii_ExpressionsState = NIL;
+	indexInfo->ii_PredicateState = NULL;
+	return reltuples;
 }
 
 static void
@@ -1093,6 +1400,7 @@ strata_index_validate_scan(Relation table_rel, Relation index_rel,
 						   struct IndexInfo *index_info, Snapshot snapshot,
 						   struct ValidateIndexState *state)
 {
+	/* the first phase already built the index; the catch-up pass is not there yet */
 	strata_not_supported("CREATE INDEX CONCURRENTLY");
 }
 
@@ -1158,17 +1466,54 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
  * Bitmap and sample scans
  * ------------------------------------------------------------------------
  */
+/*
+ * Bitmap heap scans: each "block" is 291 row ids; exact bitmaps name the
+ * offsets, lossy ones (ntuples < 0) mean every row of the block.
+ */
 static bool
-strata_scan_bitmap_next_block(TableScanDesc scan, struct TBMIterateResult *tbmres)
+strata_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
 {
-	strata_not_supported("bitmap heap scan");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	scan->bm_block = tbmres->blockno;
+	scan->bm_index = 0;
+	return (uint64) tbmres->blockno * STRATA_ROWS_PER_BLOCK < scan->tree->next_rowid;
 }
 
 static bool
-strata_scan_bitmap_next_tuple(TableScanDesc scan, struct TBMIterateResult *tbmres,
+strata_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmres,
 							  TupleTableSlot *slot)
 {
-	strata_not_supported("bitmap heap scan");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+	int			noffsets = tbmres->ntuples >= 0 ? tbmres->ntuples : STRATA_ROWS_PER_BLOCK;
+
+	while (scan->bm_index < noffsets)
+	{
+		OffsetNumber off = tbmres->ntuples >= 0 ? tbmres->offsets[scan->bm_index]
+			: (OffsetNumber) (scan->bm_index + 1);
+		ItemPointerData tid;
+		MemoryContext old;
+		bool		found;
+
+		scan->bm_index++;
+		if (off < 1 || off > STRATA_ROWS_PER_BLOCK)
+			continue;
+		ItemPointerSet(&tid, scan->bm_block, off);
+		CHECK_FOR_INTERRUPTS();
+		if (scan->fetchcxt == NULL)
+			scan->fetchcxt = AllocSetContextCreate(scan->scancxt, "strata bitmap fetch",
+												   ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(scan->fetchcxt);
+		old = MemoryContextSwitchTo(scan->fetchcxt);
+		found = strata_tuple_fetch_row_version(sscan->rs_rd, &tid, sscan->rs_snapshot, slot);
+		MemoryContextSwitchTo(old);
+		if (found)
+		{
+			pgstat_count_heap_fetch(sscan->rs_rd);
+			return true;
+		}
+	}
+	return false;
 }
 
 static bool

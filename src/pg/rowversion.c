@@ -62,13 +62,15 @@ get_u64(const char *p)
 
 void
 strata_version_encode(StringInfo buf, StrataVersionKind kind,
-					  FullTransactionId writer, CommandId cid,
-					  MinimalTuple tuple, ItemPointer moved_to)
+					  FullTransactionId writer, CommandId cid, uint8 flags,
+					  MinimalTuple tuple, ItemPointer moved_to,
+					  LockTupleMode lock_mode)
 {
 	char		hdr[STRATA_VERSION_HEADER_SIZE];
 
 	memset(hdr, 0, sizeof(hdr));
 	hdr[0] = (char) kind;
+	hdr[1] = (char) flags;
 	put_u32(hdr + 4, cid);
 	put_u64(hdr + 8, U64FromFullTransactionId(writer));
 	appendBinaryStringInfo(buf, hdr, sizeof(hdr));
@@ -87,6 +89,22 @@ strata_version_encode(StringInfo buf, StrataVersionKind kind,
 		put_u16(tid + 4, ItemPointerGetOffsetNumber(moved_to));
 		appendBinaryStringInfo(buf, tid, sizeof(tid));
 	}
+	else if (kind == STRATA_LOCK)
+		appendStringInfoChar(buf, (char) lock_mode);
+}
+
+bool
+strata_lock_modes_conflict(LockTupleMode a, LockTupleMode b)
+{
+	/* rows: held, columns: requested; key share, share, no key update, update */
+	static const bool conflicts[4][4] = {
+		{false, false, false, true},
+		{false, false, true, true},
+		{false, true, true, true},
+		{true, true, true, true},
+	};
+
+	return conflicts[a][b];
 }
 
 bool
@@ -101,6 +119,8 @@ strata_version_decode(const char *data, size_t len, StrataVersion *v)
 	v->tuple = NULL;
 	v->tuple_len = 0;
 	ItemPointerSetInvalid(&v->moved_to);
+	/* the strength a writer holds the row with (LOCK: its payload) */
+	v->lock_mode = (v->flags & STRATA_VF_KEY_KEPT) ? LockTupleNoKeyExclusive : LockTupleExclusive;
 	data += STRATA_VERSION_HEADER_SIZE;
 	len -= STRATA_VERSION_HEADER_SIZE;
 
@@ -124,8 +144,12 @@ strata_version_decode(const char *data, size_t len, StrataVersion *v)
 				return false;
 			ItemPointerSet(&v->moved_to, get_u32(data), get_u16(data + 4));
 			return true;
-		case STRATA_TOMBSTONE:
 		case STRATA_LOCK:
+			if (len != 1 || (uint8) data[0] > LockTupleExclusive)
+				return false;
+			v->lock_mode = (LockTupleMode) (uint8) data[0];
+			return true;
+		case STRATA_TOMBSTONE:
 			return true;
 	}
 	return false;

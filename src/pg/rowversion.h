@@ -10,13 +10,16 @@
  *   offset  size  field
  *   0       1     kind: 1 DATA, 2 TOMBSTONE, 3 MOVED, 4 LOCK   (frozen)
  *   1       1     flags: bit 0 writer committed (hint), bit 1 frozen,
- *                 bit 2 writer aborted (hint)                  (frozen)
+ *                 bit 2 writer aborted (hint), bit 3 key kept (an
+ *                 UPDATE that changed no key column: it locked the row
+ *                 FOR NO KEY UPDATE, not FOR UPDATE)           (frozen)
  *   2       2     reserved, zero
  *   4       4     cid: command id of the writing command (little-endian)
  *   8       8     writer: FullTransactionId of the writing (sub)transaction
  *   16      ...   payload:
  *                 DATA      the tuple as a MinimalTuple (t_len bytes)
  *                 MOVED     u32 block, u16 offset: the row's new TID
+ *                 LOCK      u8 LockTupleMode (0 key share .. 3 exclusive)
  *                 TOMBSTONE nothing
  *
  * The 64-bit writer id never wraps, so a version is never misread after
@@ -34,6 +37,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "nodes/lockoptions.h"
 #include "access/transam.h"
 #include "storage/itemptr.h"
 #include "utils/snapshot.h"
@@ -49,6 +53,7 @@ typedef enum StrataVersionKind
 #define STRATA_VF_COMMITTED	0x01
 #define STRATA_VF_FROZEN	0x02
 #define STRATA_VF_ABORTED	0x04
+#define STRATA_VF_KEY_KEPT	0x08
 
 #define STRATA_VERSION_HEADER_SIZE 16
 
@@ -61,14 +66,22 @@ typedef struct StrataVersion
 	FullTransactionId writer;
 	uint64		seq;			/* engine sequence number (order) */
 	ItemPointerData moved_to;	/* STRATA_MOVED only */
+	LockTupleMode lock_mode;	/* how strongly the writer holds the row */
 	MinimalTuple tuple;			/* STRATA_DATA only; not aligned */
 	uint32		tuple_len;
 } StrataVersion;
 
-/* Append the encoding of a version to buf; tuple only for DATA. */
+/*
+ * Append the encoding of a version to buf: tuple for DATA, moved_to for
+ * MOVED, lock_mode for LOCK; flags are the STRATA_VF_* bits to store.
+ */
 extern void strata_version_encode(StringInfo buf, StrataVersionKind kind,
-								  FullTransactionId writer, CommandId cid,
-								  MinimalTuple tuple, ItemPointer moved_to);
+								  FullTransactionId writer, CommandId cid, uint8 flags,
+								  MinimalTuple tuple, ItemPointer moved_to,
+								  LockTupleMode lock_mode);
+
+/* Do two row-lock strengths conflict (heap's table: key share < share < no key update < update)? */
+extern bool strata_lock_modes_conflict(LockTupleMode a, LockTupleMode b);
 
 /*
  * Decode an engine value; false if it is malformed (the caller reports

@@ -136,12 +136,13 @@ strata_form_tuple(TupleTableSlot *slot)
 }
 
 static void
-strata_encode_data(StringInfo buf, TupleTableSlot *slot, CommandId cid)
+strata_encode_data(StringInfo buf, TupleTableSlot *slot, CommandId cid, uint8 flags)
 {
 	MinimalTuple mt = strata_form_tuple(slot);
 
 	initStringInfo(buf);
-	strata_version_encode(buf, STRATA_DATA, GetCurrentFullTransactionId(), cid, mt, NULL);
+	strata_version_encode(buf, STRATA_DATA, GetCurrentFullTransactionId(), cid, flags, mt,
+						  NULL, LockTupleExclusive);
 	pfree(mt);
 }
 
@@ -696,7 +697,7 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	uint64		rowid;
 
 	strata_check_isolation();
-	strata_encode_data(&v, slot, cid);
+	strata_encode_data(&v, slot, cid, 0);
 	rowid = strata_tree_alloc_rowid(tree);
 	strata_tree_append(rel, tree, rowid, &v);
 	pfree(v.data);
@@ -733,7 +734,7 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	for (int i = 0; i < ntuples; i++)
 	{
 		versions[i] = palloc(sizeof(StringInfoData));
-		strata_encode_data(versions[i], slots[i], cid);
+		strata_encode_data(versions[i], slots[i], cid, 0);
 		rowids[i] = strata_tree_alloc_rowid(tree);
 	}
 	strata_tree_append_many(rel, tree, rowids, versions, ntuples);
@@ -751,45 +752,69 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 
 /*
  * Where a row stands for a writer (delete, update or lock) that saw it
- * through snapshot. The answer is heap's TM_Result for the same situation;
- * tmfd and *wait_xid are filled as heap fills them. *current (may be NULL)
- * gets the index of the newest DATA version when the answer is TM_Ok.
+ * through snapshot and wants it with strength `mode`. The answer is heap's
+ * TM_Result for the same situation; tmfd and *wait_xid are filled as heap
+ * fills them. *current (may be NULL) gets the index of the row data the
+ * writer acts on when the answer is TM_Ok; *held_mode the strongest lock
+ * this transaction already holds on the row (-1: none).
+ *
+ * Lock strengths follow heap's table: an in-progress lock or change by
+ * another transaction blocks only a conflicting mode (a foreign-key check's
+ * FOR KEY SHARE does not block an UPDATE that keeps the key, and vice
+ * versa: the locker then sees the row as it was before that update).
  */
 static TM_Result
 strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 					  CommandId cid, Snapshot snapshot, Snapshot crosscheck,
-					  TM_FailureData *tmfd, TransactionId *wait_xid,
-					  bool *locked_by_me, int *current)
+					  LockTupleMode mode, TM_FailureData *tmfd, TransactionId *wait_xid,
+					  int *held_mode, int *current)
 {
 	int			i;
 	StrataWriterState ws = STRATA_WRITER_ABORTED;
 	const StrataVersion *newest = NULL;
 	bool		has_older = false;
+	bool		passed_writer = false;	/* skipped a compatible in-progress change */
 
-	*locked_by_me = false;
+	*held_mode = -1;
 	*wait_xid = InvalidTransactionId;
 	if (current)
 		*current = -1;
+	tmfd->ctid = *tid;
+	tmfd->cmax = InvalidCommandId;
 	for (i = 0; i < n; i++)
 	{
-		ws = strata_writer_state(&versions[i]);
+		const StrataVersion *v = &versions[i];
+
+		ws = strata_writer_state(v);
 		if (ws == STRATA_WRITER_ABORTED)
 			continue;
-		if (versions[i].kind == STRATA_LOCK)
+		if (ws == STRATA_WRITER_IN_PROGRESS &&
+			(v->kind == STRATA_LOCK || (v->kind == STRATA_DATA && !passed_writer)))
 		{
-			if (ws == STRATA_WRITER_IN_PROGRESS)
+			bool		is_insert = true;
+
+			for (int j = i + 1; j < n; j++)
+				if (versions[j].kind != STRATA_LOCK &&
+					strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+					is_insert = false;
+			if (is_insert || strata_lock_modes_conflict(v->lock_mode, mode))
 			{
-				*wait_xid = XidFromFullTransactionId(versions[i].writer);
-				tmfd->ctid = *tid;
+				*wait_xid = XidFromFullTransactionId(v->writer);
 				tmfd->xmax = *wait_xid;
-				tmfd->cmax = InvalidCommandId;
 				return TM_BeingModified;
 			}
-			if (ws == STRATA_WRITER_CURRENT)
-				*locked_by_me = true;
+			/* compatible: act on what was there before it */
+			if (v->kind == STRATA_DATA)
+				passed_writer = true;
 			continue;
 		}
-		newest = &versions[i];
+		if (v->kind == STRATA_LOCK)
+		{
+			if (ws == STRATA_WRITER_CURRENT && (int) v->lock_mode > *held_mode)
+				*held_mode = v->lock_mode;
+			continue;			/* a finished transaction's lock holds nothing */
+		}
+		newest = v;
 		break;
 	}
 	if (newest == NULL)
@@ -800,7 +825,6 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 
 	tmfd->ctid = newest->kind == STRATA_MOVED ? newest->moved_to : *tid;
 	tmfd->xmax = XidFromFullTransactionId(newest->writer);
-	tmfd->cmax = InvalidCommandId;
 
 	switch (ws)
 	{
@@ -820,12 +844,13 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 			return TM_Ok;
 
 		case STRATA_WRITER_IN_PROGRESS:
+			/* a delete or move in progress: conflicts with every mode */
 			*wait_xid = XidFromFullTransactionId(newest->writer);
 			return TM_BeingModified;
 
 		case STRATA_WRITER_COMMITTED:
 			{
-				bool		seen = *locked_by_me ||
+				bool		seen = *held_mode >= 0 ||
 					(newest->flags & STRATA_VF_FROZEN) ||
 					!XidInMVCCSnapshot(XidFromFullTransactionId(newest->writer), snapshot);
 
@@ -850,16 +875,20 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 /*
  * Common loop of delete, update and lock: latch the row, check it, wait
  * for an in-progress writer when asked to, and on TM_Ok call `act` with
- * the latch held.
+ * the latch held. mode_of (may be NULL: `mode`) decides the strength from
+ * the row as it is (an UPDATE's depends on whether it changes the key).
  */
 typedef void (*strata_row_action) (Relation rel, StrataTree *tree, uint64 rowid,
 								   ItemPointer tid, const StrataVersion *versions,
-								   int n, int current, void *arg);
+								   int n, int current, int held_mode, void *arg);
+typedef LockTupleMode (*strata_row_mode) (Relation rel, const StrataVersion *versions,
+										  int n, ItemPointer tid, void *arg);
 
 static TM_Result
 strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
-				  Snapshot crosscheck, bool wait, TM_FailureData *tmfd,
-				  XLTW_Oper oper, strata_row_action act, void *arg)
+				  Snapshot crosscheck, LockTupleMode mode, strata_row_mode mode_of,
+				  LockWaitPolicy wait, TM_FailureData *tmfd, XLTW_Oper oper,
+				  strata_row_action act, void *arg)
 {
 	StrataTree *tree = strata_tree_get(rel);
 	uint64		rowid = strata_rowid_or_error(rel, tid);
@@ -872,34 +901,39 @@ strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsho
 		int			n;
 		TM_Result	result;
 		TransactionId wait_xid;
-		bool		locked_by_me;
+		int			held_mode;
 		int			current;
 
 		LWLockAcquire(latch, LW_EXCLUSIVE);
 		n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
-		result = strata_check_writable(versions, n, tid, cid, snapshot, crosscheck,
-									   tmfd, &wait_xid, &locked_by_me, &current);
+		if (mode_of)
+			mode = mode_of(rel, versions, n, tid, arg);
+		result = strata_check_writable(versions, n, tid, cid, snapshot, crosscheck, mode,
+									   tmfd, &wait_xid, &held_mode, &current);
 		if (result == TM_Ok)
-			act(rel, tree, rowid, tid, versions, n, current, arg);
+			act(rel, tree, rowid, tid, versions, n, current, held_mode, arg);
 		LWLockRelease(latch);
 
-		if (result == TM_BeingModified && wait)
+		if (result == TM_BeingModified && wait == LockWaitBlock)
 		{
 			XactLockTableWait(wait_xid, rel, tid, oper);
 			continue;
 		}
+		if (result == TM_BeingModified && wait == LockWaitSkip)
+			return TM_WouldBlock;
 		return result;
 	}
 }
 
 static void
 append_simple(Relation rel, StrataTree *tree, uint64 rowid, StrataVersionKind kind,
-			  CommandId cid, ItemPointer moved_to)
+			  CommandId cid, uint8 flags, ItemPointer moved_to, LockTupleMode mode)
 {
 	StringInfoData v;
 
 	initStringInfo(&v);
-	strata_version_encode(&v, kind, GetCurrentFullTransactionId(), cid, NULL, moved_to);
+	strata_version_encode(&v, kind, GetCurrentFullTransactionId(), cid, flags, NULL,
+						  moved_to, mode);
 	strata_tree_append(rel, tree, rowid, &v);
 	pfree(v.data);
 }
@@ -911,9 +945,10 @@ typedef struct DeleteArgs
 
 static void
 do_delete(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
-		  const StrataVersion *versions, int n, int current, void *arg)
+		  const StrataVersion *versions, int n, int current, int held_mode, void *arg)
 {
-	append_simple(rel, tree, rowid, STRATA_TOMBSTONE, ((DeleteArgs *) arg)->cid, NULL);
+	append_simple(rel, tree, rowid, STRATA_TOMBSTONE, ((DeleteArgs *) arg)->cid, 0, NULL,
+				  LockTupleExclusive);
 }
 
 static TM_Result
@@ -926,7 +961,8 @@ strata_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 
 	if (changingPart)
 		strata_not_supported("moving a row to another partition");
-	result = strata_modify_row(rel, tid, cid, snapshot, crosscheck, wait, tmfd,
+	result = strata_modify_row(rel, tid, cid, snapshot, crosscheck, LockTupleExclusive, NULL,
+							   wait ? LockWaitBlock : LockWaitError, tmfd,
 							   XLTW_Delete, do_delete, &args);
 	if (result == TM_Ok)
 		pgstat_count_heap_delete(rel);
@@ -969,32 +1005,63 @@ attrs_changed(Relation rel, Bitmapset *attrs, HeapTuple oldtup, TupleTableSlot *
 	return false;
 }
 
+/* Does the update change an indexed column, or a key column? */
+static void
+update_changes(Relation rel, const StrataVersion *current, ItemPointer tid,
+			   TupleTableSlot *newslot, bool *indexed_changed, bool *key_changed)
+{
+	Bitmapset  *indexed = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
+	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+
+	*indexed_changed = false;
+	*key_changed = false;
+	if (indexed != NULL && current != NULL)
+	{
+		HeapTuple	oldtup = strata_version_to_heap(current, tid, RelationGetRelid(rel));
+
+		*indexed_changed = attrs_changed(rel, indexed, oldtup, newslot);
+		*key_changed = keys != NULL && attrs_changed(rel, keys, oldtup, newslot);
+		heap_freetuple(oldtup);
+	}
+}
+
+/* An UPDATE locks like FOR UPDATE if it changes a key column, else FOR NO KEY UPDATE. */
+static LockTupleMode
+update_mode(Relation rel, const StrataVersion *versions, int n, ItemPointer tid, void *arg)
+{
+	UpdateArgs *ua = arg;
+	bool		indexed_changed;
+	bool		key_changed;
+
+	for (int i = 0; i < n; i++)
+		if (versions[i].kind == STRATA_DATA &&
+			strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+		{
+			update_changes(rel, &versions[i], tid, ua->slot, &indexed_changed, &key_changed);
+			return key_changed ? LockTupleExclusive : LockTupleNoKeyExclusive;
+		}
+	return LockTupleExclusive;
+}
+
 static void
 do_update(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
-		  const StrataVersion *versions, int n, int current, void *arg)
+		  const StrataVersion *versions, int n, int current, int held_mode, void *arg)
 {
 	UpdateArgs *ua = arg;
 	StringInfoData v;
-	Bitmapset  *indexed = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_ALL);
-	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_KEY);
+	bool		indexed_changed;
+
+	update_changes(rel, &versions[current], tid, ua->slot, &indexed_changed, &ua->key_changed);
 
 	/*
 	 * AFTER UPDATE row triggers (user triggers and foreign-key actions)
 	 * fetch the old and the new row by TID once the statement is done:
 	 * they need two TIDs, so such tables always get a new one.
 	 */
-	ua->new_tid = rel->trigdesc != NULL && rel->trigdesc->trig_update_after_row;
-	ua->key_changed = false;
-	if (indexed != NULL)
-	{
-		HeapTuple	oldtup = strata_version_to_heap(&versions[current], tid, RelationGetRelid(rel));
+	ua->new_tid = indexed_changed ||
+		(rel->trigdesc != NULL && rel->trigdesc->trig_update_after_row);
 
-		ua->new_tid |= attrs_changed(rel, indexed, oldtup, ua->slot);
-		ua->key_changed = keys != NULL && attrs_changed(rel, keys, oldtup, ua->slot);
-		heap_freetuple(oldtup);
-	}
-
-	strata_encode_data(&v, ua->slot, ua->cid);
+	strata_encode_data(&v, ua->slot, ua->cid, ua->key_changed ? 0 : STRATA_VF_KEY_KEPT);
 	if (!ua->new_tid)
 	{
 		/* no indexed column changed: same TID, no new index entries */
@@ -1009,7 +1076,8 @@ do_update(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 
 		strata_rowid_to_tid(newrowid, &newtid);
 		strata_tree_append(rel, tree, newrowid, &v);
-		append_simple(rel, tree, rowid, STRATA_MOVED, ua->cid, &newtid);
+		append_simple(rel, tree, rowid, STRATA_MOVED, ua->cid,
+					  ua->key_changed ? 0 : STRATA_VF_KEY_KEPT, &newtid, LockTupleExclusive);
 		ua->slot->tts_tid = newtid;
 	}
 	pfree(v.data);
@@ -1026,7 +1094,8 @@ strata_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 
 	*update_indexes = false;
 	*lockmode = LockTupleNoKeyExclusive;
-	result = strata_modify_row(rel, otid, cid, snapshot, crosscheck, wait, tmfd,
+	result = strata_modify_row(rel, otid, cid, snapshot, crosscheck, LockTupleExclusive,
+							   update_mode, wait ? LockWaitBlock : LockWaitError, tmfd,
 							   XLTW_Update, do_update, &args);
 	if (result == TM_Ok)
 	{
@@ -1042,33 +1111,27 @@ typedef struct LockArgs
 {
 	CommandId	cid;
 	TupleTableSlot *slot;
+	LockTupleMode mode;
 } LockArgs;
 
 static void
 do_lock(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
-		const StrataVersion *versions, int n, int current, void *arg)
+		const StrataVersion *versions, int n, int current, int held_mode, void *arg)
 {
 	LockArgs   *la = arg;
-	bool		already = false;
 
-	for (int i = 0; i < n; i++)
-	{
-		if (versions[i].kind == STRATA_LOCK &&
-			strata_writer_state(&versions[i]) == STRATA_WRITER_CURRENT)
-			already = true;
-		if (versions[i].kind != STRATA_LOCK)
-			break;
-	}
-	if (!already && strata_writer_state(&versions[current]) != STRATA_WRITER_CURRENT)
-		append_simple(rel, tree, rowid, STRATA_LOCK, la->cid, NULL);
+	/* a row this transaction changed, or already locked as strongly, needs no new lock */
+	if (held_mode < (int) la->mode &&
+		strata_writer_state(&versions[current]) != STRATA_WRITER_CURRENT)
+		append_simple(rel, tree, rowid, STRATA_LOCK, la->cid, 0, NULL, la->mode);
 	strata_store_version(rel, &versions[current], tid, la->slot);
 }
 
 /*
- * Row locks: an exclusive lock is a LOCK version written by the locker;
- * writers that find an in-progress LOCK wait for its transaction, and the
- * locker's own later update or delete goes through (BRIEF §4). Shared
- * lock modes need several lockers per row and come with row-lock support.
+ * Row locks are LOCK versions written by the locker, with heap's four
+ * strengths: writers and lockers wait for in-progress locks and changes of
+ * conflicting strength only, and the locker's own later update or delete
+ * goes through (BRIEF §4).
  */
 static TM_Result
 strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
@@ -1076,18 +1139,13 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 				  LockWaitPolicy wait_policy, uint8 flags,
 				  TM_FailureData *tmfd)
 {
-	LockArgs	args = {cid, slot};
-
-	if (mode == LockTupleShare || mode == LockTupleKeyShare)
-		strata_not_supported(mode == LockTupleShare ? "SELECT FOR SHARE" : "SELECT FOR KEY SHARE");
-	if (wait_policy == LockWaitSkip)
-		strata_not_supported("SKIP LOCKED");
+	LockArgs	args = {cid, slot, mode};
 
 	tmfd->traversed = false;
 	for (;;)
 	{
 		TM_Result	result = strata_modify_row(rel, tid, cid, snapshot, InvalidSnapshot,
-											   wait_policy == LockWaitBlock, tmfd,
+											   mode, NULL, wait_policy, tmfd,
 											   XLTW_Lock, do_lock, &args);
 
 		if (result == TM_BeingModified && wait_policy == LockWaitError)

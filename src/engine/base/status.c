@@ -14,7 +14,14 @@ sg_error(sg_err *err, sg_code code, const char *fmt,...)
 	{
 		va_list		ap;
 
+		/*
+		 * A new error starts clean: the code paths that report a failed
+		 * fsync set sync_failed after calling this, and a stale flag in an
+		 * uninitialised sg_err must never turn an ordinary error into a
+		 * PANIC.
+		 */
 		err->code = code;
+		err->sync_failed = false;
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);

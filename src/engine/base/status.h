@@ -39,7 +39,8 @@ typedef struct sg_err
 /*
  * Record an error and return its code, so that callers can write
  *     return sg_error(err, SG_CORRUPTION, "%s: bad crc at offset %llu", ...);
- * err may be NULL (the code is still returned).
+ * err may be NULL (the code is still returned). Clears sync_failed: a
+ * caller reporting a failed fsync sets it after this call.
  */
 extern sg_code sg_error(sg_err *err, sg_code code, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));

@@ -125,6 +125,15 @@ $(BUILD)/bench/engine_bench: bench/engine/engine_bench.c $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(ECC) $(ECFLAGS) -O2 $< $(ENGINE_LIB) $(ELIBS) -o $@
 
+# strata against heap in one scratch PostgreSQL cluster (bench/pg/README.md):
+# every workload on both access methods, alternately, medians and ratios in
+# bench/results/pg.md. As root. BENCH_OPTS passes options to bench/pg/run.sh,
+# e.g. BENCH_OPTS="--bloat-seconds 600" for the 10-minute bloat run.
+BENCH_OPTS ?=
+.PHONY: bench
+bench:
+	bench/pg/run.sh $(BENCH_OPTS)
+
 clean: clean-engine
 clean-engine:
 	rm -rf $(BUILD) build-asan

@@ -1,0 +1,223 @@
+#!/bin/bash
+# bench/pg/report.sh — turns the raw numbers of one bench/pg/run.sh run into
+# the report: prints medians and strata/heap ratios, writes OUTDIR/pg.md (a
+# Markdown table against the targets, the settings, every raw value) and
+# the charts OUTDIR/pg-ratios.svg and OUTDIR/pg-bloat.svg (gnuplot).
+#
+# Usage: bench/pg/report.sh RUNDIR [OUTDIR]
+#   RUNDIR holds raw.tsv (workload, am, rep, value|NA, note), bloat.tsv
+#   (am, seconds, bytes), env.tsv and bench.conf, as run.sh leaves them.
+# Everything below the line "<!-- notes -->" in an existing pg.md is kept:
+# it holds hand-written analysis (profiles) of the committed run.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+RUN=${1:?usage: report.sh RUNDIR [OUTDIR]}
+OUT=${2:-$HERE/../results}
+mkdir -p "$OUT"
+MD=$OUT/pg.md
+
+# The workloads, in report order:
+# key | label | unit | better (lower/higher) | target kind | target value |
+# target text | short label for the chart (empty: not charted)
+# Target kinds: ratio_le / ratio_ge compare the strata/heap ratio of medians;
+# strata_le compares strata's own median; "-" means no target (context).
+METRICS='copy_s|COPY of the mixed-type rows|s|lower|ratio_le|1.0|<= heap|COPY time
+copy_size_mb|table size after the COPY|MB|lower|-|||size after COPY
+accounts_size_mb|pgbench_accounts size after pgbench -i (table, no index)|MB|lower|ratio_le|0.5|<= 0.5x heap|pgbench_accounts size
+init_s|pgbench -i, all steps (load, vacuum, keys)|s|lower|-|||pgbench -i time
+ins1_tps|single-row INSERT, 1 client|tps|higher|-|||INSERT tps, 1 client
+ins8_tps|single-row INSERT, 8 clients|tps|higher|-|||INSERT tps, 8 clients
+tpcb_tps|pgbench TPC-B, 8 clients|tps|higher|ratio_ge|1.0|>= heap|TPC-B tps
+selS_tps|pgbench -S point lookups, 8 clients|tps|higher|ratio_ge|0.8|>= 0.8x heap|pgbench -S tps
+scan_ms|whole-table aggregate over the COPY table|ms|lower|-|||aggregate scan time
+upd1_bytes_kb|bytes written per 1,000 updates, 1 row a transaction|kB|lower|ratio_le|0.3|<= 0.3x heap|bytes/update, 1 row/xact
+upd1_pgwal_kb|of which PostgreSQL WAL generated|kB|lower|-|||
+upd1_enginewal_kb|of which engine WAL (strata)|kB|lower|-|||
+upd1_sstable_kb|of which SSTables flushed and compacted (strata)|kB|lower|-|||
+upd100_bytes_kb|bytes written per 1,000 updates, 100 random rows a transaction|kB|lower|ratio_le|0.3|<= 0.3x heap|bytes/update, 100 rows/xact
+upd100_pgwal_kb|of which PostgreSQL WAL generated|kB|lower|-|||
+upd100_enginewal_kb|of which engine WAL (strata)|kB|lower|-|||
+upd100_sstable_kb|of which SSTables flushed and compacted (strata)|kB|lower|-|||
+bloat_growth|table size at the end / at the start of sustained updates|x|lower|strata_le|1.1|strata flat (<= 1.1x) while heap grows|growth under updates
+bloat_end_mb|table size at the end of sustained updates|MB|lower|-|||size after updates
+bloat_tps|update rate during the sustained-update run|tps|higher|-|||update tps (sustained)'
+
+env_get() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$RUN/env.tsv"; }
+params=$(env_get params)
+param() { echo "$params" | tr ' ' '\n' | awk -F= -v k="$1" '$1==k {print $2}'; }
+
+# One line per metric with data: key, label, unit, heap median, strata
+# median, ratio, target text, verdict, note (why n/a).
+SUMMARY=$(echo "$METRICS" | awk -F'|' -v raw="$RUN/raw.tsv" '
+function median(list,   n, a, i, j, t) {
+	n = split(list, a, " ")
+	if (n == 0) return "NA"
+	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function fmt(v) {
+	if (v == "NA") return "n/a"
+	if (v + 0 >= 100) return sprintf("%.0f", v)
+	if (v + 0 >= 10) return sprintf("%.1f", v)
+	return sprintf("%.2f", v)
+}
+BEGIN {
+	FS = "\t"
+	while ((getline line < raw) > 0) {
+		split(line, f, "\t")
+		k = f[1] SUBSEP f[2]
+		if (f[4] == "NA") { na[k] = 1; if (f[5] != "") note[f[1]] = f[5]; continue }
+		vals[k] = vals[k] " " f[4]
+	}
+	FS = "|"
+}
+{
+	key = $1; hk = key SUBSEP "heap"; sk = key SUBSEP "strata"
+	if (!(hk in vals) && !(sk in vals) && !(hk in na) && !(sk in na)) next
+	h = (hk in vals) ? median(vals[hk]) : "NA"
+	s = (sk in vals) ? median(vals[sk]) : "NA"
+	ratio = (h != "NA" && s != "NA" && h + 0 != 0) ? sprintf("%.2f", s / h) : "NA"
+	verdict = "-"
+	if ($5 == "ratio_le" || $5 == "ratio_ge") {
+		if (ratio == "NA") verdict = "n/a"
+		else if ($5 == "ratio_le") verdict = (ratio + 0 <= $6 + 0) ? "met" : "not met"
+		else verdict = (ratio + 0 >= $6 + 0) ? "met" : "not met"
+	} else if ($5 == "strata_le") {
+		if (s == "NA") verdict = "n/a"
+		else verdict = (s + 0 <= $6 + 0 && (h == "NA" || h + 0 > $6 + 0)) ? "met" : \
+			(s + 0 <= $6 + 0 ? "strata flat, heap flat too" : "not met")
+	}
+	# advantage: >1 means strata does better, whichever way the metric points
+	adv = (ratio == "NA" || ratio + 0 == 0) ? "NA" : ($4 == "lower" ? 1 / ratio : ratio)
+	printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", key, $2, $3, fmt(h), fmt(s), \
+		(ratio == "NA" ? "n/a" : ratio), ($7 == "" ? "-" : $7), verdict, note[key], adv, $4, $8
+}')
+
+# Console summary.
+echo
+printf '%-58s %10s %10s %8s  %s\n' "workload" "heap" "strata" "s/h" "target"
+echo "$SUMMARY" | awk -F'\t' '{printf "%-58s %10s %10s %8s  %s %s\n", $2 " (" $3 ")", $4, $5, $6, $7, ($8 == "-" ? "" : "[" $8 "]")}'
+
+# Charts.
+have_gnuplot=0
+if command -v gnuplot >/dev/null; then
+	have_gnuplot=1
+	echo "$SUMMARY" | awk -F'\t' '$10 != "NA" && $12 != "" {printf "\"%s\"\t%s\n", $12, $10}' > "$RUN/ratios.dat"
+	awk -F'\t' '{print > ("'"$RUN"'/bloat_" $1 ".dat")}' "$RUN/bloat.tsv"
+	[ -s "$RUN/bloat_heap.dat" ] || echo "0 0 0" > "$RUN/bloat_heap.dat"
+	[ -s "$RUN/bloat_strata.dat" ] || echo "0 0 0" > "$RUN/bloat_strata.dat"
+	gnuplot -e "ratios='$RUN/ratios.dat'; heap='$RUN/bloat_heap.dat'; strata='$RUN/bloat_strata.dat'; \
+		out_ratios='$OUT/pg-ratios.svg'; out_bloat='$OUT/pg-bloat.svg'" "$HERE/plot.gp"
+fi
+
+# Markdown.
+notes=""
+if [ -f "$MD" ] && grep -q '^<!-- notes -->' "$MD"; then
+	notes=$(sed -n '/^<!-- notes -->/,$p' "$MD")
+fi
+{
+	cat <<EOF
+# strata against heap: PostgreSQL benchmarks
+
+Generated by \`make bench\` (\`bench/pg/run.sh\`, see \`bench/pg/README.md\`);
+the tables above the notes are rewritten by every run. One scratch cluster,
+the same settings for both access methods (below), fsync and
+synchronous_commit on. Each workload ran on heap and on strata alternately,
+$(param reps) times each; the numbers are medians and the ratio is strata's
+median over heap's. Targets are goals to report against, not assertions.
+
+| run | |
+|---|---|
+| commit | $(env_get commit) |
+| date | $(env_get date) |
+| machine | $(env_get cpu), $(env_get memory), Linux $(env_get kernel) |
+| server | $(env_get server | sed 's/, compiled by.*//') |
+| load average at start / end | $(env_get load_start) / $(env_get load_end) |
+| duration | $(env_get duration) |
+| sizes | COPY $(param copy_rows) rows ($(awk -F'\t' '$1=="row_bytes" {print $4}' "$RUN/raw.tsv") CSV bytes a row); pgbench scale $(param scale); updated table $(param upd_rows) rows |
+| durations | INSERT runs $(param ins_seconds) s, TPC-B $(param tpcb_seconds) s, -S $(param sel_seconds) s, sustained updates $(param bloat_seconds) s per access method |
+
+## Results
+
+| workload | unit | heap | strata | strata/heap | target | |
+|---|---|---:|---:|---:|---|---|
+EOF
+	echo "$SUMMARY" | awk -F'\t' '{
+		s = $5; if (s == "n/a" && $9 != "") s = "n/a"
+		printf "| %s | %s | %s | %s | %s | %s | %s |\n", $2, $3, $4, s, $6, $7, ($8 == "-" ? "" : $8) }'
+	echo
+	echo "$SUMMARY" | awk -F'\t' '$9 != "" {printf "- %s on strata: %s.\n", $2, $9}'
+	if [ "$have_gnuplot" = 1 ]; then
+		cat <<EOF
+
+![strata relative to heap](pg-ratios.svg)
+
+![table size under sustained updates](pg-bloat.svg)
+EOF
+	fi
+	cat <<EOF
+
+## What each workload does
+
+- **COPY**: \`COPY ... FROM\` a server-side CSV file of mixed-type rows
+  (bigint, int, numeric, timestamptz, boolean, two short texts) into a
+  fresh table, timed by the server; the size is then taken after strata's
+  memtables are flushed to SSTables (\`stratago.flush\`) and a CHECKPOINT.
+- **Table sizes**: heap = \`pg_total_relation_size()\`; strata = that (its
+  PostgreSQL files: an empty main fork, indexes, TOAST) plus
+  \`stratago.relation_size()\`, the engine's bytes, which the \`pg_*_size\`
+  functions cannot see. pgbench_accounts is measured without its key index
+  (\`pg_table_size\` instead of \`pg_total_relation_size\`), after a flush
+  and CHECKPOINT.
+- **Single-row INSERTs**: \`bench/pg/insert.sql\` with pgbench, one INSERT a
+  transaction, into a fresh table without index.
+- **TPC-B and -S**: \`pgbench -i -s $(param scale)\` into a database of its
+  own per access method, with the access method as
+  \`default_table_access_method\` (so pgbench_history too), then the
+  built-in scripts with 8 clients (2 pgbench threads). If strata cannot
+  build the keys, -i stops with the not-supported error, the runs happen on
+  heap only and strata reads n/a.
+- **Aggregate scan**: count/sum/avg/max/filter over the COPY table, warm
+  (one discarded run first), default parallelism.
+- **Bytes written per 1,000 updates**: $(param upd_count) row updates of a
+  $(param upd_rows)-row table $([ "$(param upd_key)" = 1 ] && echo "keyed by a primary key on id (the
+  updates change only non-key columns)" || echo "without index (strata could not build one: rows are
+  found by a sequential scan on both)"), 1 client, either one row a
+  transaction (\`bench/pg/update.sql\`) or 100 random rows a transaction
+  (\`bench/pg/update100.sql\`), from a checkpointed start to a settled end
+  (strata flushed, CHECKPOINT, 2 s for the maintenance worker). Bytes are
+  what the server processes passed to \`write(2)\`: \`wchar\` of
+  \`/proc/<pid>/io\` summed over the postmaster (which accumulates its reaped
+  children) and its live children. Not \`write_bytes\`: on this kernel the
+  page cache counts a whole large folio (up to 2 MB) per dirtied folio, so
+  one small WAL append plus fdatasync reads as 2 MB. Caveat: a device writes
+  whole 4 kB blocks, so an fsync'd append smaller than 4 kB (strata's engine
+  WAL record of a one-row commit) costs the disk more than \`wchar\` shows;
+  PostgreSQL always writes whole 8 kB WAL pages, so heap's numbers carry no
+  such gap. kB = 1000 bytes. PostgreSQL WAL is the LSN distance; engine WAL
+  and SSTable bytes come from \`stratago.table_stats()\`.
+- **Sustained updates**: the same table and single-row update script with $(param bloat_clients)
+  clients for $(param bloat_seconds) s on each access method, autovacuum on;
+  the size (indexes included) is sampled every few seconds.
+
+## Settings (\`bench/pg/bench.conf\`)
+
+\`\`\`
+$(grep -v '^#' "$RUN/bench.conf")
+\`\`\`
+
+## Raw values
+
+| workload | access method | values (in run order) |
+|---|---|---|
+EOF
+	awk -F'\t' '$1 != "row_bytes" {k = $1 "\t" $2; if (!(k in v)) order[++n] = k; v[k] = v[k] (v[k] == "" ? "" : ", ") $4}
+		END {for (i = 1; i <= n; i++) {split(order[i], p, "\t"); printf "| %s | %s | %s |\n", p[1], p[2], v[order[i]]}}' "$RUN/raw.tsv"
+	if [ -n "$notes" ]; then
+		echo
+		echo "$notes"
+	fi
+} > "$MD"
+echo
+echo "wrote $MD$([ "$have_gnuplot" = 1 ] && echo " and $OUT/pg-ratios.svg, $OUT/pg-bloat.svg")"

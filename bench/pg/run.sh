@@ -141,9 +141,9 @@ server_written_bytes() {
 
 # CREATE TABLE for the mixed-type row (about 80 bytes of data a row).
 ROW_COLS="id bigint, qty int, price numeric(10,2), created timestamptz, active boolean, sku text, descr text"
-ROW_GEN="SELECT g, (g * 37) % 1000, ((g * 7919) % 100000) / 100.0,
+ROW_GEN="SELECT g, (g * 37) % 1000, ((g::bigint * 7919) % 100000) / 100.0,
 	timestamptz '2024-01-01' + g * interval '1 second', g % 3 = 0,
-	'SKU-' || lpad(((g * 7919) % 1000000)::text, 7, '0'),
+	'SKU-' || lpad(((g::bigint * 7919) % 1000000)::text, 7, '0'),
 	(ARRAY['red','green','blue','black','white'])[g % 5 + 1] || ' widget, batch ' || (g / 1000) || ', ' || substr(md5(g::text), 1, 8)"
 make_table() { q "DROP TABLE IF EXISTS $1; CREATE TABLE $1 ($ROW_COLS) USING $2"; }
 # The updated table: UPD_ROWS rows, keyed by id when strata has indexes.

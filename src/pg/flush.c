@@ -1048,6 +1048,36 @@ strata_recover_tree_manifest(StrataTree *tree)
 				 errmsg("strata storage is corrupted: %s", err.msg)));
 	tree->flushed_lsn = st.log_number;
 	tree->next_seq = st.last_sequence + 1;
+
+	/*
+	 * Nothing is being written at startup: temporary files, outputs of a
+	 * flush or compaction the crash interrupted before the MANIFEST named
+	 * them, and old MANIFESTs are garbage.
+	 */
+	{
+		char	  **names;
+		size_t		count;
+		const char *slash = strrchr(mpath, '/');
+		uint64		live = strtoull(slash + 1 + strlen("MANIFEST-"), NULL, 10);
+
+		if (sg_list_orphans(sg_env_posix(), dir, st.version, live, UINT64_MAX,
+							&names, &count, &err) == SG_OK)
+		{
+			for (size_t i = 0; i < count; i++)
+			{
+				char		path[MAXPGPATH];
+
+				snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+				if (unlink(path) != 0 && errno != ENOENT)
+					ereport(LOG,
+							(errcode_for_file_access(),
+							 errmsg("could not remove orphaned file \"%s\": %m", path)));
+			}
+			if (count > 0)
+				fsync_fname(dir, true);
+			sg_env_free_names(names, count);
+		}
+	}
 	for (int level = 0; level < SG_NUM_LEVELS; level++)
 		for (size_t i = 0; i < st.version->nfiles[level]; i++)
 		{

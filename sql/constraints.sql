@@ -1,10 +1,12 @@
 --
 -- Constraints on strata tables: foreign keys in both directions (their
 -- checks take FOR KEY SHARE row locks), ON DELETE actions, CHECK, NOT NULL,
--- exclusion and deferrable unique constraints, and the row-lock strengths.
+-- exclusion and deferrable unique constraints, the row-lock strengths, and
+-- INSERT ... ON CONFLICT.
 --
 CREATE EXTENSION IF NOT EXISTS stratago;
 CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE EXTENSION IF NOT EXISTS amcheck;
 SET default_table_access_method = strata;
 
 CREATE TABLE parent (id int PRIMARY KEY, name text NOT NULL);
@@ -63,5 +65,24 @@ BEGIN;
 UPDATE ranks SET pos = 1 WHERE id = 1;
 COMMIT;
 
-DROP TABLE child, heap_child, child_of_heap, heap_parent, parent, booking, ranks;
+-- INSERT ... ON CONFLICT
+CREATE TABLE upsert (k int PRIMARY KEY, v int, note text);
+INSERT INTO upsert VALUES (1, 1, 'a'), (2, 2, 'b');
+INSERT INTO upsert VALUES (1, 10, 'x') ON CONFLICT DO NOTHING;
+INSERT INTO upsert VALUES (3, 30, 'c') ON CONFLICT DO NOTHING;
+INSERT INTO upsert VALUES (1, 100, 'y')
+  ON CONFLICT (k) DO UPDATE SET v = upsert.v + excluded.v, note = excluded.note;
+INSERT INTO upsert VALUES (2, 5, 'z'), (4, 4, 'd')
+  ON CONFLICT (k) DO UPDATE SET v = excluded.v RETURNING *;
+INSERT INTO upsert VALUES (2, 7, 'w') ON CONFLICT (k) DO UPDATE SET v = excluded.v
+  WHERE upsert.v > 100;
+INSERT INTO upsert VALUES (5, 1, 'e'), (5, 2, 'f') ON CONFLICT (k) DO UPDATE SET v = excluded.v;
+INSERT INTO upsert VALUES (1, 0, 'again'), (1, 0, 'twice') ON CONFLICT (k) DO UPDATE SET v = 0;
+SELECT * FROM upsert ORDER BY k;
+INSERT INTO upsert SELECT g, g, 'bulk' FROM generate_series(1, 500) g
+  ON CONFLICT (k) DO UPDATE SET note = 'upserted';
+SELECT note, count(*) FROM upsert GROUP BY note ORDER BY 1;
+SELECT bt_index_check('upsert_pkey', true);
+
+DROP TABLE child, heap_child, child_of_heap, heap_parent, parent, booking, ranks, upsert;
 RESET default_table_access_method;

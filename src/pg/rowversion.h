@@ -12,7 +12,9 @@
  *   1       1     flags: bit 0 writer committed (hint), bit 1 frozen,
  *                 bit 2 writer aborted (hint), bit 3 key kept (an
  *                 UPDATE that changed no key column: it locked the row
- *                 FOR NO KEY UPDATE, not FOR UPDATE)           (frozen)
+ *                 FOR NO KEY UPDATE, not FOR UPDATE), bit 4 kills insert
+ *                 (a TOMBSTONE that undoes the insert just below it, of a
+ *                 failed speculative insertion: readers skip both)  (frozen)
  *   2       2     reserved, zero
  *   4       4     cid: command id of the writing command (little-endian)
  *   8       8     writer: FullTransactionId of the writing (sub)transaction
@@ -54,6 +56,8 @@ typedef enum StrataVersionKind
 #define STRATA_VF_FROZEN	0x02
 #define STRATA_VF_ABORTED	0x04
 #define STRATA_VF_KEY_KEPT	0x08
+#define STRATA_VF_KILLS_INSERT 0x10	/* TOMBSTONE undoing its writer's own
+									 * speculative insert: both never existed */
 
 #define STRATA_VERSION_HEADER_SIZE 16
 

@@ -649,13 +649,28 @@ typedef struct VersionCollector
 	MemoryContext mcxt;
 	bool		corrupt;
 	bool		tombstone;		/* an engine tombstone: nothing older counts */
+	uint64		last_seq;		/* of the version seen last (duplicates) */
+	bool		kill_pending;	/* a super-delete hides the next insert of kill_writer */
+	FullTransactionId kill_writer;
 } VersionCollector;
 
+#define VERSION_COLLECTOR_INIT(cxt) {NULL, 0, 0, (cxt), false, false, UINT64_MAX, false, {0}}
+
+/*
+ * Add one version (newest first) to the collection. A version seen twice
+ * (a flush racing with the read) is taken once; an insert undone by its own
+ * speculative-insertion failure (a TOMBSTONE flagged KILLS_INSERT just above
+ * it) is left out together with that tombstone, so no reader ever sees it.
+ */
 static void
 collect_version(VersionCollector *vc, uint64 seq, sg_slice value)
 {
 	char	   *copy;
+	StrataVersion *v;
 
+	if (seq == vc->last_seq)
+		return;
+	vc->last_seq = seq;
 	if (vc->n == vc->cap)
 	{
 		vc->cap = vc->cap ? vc->cap * 2 : 8;
@@ -665,12 +680,25 @@ collect_version(VersionCollector *vc, uint64 seq, sg_slice value)
 	}
 	copy = MemoryContextAlloc(vc->mcxt, Max(value.len, 1));
 	memcpy(copy, value.data, value.len);
-	if (!strata_version_decode(copy, value.len, &vc->versions[vc->n]))
+	v = &vc->versions[vc->n];
+	if (!strata_version_decode(copy, value.len, v))
 	{
 		vc->corrupt = true;
 		return;
 	}
-	vc->versions[vc->n].seq = seq;
+	v->seq = seq;
+	if (v->kind == STRATA_TOMBSTONE && (v->flags & STRATA_VF_KILLS_INSERT))
+	{
+		vc->kill_pending = true;
+		vc->kill_writer = v->writer;
+		return;
+	}
+	if (vc->kill_pending && v->kind == STRATA_DATA &&
+		FullTransactionIdEquals(v->writer, vc->kill_writer))
+	{
+		vc->kill_pending = false;
+		return;
+	}
 	vc->n++;
 }
 
@@ -679,9 +707,6 @@ collect_memtable_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice v
 {
 	VersionCollector *vc = ctx;
 
-	/* a flush racing with this read may show a version twice */
-	if (vc->n > 0 && vc->versions[vc->n - 1].seq == seq)
-		return true;
 	if (type == SG_TYPE_DELETE)
 	{
 		vc->tombstone = true;	/* the row was removed: nothing older counts */
@@ -719,7 +744,7 @@ strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 					 StrataVersion **versions, MemoryContext mcxt)
 {
 	PinnedSet	ps;
-	VersionCollector vc = {NULL, 0, 0, mcxt, false, false};
+	VersionCollector vc = VERSION_COLLECTOR_INIT(mcxt);
 	char		key[STRATA_ROWID_KEY_LEN];
 	sg_memtable mt;
 
@@ -819,7 +844,7 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 	while (sg_iter_valid(scan->it))
 	{
 		sg_parsed_ikey k;
-		VersionCollector vc = {NULL, 0, 0, scan->rowcxt, false, false};
+		VersionCollector vc = VERSION_COLLECTOR_INIT(scan->rowcxt);
 
 		if (!sg_ikey_parse(sg_iter_key(scan->it), &k) || k.user_key.len != STRATA_ROWID_KEY_LEN)
 			ereport(ERROR,
@@ -831,9 +856,7 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 		/* every version of this row id, newest first */
 		for (;;)
 		{
-			/* a flush racing with the scan may show a version twice */
-			if (k.type == SG_TYPE_PUT &&
-				!(vc.n > 0 && vc.versions[vc.n - 1].seq == k.seq))
+			if (k.type == SG_TYPE_PUT)
 				collect_version(&vc, k.seq, sg_iter_value(scan->it));
 			if (vc.corrupt)
 				report_corrupt_version(scan->rel, *rowid);

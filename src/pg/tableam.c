@@ -707,19 +707,44 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	pgstat_count_heap_insert(rel, 1);
 }
 
+/*
+ * INSERT ... ON CONFLICT: the row goes in as an ordinary insert; other
+ * backends that meet it through SnapshotDirty wait for this transaction
+ * (no speculative token: they never wait less than heap's waiters would
+ * in the end, only sometimes longer).
+ */
 static void
 strata_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 								CommandId cid, int options,
 								BulkInsertState bistate, uint32 specToken)
 {
-	strata_not_supported("INSERT ... ON CONFLICT");
+	strata_tuple_insert(rel, slot, cid, options, bistate);
 }
 
+/*
+ * A speculative insert that met a conflict is undone for everyone at once
+ * (heap's "super-delete"): a TOMBSTONE flagged KILLS_INSERT makes readers
+ * skip it and the insert below it, so no snapshot, dirty or not, sees
+ * the row and concurrent upserts never wait on it.
+ */
 static void
 strata_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 								  uint32 specToken, bool succeeded)
 {
-	strata_not_supported("INSERT ... ON CONFLICT");
+	StrataTree *tree;
+	uint64		rowid;
+	StringInfoData v;
+
+	if (succeeded)
+		return;
+	tree = strata_tree_get(rel);
+	rowid = strata_rowid_or_error(rel, &slot->tts_tid);
+	initStringInfo(&v);
+	strata_version_encode(&v, STRATA_TOMBSTONE, GetCurrentFullTransactionId(),
+						  GetCurrentCommandId(true), STRATA_VF_KILLS_INSERT, NULL, NULL,
+						  LockTupleExclusive);
+	strata_tree_append(rel, tree, rowid, &v);
+	pfree(v.data);
 }
 
 static void
@@ -1141,6 +1166,16 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 {
 	LockArgs	args = {cid, slot, mode};
 
+	/*
+	 * ON CONFLICT DO UPDATE (no flags) found the row through SnapshotDirty,
+	 * not through its own snapshot: it means the newest committed version,
+	 * which heap would lock as long as nothing replaced it since. Judge it
+	 * against a fresh snapshot; REPEATABLE READ callers then check the
+	 * row's visibility themselves (ExecCheckTupleVisible).
+	 */
+	if (flags == 0)
+		snapshot = GetLatestSnapshot();
+
 	tmfd->traversed = false;
 	for (;;)
 	{
@@ -1162,6 +1197,24 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 			snapshot = GetLatestSnapshot();
 			continue;
 		}
+
+		/*
+		 * ON CONFLICT DO UPDATE (the caller that passes no flags) found the
+		 * row through SnapshotDirty, so it looked at the version this very
+		 * command wrote; heap, where that version has a TID of its own,
+		 * answers TM_Invisible ("cannot affect row a second time"), not the
+		 * TM_SelfModified that belongs to the version underneath.
+		 */
+		if (result == TM_SelfModified && flags == 0)
+			result = TM_Invisible;
+
+		/*
+		 * Like heap, hand back the row even when it could not be locked:
+		 * ON CONFLICT DO UPDATE reads its xmin to tell "this command already
+		 * inserted it" (a cardinality violation) from a concurrent change.
+		 */
+		if (result != TM_Ok && TTS_EMPTY(slot))
+			(void) strata_tuple_fetch_row_version(rel, tid, SnapshotAny, slot);
 		return result;
 	}
 }

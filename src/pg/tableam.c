@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "storage/predicate.h"
 #include "storage/procarray.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
@@ -77,15 +78,37 @@ strata_slot_callbacks(Relation rel)
  * ------------------------------------------------------------------------
  */
 
-/* SERIALIZABLE needs predicate locks we do not take yet: refuse, never degrade. */
+/* ------------------------------------------------------------------------
+ * SERIALIZABLE: PostgreSQL's predicate locks (BRIEF §5.7)
+ *
+ * Readers take the locks heap takes (the whole relation for a sequential
+ * scan, the TID for a fetch) and report rw-conflicts out: every version
+ * newer than the one a snapshot sees, or a version it cannot see, written
+ * by a concurrent transaction. Writers check for conflicts in on the TID
+ * they change (or the relation, for an insert).
+ * ------------------------------------------------------------------------
+ */
 static void
-strata_check_isolation(void)
+strata_ssi_read(Relation rel, const StrataVersion *versions, int n, StrataResolved r,
+				ItemPointer tid, Snapshot snapshot)
 {
-	if (IsolationIsSerializable())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("SERIALIZABLE transactions are not supported for strata tables yet"),
-				 errhint("Use REPEATABLE READ or READ COMMITTED.")));
+	int			upto;
+
+	if (!IsMVCCSnapshot(snapshot) || !CheckForSerializableConflictOutNeeded(rel, snapshot))
+		return;
+	upto = r.visible ? r.index : n;
+	for (int i = 0; i < upto; i++)
+	{
+		TransactionId xid = XidFromFullTransactionId(versions[i].writer);
+		StrataWriterState ws = strata_writer_state(&versions[i]);
+
+		if (ws == STRATA_WRITER_IN_PROGRESS ||
+			(ws == STRATA_WRITER_COMMITTED && !(versions[i].flags & STRATA_VF_FROZEN) &&
+			 XidInMVCCSnapshot(xid, snapshot)))
+			CheckForSerializableConflictOut(rel, xid, snapshot);
+	}
+	if (r.visible && tid != NULL)
+		PredicateLockTID(rel, tid, snapshot, XidFromFullTransactionId(versions[r.index].writer));
 }
 
 /*
@@ -212,7 +235,6 @@ strata_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 
 	if (flags & SO_TYPE_SAMPLESCAN)
 		strata_not_supported("TABLESAMPLE");
-	strata_check_isolation();
 
 	/*
 	 * Callers may begin a scan in a per-tuple context that they reset
@@ -234,7 +256,12 @@ strata_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 	scan->by_block = (pscan != NULL) || (flags & SO_TYPE_ANALYZE);
 	/* with SO_TEMP_SNAPSHOT the caller registered it; scan_end unregisters */
 	if (flags & SO_TYPE_SEQSCAN)
+	{
 		pgstat_count_heap_scan(rel);
+		/* a sequential scan reads the whole relation, as heap's does */
+		if (snapshot != NULL && IsMVCCSnapshot(snapshot))
+			PredicateLockRelation(rel, snapshot);
+	}
 	return (TableScanDesc) scan;
 }
 
@@ -335,6 +362,7 @@ scan_next_visible(StrataScanDesc scan, TupleTableSlot *slot, bool within_block,
 		r = strata_resolve(versions, n, snapshot);
 		if (deadrows)
 			*deadrows += n - (r.visible ? 1 : 0);
+		strata_ssi_read(scan->base.rs_rd, versions, n, r, NULL, snapshot);
 		if (!r.visible)
 			continue;
 		strata_rowid_to_tid(rowid, &tid);
@@ -475,7 +503,6 @@ strata_index_fetch_begin(Relation rel)
 	StrataIndexFetchData *f = MemoryContextAllocZero(TopTransactionContext,
 													 sizeof(StrataIndexFetchData));
 
-	strata_check_isolation();
 	f->base.rel = rel;
 	f->tree = strata_tree_get(rel);
 	f->cxt = AllocSetContextCreate(TopTransactionContext, "strata index fetch",
@@ -547,6 +574,7 @@ strata_index_fetch_tuple(IndexFetchTableData *data, ItemPointer tid,
 	MemoryContextReset(f->cxt);
 	n = strata_tree_versions(rel, f->tree, rowid, &versions, f->cxt);
 	r = strata_resolve(versions, n, snapshot);
+	strata_ssi_read(rel, versions, n, r, tid, snapshot);
 	if (r.visible)
 	{
 		strata_store_version(rel, &versions[r.index], tid, slot);
@@ -576,6 +604,7 @@ strata_tuple_fetch_row_version(Relation rel, ItemPointer tid,
 	int			n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
 	StrataResolved r = strata_resolve(versions, n, snapshot);
 
+	strata_ssi_read(rel, versions, n, r, tid, snapshot);
 	if (!r.visible)
 		return false;
 	strata_store_version(rel, &versions[r.index], tid, slot);
@@ -696,7 +725,7 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	StringInfoData v;
 	uint64		rowid;
 
-	strata_check_isolation();
+	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	strata_encode_data(&v, slot, cid, 0);
 	rowid = strata_tree_alloc_rowid(tree);
 	strata_tree_append(rel, tree, rowid, &v);
@@ -755,7 +784,7 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	uint64	   *rowids = palloc(sizeof(uint64) * ntuples);
 	StringInfo *versions = palloc(sizeof(StringInfo) * ntuples);
 
-	strata_check_isolation();
+	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	for (int i = 0; i < ntuples; i++)
 	{
 		versions[i] = palloc(sizeof(StringInfoData));
@@ -918,7 +947,9 @@ strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsho
 	StrataTree *tree = strata_tree_get(rel);
 	uint64		rowid = strata_rowid_or_error(rel, tid);
 
-	strata_check_isolation();
+	/* a change is a write to this row: rw-conflicts in (heap checks before locking too) */
+	if (oper != XLTW_Lock)
+		CheckForSerializableConflictIn(rel, tid, ItemPointerGetBlockNumber(tid));
 	for (;;)
 	{
 		LWLock	   *latch = strata_row_latch(tree, rowid);

@@ -46,7 +46,6 @@ DROP TABLE t_same_xact;
 -- operations not implemented yet give a clear error, never a crash
 VACUUM FULL t2;
 CLUSTER t2 USING t2_id_idx;
-SELECT * FROM t2 TABLESAMPLE SYSTEM (10);
 
 -- plain VACUUM visits strata tables without error
 VACUUM t2;

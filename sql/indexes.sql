@@ -43,6 +43,12 @@ SELECT count(*), sum(id) FROM items WHERE grp = 7;
 EXPLAIN (COSTS OFF) SELECT id FROM items WHERE ctid BETWEEN '(1,1)' AND '(1,3)';
 SELECT ctid, id FROM items WHERE ctid BETWEEN '(1,1)' AND '(1,3)';
 
+-- TABLESAMPLE picks the same kind of sample as on heap
+SELECT count(*) BETWEEN 2000 AND 8000 AS plausible FROM items TABLESAMPLE BERNOULLI (50) REPEATABLE (1);
+SELECT count(*) > 0 AND count(*) < 10000 AS plausible FROM items TABLESAMPLE SYSTEM (50) REPEATABLE (1);
+SELECT count(*) FROM items TABLESAMPLE BERNOULLI (100);
+SELECT count(*) FROM items TABLESAMPLE SYSTEM (0);
+
 -- unique and primary keys
 INSERT INTO items VALUES (42, 0, 'dup', point(0,0));
 CREATE UNIQUE INDEX items_name_uq ON items (name);

@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "access/tsmapi.h"
 #include "storage/predicate.h"
 #include "storage/procarray.h"
 #include "executor/executor.h"
@@ -221,6 +222,7 @@ typedef struct StrataScanDescData
 	BlockNumber bm_block;
 	int			bm_index;
 	MemoryContext fetchcxt;		/* the row fetched last */
+	bool		sample_started; /* TABLESAMPLE without NextSampleBlock */
 } StrataScanDescData;
 
 typedef StrataScanDescData *StrataScanDesc;
@@ -233,8 +235,6 @@ strata_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
 	StrataScanDesc scan;
 	MemoryContext scancxt;
 
-	if (flags & SO_TYPE_SAMPLESCAN)
-		strata_not_supported("TABLESAMPLE");
 
 	/*
 	 * Callers may begin a scan in a per-tuple context that they reset
@@ -290,6 +290,7 @@ strata_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params
 	}
 	scan->block_open = false;
 	scan->pworker_started = false;
+	scan->sample_started = false;
 }
 
 /* Open the tree scan lazily, so a scan that never reads pins nothing. */
@@ -1658,17 +1659,69 @@ strata_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmr
 	return false;
 }
 
+/*
+ * TABLESAMPLE: the sampling method picks "blocks" (291 row ids each, as
+ * relation_size counts them) and offsets within them, as it does on heap.
+ */
 static bool
-strata_scan_sample_next_block(TableScanDesc scan, struct SampleScanState *scanstate)
+strata_scan_sample_next_block(TableScanDesc sscan, struct SampleScanState *scanstate)
 {
-	strata_not_supported("TABLESAMPLE");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+	BlockNumber nblocks = (BlockNumber) ((scan->tree->next_rowid + STRATA_ROWS_PER_BLOCK - 1) /
+										STRATA_ROWS_PER_BLOCK);
+	BlockNumber blockno;
+
+	if (nblocks == 0)
+		return false;
+	if (tsm->NextSampleBlock)
+		blockno = tsm->NextSampleBlock(scanstate, nblocks);
+	else if (!scan->sample_started)
+		blockno = 0;
+	else
+		blockno = (scan->bm_block + 1 < nblocks) ? scan->bm_block + 1 : InvalidBlockNumber;
+	scan->sample_started = true;
+	if (!BlockNumberIsValid(blockno))
+		return false;
+	scan->bm_block = blockno;
+	return true;
 }
 
 static bool
-strata_scan_sample_next_tuple(TableScanDesc scan, struct SampleScanState *scanstate,
+strata_scan_sample_next_tuple(TableScanDesc sscan, struct SampleScanState *scanstate,
 							  TupleTableSlot *slot)
 {
-	strata_not_supported("TABLESAMPLE");
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+
+	for (;;)
+	{
+		OffsetNumber off = tsm->NextSampleTuple(scanstate, scan->bm_block,
+												STRATA_ROWS_PER_BLOCK);
+		ItemPointerData tid;
+		MemoryContext old;
+		bool		found;
+
+		if (!OffsetNumberIsValid(off))
+		{
+			ExecClearTuple(slot);
+			return false;
+		}
+		ItemPointerSet(&tid, scan->bm_block, off);
+		CHECK_FOR_INTERRUPTS();
+		if (scan->fetchcxt == NULL)
+			scan->fetchcxt = AllocSetContextCreate(scan->scancxt, "strata sample fetch",
+												   ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(scan->fetchcxt);
+		old = MemoryContextSwitchTo(scan->fetchcxt);
+		found = strata_tuple_fetch_row_version(sscan->rs_rd, &tid, sscan->rs_snapshot, slot);
+		MemoryContextSwitchTo(old);
+		if (found)
+		{
+			pgstat_count_heap_getnext(sscan->rs_rd);
+			return true;
+		}
+	}
 }
 
 static const TableAmRoutine strata_methods = {

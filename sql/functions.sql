@@ -21,14 +21,26 @@ SELECT count(*), sum(id), count(*) FILTER (WHERE payload LIKE 'updated%') AS upd
 -- more versions on top of the SSTables, then compact everything down
 UPDATE f SET payload = 'again ' || id WHERE id % 100 = 0;
 SELECT stratago.compact('f');
-SELECT min(level) > 0 AS nothing_in_l0, sum(entries) AS entries
+SELECT min(level) > 0 AS nothing_in_l0,
+       sum(entries) >= (SELECT count(*) FROM f) AS every_row_has_a_version
   FROM stratago.sstables('f');
 SELECT count(*), sum(id), count(*) FILTER (WHERE payload LIKE 'again%') AS updated FROM f;
 SELECT payload FROM f WHERE id = 500;
 
+-- VACUUM retires the versions no snapshot can see (compaction does the work)
+UPDATE f SET payload = payload || '!' WHERE id % 10 = 0;
+DELETE FROM f WHERE id % 10 = 5;
+SELECT sum(entries) AS entries_before_vacuum FROM stratago.sstables('f') \gset
+VACUUM f;
+SELECT sum(entries) < :entries_before_vacuum AS fewer_versions
+  FROM stratago.sstables('f');
+SELECT versions_dropped > 0 AS dropped, versions_frozen > 0 AS frozen
+  FROM stratago.table_stats('f');
+SELECT count(*), sum(id), count(*) FILTER (WHERE payload LIKE '%!') AS updated FROM f;
+
 -- the SSTables cover the row ids in order
 SELECT bool_and(smallest_tid <= largest_tid) AS ranges_ordered,
-       min(smallest_tid) AS first_tid
+       min(smallest_tid) <= '(0,2)' AS starts_at_the_first_rows
   FROM stratago.sstables('f');
 SELECT stratago.relation_size('f') > 0 AS has_bytes;
 

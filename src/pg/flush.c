@@ -23,7 +23,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/transam.h"
 #include "miscadmin.h"
+#include "storage/procarray.h"
 #include "pgstat.h"
 #include "common/relpath.h"
 #include "storage/condition_variable.h"
@@ -38,6 +40,7 @@
 #include "engine/sstable/table.h"
 #include "engine/version/manifest.h"
 #include "engine/version/version.h"
+#include "pg/rowversion.h"
 #include "pg/runtime.h"
 #include "pg/stratago.h"
 
@@ -611,18 +614,121 @@ strata_recovery_done(void)
  */
 
 /*
- * Row versions are PostgreSQL's to retire: which ones no snapshot can see
- * is decided from the transaction horizon by VACUUM, through this filter,
- * once that is built. Until then compaction only merges: it keeps every
- * version (the engine's default would drop versions older snapshots of
- * PostgreSQL may still need).
+ * MVCC garbage collection and freezing, applied to every key a compaction
+ * rewrites (the engine shows all its versions in the inputs, newest first).
+ * With H = the oldest xid any snapshot in the cluster may still treat as
+ * running (GetOldestNonRemovableTransactionId):
+ *  - a version whose writer rolled back (or crashed) and is older than H,
+ *    a lock whose holder is finished, and a failed speculative insert with
+ *    its super-delete are dropped: no reader can ever use them;
+ *  - the newest version committed before H is visible to every snapshot,
+ *    so every version older than it is dropped;
+ *  - if that version is a delete or a move, the row is gone for everyone:
+ *    it is dropped too, but only where no deeper level can hold older
+ *    versions of the key (they would show through);
+ *  - committed versions older than H that stay are rewritten frozen, so
+ *    no reader needs the commit log for them again.
+ * Versions of transactions that may still be running are always kept.
  */
-static sg_code
-keep_all_versions(void *arg, const sg_filter_context *ctx, sg_slice user_key,
-				  sg_filter_version *versions, size_t n, sg_err *err)
+typedef struct GcState
 {
+	TransactionId horizon;
+	StringInfoData rewrite;		/* the frozen copy handed back to the job */
+	uint64		dropped;
+	uint64		frozen;
+} GcState;
+
+static bool
+writer_finished_before(TransactionId xid, TransactionId horizon)
+{
+	return TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, horizon);
+}
+
+static sg_code
+mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
+			   sg_filter_version *fv, size_t n, sg_err *err)
+{
+	GcState    *gc = arg;
+	bool		kill_pending = false;
+	FullTransactionId kill_writer = {0};
+	bool		all_visible_found = false;
+
+	resetStringInfo(&gc->rewrite);
 	for (size_t i = 0; i < n; i++)
-		versions[i].decision = SG_FILTER_KEEP;
+	{
+		StrataVersion v;
+		TransactionId xid;
+		bool		old;
+		bool		committed;
+
+		fv[i].decision = SG_FILTER_KEEP;
+		if (fv[i].type != SG_TYPE_PUT)
+			continue;			/* engine tombstones are the engine's */
+		if (all_visible_found)
+		{
+			fv[i].decision = SG_FILTER_DROP;
+			gc->dropped++;
+			continue;
+		}
+		if (!strata_version_decode(fv[i].value.data, fv[i].value.len, &v))
+			return sg_error(err, SG_CORRUPTION, "malformed row version during compaction");
+		xid = XidFromFullTransactionId(v.writer);
+		old = (v.flags & STRATA_VF_FROZEN) || writer_finished_before(xid, gc->horizon);
+
+		/* a failed speculative insert and the super-delete above it */
+		if (v.kind == STRATA_TOMBSTONE && (v.flags & STRATA_VF_KILLS_INSERT))
+		{
+			if (old)
+			{
+				kill_pending = true;
+				kill_writer = v.writer;
+				fv[i].decision = SG_FILTER_DROP;
+				gc->dropped++;
+			}
+			continue;
+		}
+		if (kill_pending && v.kind == STRATA_DATA &&
+			FullTransactionIdEquals(v.writer, kill_writer))
+		{
+			kill_pending = false;
+			fv[i].decision = SG_FILTER_DROP;
+			gc->dropped++;
+			continue;
+		}
+		if (!old)
+			continue;			/* its writer may still be running, or be seen as such */
+
+		committed = (v.flags & (STRATA_VF_FROZEN | STRATA_VF_COMMITTED)) ||
+			TransactionIdDidCommit(xid);
+		if (!committed || v.kind == STRATA_LOCK)
+		{
+			/* rolled back or crashed; or a lock whose holder is done */
+			fv[i].decision = SG_FILTER_DROP;
+			gc->dropped++;
+			continue;
+		}
+
+		/* the newest version every snapshot sees: older ones are dead */
+		all_visible_found = true;
+		if (v.kind != STRATA_DATA)
+		{
+			if (ctx->bottommost)
+			{
+				fv[i].decision = SG_FILTER_DROP;
+				gc->dropped++;
+			}
+			continue;
+		}
+		if (!(v.flags & STRATA_VF_FROZEN) && gc->rewrite.len == 0)
+		{
+			/* one rewrite per call: the job copies it before the next call */
+			appendBinaryStringInfo(&gc->rewrite, fv[i].value.data, fv[i].value.len);
+			gc->rewrite.data[1] |= (STRATA_VF_FROZEN | STRATA_VF_COMMITTED);
+			fv[i].decision = SG_FILTER_REWRITE;
+			fv[i].new_value = sg_slice_make(gc->rewrite.data, gc->rewrite.len);
+			gc->frozen++;
+		}
+	}
 	return SG_OK;
 }
 
@@ -734,6 +840,11 @@ compact_one(StrataTree *tree, bool manual)
 	sg_code		rc;
 	char		dir[MAXPGPATH];
 
+	GcState		gc;
+
+	gc.horizon = GetOldestNonRemovableTransactionId(NULL);
+	initStringInfo(&gc.rewrite);
+	gc.dropped = gc.frozen = 0;
 	sg_picker_options_init(&po);
 	memset(&pick, 0, sizeof(pick));
 	memset(&stats, 0, sizeof(stats));
@@ -774,7 +885,8 @@ compact_one(StrataTree *tree, bool manual)
 		job.pick = &pick;
 		job.version = v;
 		job.target_file_size = STRATA_TARGET_FILE_SIZE;
-		job.filter = keep_all_versions;
+		job.filter = mvcc_gc_filter;
+		job.filter_arg = &gc;
 		job.open_table = open_input_table;
 		job.open_arg = dir;
 		job.new_file = next_file_number;
@@ -811,7 +923,10 @@ compact_one(StrataTree *tree, bool manual)
 	tree->version_no++;
 	tree->compactions++;
 	tree->compaction_bytes += stats.bytes_written;
+	tree->versions_dropped += gc.dropped;
+	tree->versions_frozen += gc.frozen;
 	LWLockRelease(&tree->lock);
+	pfree(gc.rewrite.data);
 	return true;
 }
 

@@ -69,6 +69,8 @@ typedef struct StrataTree
 	uint64		compactions;
 	uint64		compaction_bytes;	/* SSTable bytes written by compactions */
 	uint64		manual_compactions; /* stratago.compact() calls completed */
+	uint64		versions_dropped;	/* by compaction: no snapshot could see them */
+	uint64		versions_frozen;	/* rewritten frozen by compaction */
 	bool		flush_requested;	/* stratago.flush(): freeze and flush active */
 	bool		compact_requested;	/* stratago.compact(): compact everything */
 

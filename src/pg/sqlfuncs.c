@@ -5,7 +5,8 @@
  *   compact(regclass)      flush, then compact every level down, wait
  *   sstables(regclass)     one row per SSTable: level, size, entries, range
  *   table_stats(regclass)  memtable and SSTable sizes, bytes written by the
- *                          engine WAL, flushes and compactions
+ *                          engine WAL, flushes and compactions, row versions
+ *                          compaction retired and froze
  *   relation_size(regclass) bytes the table takes in the engine
  *
  * Each takes a strata table and refuses anything else (a heap table, an
@@ -177,8 +178,8 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
 	StrataTree *tree = strata_tree_get(rel);
 	TupleDesc	tupdesc;
-	Datum		values[11];
-	bool		nulls[11] = {0};
+	Datum		values[13];
+	bool		nulls[13] = {0};
 	uint64		mem,
 				sst;
 	int			frozen,
@@ -200,6 +201,8 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 	values[8] = Int64GetDatum((int64) tree->flush_bytes);
 	values[9] = Int64GetDatum((int64) tree->compactions);
 	values[10] = Int64GetDatum((int64) tree->compaction_bytes);
+	values[11] = Int64GetDatum((int64) tree->versions_dropped);
+	values[12] = Int64GetDatum((int64) tree->versions_frozen);
 	LWLockRelease(&tree->lock);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -1337,14 +1337,24 @@ strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 	strata_not_supported("VACUUM FULL or CLUSTER");
 }
 
+/*
+ * VACUUM: compact the whole tree, which retires every row version no
+ * snapshot can see and freezes the old committed ones (flush.c's
+ * compaction filter), then report to the statistics as heap does. Index
+ * entries of removed rows are not deleted here yet: btree kills them when
+ * it meets them (all_dead), and index_delete_tuples removes them on page
+ * splits.
+ */
 static void
 strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 					   BufferAccessStrategy bstrategy)
 {
-	/*
-	 * There are no row versions yet, so there is nothing to remove. Not an
-	 * error: autovacuum and database-wide VACUUM visit every table.
-	 */
+	StrataTree *tree = strata_tree_get(rel);
+	double		live = rel->rd_rel->reltuples >= 0 ? rel->rd_rel->reltuples : 0;
+
+	strata_tree_request_compact(tree);
+	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
+						 (PgStat_Counter) live, 0);
 }
 
 /*

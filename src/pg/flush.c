@@ -369,10 +369,10 @@ strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
 	return lv->nfiles;
 }
 
-/* Visit every version of key in one table, newest first; true at a tombstone. */
+/* Visit every version of key in one table, newest first, until fn says stop; true then. */
 static bool
 table_versions(sg_table_reader *r, sg_slice key,
-			   void (*fn) (void *arg, uint64_t seq, sg_value_type type, sg_slice value),
+			   bool (*fn) (void *arg, uint64_t seq, sg_value_type type, sg_slice value),
 			   void *arg)
 {
 	sg_iter    *it;
@@ -392,10 +392,9 @@ table_versions(sg_table_reader *r, sg_slice key,
 
 		if (!sg_ikey_parse(sg_iter_key(it), &k) || !sg_slice_equal(k.user_key, key))
 			break;
-		fn(arg, k.seq, k.type, sg_iter_value(it));
-		if (k.type == SG_TYPE_DELETE)
+		if (!fn(arg, k.seq, k.type, sg_iter_value(it)) || k.type == SG_TYPE_DELETE)
 		{
-			tombstone = true;
+			tombstone = true;	/* nothing older is wanted */
 			break;
 		}
 	}
@@ -410,11 +409,12 @@ table_versions(sg_table_reader *r, sg_slice key,
 
 /*
  * Every version of key in the SSTables, newest first (L0 newest file
- * first, then deeper levels), stopping at an engine tombstone.
+ * first, then deeper levels), stopping at an engine tombstone or when fn
+ * returns false.
  */
 bool
 strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
-							  void (*fn) (void *arg, uint64_t seq, sg_value_type type,
+							  bool (*fn) (void *arg, uint64_t seq, sg_value_type type,
 										  sg_slice value),
 							  void *arg)
 {

@@ -19,6 +19,7 @@
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "engine/base/coding.h"
 #include "engine/base/ikey.h"
@@ -652,9 +653,32 @@ typedef struct VersionCollector
 	uint64		last_seq;		/* of the version seen last (duplicates) */
 	bool		kill_pending;	/* a super-delete hides the next insert of kill_writer */
 	FullTransactionId kill_writer;
+	bool		complete;		/* nothing older can matter to this backend */
 } VersionCollector;
 
-#define VERSION_COLLECTOR_INIT(cxt) {NULL, 0, 0, (cxt), false, false, UINT64_MAX, false, {0}}
+#define VERSION_COLLECTOR_INIT(cxt) {NULL, 0, 0, (cxt), false, false, UINT64_MAX, false, {0}, false}
+
+/*
+ * Once a row's versions reach one whose writer committed before every
+ * snapshot this backend holds (TransactionXmin), each of those snapshots
+ * sees that version or a newer one: older versions cannot matter, and a
+ * hot row's long chain (until compaction retires it) is not read at all.
+ */
+static bool
+version_ends_chain(const StrataVersion *v)
+{
+	TransactionId xid;
+
+	if (v->kind == STRATA_LOCK)
+		return false;
+	if (v->flags & STRATA_VF_FROZEN)
+		return true;
+	xid = XidFromFullTransactionId(v->writer);
+	if (!TransactionIdIsValid(TransactionXmin) || !TransactionIdIsNormal(xid) ||
+		!TransactionIdPrecedes(xid, TransactionXmin))
+		return false;
+	return (v->flags & STRATA_VF_COMMITTED) || TransactionIdDidCommit(xid);
+}
 
 /*
  * Add one version (newest first) to the collection. A version seen twice
@@ -700,6 +724,8 @@ collect_version(VersionCollector *vc, uint64 seq, sg_slice value)
 		return;
 	}
 	vc->n++;
+	if (version_ends_chain(v))
+		vc->complete = true;
 }
 
 static bool
@@ -713,13 +739,13 @@ collect_memtable_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice v
 		return false;
 	}
 	collect_version(vc, seq, value);
-	return !vc->corrupt;
+	return !vc->corrupt && !vc->complete;
 }
 
-static void
+static bool
 collect_sst_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice value)
 {
-	(void) collect_memtable_version(ctx, seq, type, value);
+	return collect_memtable_version(ctx, seq, type, value);
 }
 
 static void
@@ -750,14 +776,14 @@ strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 
 	sg_encode_be64(key, rowid);
 	pin_memtables(tree, &ps);
-	for (int i = 0; i < ps.n && !vc.corrupt && !vc.tombstone; i++)
+	for (int i = 0; i < ps.n && !vc.corrupt && !vc.tombstone && !vc.complete; i++)
 	{
 		strata_memtable_attach(ps.mts[i], &mt);
 		sg_memtable_versions(&mt, sg_slice_make(key, sizeof(key)), SG_MAX_SEQUENCE,
 							 collect_memtable_version, &vc);
 	}
 	/* then the SSTables, pinned after the memtables so nothing falls between */
-	if (!vc.corrupt && !vc.tombstone)
+	if (!vc.corrupt && !vc.tombstone && !vc.complete)
 	{
 		StrataLocalVersion *lv = strata_local_version_get(tree);
 
@@ -782,13 +808,14 @@ struct StrataTreeScan
 	StrataTree *tree;
 	PinnedSet	pinned;
 	StrataLocalVersion *lv;
+	bool		full_chains;	/* every version, even those no snapshot here needs */
 	sg_iter    *it;				/* versions view over the merged sources */
 	MemoryContext rowcxt;		/* versions of the current row */
 	bool		started;
 };
 
 StrataTreeScan *
-strata_tree_scan_begin(Relation rel, StrataTree *tree)
+strata_tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains)
 {
 	StrataTreeScan *scan = palloc0(sizeof(StrataTreeScan));
 	sg_iter   **children;
@@ -797,6 +824,7 @@ strata_tree_scan_begin(Relation rel, StrataTree *tree)
 
 	scan->rel = rel;
 	scan->tree = tree;
+	scan->full_chains = full_chains;
 	scan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "strata scan row",
 										 ALLOCSET_DEFAULT_SIZES);
 	pin_memtables(tree, &scan->pinned);
@@ -860,6 +888,11 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 				collect_version(&vc, k.seq, sg_iter_value(scan->it));
 			if (vc.corrupt)
 				report_corrupt_version(scan->rel, *rowid);
+			if (vc.complete && !scan->full_chains)
+			{
+				sg_versions_iter_next_key(scan->it);
+				break;
+			}
 			sg_iter_next(scan->it);
 			if (!sg_iter_valid(scan->it) || !sg_ikey_parse(sg_iter_key(scan->it), &k) ||
 				k.user_key.len != STRATA_ROWID_KEY_LEN ||

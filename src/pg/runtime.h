@@ -159,7 +159,7 @@ extern void strata_local_version_release(StrataLocalVersion *lv);
 extern int	strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters);
 extern int	strata_local_version_nfiles(StrataLocalVersion *lv);
 extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
-										  void (*fn) (void *arg, uint64_t seq, sg_value_type type,
+										  bool (*fn) (void *arg, uint64_t seq, sg_value_type type,
 													  sg_slice value),
 										  void *arg);
 extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
@@ -176,7 +176,8 @@ extern void strata_wal_recycle(void);
 /* A forward scan over every row of a tree: each step gives one row id and
  * all its versions, newest first. */
 typedef struct StrataTreeScan StrataTreeScan;
-extern StrataTreeScan *strata_tree_scan_begin(Relation rel, StrataTree *tree);
+extern StrataTreeScan *strata_tree_scan_begin(Relation rel, StrataTree *tree,
+											  bool full_chains);
 extern bool strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 								  StrataVersion **versions, int *nversions);
 extern void strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid);

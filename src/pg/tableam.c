@@ -301,7 +301,9 @@ scan_tree(StrataScanDesc scan)
 	{
 		MemoryContext old = MemoryContextSwitchTo(scan->scancxt);
 
-		scan->tscan = strata_tree_scan_begin(scan->base.rs_rd, scan->tree);
+		/* index builds judge older versions against other backends' snapshots */
+		scan->tscan = strata_tree_scan_begin(scan->base.rs_rd, scan->tree,
+											 scan->base.rs_snapshot == SnapshotAny);
 		MemoryContextSwitchTo(old);
 	}
 	return scan->tscan;

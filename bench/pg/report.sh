@@ -136,7 +136,7 @@ median over heap's. Targets are goals to report against, not assertions.
 | load average at start / end | $(env_get load_start) / $(env_get load_end) |
 | duration | $(env_get duration) |
 | sizes | COPY $(param copy_rows) rows ($(awk -F'\t' '$1=="row_bytes" {print $4}' "$RUN/raw.tsv") CSV bytes a row); pgbench scale $(param scale); updated table $(param upd_rows) rows |
-| durations | INSERT runs $(param ins_seconds) s, TPC-B $(param tpcb_seconds) s, -S $(param sel_seconds) s, sustained updates $(param bloat_seconds) s per access method |
+| durations | INSERT runs $(param ins_seconds) s, TPC-B $(param tpcb_seconds) s, -S $(param sel_seconds) s, sustained updates $(param bloat_seconds) s (both access methods at once) |
 
 ## Results
 
@@ -198,7 +198,9 @@ EOF
   such gap. kB = 1000 bytes. PostgreSQL WAL is the LSN distance; engine WAL
   and SSTable bytes come from \`stratago.table_stats()\`.
 - **Sustained updates**: the same table and single-row update script with $(param bloat_clients)
-  clients for $(param bloat_seconds) s on each access method, autovacuum on;
+  clients for $(param bloat_seconds) s on each access method, both at the same
+  time (a table each) so that other load on the machine hits both alike;
+  autovacuum on;
   the size (indexes included) is sampled every few seconds.
 
 ## Settings (\`bench/pg/bench.conf\`)

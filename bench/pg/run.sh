@@ -388,33 +388,48 @@ if want updbytes; then
 fi
 
 # ---------------------------------------------------------------------------
-# Sustained updates for BLOAT_SECONDS on each AM (once each), table size
-# sampled every SAMPLE_SECONDS; autovacuum is on for both.
+# Sustained updates for BLOAT_SECONDS, heap and strata at the same time (a
+# table each, BLOAT_CLIENTS clients each), so that a busy neighbour on the
+# machine hits both alike and the 10-minute run takes 10 minutes. Sizes are
+# sampled every SAMPLE_SECONDS; autovacuum is on.
 # ---------------------------------------------------------------------------
 if want bloat; then
+	declare -A PGB
 	for am in "${AMS[@]}"; do
 		make_upd "$am"
-		pgbench_ "$am" -n -c "$BLOAT_CLIENTS" -j "$BLOAT_CLIENTS" -T "$BLOAT_SECONDS" -D rows="$UPD_ROWS" -f "$HERE/update.sql" bench > "$DIR/bloat_$am.out" &
-		pgb=$!
-		t=0
-		while :; do
-			printf '%s\t%s\t%s\n' "$am" "$t" "$(table_bytes upd "$am")" >> "$SERIES"
-			kill -0 "$pgb" 2>/dev/null || break
-			sleep "$SAMPLE_SECONDS"
-			t=$((t + SAMPLE_SECONDS))
+		q "ALTER TABLE upd RENAME TO upd_$am"
+		[ "$UPD_KEY" = 1 ] && q "ALTER INDEX upd_pkey RENAME TO upd_${am}_pkey"
+		sed "s/\bupd\b/upd_$am/" "$HERE/update.sql" > "$DIR/update_$am.sql"
+		chown postgres "$DIR/update_$am.sql"
+	done
+	for am in "${AMS[@]}"; do
+		pgbench_ "$am" -n -c "$BLOAT_CLIENTS" -j "$BLOAT_CLIENTS" -T "$BLOAT_SECONDS" -D rows="$UPD_ROWS" \
+			-f "$DIR/update_$am.sql" bench > "$DIR/bloat_$am.out" &
+		PGB[$am]=$!
+	done
+	t=0
+	while :; do
+		running=0
+		for am in "${AMS[@]}"; do
+			printf '%s\t%s\t%s\n' "$am" "$t" "$(table_bytes "upd_$am" "$am")" >> "$SERIES"
+			kill -0 "${PGB[$am]}" 2>/dev/null && running=1
 		done
-		wait "$pgb" || true
+		[ "$running" = 1 ] || break
+		sleep "$SAMPLE_SECONDS"
+		t=$((t + SAMPLE_SECONDS))
+	done
+	for am in "${AMS[@]}"; do
+		wait "${PGB[$am]}" || true
 		record bloat_tps "$am" 1 "$(tps_of < "$DIR/bloat_$am.out")"
 		first=$(awk -v a="$am" '$1==a {print $3; exit}' "$SERIES")
 		last=$(awk -v a="$am" '$1==a {v=$3} END {print v}' "$SERIES")
 		record bloat_growth "$am" 1 "$(awk -v a="$first" -v b="$last" 'BEGIN {printf "%.2f", b/a}')"
 		record bloat_end_mb "$am" 1 "$(awk -v b="$last" 'BEGIN {printf "%.2f", b/1048576}')"
 		say "bloat $am: $first -> $last bytes"
+		q "DROP TABLE upd_$am"
 	done
-	q "DROP TABLE IF EXISTS upd"
 fi
 
-[ "$BUILD" = head ] && rm -rf "$SRC"
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >> "$DIR/env.tsv"
 echo "duration	$(( $(date +%s) - START )) s" >> "$DIR/env.tsv"
 cp "$HERE/bench.conf" "$DIR/bench.conf"

@@ -19,8 +19,8 @@ set output out_ratios
 set title "strata relative to heap (medians): bars right of 1 = strata better, log scale"
 set style fill solid 0.8 border -1
 set logscale x 2
-set xrange [1.0/32:32]
-set xtics ("1/32" 0.03125, "1/16" 0.0625, "1/8" 0.125, "1/4" 0.25, "1/2" 0.5, "1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32)
+set xrange [1.0/64:64]
+set xtics ("1/64" 0.015625, "1/32" 0.03125, "1/16" 0.0625, "1/8" 0.125, "1/4" 0.25, "1/2" 0.5, "1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, "64" 64)
 set grid xtics
 set yrange [:] reverse
 set ytics noenhanced

@@ -41,15 +41,23 @@ upd100_enginewal_kb|of which engine WAL (strata)|kB|lower|-|||
 upd100_sstable_kb|of which SSTables flushed and compacted (strata)|kB|lower|-|||
 bloat_growth|table size at the end / at the start of sustained updates|x|lower|strata_le|1.1|strata flat (<= 1.1x) while heap grows|growth under updates
 bloat_end_mb|table size at the end of sustained updates|MB|lower|-|||size after updates
+bloat_peak_mb|largest table size sampled during sustained updates|MB|lower|-|||peak size under updates
 bloat_tps|update rate during the sustained-update run|tps|higher|-|||update tps (sustained)'
 
 env_get() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$RUN/env.tsv"; }
 params=$(env_get params)
 param() { echo "$params" | tr ' ' '\n' | awk -F= -v k="$1" '$1==k {print $2}'; }
 
+# The peak of each access method's size samples joins the raw numbers.
+RAWX=$(mktemp)
+trap 'rm -f "$RAWX"' EXIT
+cat "$RUN/raw.tsv" > "$RAWX"
+awk -F'\t' '{if (!($1 in m) || $3 + 0 > m[$1]) m[$1] = $3 + 0}
+	END {for (a in m) printf "bloat_peak_mb\t%s\t1\t%.2f\t\n", a, m[a] / 1048576}' "$RUN/bloat.tsv" | sort >> "$RAWX"
+
 # One line per metric with data: key, label, unit, heap median, strata
 # median, ratio, target text, verdict, note (why n/a).
-SUMMARY=$(echo "$METRICS" | awk -F'|' -v raw="$RUN/raw.tsv" '
+SUMMARY=$(echo "$METRICS" | awk -F'|' -v raw="$RAWX" '
 function median(list,   n, a, i, j, t) {
 	n = split(list, a, " ")
 	if (n == 0) return "NA"
@@ -215,7 +223,7 @@ $(grep -v '^#' "$RUN/bench.conf")
 |---|---|---|
 EOF
 	awk -F'\t' '$1 != "row_bytes" {k = $1 "\t" $2; if (!(k in v)) order[++n] = k; v[k] = v[k] (v[k] == "" ? "" : ", ") $4}
-		END {for (i = 1; i <= n; i++) {split(order[i], p, "\t"); printf "| %s | %s | %s |\n", p[1], p[2], v[order[i]]}}' "$RUN/raw.tsv"
+		END {for (i = 1; i <= n; i++) {split(order[i], p, "\t"); printf "| %s | %s | %s |\n", p[1], p[2], v[order[i]]}}' "$RAWX"
 	if [ -n "$notes" ]; then
 		echo
 		echo "$notes"

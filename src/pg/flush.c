@@ -78,6 +78,14 @@ typedef struct LocalTree
 
 static HTAB *local_trees = NULL;
 
+/*
+ * Open SSTable readers of this backend (one file descriptor each). Above
+ * the cap, cached local versions of other trees that no scan uses are
+ * dropped before a new one is loaded.
+ */
+#define STRATA_BACKEND_OPEN_READERS 256
+static int	open_readers = 0;
+
 static void
 tree_dir_path(StrataTree *tree, char *buf, size_t len)
 {
@@ -120,6 +128,7 @@ reader_unref(LocalTree *lt, ReaderEntry *re)
 	if (--re->refs > 0)
 		return;
 	sg_table_reader_close(re->reader);
+	open_readers--;
 	for (int i = 0; i < lt->nreaders; i++)
 		if (lt->readers[i] == re)
 		{
@@ -155,6 +164,7 @@ reader_get(LocalTree *lt, const char *dir, uint64 number)
 	}
 	re->number = number;
 	re->refs = 1;
+	open_readers++;
 	if (lt->nreaders == lt->capreaders)
 	{
 		int			cap = lt->capreaders ? lt->capreaders * 2 : 16;
@@ -298,6 +308,20 @@ strata_local_version_get(StrataTree *tree)
 	{
 		StrataLocalVersion *lv;
 
+		if (open_readers > STRATA_BACKEND_OPEN_READERS)
+		{
+			HASH_SEQ_STATUS status;
+			LocalTree  *other;
+
+			hash_seq_init(&status, local_trees);
+			while ((other = hash_seq_search(&status)) != NULL)
+				if (other != lt && other->current != NULL && other->current->refs == 1)
+				{
+					local_version_unref(other, other->current);
+					other->current = NULL;
+				}
+		}
+
 		/* on error the lock is released by transaction abort */
 		LWLockAcquire(&tree->manifest_lock, LW_SHARED);
 		lv = load_local_version(lt, tree, version_no);
@@ -433,9 +457,68 @@ typedef struct WorkerTree
 {
 	uint64		tree_id;		/* hash key */
 	sg_vset    *vset;
+	uint64		last_used;
 } WorkerTree;
 
+/*
+ * The worker keeps the MANIFEST of at most this many trees open (one file
+ * descriptor each); a cluster with many tables must not run it out of
+ * descriptors.
+ */
+#define STRATA_WORKER_OPEN_TREES 64
+
+static uint64 worker_clock = 0;
 static HTAB *worker_trees = NULL;
+
+static void
+evict_worker_trees(void)
+{
+	while (hash_get_num_entries(worker_trees) >= STRATA_WORKER_OPEN_TREES)
+	{
+		HASH_SEQ_STATUS status;
+		WorkerTree *wt;
+		WorkerTree *lru = NULL;
+
+		hash_seq_init(&status, worker_trees);
+		while ((wt = hash_seq_search(&status)) != NULL)
+			if (lru == NULL || wt->last_used < lru->last_used)
+				lru = wt;
+		sg_vset_close(lru->vset);
+		hash_search(worker_trees, &lru->tree_id, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * After opening a tree's version set (which starts a new MANIFEST): remove
+ * what no version needs (the previous MANIFEST, temporary files, outputs a
+ * crash left unnamed). REQUIRES: manifest_lock held exclusively, so no
+ * backend is reading the MANIFEST being removed.
+ */
+static void
+remove_tree_orphans(sg_vset *vs, const char *dir)
+{
+	char	  **names;
+	size_t		count;
+	sg_err		err = {0};
+
+	if (sg_list_orphans(sg_env_posix(), dir, vs->current, vs->manifest_number, UINT64_MAX,
+						&names, &count, &err) != SG_OK)
+		return;
+	for (size_t i = 0; i < count; i++)
+	{
+		char		path[MAXPGPATH];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (unlink(path) != 0 && errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not remove orphaned file \"%s\": %m", path)));
+	}
+	if (count > 0)
+		fsync_fname(dir, true);
+	sg_env_free_names(names, count);
+}
+
 
 static sg_vset *
 worker_vset(StrataTree *tree)
@@ -454,7 +537,13 @@ worker_vset(StrataTree *tree)
 		worker_trees = hash_create("stratago worker trees", 64, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	wt = hash_search(worker_trees, &tree->tree_id, HASH_ENTER, &found);
+	wt = hash_search(worker_trees, &tree->tree_id, HASH_FIND, &found);
+	if (!found)
+	{
+		evict_worker_trees();
+		wt = hash_search(worker_trees, &tree->tree_id, HASH_ENTER, &found);
+	}
+	wt->last_used = ++worker_clock;
 	if (!found)
 	{
 		char		dir[MAXPGPATH];
@@ -468,6 +557,8 @@ worker_vset(StrataTree *tree)
 		opts.create_if_missing = true;
 		LWLockAcquire(&tree->manifest_lock, LW_EXCLUSIVE);
 		rc = sg_vset_open(sg_env_posix(), dir, &opts, &wt->vset, &err);
+		if (rc == SG_OK)
+			remove_tree_orphans(wt->vset, dir);
 		LWLockRelease(&tree->manifest_lock);
 		if (rc != SG_OK)
 		{

@@ -489,19 +489,20 @@ evict_worker_trees(void)
 }
 
 /*
- * After opening a tree's version set (which starts a new MANIFEST): remove
- * what no version needs (the previous MANIFEST, temporary files, outputs a
- * crash left unnamed). REQUIRES: manifest_lock held exclusively, so no
- * backend is reading the MANIFEST being removed.
+ * Remove what version v of the tree in dir does not need: MANIFESTs other
+ * than live_manifest, temporary files, outputs a crash left unnamed. Run
+ * when nothing is being written to the tree (at recovery; by the worker
+ * right after opening the tree). REQUIRES: no backend can be reading the
+ * MANIFEST being removed (recovery, or manifest_lock held exclusively).
  */
 static void
-remove_tree_orphans(sg_vset *vs, const char *dir)
+remove_orphans(const char *dir, const sg_version *v, uint64 live_manifest)
 {
 	char	  **names;
 	size_t		count;
 	sg_err		err = {0};
 
-	if (sg_list_orphans(sg_env_posix(), dir, vs->current, vs->manifest_number, UINT64_MAX,
+	if (sg_list_orphans(sg_env_posix(), dir, v, live_manifest, UINT64_MAX,
 						&names, &count, &err) != SG_OK)
 		return;
 	for (size_t i = 0; i < count; i++)
@@ -558,7 +559,7 @@ worker_vset(StrataTree *tree)
 		LWLockAcquire(&tree->manifest_lock, LW_EXCLUSIVE);
 		rc = sg_vset_open(sg_env_posix(), dir, &opts, &wt->vset, &err);
 		if (rc == SG_OK)
-			remove_tree_orphans(wt->vset, dir);
+			remove_orphans(dir, wt->vset->current, wt->vset->manifest_number);
 		LWLockRelease(&tree->manifest_lock);
 		if (rc != SG_OK)
 		{
@@ -1114,18 +1115,12 @@ strata_flush_round(void)
 }
 
 /*
- * stratago.flush(): make the worker write everything the tree holds in
- * memory to SSTables, and wait until it has.
+ * Wake the maintenance worker and wait until *counter (a field of tree,
+ * read under its lock) reaches target.
  */
-void
-strata_tree_request_flush(StrataTree *tree)
+static void
+wait_for_worker(StrataTree *tree, const uint64 *counter, uint64 target)
 {
-	uint64		target;
-
-	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-	target = tree->flushes + tree->nimm + (tree->active_min_lsn != 0 ? 1 : 0);
-	tree->flush_requested = tree->active_min_lsn != 0;
-	LWLockRelease(&tree->lock);
 	if (strata_shared->maintenance_pid == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1138,7 +1133,7 @@ strata_tree_request_flush(StrataTree *tree)
 		uint64		done;
 
 		LWLockAcquire(&tree->lock, LW_SHARED);
-		done = tree->flushes;
+		done = *counter;
 		LWLockRelease(&tree->lock);
 		if (done >= target)
 			break;
@@ -1147,6 +1142,22 @@ strata_tree_request_flush(StrataTree *tree)
 			kill(strata_shared->maintenance_pid, SIGUSR1);
 	}
 	ConditionVariableCancelSleep();
+}
+
+/*
+ * stratago.flush(): make the worker write everything the tree holds in
+ * memory to SSTables, and wait until it has.
+ */
+void
+strata_tree_request_flush(StrataTree *tree)
+{
+	uint64		target;
+
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	target = tree->flushes + tree->nimm + (tree->active_min_lsn != 0 ? 1 : 0);
+	tree->flush_requested = tree->active_min_lsn != 0;
+	LWLockRelease(&tree->lock);
+	wait_for_worker(tree, &tree->flushes, target);
 }
 
 /* ------------------------------------------------------------------------
@@ -1207,23 +1218,7 @@ strata_tree_request_compact(StrataTree *tree)
 	target = tree->manual_compactions + 1;
 	tree->compact_requested = true;
 	LWLockRelease(&tree->lock);
-	kill(strata_shared->maintenance_pid, SIGUSR1);
-
-	ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
-	for (;;)
-	{
-		uint64		done;
-
-		LWLockAcquire(&tree->lock, LW_SHARED);
-		done = tree->manual_compactions;
-		LWLockRelease(&tree->lock);
-		if (done >= target)
-			break;
-		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);
-		if (strata_shared->maintenance_pid != 0)
-			kill(strata_shared->maintenance_pid, SIGUSR1);
-	}
-	ConditionVariableCancelSleep();
+	wait_for_worker(tree, &tree->manual_compactions, target);
 }
 
 /* ------------------------------------------------------------------------
@@ -1261,28 +1256,10 @@ strata_recover_tree_manifest(StrataTree *tree)
 	 * them, and old MANIFESTs are garbage.
 	 */
 	{
-		char	  **names;
-		size_t		count;
 		const char *slash = strrchr(mpath, '/');
-		uint64		live = strtoull(slash + 1 + strlen("MANIFEST-"), NULL, 10);
 
-		if (sg_list_orphans(sg_env_posix(), dir, st.version, live, UINT64_MAX,
-							&names, &count, &err) == SG_OK)
-		{
-			for (size_t i = 0; i < count; i++)
-			{
-				char		path[MAXPGPATH];
-
-				snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-				if (unlink(path) != 0 && errno != ENOENT)
-					ereport(LOG,
-							(errcode_for_file_access(),
-							 errmsg("could not remove orphaned file \"%s\": %m", path)));
-			}
-			if (count > 0)
-				fsync_fname(dir, true);
-			sg_env_free_names(names, count);
-		}
+		remove_orphans(dir, st.version,
+					   strtoull(slash + 1 + strlen("MANIFEST-"), NULL, 10));
 	}
 	for (int level = 0; level < SG_NUM_LEVELS; level++)
 		for (size_t i = 0; i < st.version->nfiles[level]; i++)

@@ -1621,6 +1621,24 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
  * Bitmap and sample scans
  * ------------------------------------------------------------------------
  */
+/* Fetch one TID for a bitmap or sample scan, its versions in a reset context. */
+static bool
+scan_fetch_tid(StrataScanDesc scan, ItemPointer tid, TupleTableSlot *slot)
+{
+	MemoryContext old;
+	bool		found;
+
+	CHECK_FOR_INTERRUPTS();
+	if (scan->fetchcxt == NULL)
+		scan->fetchcxt = AllocSetContextCreate(scan->scancxt, "strata fetch",
+											   ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(scan->fetchcxt);
+	old = MemoryContextSwitchTo(scan->fetchcxt);
+	found = strata_tuple_fetch_row_version(scan->base.rs_rd, tid, scan->base.rs_snapshot, slot);
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
 /*
  * Bitmap heap scans: each "block" is 291 row ids; exact bitmaps name the
  * offsets, lossy ones (ntuples < 0) mean every row of the block.
@@ -1647,22 +1665,12 @@ strata_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmr
 		OffsetNumber off = tbmres->ntuples >= 0 ? tbmres->offsets[scan->bm_index]
 			: (OffsetNumber) (scan->bm_index + 1);
 		ItemPointerData tid;
-		MemoryContext old;
-		bool		found;
 
 		scan->bm_index++;
 		if (off < 1 || off > STRATA_ROWS_PER_BLOCK)
 			continue;
 		ItemPointerSet(&tid, scan->bm_block, off);
-		CHECK_FOR_INTERRUPTS();
-		if (scan->fetchcxt == NULL)
-			scan->fetchcxt = AllocSetContextCreate(scan->scancxt, "strata bitmap fetch",
-												   ALLOCSET_SMALL_SIZES);
-		MemoryContextReset(scan->fetchcxt);
-		old = MemoryContextSwitchTo(scan->fetchcxt);
-		found = strata_tuple_fetch_row_version(sscan->rs_rd, &tid, sscan->rs_snapshot, slot);
-		MemoryContextSwitchTo(old);
-		if (found)
+		if (scan_fetch_tid(scan, &tid, slot))
 		{
 			pgstat_count_heap_fetch(sscan->rs_rd);
 			return true;
@@ -1711,8 +1719,6 @@ strata_scan_sample_next_tuple(TableScanDesc sscan, struct SampleScanState *scans
 		OffsetNumber off = tsm->NextSampleTuple(scanstate, scan->bm_block,
 												STRATA_ROWS_PER_BLOCK);
 		ItemPointerData tid;
-		MemoryContext old;
-		bool		found;
 
 		if (!OffsetNumberIsValid(off))
 		{
@@ -1720,15 +1726,7 @@ strata_scan_sample_next_tuple(TableScanDesc sscan, struct SampleScanState *scans
 			return false;
 		}
 		ItemPointerSet(&tid, scan->bm_block, off);
-		CHECK_FOR_INTERRUPTS();
-		if (scan->fetchcxt == NULL)
-			scan->fetchcxt = AllocSetContextCreate(scan->scancxt, "strata sample fetch",
-												   ALLOCSET_SMALL_SIZES);
-		MemoryContextReset(scan->fetchcxt);
-		old = MemoryContextSwitchTo(scan->fetchcxt);
-		found = strata_tuple_fetch_row_version(sscan->rs_rd, &tid, sscan->rs_snapshot, slot);
-		MemoryContextSwitchTo(old);
-		if (found)
+		if (scan_fetch_tid(scan, &tid, slot))
 		{
 			pgstat_count_heap_getnext(sscan->rs_rd);
 			return true;

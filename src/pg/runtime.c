@@ -16,6 +16,7 @@
 #include "pgstat.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -29,6 +30,58 @@
 #include "pg/stratago.h"
 
 static HTAB *strata_registry = NULL;
+
+/*
+ * The speculative insertion each backend has in flight (ON CONFLICT), so a
+ * backend that meets the row through SnapshotDirty can wait for that
+ * insertion alone (its token), as on heap, not for the whole transaction.
+ * Slot i belongs to the backend with pgprocno i; only it writes the slot.
+ * A reader that sees a stale slot waits on a token nobody holds, returns at
+ * once and re-checks: no harm.
+ */
+static StrataSpeculation *strata_speculations = NULL;
+
+void
+strata_speculation_begin(StrataTree *tree, uint64 rowid, TransactionId xid, uint32 token)
+{
+	StrataSpeculation *sp;
+
+	if (MyProc == NULL || MyProc->pgprocno >= MaxBackends)
+		return;
+	sp = &strata_speculations[MyProc->pgprocno];
+	sp->token = 0;
+	pg_write_barrier();
+	sp->tree_id = tree->tree_id;
+	sp->rowid = rowid;
+	sp->xid = xid;
+	pg_write_barrier();
+	sp->token = token;
+}
+
+void
+strata_speculation_end(void)
+{
+	if (MyProc == NULL || MyProc->pgprocno >= MaxBackends)
+		return;
+	strata_speculations[MyProc->pgprocno].token = 0;
+}
+
+/* The token of the speculative insertion of (tree, rowid) by xid, or 0. */
+uint32
+strata_speculation_token(StrataTree *tree, uint64 rowid, TransactionId xid)
+{
+	for (int i = 0; i < MaxBackends; i++)
+	{
+		StrataSpeculation *sp = &strata_speculations[i];
+		uint32		token = sp->token;
+
+		pg_read_barrier();
+		if (token != 0 && sp->tree_id == tree->tree_id && sp->rowid == rowid &&
+			TransactionIdEquals(sp->xid, xid))
+			return token;
+	}
+	return 0;
+}
 static int	strata_tree_tranche_id = 0;
 
 /* ------------------------------------------------------------------------
@@ -101,6 +154,7 @@ strata_shmem_size(void)
 	size = add_size(size, mul_size(arena_chunks(), STRATA_CHUNK_SIZE));
 	size = add_size(size, 4096);	/* alignment slack */
 	size = add_size(size, hash_estimate_size(strata_max_tables, sizeof(StrataTree)));
+	size = add_size(size, mul_size(MaxBackends, sizeof(StrataSpeculation)));
 	return size;
 }
 
@@ -138,6 +192,11 @@ strata_shmem_init(void)
 	info.entrysize = sizeof(StrataTree);
 	strata_registry = ShmemInitHash("stratago trees", strata_max_tables, strata_max_tables,
 									&info, HASH_ELEM | HASH_BLOBS);
+	strata_speculations = ShmemInitStruct("stratago speculations",
+										  mul_size(MaxBackends, sizeof(StrataSpeculation)),
+										  &found);
+	if (!found)
+		memset(strata_speculations, 0, mul_size(MaxBackends, sizeof(StrataSpeculation)));
 	LWLockRelease(AddinShmemInitLock);
 
 	strata_tree_tranche_id = strata_shared->tree_tranche_id;

@@ -86,6 +86,15 @@ typedef struct StrataTree
 	uint64		wal_bytes;		/* engine WAL bytes for this tree */
 } StrataTree;
 
+/* One backend's speculative insertion in flight (runtime.c). */
+typedef struct StrataSpeculation
+{
+	uint64		tree_id;
+	uint64		rowid;
+	TransactionId xid;
+	volatile uint32 token;		/* 0: none */
+} StrataSpeculation;
+
 typedef struct StrataShared
 {
 	LWLock	   *registry_lock;
@@ -144,6 +153,10 @@ extern int	strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 								 StrataVersion **versions, MemoryContext mcxt);
 extern void strata_tree_dir(const StrataTree *tree, char *buf, size_t len);
 extern LWLock *strata_row_latch(StrataTree *tree, uint64 rowid);
+extern void strata_speculation_begin(StrataTree *tree, uint64 rowid, TransactionId xid,
+									 uint32 token);
+extern void strata_speculation_end(void);
+extern uint32 strata_speculation_token(StrataTree *tree, uint64 rowid, TransactionId xid);
 extern void strata_engine_error(sg_code rc, const sg_err *err);
 
 /* Memtable and registry helpers shared with flush.c */

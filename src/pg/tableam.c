@@ -578,6 +578,8 @@ strata_index_fetch_tuple(IndexFetchTableData *data, ItemPointer tid,
 	n = strata_tree_versions(rel, f->tree, rowid, &versions, f->cxt);
 	r = strata_resolve(versions, n, snapshot);
 	strata_ssi_read(rel, versions, n, r, tid, snapshot);
+	if (snapshot->snapshot_type == SNAPSHOT_DIRTY && TransactionIdIsValid(snapshot->xmin))
+		snapshot->speculativeToken = strata_speculation_token(f->tree, rowid, snapshot->xmin);
 	if (r.visible)
 	{
 		strata_store_version(rel, &versions[r.index], tid, slot);
@@ -740,17 +742,22 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 }
 
 /*
- * INSERT ... ON CONFLICT: the row goes in as an ordinary insert; other
- * backends that meet it through SnapshotDirty wait for this transaction
- * (no speculative token: they never wait less than heap's waiters would
- * in the end, only sometimes longer).
+ * INSERT ... ON CONFLICT: the row goes in as an ordinary insert, and the
+ * insertion's token is published (runtime.c) until it completes, so that
+ * backends meeting the row through SnapshotDirty wait for the insertion
+ * alone, as on heap.
  */
 static void
 strata_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 								CommandId cid, int options,
 								BulkInsertState bistate, uint32 specToken)
 {
+	uint64		rowid;
+
 	strata_tuple_insert(rel, slot, cid, options, bistate);
+	if (strata_tid_to_rowid(&slot->tts_tid, &rowid))
+		strata_speculation_begin(strata_tree_get(rel), rowid, GetCurrentTransactionId(),
+								 specToken);
 }
 
 /*
@@ -767,6 +774,7 @@ strata_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 	uint64		rowid;
 	StringInfoData v;
 
+	strata_speculation_end();
 	if (succeeded)
 		return;
 	tree = strata_tree_get(rel);

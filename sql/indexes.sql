@@ -39,6 +39,34 @@ RESET enable_indexscan;
 RESET enable_seqscan;
 SELECT count(*), sum(id) FROM items WHERE grp = 7;
 
+-- parallel sequential scans split the row ids between workers
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(id) FROM items WHERE name LIKE 'item%';
+SELECT count(*), sum(id) FROM items WHERE name LIKE 'item%';
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+
+-- ANALYZE gives the same statistics as heap on the same data (the table is
+-- smaller than the sample, so both read every row)
+CREATE TABLE stats_heap USING heap AS SELECT * FROM items;
+ANALYZE items, stats_heap;
+SELECT attname, s.null_frac = h.null_frac AS null_frac,
+       s.n_distinct = h.n_distinct AS n_distinct,
+       s.most_common_vals::text IS NOT DISTINCT FROM h.most_common_vals::text AS mcv,
+       s.histogram_bounds::text IS NOT DISTINCT FROM h.histogram_bounds::text AS histogram,
+       s.correlation IS NOT DISTINCT FROM h.correlation AS correlation
+  FROM pg_stats s JOIN pg_stats h USING (attname)
+ WHERE s.tablename = 'items' AND h.tablename = 'stats_heap'
+ ORDER BY attname;
+SELECT c1.reltuples = c2.reltuples AS same_reltuples
+  FROM pg_class c1, pg_class c2 WHERE c1.relname = 'items' AND c2.relname = 'stats_heap';
+DROP TABLE stats_heap;
+
 -- TID range scan
 EXPLAIN (COSTS OFF) SELECT id FROM items WHERE ctid BETWEEN '(1,1)' AND '(1,3)';
 SELECT ctid, id FROM items WHERE ctid BETWEEN '(1,1)' AND '(1,3)';

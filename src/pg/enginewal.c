@@ -146,13 +146,27 @@ strata_wal_wait_durable(uint64 lsn)
 
 			if (pg_atomic_read_u64(&strata_shared->wal_durable_lsn) < lsn)
 			{
+				uint64_t	target;
+
+				/*
+				 * Appenders go on while the fsync runs: only noting what to
+				 * sync and recording it durable need the insert lock.
+				 */
 				pgstat_report_wait_start(PG_WAIT_EXTENSION);
 				LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
-				rc = sg_wal_writer_sync(w, &err);
-				if (rc == SG_OK)
-					pg_atomic_write_u64(&strata_shared->wal_durable_lsn,
-										sg_wal_writer_synced_lsn(w));
+				rc = sg_wal_writer_sync_begin(w, &target, &err);
 				LWLockRelease(strata_shared->wal_insert_lock);
+				if (rc == SG_OK && target != 0)
+				{
+					sg_code		sync_rc = sg_wal_writer_sync_file(w, &err);
+
+					LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
+					rc = sg_wal_writer_sync_end(w, target, sync_rc, &err);
+					if (rc == SG_OK)
+						pg_atomic_write_u64(&strata_shared->wal_durable_lsn,
+											sg_wal_writer_synced_lsn(w));
+					LWLockRelease(strata_shared->wal_insert_lock);
+				}
 				pgstat_report_wait_end();
 			}
 			LWLockRelease(strata_shared->wal_sync_lock);

@@ -578,6 +578,56 @@ test_missing_middle_segment(void **state)
 	collected_free(&c);
 }
 
+/*
+ * The three-step sync: another handle appends (and rolls) between
+ * sync_begin and sync_end, and the durable horizon is exactly what was
+ * noted at sync_begin; a second sync then covers the rest.
+ */
+static void
+test_split_sync(void **state)
+{
+	fixture    *fx = *state;
+	sg_wal_writer_options o = {1 << 20, 0};
+	sg_wal_writer_state shared;
+	sg_wal_writer *a,
+			   *b;
+	uint64_t	l1,
+				l2,
+				target;
+	sg_err		err;
+
+	assert_int_equal(sg_wal_writer_open(sg_env_posix(), fx->wal, &o, &shared, &a, &err), SG_OK);
+	assert_int_equal(sg_wal_writer_attach(sg_env_posix(), fx->wal, &shared, &b, &err), SG_OK);
+	assert_int_equal(sg_wal_writer_append(a, sg_slice_from_cstr("first"), &l1, &err), SG_OK);
+
+	assert_int_equal(sg_wal_writer_sync_begin(a, &target, &err), SG_OK);
+	assert_int_equal(target, l1);
+	/* meanwhile another process appends and rolls */
+	assert_int_equal(sg_wal_writer_append(b, sg_slice_from_cstr("second"), &l2, &err), SG_OK);
+	assert_int_equal(sg_wal_writer_roll(b, &err), SG_OK);
+	assert_int_equal(sg_wal_writer_sync_end(a, target, sg_wal_writer_sync_file(a, &err), &err),
+					 SG_OK);
+	/* target is durable; the roll had already made "second" durable too */
+	assert_true(target < l2);
+	assert_true(sg_wal_writer_synced_lsn(a) >= l2);
+
+	/* nothing new: begin says there is nothing to do */
+	assert_int_equal(sg_wal_writer_sync(a, &err), SG_OK);
+	assert_int_equal(sg_wal_writer_sync_begin(a, &target, &err), SG_OK);
+	assert_int_equal(target, 0);
+
+	/* a failed fsync reported to sync_end leaves the writer failed for good */
+	assert_int_equal(sg_wal_writer_append(a, sg_slice_from_cstr("third"), &l1, &err), SG_OK);
+	assert_int_equal(sg_wal_writer_sync_begin(a, &target, &err), SG_OK);
+	assert_true(target >= l1);
+	assert_int_equal(sg_wal_writer_sync_end(a, target, SG_IO_ERROR, &err), SG_IO_ERROR);
+	assert_true(err.sync_failed);
+	assert_true(sg_wal_writer_synced_lsn(a) < target);
+	assert_int_not_equal(sg_wal_writer_append(b, sg_slice_from_cstr("refused"), &l2, &err), SG_OK);
+	sg_wal_writer_close(a, NULL);
+	sg_wal_writer_close(b, NULL);
+}
+
 static void
 test_min_lsn_and_shared_state(void **state)
 {
@@ -887,6 +937,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flip_in_middle_names_offset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_middle_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_min_lsn_and_shared_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_off_and_wait_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_interval, setup, teardown),

@@ -203,6 +203,49 @@ sg_wal_writer_close(sg_wal_writer *w, sg_err *err)
 }
 
 sg_code
+sg_wal_writer_sync_begin(sg_wal_writer *w, uint64_t *target, sg_err *err)
+{
+	sg_code		rc;
+
+	*target = 0;
+	if (w->st->failed)
+		return writer_refuse(w, err);
+	if (w->st->synced_lsn >= w->st->seg_start + w->st->seg_bytes)
+		return SG_OK;
+	if ((rc = ensure_file(w, err)) != SG_OK)
+		return writer_fail(w, rc, err);
+	*target = w->st->seg_start + w->st->seg_bytes;
+	return SG_OK;
+}
+
+sg_code
+sg_wal_writer_sync_file(sg_wal_writer *w, sg_err *err)
+{
+	sg_code		rc = sg_file_sync(w->file, err);
+
+	if (rc != SG_OK && err)
+		err->sync_failed = true;
+	return rc;
+}
+
+sg_code
+sg_wal_writer_sync_end(sg_wal_writer *w, uint64_t target, sg_code sync_rc, sg_err *err)
+{
+	w->st->syncs++;
+	if (sync_rc != SG_OK)
+	{
+		/* whatever the env said, an fsync failed: never retry it */
+		if (err)
+			err->sync_failed = true;
+		w->st->sync_failed = true;
+		return writer_fail(w, sync_rc, err);
+	}
+	if (target > w->st->synced_lsn)
+		w->st->synced_lsn = target;
+	return SG_OK;
+}
+
+sg_code
 sg_wal_writer_sync(sg_wal_writer *w, sg_err *err)
 {
 	uint64_t	target;

@@ -97,6 +97,22 @@ extern sg_code sg_wal_writer_append(sg_wal_writer *w, sg_slice record,
 /* Make everything appended so far durable (no-op if it already is). */
 extern sg_code sg_wal_writer_sync(sg_wal_writer *w, sg_err *err);
 
+/*
+ * The same sync in three steps, so that a caller sharing the writer across
+ * processes can let others append while the fsync runs:
+ *   sync_begin   (caller's lock held) *target = end LSN to make durable, 0
+ *                if nothing is to do; opens the current segment;
+ *   sync_file    (no lock needed: this handle, this process) the fsync;
+ *   sync_end     (caller's lock held) records target as durable, or enters
+ *                the failed state if the fsync failed (sync_rc).
+ * A segment rolled in between was fsynced by the roll itself, so target is
+ * durable either way.
+ */
+extern sg_code sg_wal_writer_sync_begin(sg_wal_writer *w, uint64_t *target, sg_err *err);
+extern sg_code sg_wal_writer_sync_file(sg_wal_writer *w, sg_err *err);
+extern sg_code sg_wal_writer_sync_end(sg_wal_writer *w, uint64_t target, sg_code sync_rc,
+									  sg_err *err);
+
 /* Start a new segment now (the current one is fsynced first). */
 extern sg_code sg_wal_writer_roll(sg_wal_writer *w, sg_err *err);
 

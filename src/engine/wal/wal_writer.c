@@ -249,27 +249,11 @@ sg_code
 sg_wal_writer_sync(sg_wal_writer *w, sg_err *err)
 {
 	uint64_t	target;
-	sg_code		rc;
+	sg_code		rc = sg_wal_writer_sync_begin(w, &target, err);
 
-	if (w->st->failed)
-		return writer_refuse(w, err);
-	target = w->st->seg_start + w->st->seg_bytes;
-	if (w->st->synced_lsn >= target)
-		return SG_OK;
-	if ((rc = ensure_file(w, err)) != SG_OK)
-		return writer_fail(w, rc, err);
-	rc = sg_file_sync(w->file, err);
-	w->st->syncs++;
-	if (rc != SG_OK)
-	{
-		/* whatever the env said, an fsync failed: never retry it */
-		if (err)
-			err->sync_failed = true;
-		w->st->sync_failed = true;
-		return writer_fail(w, rc, err);
-	}
-	w->st->synced_lsn = target;
-	return SG_OK;
+	if (rc != SG_OK || target == 0)
+		return rc;
+	return sg_wal_writer_sync_end(w, target, sg_wal_writer_sync_file(w, err), err);
 }
 
 sg_code

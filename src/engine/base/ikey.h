@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "engine/base/coding.h"
+#include "engine/base/debug.h"
 #include "engine/base/slice.h"
 
 typedef enum sg_value_type
@@ -91,7 +92,10 @@ sg_ikey_trailer(sg_slice ikey)
 static inline int
 sg_ikey_compare(sg_slice a, sg_slice b)
 {
-	int			r = sg_slice_compare(sg_ikey_user_key(a), sg_ikey_user_key(b));
+	int			r;
+
+	SG_ASSERT(a.len >= SG_IKEY_TRAILER_LEN && b.len >= SG_IKEY_TRAILER_LEN);
+	r = sg_slice_compare(sg_ikey_user_key(a), sg_ikey_user_key(b));
 
 	if (r == 0)
 	{

@@ -2,6 +2,7 @@
  * slice.c — the growable buffer behind sg_buf (see slice.h).
  */
 #include "engine/base/slice.h"
+#include "engine/base/debug.h"
 
 #include <stdlib.h>
 
@@ -92,6 +93,7 @@ sg_buf_append_slice(sg_buf *b, sg_slice s)
 void
 sg_buf_truncate(sg_buf *b, size_t n)
 {
+	SG_ASSERT(n <= b->len || b->failed);
 	if (n < b->len)
 		b->len = n;
 }

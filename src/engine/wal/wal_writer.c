@@ -2,6 +2,7 @@
  * wal_writer.c — the single-threaded segmented WAL writer (wal_writer.h).
  */
 #include "engine/wal/wal_writer.h"
+#include "engine/base/debug.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +222,7 @@ sg_wal_writer_sync_begin(sg_wal_writer *w, uint64_t *target, sg_err *err)
 sg_code
 sg_wal_writer_sync_file(sg_wal_writer *w, sg_err *err)
 {
+	SG_ASSERT(w->file != NULL);	/* sync_begin opened it */
 	sg_code		rc = sg_file_sync(w->file, err);
 
 	if (rc != SG_OK && err)

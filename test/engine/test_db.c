@@ -366,6 +366,8 @@ test_group_commit_and_stall(void **state)
 	small_options(&o, env);
 	o.wal_sync = SG_WAL_SYNC_ALWAYS;
 	o.max_immutables = 1;
+	/* a 1ms flush, so that writers queue behind the leader as on a disk */
+	sg_env_mem_set_sync_latency(env, 1000);
 	assert_int_equal(sg_db_open("/db", &o, &db, &err), SG_OK);
 	for (int i = 0; i < 8; i++)
 	{

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct mem_inode
 {
@@ -67,6 +68,7 @@ typedef struct mem_env
 	uint64_t	write_countdown;	/* 0: no injection pending */
 	uint64_t	sync_countdown;
 	uint64_t	space_left;		/* UINT64_MAX: unlimited */
+	uint32_t	sync_latency_us;	/* simulated device flush time */
 	sg_env_mem_stats stats;
 } mem_env;
 
@@ -554,6 +556,7 @@ mem_sync(sg_file *file, sg_err *err)
 	mem_file   *f = (mem_file *) file;
 	mem_env    *env = (mem_env *) file->env;
 	sg_code		rc;
+	uint32_t	latency;
 
 	pthread_mutex_lock(&env->mu);
 	env->stats.syncs++;
@@ -569,7 +572,15 @@ mem_sync(sg_file *file, sg_err *err)
 		else
 			f->ino->synced_len = f->ino->len;
 	}
+	latency = env->sync_latency_us;
 	pthread_mutex_unlock(&env->mu);
+
+	/*
+	 * Sleep outside the mutex, as a real flush blocks only its caller: this
+	 * is what lets concurrent writers pile up behind a group-commit leader.
+	 */
+	if (latency > 0)
+		usleep(latency);
 	return rc;
 }
 
@@ -1145,6 +1156,18 @@ sg_env_mem_fail_nth_sync(sg_env *base, uint64_t n)
 		return;
 	pthread_mutex_lock(&env->mu);
 	env->sync_countdown = n;
+	pthread_mutex_unlock(&env->mu);
+}
+
+void
+sg_env_mem_set_sync_latency(sg_env *base, uint32_t usec)
+{
+	mem_env    *env = as_mem(base);
+
+	if (env == NULL)
+		return;
+	pthread_mutex_lock(&env->mu);
+	env->sync_latency_us = usec;
 	pthread_mutex_unlock(&env->mu);
 }
 

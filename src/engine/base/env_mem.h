@@ -89,6 +89,13 @@ extern void sg_env_mem_fail_nth_write(sg_env *env, uint64_t n);
 extern void sg_env_mem_fail_nth_sync(sg_env *env, uint64_t n);
 
 /*
+ * Make every file sync() take usec microseconds, like a real device flush,
+ * so that tests of group commit see writers overlap. 0 (the default) turns
+ * it off.
+ */
+extern void sg_env_mem_set_sync_latency(sg_env *env, uint32_t usec);
+
+/*
  * Disk full: from now on, appends may add at most budget bytes in total;
  * an append that would go beyond fails whole. UINT64_MAX lifts the limit.
  */

@@ -346,6 +346,8 @@ dump_manifest(const char *path)
 			printf("edit at offset %" PRIu64 "%s:", off, e.is_snapshot ? " (snapshot)" : "");
 			if (e.has_log_number)
 				printf(" log_number=%" PRIu64, e.log_number);
+			if (e.has_aux_log_number)
+				printf(" aux_log_number=%" PRIu64, e.aux_log_number);
 			if (e.has_next_file)
 				printf(" next_file=%" PRIu64, e.next_file);
 			if (e.has_last_sequence)

@@ -85,6 +85,7 @@ test_edit_roundtrip(void **state)
 	e.has_format_name = true;
 	strcpy(e.format_name, SG_FORMAT_NAME);
 	sg_version_edit_set_log_number(&e, 123456789);
+	sg_version_edit_set_aux_log_number(&e, 987654321);
 	sg_version_edit_set_next_file(&e, 77);
 	sg_version_edit_set_last_sequence(&e, SG_MAX_SEQUENCE);
 	edit_add(&e, 0, 5, 1, 10, 3, 9, 4096);
@@ -96,6 +97,7 @@ test_edit_roundtrip(void **state)
 	assert_true(d.is_snapshot);
 	assert_string_equal(d.format_name, SG_FORMAT_NAME);
 	assert_int_equal(d.log_number, 123456789);
+	assert_int_equal(d.aux_log_number, 987654321);
 	assert_int_equal(d.next_file, 77);
 	assert_int_equal(d.last_sequence, SG_MAX_SEQUENCE);
 	assert_int_equal(d.nadded, 2);
@@ -301,6 +303,8 @@ random_edit(sg_vset *vs, sg_test_rng *rng, sg_version_edit *e)
 				 seq, seq + 5, 100 + sg_test_uniform(rng, 1000));
 		sg_version_edit_set_last_sequence(e, seq + 5);
 		sg_version_edit_set_log_number(e, vs->log_number + sg_test_uniform(rng, 100));
+		if (sg_test_uniform(rng, 2) == 0)
+			sg_version_edit_set_aux_log_number(e, vs->aux_log_number + sg_test_uniform(rng, 100));
 	}
 	else if (op == 1)
 	{
@@ -359,7 +363,8 @@ test_manifest_replay_random(void **state)
 					got = SG_BUF_INIT;
 		uint64_t	next = vs->next_file,
 					seq = vs->last_sequence,
-					lsn = vs->log_number;
+					lsn = vs->log_number,
+					aux = vs->aux_log_number;
 
 		version_bytes(vs->current, &want);
 		/* a crash keeps everything: each edit was fsynced */
@@ -372,6 +377,7 @@ test_manifest_replay_random(void **state)
 		assert_true(vs->next_file >= next);
 		assert_int_equal(vs->last_sequence, seq);
 		assert_int_equal(vs->log_number, lsn);
+		assert_int_equal(vs->aux_log_number, aux);
 		sg_buf_free(&want);
 		sg_buf_free(&got);
 

@@ -136,6 +136,16 @@ sg_manifest_replay(sg_env *env, const char *path, sg_manifest_state *out, sg_err
 			out->log_number = e.log_number;
 			have_log = true;
 		}
+		if (e.has_aux_log_number)
+		{
+			if (e.aux_log_number < out->aux_log_number)
+			{
+				rc = sg_error(err, SG_CORRUPTION, "%s: aux log number goes backwards at offset %llu",
+							  path, (unsigned long long) off);
+				goto done;
+			}
+			out->aux_log_number = e.aux_log_number;
+		}
 		if (e.has_next_file)
 		{
 			out->next_file = e.next_file;
@@ -274,6 +284,7 @@ sg_vset_snapshot_edit(const sg_vset *vs, const sg_version *v, sg_version_edit *e
 	sg_version_edit_set_next_file(edit, vs->next_file);
 	sg_version_edit_set_last_sequence(edit, vs->last_sequence);
 	sg_version_edit_set_log_number(edit, vs->log_number);
+	sg_version_edit_set_aux_log_number(edit, vs->aux_log_number);
 	for (int l = 0; l < SG_NUM_LEVELS; l++)
 		for (size_t i = 0; i < v->nfiles[l]; i++)
 			if ((rc = sg_version_edit_add_file(edit, l, v->files[l][i], err)) != SG_OK)
@@ -442,6 +453,7 @@ sg_vset_open(sg_env *env, const char *dir, const sg_vset_options *opts, sg_vset 
 		vs->next_file = st.next_file > number ? st.next_file : number + 1;
 		vs->last_sequence = st.last_sequence;
 		vs->log_number = st.log_number;
+		vs->aux_log_number = st.aux_log_number;
 		vs->manifest_number = number;
 		vs->replay_torn_tail = st.torn_tail;
 	}
@@ -500,6 +512,10 @@ sg_vset_log_and_apply(sg_vset *vs, sg_version_edit *edit, sg_err *err)
 		return sg_error(err, SG_INVALID_ARGUMENT, "log number %llu below %llu",
 						(unsigned long long) edit->log_number,
 						(unsigned long long) vs->log_number);
+	if (edit->has_aux_log_number && edit->aux_log_number < vs->aux_log_number)
+		return sg_error(err, SG_INVALID_ARGUMENT, "aux log number %llu below %llu",
+						(unsigned long long) edit->aux_log_number,
+						(unsigned long long) vs->aux_log_number);
 	if (edit->has_last_sequence && edit->last_sequence > vs->last_sequence)
 		vs->last_sequence = edit->last_sequence;
 	for (size_t i = 0; i < edit->nadded; i++)
@@ -510,6 +526,8 @@ sg_vset_log_and_apply(sg_vset *vs, sg_version_edit *edit, sg_err *err)
 	sg_version_edit_set_last_sequence(edit, vs->last_sequence);
 	if (!edit->has_log_number)
 		sg_version_edit_set_log_number(edit, vs->log_number);
+	if (!edit->has_aux_log_number)
+		sg_version_edit_set_aux_log_number(edit, vs->aux_log_number);
 
 	if ((rc = sg_version_apply(vs->current, edit, vs->dir, &nv, err)) != SG_OK)
 		return rc;				/* a bad edit: nothing written, vset still usable */
@@ -517,11 +535,16 @@ sg_vset_log_and_apply(sg_vset *vs, sg_version_edit *edit, sg_err *err)
 	if (vs->writer.offset >= vs->max_manifest_bytes)
 	{
 		uint64_t	saved = vs->log_number;
+		uint64_t	saved_aux = vs->aux_log_number;
 
 		vs->log_number = edit->log_number;
+		vs->aux_log_number = edit->aux_log_number;
 		rc = write_new_manifest(vs, nv, err);
 		if (rc != SG_OK)
+		{
 			vs->log_number = saved;
+			vs->aux_log_number = saved_aux;
+		}
 	}
 	else
 	{
@@ -547,6 +570,7 @@ sg_vset_log_and_apply(sg_vset *vs, sg_version_edit *edit, sg_err *err)
 		return rc;
 	}
 	vs->log_number = edit->log_number;
+	vs->aux_log_number = edit->aux_log_number;
 	sg_version_unref(vs->current, vs->release, vs->release_arg);
 	vs->current = nv;
 	return SG_OK;

@@ -54,6 +54,7 @@ typedef struct sg_manifest_state
 	uint64_t	next_file;
 	uint64_t	last_sequence;
 	uint64_t	log_number;
+	uint64_t	aux_log_number; /* see sg_version_edit */
 	uint64_t	records;		/* edits applied */
 	bool		torn_tail;		/* a torn last record was dropped */
 	uint64_t	good_end;		/* bytes of well-formed records */
@@ -101,6 +102,7 @@ typedef struct sg_vset
 	uint64_t	next_file;
 	uint64_t	last_sequence;
 	uint64_t	log_number;
+	uint64_t	aux_log_number;
 	uint64_t	manifest_number;
 	uint64_t	max_manifest_bytes;
 	sg_file    *manifest;

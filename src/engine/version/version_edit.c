@@ -89,6 +89,13 @@ sg_version_edit_set_log_number(sg_version_edit *e, uint64_t lsn)
 }
 
 void
+sg_version_edit_set_aux_log_number(sg_version_edit *e, uint64_t lsn)
+{
+	e->has_aux_log_number = true;
+	e->aux_log_number = lsn;
+}
+
+void
 sg_version_edit_set_next_file(sg_version_edit *e, uint64_t n)
 {
 	e->has_next_file = true;
@@ -186,6 +193,11 @@ sg_version_edit_encode(const sg_version_edit *e, sg_buf *out)
 		sg_put_varint32(out, SG_EDIT_TAG_LOG_NUMBER);
 		sg_put_varint64(out, e->log_number);
 	}
+	if (e->has_aux_log_number)
+	{
+		sg_put_varint32(out, SG_EDIT_TAG_AUX_LOG_NUMBER);
+		sg_put_varint64(out, e->aux_log_number);
+	}
 	if (e->has_next_file)
 	{
 		sg_put_varint32(out, SG_EDIT_TAG_NEXT_FILE);
@@ -269,6 +281,13 @@ sg_version_edit_decode(sg_version_edit *e, sg_slice in, const char *path,
 				if (!sg_get_varint64(&in, &e->log_number))
 					BAD("truncated log number");
 				e->has_log_number = true;
+				break;
+			case SG_EDIT_TAG_AUX_LOG_NUMBER:
+				if (e->has_aux_log_number)
+					BAD("aux log number twice");
+				if (!sg_get_varint64(&in, &e->aux_log_number))
+					BAD("truncated aux log number");
+				e->has_aux_log_number = true;
 				break;
 			case SG_EDIT_TAG_NEXT_FILE:
 				if (e->has_next_file)

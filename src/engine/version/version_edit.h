@@ -35,6 +35,7 @@
 #define SG_EDIT_TAG_DELETED_FILE	5	/* varint32 level, varint64 number */
 #define SG_EDIT_TAG_NEW_FILE		6	/* see README.md */
 #define SG_EDIT_TAG_SNAPSHOT		7	/* no payload: this edit is a full snapshot */
+#define SG_EDIT_TAG_AUX_LOG_NUMBER	8	/* varint64 flushed-up-to LSN of a second log */
 
 /* The format name every tree of this engine records (frozen). */
 #define SG_FORMAT_NAME "stratago.ikey.v1"
@@ -79,9 +80,17 @@ typedef struct sg_version_edit
 	bool		has_log_number;
 	bool		has_next_file;
 	bool		has_last_sequence;
+	bool		has_aux_log_number;
 	bool		is_snapshot;	/* replaces every file: written first in a MANIFEST */
 	char		format_name[64];
 	uint64_t	log_number;		/* WAL LSN: everything below is in SSTables */
+
+	/*
+	 * The same for a second log an embedding application may write records
+	 * to besides the engine WAL (PostgreSQL's WAL, for stratago). The engine
+	 * only stores it and keeps it from going backwards.
+	 */
+	uint64_t	aux_log_number;
 	uint64_t	next_file;
 	uint64_t	last_sequence;
 
@@ -97,6 +106,7 @@ extern void sg_version_edit_init(sg_version_edit *e);
 extern void sg_version_edit_free(sg_version_edit *e);
 
 extern void sg_version_edit_set_log_number(sg_version_edit *e, uint64_t lsn);
+extern void sg_version_edit_set_aux_log_number(sg_version_edit *e, uint64_t lsn);
 extern void sg_version_edit_set_next_file(sg_version_edit *e, uint64_t n);
 extern void sg_version_edit_set_last_sequence(sg_version_edit *e, uint64_t seq);
 

@@ -1,9 +1,8 @@
 /*
  * enginewal.c — strata's use of the engine WAL inside PostgreSQL: the
  * record format, appends from any backend, group commit at pre-commit,
- * replay into memtables at server start, and the xid reservations that
- * keep PostgreSQL from handing out again an xid that engine files hold
- * (doc/DESIGN.md §3.1).
+ * replay into memtables at server start (stratago.wal_sink = engine; the
+ * other sink, PostgreSQL's WAL, is pgwal.c).
  *
  * Engine WAL record (frozen format; one record per appended batch):
  *
@@ -26,8 +25,6 @@
 
 #include <sys/stat.h>
 
-#include "access/clog.h"
-#include "access/commit_ts.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -51,12 +48,6 @@
 #define STRATA_WAL_DIR			STRATAGO_DIR "/wal"
 #define STRATA_REC_ROWS			1
 #define STRATA_REC_HEADER_SIZE	21
-
-/* custom WAL resource manager (PostgreSQL's WAL, not the engine's) */
-#define STRATA_RMGR_ID			141
-#define XLOG_STRATA_RESERVE_XIDS 0x00
-#define STRATA_XID_RESERVE_STEP	8192
-#define STRATA_CLOG_XACTS_PER_PAGE (BLCKSZ * 4)	/* clog.c: 2 status bits per xact */
 
 /* process-local state */
 static sg_wal_writer *my_writer = NULL;
@@ -222,112 +213,6 @@ strata_wal_init_callbacks(void)
 	}
 }
 
-/* ------------------------------------------------------------------------
- * Xid reservations (custom rmgr)
- * ------------------------------------------------------------------------
- */
-
-/*
- * Make sure fxid lies below a horizon that PostgreSQL's WAL durably knows:
- * after a crash, redo of the reservation record moves nextXid past it, so
- * no xid found in engine files is ever handed out again.
- */
-void
-strata_reserve_xid(FullTransactionId fxid)
-{
-	uint64		x = U64FromFullTransactionId(fxid);
-
-	if (x < pg_atomic_read_u64(&strata_shared->xid_horizon))
-		return;
-
-	LWLockAcquire(strata_shared->xid_lock, LW_EXCLUSIVE);
-	if (x >= pg_atomic_read_u64(&strata_shared->xid_horizon))
-	{
-		uint64		horizon = x + STRATA_XID_RESERVE_STEP;
-		XLogRecPtr	lsn;
-		uint64		next;
-
-		/*
-		 * After a crash, redo moves nextXid to the horizon, skipping xids
-		 * that were never assigned; their commit-log pages must exist by
-		 * then. Create (and WAL-log) every page past the one nextXid is on,
-		 * up to the horizon, as GetNewTransactionId would: those pages hold
-		 * no assigned xid yet while XidGenLock keeps nextXid still, and
-		 * zeroing them again when their first xid is assigned is harmless.
-		 */
-		LWLockAcquire(XidGenLock, LW_EXCLUSIVE);
-		next = U64FromFullTransactionId(ShmemVariableCache->nextXid);
-		for (uint64 p = (next / STRATA_CLOG_XACTS_PER_PAGE + 1) * STRATA_CLOG_XACTS_PER_PAGE;
-			 p <= horizon; p += STRATA_CLOG_XACTS_PER_PAGE)
-		{
-			TransactionId first = XidFromFullTransactionId(FullTransactionIdFromU64(p));
-
-			ExtendCLOG(first);
-			ExtendCommitTs(first);
-		}
-		LWLockRelease(XidGenLock);
-
-		XLogBeginInsert();
-		XLogRegisterData((char *) &horizon, sizeof(horizon));
-		lsn = XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_RESERVE_XIDS);
-		XLogFlush(lsn);
-		pg_atomic_write_u64(&strata_shared->xid_horizon, horizon);
-	}
-	LWLockRelease(strata_shared->xid_lock);
-}
-
-static void
-strata_rmgr_redo(XLogReaderState *record)
-{
-	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
-
-	if (info == XLOG_STRATA_RESERVE_XIDS)
-	{
-		uint64		horizon;
-
-		memcpy(&horizon, XLogRecGetData(record), sizeof(horizon));
-		/* the commit-log pages up to horizon were created by records before this one */
-		AdvanceNextFullTransactionIdPastXid(XidFromFullTransactionId(FullTransactionIdFromU64(horizon)));
-	}
-	else
-		elog(PANIC, "stratago redo: unknown op code %u", info);
-}
-
-static void
-strata_rmgr_desc(StringInfo buf, XLogReaderState *record)
-{
-	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
-
-	if (info == XLOG_STRATA_RESERVE_XIDS)
-	{
-		uint64		horizon;
-
-		memcpy(&horizon, XLogRecGetData(record), sizeof(horizon));
-		appendStringInfo(buf, "xids reserved below " UINT64_FORMAT, horizon);
-	}
-}
-
-static const char *
-strata_rmgr_identify(uint8 info)
-{
-	if ((info & ~XLR_INFO_MASK) == XLOG_STRATA_RESERVE_XIDS)
-		return "RESERVE_XIDS";
-	return NULL;
-}
-
-static RmgrData strata_rmgr = {
-	.rm_name = "stratago",
-	.rm_redo = strata_rmgr_redo,
-	.rm_desc = strata_rmgr_desc,
-	.rm_identify = strata_rmgr_identify,
-};
-
-void
-strata_wal_register_rmgr(void)
-{
-	RegisterCustomRmgr(STRATA_RMGR_ID, &strata_rmgr);
-}
-
 /*
  * Delete engine WAL segments that no tree needs any more: every record in
  * them is in some tree's SSTables (or belongs to a dropped tree). Run by
@@ -356,9 +241,10 @@ strata_wal_recycle(void)
 		uint64		need = 0;
 
 		LWLockAcquire(&tree->lock, LW_SHARED);
-		if (tree->nimm > 0)
-			need = tree->imm_min_lsn[0];
-		else if (tree->active_min_lsn != 0)
+		/* memtables holding only PostgreSQL WAL records have no engine LSN */
+		for (int k = 0; k < tree->nimm && need == 0; k++)
+			need = tree->imm_min_lsn[k];
+		if (need == 0)
 			need = tree->active_min_lsn;
 		LWLockRelease(&tree->lock);
 		if (need != 0 && need - 1 < horizon)
@@ -388,17 +274,13 @@ typedef struct ReplayState
 	uint64		skipped;
 } ReplayState;
 
-extern void strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id,
-									   uint64 end_lsn, sg_slice batch,
-									   bool *applied);
-
 static sg_code
 replay_record(void *arg, uint64_t end_lsn, sg_slice rec, sg_err *err)
 {
 	ReplayState *st = arg;
 	RelFileNode rnode;
 	uint64		tree_id;
-	bool		applied = false;
+	StrataTree *tree;
 
 	if (rec.len < STRATA_REC_HEADER_SIZE || rec.data[0] != STRATA_REC_ROWS)
 		return sg_error(err, SG_CORRUPTION,
@@ -412,8 +294,10 @@ replay_record(void *arg, uint64_t end_lsn, sg_slice rec, sg_err *err)
 	rec.len -= STRATA_REC_HEADER_SIZE;
 	if (sg_batch_validate(rec, "engine WAL record", err) != SG_OK)
 		return SG_CORRUPTION;
-	strata_runtime_replay_rows(&rnode, tree_id, end_lsn, rec, &applied);
-	if (applied)
+	tree = strata_tree_lookup(&rnode);
+	/* a dropped tree, or a relfilenode reused by a newer tree, is skipped */
+	if (tree != NULL && tree->tree_id == tree_id &&
+		strata_apply_batch(tree, STRATA_LOG_ENGINE, end_lsn, end_lsn, rec))
 		st->applied++;
 	else
 		st->skipped++;

@@ -581,6 +581,7 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 	sg_off		off;
 	uint64		tree_id;
 	uint64		log_number;
+	XLogRecPtr	pg_log_number;
 	sg_vset    *vs;
 	sg_memtable mt;
 	sg_flush_job job;
@@ -599,15 +600,25 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 	}
 	off = tree->imm[0];
 	tree_id = tree->tree_id;
-	/* records ending at or below this are all in imm[0] or earlier SSTables */
+	/*
+	 * Engine WAL records ending at or below this are all in imm[0] or
+	 * earlier SSTables: just below the next memtable's first one.
+	 */
+	log_number = 0;
+	for (int i = 1; i < tree->nimm && log_number == 0; i++)
+		log_number = tree->imm_min_lsn[i];
+	if (log_number == 0)
+		log_number = tree->active_min_lsn;
 	if (forced_log_number != 0)
 		log_number = forced_log_number;
-	else if (tree->nimm > 1)
-		log_number = tree->imm_min_lsn[1] - 1;
-	else if (tree->active_min_lsn != 0)
-		log_number = tree->active_min_lsn - 1;
+	else if (log_number != 0)
+		log_number--;
 	else
 		log_number = strata_shared->wal_state.seg_start + strata_shared->wal_state.seg_bytes;
+	if (log_number < tree->flushed_lsn)
+		log_number = tree->flushed_lsn;
+	/* PostgreSQL's WAL: records are ordered per tree, so imm[0]'s last is the bound */
+	pg_log_number = Max(tree->imm_pg_last[0], tree->flushed_pglsn);
 	LWLockRelease(&tree->lock);
 
 	vs = worker_vset(tree);
@@ -629,6 +640,7 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 					largest;
 
 		sg_version_edit_set_log_number(&edit, log_number);
+		sg_version_edit_set_aux_log_number(&edit, pg_log_number);
 		if (sg_memtable_seq_range(&mt, &smallest, &largest))
 			sg_version_edit_set_last_sequence(&edit, largest);
 		LWLockAcquire(&tree->manifest_lock, LW_EXCLUSIVE);
@@ -647,6 +659,8 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 		{
 			tree->imm[i - 1] = tree->imm[i];
 			tree->imm_min_lsn[i - 1] = tree->imm_min_lsn[i];
+			tree->imm_pg_first[i - 1] = tree->imm_pg_first[i];
+			tree->imm_pg_last[i - 1] = tree->imm_pg_last[i];
 		}
 		tree->nimm--;
 		tree->version_no++;
@@ -654,6 +668,8 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 		tree->flush_bytes += stats.bytes_written;
 		if (log_number > tree->flushed_lsn)
 			tree->flushed_lsn = log_number;
+		if (pg_log_number > tree->flushed_pglsn)
+			tree->flushed_pglsn = pg_log_number;
 	}
 	else
 		off = 0;				/* the tree was recreated meanwhile */
@@ -1043,7 +1059,7 @@ relieve_memory_pressure(StrataTree **trees, int n)
 
 			LWLockAcquire(&trees[i]->lock, LW_SHARED);
 			bytes = 0;
-			if (trees[i]->active != 0 && trees[i]->active_min_lsn != 0 &&
+			if (trees[i]->active != 0 && strata_active_has_data(trees[i]) &&
 				trees[i]->nimm < STRATA_MAX_IMM)
 			{
 				strata_memtable_attach(trees[i]->active, &mt);
@@ -1059,7 +1075,7 @@ relieve_memory_pressure(StrataTree **trees, int n)
 		if (largest == NULL)
 			break;
 		LWLockAcquire(&largest->lock, LW_EXCLUSIVE);
-		if (largest->active_min_lsn != 0)
+		if (strata_active_has_data(largest))
 			(void) strata_freeze_active(largest);
 		LWLockRelease(&largest->lock);
 		while (largest->nimm > 0)
@@ -1083,7 +1099,7 @@ strata_flush_round(void)
 		if (tree->flush_requested)
 		{
 			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-			if (tree->flush_requested && tree->active != 0 && tree->active_min_lsn != 0)
+			if (tree->flush_requested && tree->active != 0 && strata_active_has_data(tree))
 			{
 				if (strata_freeze_active(tree))
 					tree->flush_requested = false;
@@ -1154,8 +1170,8 @@ strata_tree_request_flush(StrataTree *tree)
 	uint64		target;
 
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-	target = tree->flushes + tree->nimm + (tree->active_min_lsn != 0 ? 1 : 0);
-	tree->flush_requested = tree->active_min_lsn != 0;
+	target = tree->flushes + tree->nimm + (strata_active_has_data(tree) ? 1 : 0);
+	tree->flush_requested = strata_active_has_data(tree);
 	LWLockRelease(&tree->lock);
 	wait_for_worker(tree, &tree->flushes, target);
 }
@@ -1248,6 +1264,7 @@ strata_recover_tree_manifest(StrataTree *tree)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("strata storage is corrupted: %s", err.msg)));
 	tree->flushed_lsn = st.log_number;
+	tree->flushed_pglsn = st.aux_log_number;
 	tree->next_seq = st.last_sequence + 1;
 
 	/*

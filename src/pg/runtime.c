@@ -381,19 +381,33 @@ remove_tree_dirs(const RelFileNode *rnode)
  * Storage for a new relfilenode: any tree left under the same relfilenode
  * is stale (PostgreSQL just checked the number is free) and is removed
  * first; then a fresh tree id, a durable directory and a registry entry.
+ * With stratago.wal_sink = postgres the creation is WAL-logged, so that
+ * standbys and redo create the same tree.
  */
 StrataTree *
 strata_tree_create(const RelFileNode *rnode)
 {
 	StrataTree *tree;
-	bool		found;
 	uint64		tree_id;
-	char		dbdir[MAXPGPATH];
-	char		path[MAXPGPATH];
 
 	do
 		tree_id = pg_prng_uint64(&pg_global_prng_state);
 	while (tree_id == 0);
+
+	tree = strata_tree_create_with_id(rnode, tree_id);
+	if (strata_wal_sink == STRATA_SINK_POSTGRES)
+		strata_pgwal_log_create(rnode, tree_id);
+	return tree;
+}
+
+/* strata_tree_create with a given id (also the redo of a creation). */
+StrataTree *
+strata_tree_create_with_id(const RelFileNode *rnode, uint64 tree_id)
+{
+	StrataTree *tree;
+	bool		found;
+	char		dbdir[MAXPGPATH];
+	char		path[MAXPGPATH];
 
 	remove_tree_dirs(rnode);
 
@@ -548,6 +562,7 @@ ensure_active_memtable(StrataTree *tree)
 	{
 		tree->active = memtable_new();
 		tree->active_min_lsn = 0;
+		tree->active_pg_first = tree->active_pg_last = 0;
 		return true;
 	}
 	strata_memtable_attach(tree->active, &mt);
@@ -572,9 +587,12 @@ strata_freeze_active(StrataTree *tree)
 	sg_memtable_freeze(&mt);
 	tree->imm[tree->nimm] = tree->active;
 	tree->imm_min_lsn[tree->nimm] = tree->active_min_lsn;
+	tree->imm_pg_first[tree->nimm] = tree->active_pg_first;
+	tree->imm_pg_last[tree->nimm] = tree->active_pg_last;
 	tree->nimm++;
 	tree->active = memtable_new();
 	tree->active_min_lsn = 0;
+	tree->active_pg_first = tree->active_pg_last = 0;
 	if (strata_shared->maintenance_pid != 0)
 		kill(strata_shared->maintenance_pid, SIGUSR1);
 	return true;
@@ -632,9 +650,22 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 	seq = tree->next_seq;
 	tree->next_seq += n;
 	sg_batch_set_sequence(&batch, seq);
-	end_lsn = strata_wal_append_rows(tree, sg_batch_contents(&batch));
-	if (tree->active_min_lsn == 0)
-		tree->active_min_lsn = end_lsn;
+	if (strata_wal_sink == STRATA_SINK_POSTGRES)
+	{
+		XLogRecPtr	start;
+
+		/* PostgreSQL's commit flush makes it durable: nothing to wait for */
+		end_lsn = strata_pgwal_log_rows(tree, sg_batch_contents(&batch), &start);
+		if (tree->active_pg_first == 0)
+			tree->active_pg_first = start;
+		tree->active_pg_last = end_lsn;
+	}
+	else
+	{
+		end_lsn = strata_wal_append_rows(tree, sg_batch_contents(&batch));
+		if (tree->active_min_lsn == 0)
+			tree->active_min_lsn = end_lsn;
+	}
 
 	strata_memtable_attach(tree->active, &mt);
 	for (int i = 0; i < n && rc == SG_OK; i++)
@@ -653,7 +684,8 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 	 */
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
-	strata_wal_note_write(end_lsn);
+	if (strata_wal_sink == STRATA_SINK_ENGINE)
+		strata_wal_note_write(end_lsn);
 }
 
 void
@@ -1029,48 +1061,68 @@ register_tree_dirs(void)
 	FreeDir(top);
 }
 
-/* Apply one replayed batch to its tree's memtable (called by enginewal.c). */
-void		strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id,
-									   uint64 end_lsn, sg_slice batch, bool *applied);
-
-void
-strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id, uint64 end_lsn,
-						   sg_slice batch, bool *applied)
+/*
+ * Apply one logged batch to its tree's memtable: the one path for engine
+ * WAL replay, the postmaster's replay of PostgreSQL's WAL, and the redo of
+ * strata records (crash recovery and standbys). first_lsn and end_lsn
+ * place the record in its log; a record the tree's SSTables already hold
+ * is skipped. Returns whether it was applied.
+ *
+ * In the postmaster a full memtable is written out at once, so a long log
+ * never needs more than the arena; elsewhere (the startup process) it is
+ * frozen for the maintenance worker, as a writer's would be.
+ */
+bool
+strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn, uint64 end_lsn,
+				   sg_slice batch)
 {
-	StrataTree *tree = hash_search(strata_registry, rnode, HASH_FIND, NULL);
 	sg_batch_iter bi;
 	sg_batch_entry e;
 	sg_err		err = {0};
 	sg_code		rc;
 	sg_memtable mt;
+	bool		full;
 
-	*applied = false;
-	if (tree == NULL || tree->tree_id != tree_id || end_lsn <= tree->flushed_lsn)
-		return;					/* dropped, reused relfilenode, or already in SSTables */
+	if (sg_batch_iter_init(&bi, batch, "strata WAL record", &err) != SG_OK)
+		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
 
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	if (end_lsn <= (log == STRATA_LOG_ENGINE ? tree->flushed_lsn : tree->flushed_pglsn))
+	{
+		LWLockRelease(&tree->lock);
+		return false;
+	}
 	if (tree->active == 0)
 		tree->active = memtable_new();
-	if (tree->active_min_lsn == 0)
-		tree->active_min_lsn = end_lsn;
+	if (log == STRATA_LOG_ENGINE)
+	{
+		if (tree->active_min_lsn == 0)
+			tree->active_min_lsn = end_lsn;
+	}
+	else
+	{
+		if (tree->active_pg_first == 0)
+			tree->active_pg_first = first_lsn;
+		tree->active_pg_last = end_lsn;
+	}
 	strata_memtable_attach(tree->active, &mt);
 
-	if (sg_batch_iter_init(&bi, batch, "engine WAL record", &err) != SG_OK)
-		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
-	while ((rc = sg_batch_iter_next(&bi, &e, "engine WAL record", &err)) == SG_OK)
+	while ((rc = sg_batch_iter_next(&bi, &e, "strata WAL record", &err)) == SG_OK)
 	{
 		uint64		rowid;
 
 		if (e.key.len != STRATA_ROWID_KEY_LEN)
 			ereport(FATAL,
 					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("engine WAL record ending at LSN %llu holds a malformed row key",
+					 errmsg("strata WAL record ending at %s LSN %llu holds a malformed row key",
+							log == STRATA_LOG_ENGINE ? "engine" : "PostgreSQL",
 							(unsigned long long) end_lsn)));
 		rowid = sg_decode_be64(e.key.data);
 		rc = sg_memtable_add(&mt, e.seq, e.type, e.key, e.value, &err);
 		if (rc != SG_OK)
 			ereport(FATAL,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not replay the strata engine WAL: %s", err.msg),
+					 errmsg("could not replay strata changes: %s", err.msg),
 					 errhint("Consider increasing stratago.memtable_memory.")));
 		if (e.seq >= tree->next_seq)
 			tree->next_seq = e.seq + 1;
@@ -1079,11 +1131,29 @@ strata_runtime_replay_rows(const RelFileNode *rnode, uint64 tree_id, uint64 end_
 	}
 	if (rc != SG_NOT_FOUND)
 		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
-	*applied = true;
 
-	/* a long log must not need more memory than the arena has */
-	if (sg_memtable_memory_usage(&mt) >= (uint64) strata_memtable_size_kb * 1024)
-		strata_recovery_flush(tree, end_lsn);
+	full = sg_memtable_memory_usage(&mt) >= (uint64) strata_memtable_size_kb * 1024;
+	if (full && IsUnderPostmaster && tree->nimm < STRATA_MAX_IMM)
+		(void) strata_freeze_active(tree);
+	LWLockRelease(&tree->lock);
+
+	if (full && !IsUnderPostmaster)
+		strata_recovery_flush(tree, log == STRATA_LOG_ENGINE ? end_lsn : 0);
+	return true;
+}
+
+/* The registered tree of rnode, or NULL. */
+StrataTree *
+strata_tree_lookup(const RelFileNode *rnode)
+{
+	StrataTree *tree;
+
+	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
+	tree = hash_search(strata_registry, rnode, HASH_FIND, NULL);
+	LWLockRelease(strata_shared->registry_lock);
+	if (tree != NULL && tree->dropped)
+		tree = NULL;
+	return tree;
 }
 
 /*
@@ -1095,4 +1165,6 @@ strata_runtime_recover(void)
 {
 	register_tree_dirs();
 	strata_wal_recover();
+	strata_pgwal_recover();
+	strata_recovery_done();
 }

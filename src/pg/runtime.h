@@ -18,6 +18,7 @@
 
 #include "access/htup_details.h"
 #include "access/transam.h"
+#include "access/xlogdefs.h"
 #include "lib/stringinfo.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
@@ -60,9 +61,22 @@ typedef struct StrataTree
 	sg_off		active;			/* active memtable (0: none yet) */
 	int			nimm;
 	sg_off		imm[STRATA_MAX_IMM];	/* frozen memtables, oldest first */
-	uint64		active_min_lsn; /* first WAL record in active (0: none) */
+	/* engine WAL: end LSN of the first record in each memtable (0: none) */
+	uint64		active_min_lsn;
 	uint64		imm_min_lsn[STRATA_MAX_IMM];
-	uint64		flushed_lsn;	/* WAL below this is in SSTables */
+	uint64		flushed_lsn;	/* engine WAL up to this is in SSTables */
+
+	/*
+	 * PostgreSQL's WAL (stratago.wal_sink = postgres, pgwal.c): start LSN
+	 * of the first and end LSN of the last record in each memtable (0:
+	 * none). A memtable may hold records of both logs after a change of
+	 * sink; each log keeps its own positions.
+	 */
+	XLogRecPtr	active_pg_first;
+	XLogRecPtr	active_pg_last;
+	XLogRecPtr	imm_pg_first[STRATA_MAX_IMM];
+	XLogRecPtr	imm_pg_last[STRATA_MAX_IMM];
+	XLogRecPtr	flushed_pglsn;	/* PostgreSQL WAL up to this is in SSTables */
 	uint64		version_no;		/* bumps when the set of SSTables changes */
 	uint64		flushes;		/* memtables flushed so far */
 	uint64		flush_bytes;	/* SSTable bytes written by flushes */
@@ -136,6 +150,25 @@ extern int	strata_memtable_memory_mb;
 extern int	strata_memtable_size_kb;
 extern int	strata_max_tables;
 extern bool strata_sync;
+extern int	strata_wal_sink;
+
+/* Whether tree's active memtable holds anything. REQUIRES: tree lock. */
+#define strata_active_has_data(tree) \
+	((tree)->active_min_lsn != 0 || (tree)->active_pg_first != 0)
+
+/* stratago.wal_sink */
+typedef enum StrataWalSink
+{
+	STRATA_SINK_ENGINE,			/* the engine WAL, synced at pre-commit */
+	STRATA_SINK_POSTGRES		/* PostgreSQL's WAL, through the custom rmgr */
+} StrataWalSink;
+
+/* Which log a replayed batch came from (strata_apply_batch). */
+typedef enum StrataLog
+{
+	STRATA_LOG_ENGINE,
+	STRATA_LOG_POSTGRES
+} StrataLog;
 
 /* runtime.c */
 extern Size strata_shmem_size(void);
@@ -158,6 +191,18 @@ extern void strata_speculation_begin(StrataTree *tree, uint64 rowid, Transaction
 extern void strata_speculation_end(void);
 extern uint32 strata_speculation_token(StrataTree *tree, uint64 rowid, TransactionId xid);
 extern void strata_engine_error(sg_code rc, const sg_err *err);
+extern bool strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn,
+							   uint64 end_lsn, sg_slice batch);
+extern StrataTree *strata_tree_lookup(const RelFileNode *rnode);
+extern StrataTree *strata_tree_create_with_id(const RelFileNode *rnode, uint64 tree_id);
+
+/* pgwal.c: strata records in PostgreSQL's WAL */
+extern void strata_pgwal_register_rmgr(void);
+extern XLogRecPtr strata_pgwal_log_rows(StrataTree *tree, sg_slice batch, XLogRecPtr *start);
+extern void strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id);
+extern void strata_pgwal_recover(void);
+extern void strata_pgwal_retain(void);
+extern void strata_reserve_xid(FullTransactionId fxid);
 
 /* Memtable and registry helpers shared with flush.c */
 extern void strata_memtable_attach(sg_off off, sg_memtable *mt);
@@ -215,12 +260,10 @@ strata_tid_to_rowid(ItemPointer tid, uint64 *rowid)
 }
 
 /* enginewal.c */
-extern void strata_wal_register_rmgr(void);
 extern void strata_wal_init_callbacks(void);
 extern uint64 strata_wal_append_rows(StrataTree *tree, sg_slice batch);
 extern void strata_wal_wait_durable(uint64 lsn);
 extern void strata_wal_note_write(uint64 end_lsn);
-extern void strata_reserve_xid(FullTransactionId fxid);
 extern void strata_wal_recover(void);
 
 #endif							/* STRATA_RUNTIME_H */

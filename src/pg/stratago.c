@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xlog.h"
 #include "fmgr.h"
+#include "replication/slot.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
@@ -31,6 +33,13 @@ int			strata_memtable_memory_mb = 256;
 int			strata_memtable_size_kb = 4096;
 int			strata_max_tables = 1000;
 bool		strata_sync = true;
+int			strata_wal_sink = STRATA_SINK_ENGINE;
+
+static const struct config_enum_entry wal_sink_options[] = {
+	{"engine", STRATA_SINK_ENGINE, false},
+	{"postgres", STRATA_SINK_POSTGRES, false},
+	{NULL, 0, false}
+};
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -58,7 +67,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = strata_shmem_startup;
 
-	strata_wal_register_rmgr();
+	strata_pgwal_register_rmgr();
 	/* registered in the postmaster, inherited by every backend it forks */
 	strata_wal_init_callbacks();
 	strata_register_maintenance_worker();
@@ -112,6 +121,16 @@ strata_define_gucs(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomEnumVariable("stratago.wal_sink",
+							 "Where strata tables log their changes.",
+							 "\"engine\": the engine's own WAL, synced at pre-commit. \"postgres\": PostgreSQL's WAL, made durable by the commit record's flush and sent to standbys.",
+							 &strata_wal_sink,
+							 STRATA_SINK_ENGINE,
+							 wal_sink_options,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("stratago");
 }
 
@@ -141,6 +160,13 @@ strata_shmem_startup(void)
 	 */
 	if (!IsUnderPostmaster)
 	{
+		/* memtables' WAL is kept by a replication slot (pgwal.c) */
+		if (strata_wal_sink == STRATA_SINK_POSTGRES &&
+			(max_replication_slots == 0 || wal_level < WAL_LEVEL_REPLICA))
+			ereport(FATAL,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("stratago.wal_sink = postgres needs a replication slot"),
+					 errhint("Set max_replication_slots to at least 1 and wal_level to \"replica\" or \"logical\".")));
 		strata_create_data_dir();
 		strata_runtime_recover();
 	}

@@ -91,6 +91,7 @@ strata_maintenance_main(Datum main_arg)
 		strata_flush_round();
 		strata_sweep_dropped();
 		strata_wal_recycle();
+		strata_pgwal_retain();
 		CommitTransactionCommand();
 	}
 

@@ -42,10 +42,16 @@ our @EXPORT = qw(strata_node crash_node restart_after_crash server_pids worker_p
   create_load_tables new_model run_load_round verify_against_ledger
   engine_files);
 
-# A started node with stratago; extra lines go to postgresql.conf.
+# A started node with stratago; extra lines go to postgresql.conf. The
+# environment variable STRATAGO_WAL_SINK (engine or postgres) picks the WAL
+# sink, so that every crash test runs against both (test/run_all.sh).
 sub strata_node
 {
 	my ($name, @extra) = @_;
+	# the postgres sink keeps memtables' WAL with a replication slot, which
+	# wal_level = minimal (the cluster helper's default) does not allow
+	unshift @extra, "stratago.wal_sink = $ENV{STRATAGO_WAL_SINK}", "wal_level = replica"
+	  if $ENV{STRATAGO_WAL_SINK};
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
 	$node->append_conf('postgresql.conf', join("\n",

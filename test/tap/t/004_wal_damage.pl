@@ -22,7 +22,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use StrataTest;
 
-my $node = strata_node('wal_damage');
+# damage to the engine WAL: only the engine sink writes it
+my $node = strata_node('wal_damage', 'stratago.wal_sink = engine');
 my $waldir = $node->data_dir . '/stratago/wal';
 
 sub newest_segment

@@ -1,0 +1,643 @@
+/*
+ * pgwal.c — strata records in PostgreSQL's WAL: the custom resource
+ * manager "stratago" (id 141), the second WAL sink behind
+ * stratago.wal_sink = postgres, its redo, and what lets memtables that
+ * are not yet on disk survive checkpoints.
+ *
+ * Why PostgreSQL's WAL: a strata change logged there becomes durable with
+ * the commit record's own flush (one fsync per commit, synchronous_commit
+ * and synchronous replication apply as for heap), and it travels to
+ * streaming standbys, which redo it into their own trees.
+ *
+ * Resource manager id 141: PostgreSQL reserves 128..255 for extensions and
+ * lists 128 (RM_EXPERIMENTAL_ID) for experiments; 141 is not taken by any
+ * extension listed on the wiki's CustomWALResourceManagers page. The id is
+ * in every record and so frozen.
+ *
+ * Records (frozen formats; all integers in the machine's byte order, as
+ * PostgreSQL's own records):
+ *
+ *   info 0x00 RESERVE_XIDS  uint64 horizon: xids below it may be in engine
+ *                           files; redo moves nextXid past it (both sinks)
+ *   info 0x10 ROWS          xl_strata_tree, then one write batch
+ *                           (engine/wal/batch.h: first seq, count, entries)
+ *   info 0x20 CREATE        xl_strata_tree: a new (or truncated) tree; redo
+ *                           replaces any other tree of the relfilenode
+ *
+ * A tree's drop needs no record: it follows the smgr file, whose unlink
+ * PostgreSQL logs, and the maintenance worker sweeps trees whose file is
+ * gone (flush.c), on a standby as on the primary.
+ *
+ * Surviving checkpoints. A memtable lives only in memory; its records may
+ * be older than the last checkpoint's redo point, from which PostgreSQL's
+ * crash recovery starts. So:
+ *   - the maintenance worker keeps $PGDATA/stratago/pg_replay_from, the
+ *     start LSN of the oldest record any memtable holds (or the current
+ *     position if none), and a physical replication slot "stratago" whose
+ *     restart_lsn follows it, so the WAL from there on is kept. The file
+ *     is written durably before the slot moves, so the slot is never
+ *     ahead of it. Trees whose memtables hold WAL back for long are
+ *     flushed, which keeps retention bounded.
+ *   - at startup the postmaster (before the startup process) reads
+ *     PostgreSQL's WAL from pg_replay_from up to the checkpoint's redo
+ *     point and applies the strata records there; redo applies the rest.
+ *     Each tree's MANIFEST records how far into PostgreSQL's WAL its
+ *     SSTables reach (aux log number), so records already flushed are
+ *     skipped.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/clog.h"
+#include "access/commit_ts.h"
+#include "access/timeline.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "access/xloginsert.h"
+#include "access/xlogreader.h"
+#include "access/xlogrecovery.h"
+#include "access/xlogutils.h"
+#include "common/controldata_utils.h"
+#include "miscadmin.h"
+#include "replication/slot.h"
+#include "storage/fd.h"
+#include "utils/memutils.h"
+
+#include "engine/wal/batch.h"
+#include "pg/runtime.h"
+#include "pg/stratago.h"
+
+#define STRATA_RMGR_ID			141
+#define XLOG_STRATA_RESERVE_XIDS 0x00
+#define XLOG_STRATA_ROWS		0x10
+#define XLOG_STRATA_CREATE		0x20
+
+#define STRATA_XID_RESERVE_STEP	8192
+#define STRATA_CLOG_XACTS_PER_PAGE (BLCKSZ * 4)	/* clog.c: 2 status bits per xact */
+
+#define STRATA_SLOT_NAME		"stratago"
+#define STRATA_REPLAY_FROM_FILE	STRATAGO_DIR "/pg_replay_from"
+
+/*
+ * Flush a tree whose memtables hold PostgreSQL's WAL back by more than
+ * this fraction of max_wal_size, so retention stays bounded.
+ */
+#define STRATA_RETAIN_FRACTION	4
+
+/* Header of ROWS and CREATE records. */
+typedef struct xl_strata_tree
+{
+	RelFileNode node;
+	uint64		tree_id;
+} xl_strata_tree;
+
+/* ------------------------------------------------------------------------
+ * Logging
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Log a batch of row versions for tree. REQUIRES: the tree lock is held
+ * exclusively (so that WAL order matches sequence order within the tree).
+ * Returns the record's end LSN; *start gets its start.
+ */
+XLogRecPtr
+strata_pgwal_log_rows(StrataTree *tree, sg_slice batch, XLogRecPtr *start)
+{
+	xl_strata_tree hdr;
+	XLogRecPtr	end;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.node = tree->key;
+	hdr.tree_id = tree->tree_id;
+	XLogBeginInsert();
+	XLogRegisterData((char *) &hdr, sizeof(hdr));
+	XLogRegisterData((char *) batch.data, batch.len);
+	end = XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_ROWS);
+	*start = ProcLastRecPtr;
+	tree->wal_bytes += sizeof(hdr) + batch.len;
+	return end;
+}
+
+void
+strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id)
+{
+	xl_strata_tree hdr;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.node = *rnode;
+	hdr.tree_id = tree_id;
+	XLogBeginInsert();
+	XLogRegisterData((char *) &hdr, sizeof(hdr));
+	(void) XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_CREATE);
+}
+
+/*
+ * Make sure fxid lies below a horizon that PostgreSQL's WAL durably knows:
+ * after a crash, redo of the reservation record moves nextXid past it, so
+ * no xid found in engine files is ever handed out again.
+ */
+void
+strata_reserve_xid(FullTransactionId fxid)
+{
+	uint64		x = U64FromFullTransactionId(fxid);
+
+	if (x < pg_atomic_read_u64(&strata_shared->xid_horizon))
+		return;
+
+	LWLockAcquire(strata_shared->xid_lock, LW_EXCLUSIVE);
+	if (x >= pg_atomic_read_u64(&strata_shared->xid_horizon))
+	{
+		uint64		horizon = x + STRATA_XID_RESERVE_STEP;
+		XLogRecPtr	lsn;
+		uint64		next;
+
+		/*
+		 * After a crash, redo moves nextXid to the horizon, skipping xids
+		 * that were never assigned; their commit-log pages must exist by
+		 * then. Create (and WAL-log) every page past the one nextXid is on,
+		 * up to the horizon, as GetNewTransactionId would: those pages hold
+		 * no assigned xid yet while XidGenLock keeps nextXid still, and
+		 * zeroing them again when their first xid is assigned is harmless.
+		 */
+		LWLockAcquire(XidGenLock, LW_EXCLUSIVE);
+		next = U64FromFullTransactionId(ShmemVariableCache->nextXid);
+		for (uint64 p = (next / STRATA_CLOG_XACTS_PER_PAGE + 1) * STRATA_CLOG_XACTS_PER_PAGE;
+			 p <= horizon; p += STRATA_CLOG_XACTS_PER_PAGE)
+		{
+			TransactionId first = XidFromFullTransactionId(FullTransactionIdFromU64(p));
+
+			ExtendCLOG(first);
+			ExtendCommitTs(first);
+		}
+		LWLockRelease(XidGenLock);
+
+		XLogBeginInsert();
+		XLogRegisterData((char *) &horizon, sizeof(horizon));
+		lsn = XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_RESERVE_XIDS);
+		XLogFlush(lsn);
+		pg_atomic_write_u64(&strata_shared->xid_horizon, horizon);
+	}
+	LWLockRelease(strata_shared->xid_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Applying records (redo, and the postmaster's replay below)
+ * ------------------------------------------------------------------------
+ */
+
+static void
+read_tree_header(XLogReaderState *record, xl_strata_tree *hdr)
+{
+	if (XLogRecGetDataLen(record) < sizeof(*hdr))
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata WAL record at %X/%X is too short",
+						LSN_FORMAT_ARGS(record->ReadRecPtr))));
+	memcpy(hdr, XLogRecGetData(record), sizeof(*hdr));
+}
+
+/* Apply one strata record; returns whether it changed a tree. */
+static bool
+apply_record(XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+	xl_strata_tree hdr;
+	StrataTree *tree;
+
+	switch (info)
+	{
+		case XLOG_STRATA_RESERVE_XIDS:
+			{
+				uint64		horizon;
+
+				memcpy(&horizon, XLogRecGetData(record), sizeof(horizon));
+				/* the commit-log pages up to horizon were created by records before this one */
+				if (IsUnderPostmaster)
+					AdvanceNextFullTransactionIdPastXid(XidFromFullTransactionId(FullTransactionIdFromU64(horizon)));
+				return false;
+			}
+		case XLOG_STRATA_ROWS:
+			read_tree_header(record, &hdr);
+			tree = strata_tree_lookup(&hdr.node);
+			/* a dropped tree, or a relfilenode reused by a newer tree, is skipped */
+			if (tree == NULL || tree->tree_id != hdr.tree_id)
+				return false;
+			return strata_apply_batch(tree, STRATA_LOG_POSTGRES, record->ReadRecPtr,
+									  record->EndRecPtr,
+									  sg_slice_make(XLogRecGetData(record) + sizeof(hdr),
+													XLogRecGetDataLen(record) - sizeof(hdr)));
+		case XLOG_STRATA_CREATE:
+			read_tree_header(record, &hdr);
+			tree = strata_tree_lookup(&hdr.node);
+			if (tree != NULL && tree->tree_id == hdr.tree_id)
+				return false;
+
+			/*
+			 * Any other tree of this relfilenode is either older (stale) or
+			 * newer; a newer one is recreated, and refilled, by the replay
+			 * of its own creation and rows, which all follow this record.
+			 */
+			strata_tree_create_with_id(&hdr.node, hdr.tree_id);
+			return true;
+		default:
+			elog(PANIC, "stratago redo: unknown op code %u", info);
+	}
+	return false;
+}
+
+static void
+strata_rmgr_redo(XLogReaderState *record)
+{
+	(void) apply_record(record);
+}
+
+static void
+strata_rmgr_desc(StringInfo buf, XLogReaderState *record)
+{
+	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
+	xl_strata_tree hdr;
+
+	if (info == XLOG_STRATA_RESERVE_XIDS)
+	{
+		uint64		horizon;
+
+		memcpy(&horizon, XLogRecGetData(record), sizeof(horizon));
+		appendStringInfo(buf, "xids reserved below " UINT64_FORMAT, horizon);
+		return;
+	}
+	if (XLogRecGetDataLen(record) < sizeof(hdr))
+		return;
+	memcpy(&hdr, XLogRecGetData(record), sizeof(hdr));
+	appendStringInfo(buf, "rel %u/%u/%u tree %016llx",
+					 hdr.node.spcNode, hdr.node.dbNode, hdr.node.relNode,
+					 (unsigned long long) hdr.tree_id);
+	if (info == XLOG_STRATA_ROWS)
+	{
+		sg_slice	batch = sg_slice_make(XLogRecGetData(record) + sizeof(hdr),
+										  XLogRecGetDataLen(record) - sizeof(hdr));
+		sg_batch_iter bi;
+		sg_batch_entry e;
+		sg_err		err = {0};
+		uint64		n = 0;
+		uint64		first_seq = 0;
+
+		if (sg_batch_iter_init(&bi, batch, "strata WAL record", &err) == SG_OK)
+			while (sg_batch_iter_next(&bi, &e, "strata WAL record", &err) == SG_OK)
+			{
+				if (n++ == 0)
+					first_seq = e.seq;
+			}
+		appendStringInfo(buf, "; %llu versions from seq %llu",
+						 (unsigned long long) n, (unsigned long long) first_seq);
+	}
+}
+
+static const char *
+strata_rmgr_identify(uint8 info)
+{
+	switch (info & ~XLR_INFO_MASK)
+	{
+		case XLOG_STRATA_RESERVE_XIDS:
+			return "RESERVE_XIDS";
+		case XLOG_STRATA_ROWS:
+			return "ROWS";
+		case XLOG_STRATA_CREATE:
+			return "CREATE";
+	}
+	return NULL;
+}
+
+static RmgrData strata_rmgr = {
+	.rm_name = "stratago",
+	.rm_redo = strata_rmgr_redo,
+	.rm_desc = strata_rmgr_desc,
+	.rm_identify = strata_rmgr_identify,
+};
+
+void
+strata_pgwal_register_rmgr(void)
+{
+	RegisterCustomRmgr(STRATA_RMGR_ID, &strata_rmgr);
+}
+
+/* ------------------------------------------------------------------------
+ * Retention (maintenance worker)
+ * ------------------------------------------------------------------------
+ */
+
+/* The durable replay start, or InvalidXLogRecPtr if there is none. */
+static XLogRecPtr
+read_replay_from(void)
+{
+	int			fd = OpenTransientFile(STRATA_REPLAY_FROM_FILE, O_RDONLY | PG_BINARY);
+	uint64		v[2];
+	int			n;
+
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+			return InvalidXLogRecPtr;
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", STRATA_REPLAY_FROM_FILE)));
+	}
+	n = read(fd, v, sizeof(v));
+	CloseTransientFile(fd);
+	/* the value is stored twice: a torn write cannot pass for a position */
+	if (n != sizeof(v) || v[0] != v[1])
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("file \"%s\" is corrupted", STRATA_REPLAY_FROM_FILE)));
+	return (XLogRecPtr) v[0];
+}
+
+static void
+write_replay_from(XLogRecPtr lsn)
+{
+	char		tmp[MAXPGPATH];
+	uint64		v[2] = {lsn, lsn};
+	int			fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", STRATA_REPLAY_FROM_FILE);
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", tmp)));
+	if (write(fd, v, sizeof(v)) != sizeof(v))
+	{
+		if (errno == 0)
+			errno = ENOSPC;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", tmp)));
+	}
+	if (pg_fsync(fd) != 0)
+		ereport(data_sync_elevel(ERROR),
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", tmp)));
+	CloseTransientFile(fd);
+	durable_rename(tmp, STRATA_REPLAY_FROM_FILE, ERROR);
+}
+
+/* Where PostgreSQL's WAL currently ends, as this server sees it. */
+static XLogRecPtr
+current_position(void)
+{
+	if (RecoveryInProgress())
+		return GetXLogReplayRecPtr(NULL);
+	return GetXLogInsertRecPtr();
+}
+
+/*
+ * Advance pg_replay_from and the slot to the oldest record still in a
+ * memtable, and ask for flushes of trees that hold the WAL back too long.
+ * Runs in the maintenance worker after each round of flushes.
+ */
+void
+strata_pgwal_retain(void)
+{
+	static XLogRecPtr last_written = InvalidXLogRecPtr;
+	StrataTree **trees;
+	int			n;
+	XLogRecPtr	now = current_position();
+	XLogRecPtr	need = now;
+	bool		any = false;
+	uint64		limit = (uint64) max_wal_size_mb * 1024 * 1024 / STRATA_RETAIN_FRACTION;
+	ReplicationSlot *slot;
+
+	n = strata_registry_list(&trees);
+	for (int i = 0; i < n; i++)
+	{
+		StrataTree *tree = trees[i];
+		XLogRecPtr	first = InvalidXLogRecPtr;
+
+		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		for (int k = 0; k < tree->nimm && first == InvalidXLogRecPtr; k++)
+			first = tree->imm_pg_first[k];
+		if (first == InvalidXLogRecPtr)
+			first = tree->active_pg_first;
+		if (first != InvalidXLogRecPtr)
+		{
+			any = true;
+			if (first < need)
+				need = first;
+			if (now > first && now - first > limit)
+				tree->flush_requested = true;
+		}
+		LWLockRelease(&tree->lock);
+	}
+	pfree(trees);
+
+	/* the engine sink with nothing of PostgreSQL's WAL left: keep nothing */
+	if (strata_wal_sink == STRATA_SINK_ENGINE && !any)
+	{
+		if (SearchNamedReplicationSlot(STRATA_SLOT_NAME, true) != NULL)
+			ReplicationSlotDrop(STRATA_SLOT_NAME, true);
+		if (unlink(STRATA_REPLAY_FROM_FILE) != 0 && errno != ENOENT)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", STRATA_REPLAY_FROM_FILE)));
+		last_written = InvalidXLogRecPtr;
+		return;
+	}
+
+	if (last_written == InvalidXLogRecPtr)
+		last_written = read_replay_from();
+	if (need < last_written)
+		need = last_written;	/* never move back: older WAL may be gone */
+
+	/* first the file, durably: the slot may then follow */
+	if (need != last_written)
+	{
+		write_replay_from(need);
+		last_written = need;
+	}
+
+	slot = SearchNamedReplicationSlot(STRATA_SLOT_NAME, true);
+	if (slot == NULL)
+	{
+		ReplicationSlotCreate(STRATA_SLOT_NAME, false, RS_PERSISTENT, false);
+		ereport(LOG,
+				(errmsg("stratago: created replication slot \"%s\" to keep the WAL of strata memtables",
+						STRATA_SLOT_NAME)));
+	}
+	else
+		ReplicationSlotAcquire(STRATA_SLOT_NAME, true);
+
+	if (MyReplicationSlot->data.restart_lsn != need)
+	{
+		SpinLockAcquire(&MyReplicationSlot->mutex);
+		MyReplicationSlot->data.restart_lsn = need;
+		SpinLockRelease(&MyReplicationSlot->mutex);
+		ReplicationSlotMarkDirty();
+		ReplicationSlotSave();
+		ReplicationSlotsComputeRequiredLSN();
+	}
+	ReplicationSlotRelease();
+}
+
+/* ------------------------------------------------------------------------
+ * Replay at startup (postmaster)
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct PreReplay
+{
+	XLogRecPtr	upto;			/* the checkpoint's redo point */
+	List	   *history;		/* timeline history, newest first */
+	XLogSegNo	cached_segno;	/* segment whose timeline is cached_tli */
+	TimeLineID	cached_tli;
+} PreReplay;
+
+/*
+ * The timeline whose file holds segment segno, looking through the history
+ * newest first: a segment that holds a timeline switch exists under the
+ * new timeline with the old timeline's part copied in.
+ */
+static TimeLineID
+segment_timeline(PreReplay *pr, XLogSegNo segno)
+{
+	XLogRecPtr	seg_start;
+	XLogRecPtr	seg_end;
+	char		path[MAXPGPATH];
+	struct stat st;
+	ListCell   *lc;
+
+	if (pr->cached_tli != 0 && pr->cached_segno == segno)
+		return pr->cached_tli;
+	XLogSegNoOffsetToRecPtr(segno, 0, wal_segment_size, seg_start);
+	seg_end = seg_start + wal_segment_size;
+	foreach(lc, pr->history)
+	{
+		TimeLineHistoryEntry *h = lfirst(lc);
+
+		if ((h->begin != InvalidXLogRecPtr && h->begin >= seg_end) ||
+			(h->end != InvalidXLogRecPtr && h->end <= seg_start))
+			continue;
+		XLogFilePath(path, h->tli, segno, wal_segment_size);
+		if (stat(path, &st) == 0)
+		{
+			pr->cached_segno = segno;
+			pr->cached_tli = h->tli;
+			return h->tli;
+		}
+	}
+	ereport(FATAL,
+			(errcode(ERRCODE_UNDEFINED_FILE),
+			 errmsg("could not find the WAL segment holding %X/%X, needed to rebuild strata memtables",
+					LSN_FORMAT_ARGS(seg_start)),
+			 errdetail("Strata changes from %X/%X on were in memory only when the server stopped, and PostgreSQL's WAL from there on is needed to restore them.",
+					   LSN_FORMAT_ARGS(seg_start)),
+			 errhint("The replication slot \"%s\" keeps this WAL; it must not be dropped while stratago.wal_sink = postgres.",
+					 STRATA_SLOT_NAME)));
+	return 0;					/* keep compiler quiet */
+}
+
+static void
+pre_replay_segment_open(XLogReaderState *state, XLogSegNo segno, TimeLineID *tli_p)
+{
+	char		path[MAXPGPATH];
+
+	XLogFilePath(path, *tli_p, segno, state->segcxt.ws_segsize);
+	state->seg.ws_file = BasicOpenFile(path, O_RDONLY | PG_BINARY);
+	if (state->seg.ws_file < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+}
+
+static int
+pre_replay_page_read(XLogReaderState *state, XLogRecPtr page, int req_len,
+					 XLogRecPtr target, char *buf)
+{
+	PreReplay  *pr = state->private_data;
+	WALReadError errinfo;
+	XLogSegNo	segno;
+	TimeLineID	tli;
+
+	XLByteToSeg(page, segno, wal_segment_size);
+	tli = segment_timeline(pr, segno);
+	/* a whole page: everything below the checkpoint was flushed before it */
+	if (!WALRead(state, buf, page, XLOG_BLCKSZ, tli, &errinfo))
+		WALReadRaiseError(&errinfo);
+	return XLOG_BLCKSZ;
+}
+
+/*
+ * Apply the strata records of PostgreSQL's WAL from pg_replay_from up to
+ * the redo point of the last checkpoint; the startup process redoes the
+ * rest. Runs in the postmaster after the engine WAL's replay.
+ */
+void
+strata_pgwal_recover(void)
+{
+	XLogRecPtr	from = read_replay_from();
+	ControlFileData *cf;
+	bool		crc_ok;
+	PreReplay	pr;
+	XLogReaderState *reader;
+	XLogRecPtr	first;
+	XLogRecord *rec;
+	char	   *errormsg = NULL;
+	uint64		applied = 0;
+	uint64		read = 0;
+
+	if (from == InvalidXLogRecPtr)
+		return;
+	cf = get_controlfile(DataDir, &crc_ok);
+	if (!crc_ok)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("calculated CRC checksum does not match value stored in control file")));
+	pr.upto = cf->checkPointCopy.redo;
+	if (from >= pr.upto)
+		return;
+	pr.cached_segno = 0;
+	pr.cached_tli = 0;
+	pr.history = readTimeLineHistory(cf->checkPointCopy.ThisTimeLineID);
+
+	reader = XLogReaderAllocate(wal_segment_size, NULL,
+								XL_ROUTINE(.page_read = pre_replay_page_read,
+										   .segment_open = pre_replay_segment_open,
+										   .segment_close = wal_segment_close),
+								&pr);
+	if (reader == NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed while allocating a WAL reading processor.")));
+	first = XLogFindNextRecord(reader, from);
+	if (first == InvalidXLogRecPtr)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not find a valid WAL record at or after %X/%X to rebuild strata memtables",
+						LSN_FORMAT_ARGS(from))));
+	XLogBeginRead(reader, first);
+	for (;;)
+	{
+		rec = XLogReadRecord(reader, &errormsg);
+		if (rec == NULL)
+			ereport(FATAL,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("could not read WAL at %X/%X to rebuild strata memtables: %s",
+							LSN_FORMAT_ARGS(reader->EndRecPtr),
+							errormsg ? errormsg : "no record")));
+		if (reader->ReadRecPtr >= pr.upto)
+			break;
+		read++;
+		if (XLogRecGetRmid(reader) == STRATA_RMGR_ID && apply_record(reader))
+			applied++;
+	}
+	XLogReaderFree(reader);
+	pfree(cf);
+	ereport(LOG,
+			(errmsg("stratago: replayed %llu strata records of PostgreSQL's WAL from %X/%X to the checkpoint's redo point %X/%X",
+					(unsigned long long) applied, LSN_FORMAT_ARGS(from),
+					LSN_FORMAT_ARGS(pr.upto))));
+}

@@ -36,8 +36,10 @@
  *     position if none), and a physical replication slot "stratago" whose
  *     restart_lsn follows it, so the WAL from there on is kept. The file
  *     is written durably before the slot moves, so the slot is never
- *     ahead of it. Trees whose memtables hold WAL back for long are
- *     flushed, which keeps retention bounded.
+ *     ahead of it. Once a checkpoint (or restartpoint) has begun, trees
+ *     whose memtables hold records from before its redo point are
+ *     flushed, as heap's dirty buffers are: retention stays within about
+ *     one checkpoint cycle.
  *   - at startup the postmaster (before the startup process) reads
  *     PostgreSQL's WAL from pg_replay_from up to the checkpoint's redo
  *     point and applies the strata records there; redo applies the rest.
@@ -81,12 +83,6 @@
 
 #define STRATA_SLOT_NAME		"stratago"
 #define STRATA_REPLAY_FROM_FILE	STRATAGO_DIR "/pg_replay_from"
-
-/*
- * Flush a tree whose memtables hold PostgreSQL's WAL back by more than
- * this fraction of max_wal_size, so retention stays bounded.
- */
-#define STRATA_RETAIN_FRACTION	4
 
 /* Header of ROWS and CREATE records. */
 typedef struct xl_strata_tree
@@ -407,8 +403,8 @@ strata_pgwal_retain(void)
 	int			n;
 	XLogRecPtr	now = current_position();
 	XLogRecPtr	need = now;
+	XLogRecPtr	redo = GetRedoRecPtr();
 	bool		any = false;
-	uint64		limit = (uint64) max_wal_size_mb * 1024 * 1024 / STRATA_RETAIN_FRACTION;
 	ReplicationSlot *slot;
 
 	n = strata_registry_list(&trees);
@@ -427,7 +423,7 @@ strata_pgwal_retain(void)
 			any = true;
 			if (first < need)
 				need = first;
-			if (now > first && now - first > limit)
+			if (first < redo)
 				tree->flush_requested = true;
 		}
 		LWLockRelease(&tree->lock);
@@ -532,9 +528,9 @@ segment_timeline(PreReplay *pr, XLogSegNo segno)
 			(errcode(ERRCODE_UNDEFINED_FILE),
 			 errmsg("could not find the WAL segment holding %X/%X, needed to rebuild strata memtables",
 					LSN_FORMAT_ARGS(seg_start)),
-			 errdetail("Strata changes from %X/%X on were in memory only when the server stopped, and PostgreSQL's WAL from there on is needed to restore them.",
+			 errdetail("Strata changes from %X/%X on were in memory only when the server stopped or this copy of the data directory was made, and PostgreSQL's WAL from there on is needed to restore them.",
 					   LSN_FORMAT_ARGS(seg_start)),
-			 errhint("The replication slot \"%s\" keeps this WAL; it must not be dropped while stratago.wal_sink = postgres.",
+			 errhint("The replication slot \"%s\" keeps this WAL and must not be dropped. A base backup must be taken after the maintenance worker flushed the memtables holding changes from before the backup's checkpoint (see stratago's README).",
 					 STRATA_SLOT_NAME)));
 	return 0;					/* keep compiler quiet */
 }
@@ -570,9 +566,31 @@ pre_replay_page_read(XLogReaderState *state, XLogRecPtr page, int req_len,
 }
 
 /*
+ * Where the startup process will begin redo: the start of a base backup
+ * being restored (backup_label), else the last checkpoint's redo point.
+ */
+static XLogRecPtr
+redo_start(ControlFileData *cf)
+{
+	FILE	   *f = AllocateFile(BACKUP_LABEL_FILE, "r");
+	uint32		hi,
+				lo;
+	XLogRecPtr	lsn = cf->checkPointCopy.redo;
+
+	if (f == NULL)
+		return lsn;
+	if (fscanf(f, "START WAL LOCATION: %X/%X", &hi, &lo) != 2)
+		ereport(FATAL,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("invalid data in file \"%s\"", BACKUP_LABEL_FILE)));
+	FreeFile(f);
+	return ((uint64) hi) << 32 | lo;
+}
+
+/*
  * Apply the strata records of PostgreSQL's WAL from pg_replay_from up to
- * the redo point of the last checkpoint; the startup process redoes the
- * rest. Runs in the postmaster after the engine WAL's replay.
+ * where the startup process's redo will begin; it redoes the rest. Runs in
+ * the postmaster after the engine WAL's replay.
  */
 void
 strata_pgwal_recover(void)
@@ -595,7 +613,7 @@ strata_pgwal_recover(void)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("calculated CRC checksum does not match value stored in control file")));
-	pr.upto = cf->checkPointCopy.redo;
+	pr.upto = redo_start(cf);
 	if (from >= pr.upto)
 		return;
 	pr.cached_segno = 0;

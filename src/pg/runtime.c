@@ -1087,8 +1087,10 @@ strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn, uint64 end
 		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
 
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-	if (end_lsn <= (log == STRATA_LOG_ENGINE ? tree->flushed_lsn : tree->flushed_pglsn))
+	if (end_lsn <= (log == STRATA_LOG_ENGINE ? tree->flushed_lsn : tree->flushed_pglsn) ||
+		(log == STRATA_LOG_POSTGRES && end_lsn <= tree->active_pg_last))
 	{
+		/* in SSTables already, or (PostgreSQL's WAL) in a memtable */
 		LWLockRelease(&tree->lock);
 		return false;
 	}

@@ -5,7 +5,8 @@
 #      the WAL the "stratago" slot kept, redo replays the rest, nothing is
 #      lost; the engine WAL is not written at all;
 #  (b) retention follows flushes: after stratago.flush() the slot and
-#      pg_replay_from move past the flushed records;
+#      pg_replay_from move past the flushed records; after a checkpoint
+#      the worker flushes what the checkpoint would otherwise leave behind;
 #  (c) the records are readable through the resource manager's desc
 #      (pg_walinspect);
 #  (d) a streaming hot standby applies strata records to its own trees,
@@ -40,6 +41,11 @@ $node->safe_psql('postgres', q{
 	INSERT INTO h SELECT g, 'a' || g FROM generate_series(1, 3000) g;
 });
 my $engine_wal = engine_wal_bytes($node);
+# The worker flushes memtables holding records from before a checkpoint's
+# redo point soon after the checkpoint begins; freeze it so that the crash
+# comes first, the case the slot and the startup replay are for.
+my $worker = worker_pid($node);
+kill 'STOP', $worker;
 $node->safe_psql('postgres', 'CHECKPOINT');
 $node->safe_psql('postgres', q{
 	UPDATE t SET v = v || 'u' WHERE id % 3 = 0;
@@ -61,7 +67,7 @@ ok($node->safe_psql('postgres', "SELECT '$slot_lsn'::pg_lsn < '$redo'::pg_lsn") 
 is(engine_wal_bytes($node), $engine_wal, 'the engine WAL is not written');
 
 my $log_pos = -s $node->logfile;
-crash_node($node);
+crash_node($node, $worker);
 restart_after_crash($node, 'crash after checkpoint');
 like(substr(slurp_file($node->logfile), $log_pos),
 	qr/stratago: replayed [1-9][0-9]* strata records of PostgreSQL's WAL from/,
@@ -71,6 +77,13 @@ same_contents($node, $node, 'after the crash');
 # ---- (b) retention follows flushes
 settle($node);
 pass('after a flush the slot advances past the flushed records');
+$node->safe_psql('postgres', "INSERT INTO t VALUES (100001, 'checkpoint')");
+$node->safe_psql('postgres', "INSERT INTO h VALUES (100001, 'checkpoint')");
+my $files = $node->safe_psql('postgres', "SELECT count(*) FROM stratago.sstables('t')");
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->poll_query_until('postgres', "SELECT count(*) > $files FROM stratago.sstables('t')")
+  or die 'no flush after the checkpoint';
+pass('a checkpoint makes the worker flush memtables holding older records');
 
 # ---- (c) the resource manager describes its records
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_walinspect');

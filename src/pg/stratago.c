@@ -71,6 +71,7 @@ _PG_init(void)
 	/* registered in the postmaster, inherited by every backend it forks */
 	strata_wal_init_callbacks();
 	strata_register_maintenance_worker();
+	strata_install_publication_guard();
 }
 
 static void

@@ -29,6 +29,10 @@ extern void _PG_init(void);
 extern void strata_register_maintenance_worker(void);
 extern PGDLLEXPORT void strata_maintenance_main(Datum main_arg);
 
+/* publication.c */
+extern void strata_install_publication_guard(void);
+extern void strata_check_not_published(Relation rel);
+
 /* tableam.c */
 extern PGDLLEXPORT Datum stratago_tableam_handler(PG_FUNCTION_ARGS);
 extern bool strata_relation_is_strata(Relation rel);

@@ -1300,6 +1300,7 @@ strata_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 				 errmsg("unlogged strata tables are not supported yet"),
 				 errhint("Create the unlogged table with USING heap.")));
 
+	strata_check_not_published(rel);
 	srel = RelationCreateStorage(*newrnode, persistence, true);
 
 	/* Unlogged relations need an init fork, as for heap. */

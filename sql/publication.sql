@@ -1,8 +1,8 @@
 -- Strata tables cannot be published for logical replication yet: every way
 -- of putting one into a publication is an ERROR (src/pg/publication.c).
-CREATE EXTENSION IF NOT EXISTS stratago;
 -- (wal_level is not logical here: hide the warning CREATE PUBLICATION gives)
 SET client_min_messages = error;
+CREATE EXTENSION IF NOT EXISTS stratago;
 CREATE TABLE pub_s (id int PRIMARY KEY, v text) USING strata;
 CREATE TABLE pub_h (id int PRIMARY KEY, v text) USING heap;
 CREATE SCHEMA pub_schema;

@@ -1083,6 +1083,48 @@ relieve_memory_pressure(StrataTree **trees, int n)
 	}
 }
 
+/* Freeze the active memtable of a tree whose flush was requested. */
+static void
+freeze_if_requested(StrataTree *tree)
+{
+	if (!tree->flush_requested)
+		return;
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	if (tree->flush_requested && tree->active != 0 && strata_active_has_data(tree))
+	{
+		if (strata_freeze_active(tree))
+			tree->flush_requested = false;
+	}
+	else
+		tree->flush_requested = false;
+	LWLockRelease(&tree->lock);
+}
+
+/*
+ * Flush the trees whose flush was requested, and nothing else (no
+ * compaction): what the checkpoint guard (pgwal.c) waits for.
+ */
+void
+strata_flush_requested(void)
+{
+	StrataTree **trees;
+	int			n = strata_registry_list(&trees);
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!trees[i]->flush_requested)
+			continue;
+		freeze_if_requested(trees[i]);
+		while (trees[i]->nimm > 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			flush_one(trees[i]);
+		}
+	}
+	pfree(trees);
+	ConditionVariableBroadcast(&strata_shared->flush_cv);
+}
+
 /* One round of the maintenance worker: flush every frozen memtable. */
 void
 strata_flush_round(void)
@@ -1096,18 +1138,7 @@ strata_flush_round(void)
 	{
 		StrataTree *tree = trees[i];
 
-		if (tree->flush_requested)
-		{
-			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-			if (tree->flush_requested && tree->active != 0 && strata_active_has_data(tree))
-			{
-				if (strata_freeze_active(tree))
-					tree->flush_requested = false;
-			}
-			else
-				tree->flush_requested = false;
-			LWLockRelease(&tree->lock);
-		}
+		freeze_if_requested(tree);
 		while (tree->nimm > 0)
 		{
 			CHECK_FOR_INTERRUPTS();

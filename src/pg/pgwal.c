@@ -479,6 +479,60 @@ strata_pgwal_retain(void)
 }
 
 /* ------------------------------------------------------------------------
+ * The checkpoint guard (maintenance worker)
+ * ------------------------------------------------------------------------
+ *
+ * A checkpoint must not complete while a memtable holds records from before
+ * its redo point: a base backup started by that checkpoint would copy
+ * engine files that need older WAL than the backup holds. PostgreSQL's own
+ * means for "this WAL-logged work must be on disk before the checkpoint
+ * completes" is DELAY_CHKPT_COMPLETE: after CheckPointGuts(), the
+ * checkpointer waits for every transaction that has the flag set. The
+ * maintenance worker keeps it set in a transaction of its own (worker.c)
+ * and, each round, flushes what lies below the current redo point, then
+ * ends that transaction and starts the next one with the flag set again.
+ * A checkpoint waiting for the old one proceeds; one that begins later
+ * waits for the new one.
+ *
+ * The window between the two transactions is a few microseconds, taken
+ * only right after everything below the current redo point was flushed:
+ * a checkpoint would have to begin and finish CheckPointGuts() inside it
+ * to slip through. If it did, crash recovery is still whole (the slot),
+ * and only a base backup started by that checkpoint could lack WAL, which
+ * its restore reports with a FATAL.
+ *
+ * Standbys: restartpoints do not wait for the flag, so a base backup taken
+ * from a standby has the race the guard closes on a primary.
+ */
+
+/* Whether the worker should hold checkpoints back (see above). */
+bool
+strata_pgwal_guard_armed(void)
+{
+	return strata_wal_sink == STRATA_SINK_POSTGRES && strata_checkpoint_guard &&
+		!RecoveryInProgress();
+}
+
+/*
+ * Flush every memtable holding records from before the current redo point
+ * and move retention past them; again if a checkpoint began meanwhile.
+ */
+void
+strata_pgwal_guard_flush(void)
+{
+	for (;;)
+	{
+		XLogRecPtr	redo = GetRedoRecPtr();
+
+		strata_pgwal_retain();	/* requests flushes of trees below redo */
+		strata_flush_requested();
+		strata_pgwal_retain();	/* pg_replay_from and the slot move past them */
+		if (GetRedoRecPtr() == redo)
+			break;
+	}
+}
+
+/* ------------------------------------------------------------------------
  * Replay at startup (postmaster)
  * ------------------------------------------------------------------------
  */

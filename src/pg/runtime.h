@@ -151,6 +151,7 @@ extern int	strata_memtable_size_kb;
 extern int	strata_max_tables;
 extern bool strata_sync;
 extern int	strata_wal_sink;
+extern bool strata_checkpoint_guard;
 
 /* Whether tree's active memtable holds anything. REQUIRES: tree lock. */
 #define strata_active_has_data(tree) \
@@ -202,6 +203,8 @@ extern XLogRecPtr strata_pgwal_log_rows(StrataTree *tree, sg_slice batch, XLogRe
 extern void strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id);
 extern void strata_pgwal_recover(void);
 extern void strata_pgwal_retain(void);
+extern void strata_pgwal_guard_flush(void);
+extern bool strata_pgwal_guard_armed(void);
 extern void strata_reserve_xid(FullTransactionId fxid);
 
 /* Memtable and registry helpers shared with flush.c */
@@ -223,6 +226,7 @@ extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
 									  uint64 *number, sg_table_reader **reader);
 extern void strata_flush_round(void);
+extern void strata_flush_requested(void);
 extern void strata_sweep_dropped(void);
 extern void strata_tree_request_compact(StrataTree *tree);
 extern void strata_tree_request_flush(StrataTree *tree);

@@ -34,6 +34,7 @@ int			strata_memtable_size_kb = 4096;
 int			strata_max_tables = 1000;
 bool		strata_sync = true;
 int			strata_wal_sink = STRATA_SINK_ENGINE;
+bool		strata_checkpoint_guard = true;
 
 static const struct config_enum_entry wal_sink_options[] = {
 	{"engine", STRATA_SINK_ENGINE, false},
@@ -129,6 +130,15 @@ strata_define_gucs(void)
 							 STRATA_SINK_ENGINE,
 							 wal_sink_options,
 							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("stratago.checkpoint_guard",
+							 "Makes checkpoints wait until memtables holding older changes are flushed.",
+							 "Only with stratago.wal_sink = postgres. Off lets a checkpoint complete sooner; crash recovery then replays those changes from the WAL the stratago slot keeps, but a base backup started by such a checkpoint may not restore.",
+							 &strata_checkpoint_guard,
+							 true,
+							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
 

@@ -20,11 +20,15 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "pg/stratago.h"
 
 /* Seconds the postmaster waits before restarting a worker that died. */
 #define STRATA_WORKER_RESTART_SECONDS 5
+
+/* How often the checkpoint guard looks for a new redo point (ms). */
+#define STRATA_GUARD_POLL_MS	20
 
 void
 strata_register_maintenance_worker(void)
@@ -55,9 +59,28 @@ strata_maintenance_detach(int code, Datum arg)
 	LWLockRelease(strata_shared->registry_lock);
 }
 
+/*
+ * The checkpoint guard's flag (pgwal.c): set while in a transaction, so
+ * that the checkpointer sees a valid virtual xid to wait for.
+ */
+static void
+guard_arm(void)
+{
+	if (strata_pgwal_guard_armed())
+		MyProc->delayChkptFlags |= DELAY_CHKPT_COMPLETE;
+}
+
+static void
+guard_disarm(void)
+{
+	MyProc->delayChkptFlags &= ~DELAY_CHKPT_COMPLETE;
+}
+
 void
 strata_maintenance_main(Datum main_arg)
 {
+	TimestampTz last_round = 0;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
@@ -71,12 +94,25 @@ strata_maintenance_main(Datum main_arg)
 
 	ereport(DEBUG1, (errmsg_internal("stratago maintenance worker started")));
 
+	/*
+	 * The worker sleeps inside a transaction, so that the checkpoint guard's
+	 * flag stays visible to the checkpointer (pgwal.c). An error ends the
+	 * worker (the postmaster restarts it), and its exit clears the flag.
+	 */
+	StartTransactionCommand();
+	guard_arm();
 	while (!ShutdownRequestPending)
 	{
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 strata_maintenance_naptime,
-						 PG_WAIT_EXTENSION);
+		int			rc;
+		long		timeout = strata_maintenance_naptime;
+
+		/* a checkpoint may be waiting for the guard: look often */
+		if (strata_pgwal_guard_armed() && timeout > STRATA_GUARD_POLL_MS)
+			timeout = STRATA_GUARD_POLL_MS;
+		rc = WaitLatch(MyLatch,
+					   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   timeout,
+					   PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 
@@ -86,14 +122,25 @@ strata_maintenance_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		/* an error ends the worker; the postmaster restarts it */
-		StartTransactionCommand();
-		strata_flush_round();
-		strata_sweep_dropped();
-		strata_wal_recycle();
-		strata_pgwal_retain();
+		if ((rc & WL_LATCH_SET) ||
+			TimestampDifferenceExceeds(last_round, GetCurrentTimestamp(),
+									   strata_maintenance_naptime))
+		{
+			strata_flush_round();
+			strata_sweep_dropped();
+			strata_wal_recycle();
+			last_round = GetCurrentTimestamp();
+		}
+		strata_pgwal_guard_flush();
+
+		/* everything below the redo point is on disk: let checkpoints pass */
+		guard_disarm();
 		CommitTransactionCommand();
+		StartTransactionCommand();
+		guard_arm();
 	}
+	guard_disarm();
+	CommitTransactionCommand();
 
 	proc_exit(0);
 }

@@ -1,9 +1,13 @@
 # 006_pg_wal_sink.pl — stratago.wal_sink = postgres: strata records in
 # PostgreSQL's WAL (src/pg/pgwal.c).
 #  (a) a crash right after a checkpoint, with memtables holding rows logged
-#      before the checkpoint's redo point: the postmaster replays them from
-#      the WAL the "stratago" slot kept, redo replays the rest, nothing is
+#      before the checkpoint's redo point (stratago.checkpoint_guard off,
+#      as when the guard is missed): the postmaster replays them from the
+#      WAL the "stratago" slot kept, redo replays the rest, nothing is
 #      lost; the engine WAL is not written at all;
+#  (a') with the guard on, a checkpoint does not complete while a memtable
+#      holds rows from before its redo point: it waits for the worker's
+#      flush;
 #  (b) retention follows flushes: after stratago.flush() the slot and
 #      pg_replay_from move past the flushed records; after a checkpoint
 #      the worker flushes what the checkpoint would otherwise leave behind;
@@ -17,6 +21,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/..";
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -42,8 +47,11 @@ $node->safe_psql('postgres', q{
 });
 my $engine_wal = engine_wal_bytes($node);
 # The worker flushes memtables holding records from before a checkpoint's
-# redo point soon after the checkpoint begins; freeze it so that the crash
-# comes first, the case the slot and the startup replay are for.
+# redo point before the checkpoint may complete. Without that guard, and
+# with the worker frozen, the crash comes first: the case the slot and the
+# startup replay are for.
+$node->append_conf('postgresql.conf', "stratago.checkpoint_guard = off\n");
+$node->reload;
 my $worker = worker_pid($node);
 kill 'STOP', $worker;
 $node->safe_psql('postgres', 'CHECKPOINT');
@@ -73,6 +81,31 @@ like(substr(slurp_file($node->logfile), $log_pos),
 	qr/stratago: replayed [1-9][0-9]* strata records of PostgreSQL's WAL from/,
 	'the postmaster replayed strata records from before the redo point');
 same_contents($node, $node, 'after the crash');
+
+# ---- (a') the guard holds a checkpoint back until the flush
+$node->append_conf('postgresql.conf', "stratago.checkpoint_guard = on\n");
+$node->reload;
+$node->safe_psql('postgres', q{
+	INSERT INTO t VALUES (200000, 'guard');
+	INSERT INTO h VALUES (200000, 'guard');
+});
+$worker = worker_pid($node);
+my $ssts = $node->safe_psql('postgres', "SELECT count(*) FROM stratago.sstables('t')");
+my $redo0 = $node->safe_psql('postgres', 'SELECT redo_lsn FROM pg_control_checkpoint()');
+sleep 1;	# the worker re-arms with the new setting
+kill 'STOP', $worker;
+my ($ck_out, $ck_err) = ('', '');
+my $ck = IPC::Run::start(['psql', '-X', '-d', $node->connstr('postgres'), '-c', 'CHECKPOINT'],
+	'>', \$ck_out, '2>', \$ck_err);
+sleep 3;
+ok($ck->pumpable, 'a checkpoint waits while the worker has not flushed older memtables');
+is($node->safe_psql('postgres', 'SELECT redo_lsn FROM pg_control_checkpoint()'), $redo0,
+	'pg_control still names the previous checkpoint');
+kill 'CONT', $worker;
+$ck->finish;
+is($ck_err, '', 'the checkpoint completes once the worker runs');
+ok($node->safe_psql('postgres', "SELECT count(*) FROM stratago.sstables('t')") > $ssts,
+	'the worker flushed t before the checkpoint completed');
 
 # ---- (b) retention follows flushes
 settle($node);

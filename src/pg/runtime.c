@@ -550,6 +550,18 @@ strata_tree_alloc_rowid(StrataTree *tree)
  */
 
 /*
+ * Whether a memtable reached stratago.memtable_size. Counted in bytes
+ * handed out, not in arena chunks reserved: a fresh memtable already holds
+ * a whole 64 kB chunk, so with memtable_size = 64kB counting chunks made
+ * every write freeze its memtable and flush a one-row SSTable.
+ */
+static bool
+memtable_full(sg_memtable *mt)
+{
+	return sg_arena_used(&mt->arena) >= (uint64) strata_memtable_size_kb * 1024;
+}
+
+/*
  * Make room in the active memtable. REQUIRES: tree lock held exclusively.
  * Returns false when the caller must wait for a flush (lock released).
  */
@@ -566,7 +578,7 @@ ensure_active_memtable(StrataTree *tree)
 		return true;
 	}
 	strata_memtable_attach(tree->active, &mt);
-	if (sg_memtable_memory_usage(&mt) < (uint64) strata_memtable_size_kb * 1024)
+	if (!memtable_full(&mt))
 		return true;
 	return strata_freeze_active(tree);
 }
@@ -1134,7 +1146,7 @@ strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn, uint64 end
 	if (rc != SG_NOT_FOUND)
 		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
 
-	full = sg_memtable_memory_usage(&mt) >= (uint64) strata_memtable_size_kb * 1024;
+	full = memtable_full(&mt);
 	if (full && IsUnderPostmaster && tree->nimm < STRATA_MAX_IMM)
 		(void) strata_freeze_active(tree);
 	LWLockRelease(&tree->lock);

@@ -273,7 +273,15 @@ load_local_version(LocalTree *lt, StrataTree *tree, uint64 version_no)
 		{
 			lv->level_start[level] = lv->nfiles;
 			for (size_t i = 0; i < st.version->nfiles[level]; i++)
-				lv->files[lv->nfiles++] = reader_get(lt, dir, st.version->files[level][i]->number);
+			{
+				/*
+				 * Count the file only once it is open: the error path below
+				 * releases the first nfiles entries.
+				 */
+				ReaderEntry *re = reader_get(lt, dir, st.version->files[level][i]->number);
+
+				lv->files[lv->nfiles++] = re;
+			}
 		}
 		lv->level_start[SG_NUM_LEVELS] = lv->nfiles;
 	}
@@ -664,6 +672,7 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 		}
 		tree->nimm--;
 		tree->version_no++;
+		tree->l0_files = (int) vs->current->nfiles[0];
 		tree->flushes++;
 		tree->flush_bytes += stats.bytes_written;
 		if (log_number > tree->flushed_lsn)
@@ -1029,6 +1038,7 @@ compact_one(StrataTree *tree, bool manual)
 
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
 	tree->version_no++;
+	tree->l0_files = (int) vs->current->nfiles[0];
 	tree->compactions++;
 	tree->compaction_bytes += stats.bytes_written;
 	tree->versions_dropped += gc.dropped;
@@ -1296,6 +1306,7 @@ strata_recover_tree_manifest(StrataTree *tree)
 				 errmsg("strata storage is corrupted: %s", err.msg)));
 	tree->flushed_lsn = st.log_number;
 	tree->flushed_pglsn = st.aux_log_number;
+	tree->l0_files = (int) st.version->nfiles[0];
 	tree->next_seq = st.last_sequence + 1;
 
 	/*

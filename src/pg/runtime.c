@@ -642,9 +642,11 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 	{
 		/*
 		 * Writers slow down rather than fail: with the shared arena nearly
-		 * full, or too many frozen memtables, wait for the worker to flush.
+		 * full, too many frozen memtables or too many level-0 SSTables,
+		 * wait for the worker to flush and compact.
 		 */
-		if (strata_shared->arena_free >= STRATA_ARENA_RESERVE_CHUNKS ||
+		if ((strata_shared->arena_free >= STRATA_ARENA_RESERVE_CHUNKS &&
+			 tree->l0_files < STRATA_L0_STOP_FILES) ||
 			strata_shared->maintenance_pid == 0)
 		{
 			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);

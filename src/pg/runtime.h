@@ -43,6 +43,14 @@
 #define STRATA_ROWID_KEY_LEN	8
 
 /*
+ * Writers of a tree wait for compaction while its level 0 holds this many
+ * SSTables: every read opens each level-0 file, and so does the
+ * compaction that merges them, so an unbounded level 0 runs processes out
+ * of file descriptors (RocksDB's level0_stop_writes_trigger).
+ */
+#define STRATA_L0_STOP_FILES	48
+
+/*
  * One tree (one relfilenode of one strata relation). Lives in the shared
  * registry hash; found by any backend.
  *
@@ -78,6 +86,7 @@ typedef struct StrataTree
 	XLogRecPtr	imm_pg_last[STRATA_MAX_IMM];
 	XLogRecPtr	flushed_pglsn;	/* PostgreSQL WAL up to this is in SSTables */
 	uint64		version_no;		/* bumps when the set of SSTables changes */
+	int			l0_files;		/* SSTables at level 0 in the installed version */
 	uint64		flushes;		/* memtables flushed so far */
 	uint64		flush_bytes;	/* SSTable bytes written by flushes */
 	uint64		compactions;

@@ -33,7 +33,7 @@ int			strata_memtable_memory_mb = 256;
 int			strata_memtable_size_kb = 4096;
 int			strata_max_tables = 1000;
 bool		strata_sync = true;
-int			strata_wal_sink = STRATA_SINK_ENGINE;
+int			strata_wal_sink = STRATA_SINK_POSTGRES;
 bool		strata_checkpoint_guard = true;
 
 static const struct config_enum_entry wal_sink_options[] = {
@@ -127,7 +127,7 @@ strata_define_gucs(void)
 							 "Where strata tables log their changes.",
 							 "\"engine\": the engine's own WAL, synced at pre-commit. \"postgres\": PostgreSQL's WAL, made durable by the commit record's flush and sent to standbys.",
 							 &strata_wal_sink,
-							 STRATA_SINK_ENGINE,
+							 STRATA_SINK_POSTGRES,
 							 wal_sink_options,
 							 PGC_POSTMASTER,
 							 0,
@@ -176,8 +176,9 @@ strata_shmem_startup(void)
 			(max_replication_slots == 0 || wal_level < WAL_LEVEL_REPLICA))
 			ereport(FATAL,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("stratago.wal_sink = postgres needs a replication slot"),
-					 errhint("Set max_replication_slots to at least 1 and wal_level to \"replica\" or \"logical\".")));
+					 errmsg("stratago.wal_sink = postgres requires wal_level \"replica\" or higher and a free replication slot"),
+					 errdetail("stratago keeps the WAL of strata changes still in memory with a replication slot."),
+					 errhint("Set wal_level to \"replica\" and max_replication_slots to at least 1, or set stratago.wal_sink to \"engine\".")));
 		strata_create_data_dir();
 		strata_runtime_recover();
 	}

@@ -43,15 +43,18 @@ our @EXPORT = qw(strata_node crash_node restart_after_crash server_pids worker_p
   engine_files);
 
 # A started node with stratago; extra lines go to postgresql.conf. The
-# environment variable STRATAGO_WAL_SINK (engine or postgres) picks the WAL
-# sink, so that every crash test runs against both (test/run_all.sh).
+# environment variable STRATAGO_WAL_SINK (engine or postgres) overrides the
+# default WAL sink, so that every crash test runs against both
+# (test/run_all.sh).
 sub strata_node
 {
 	my ($name, @extra) = @_;
-	# the postgres sink keeps memtables' WAL with a replication slot, which
-	# wal_level = minimal (the cluster helper's default) does not allow
-	unshift @extra, "stratago.wal_sink = $ENV{STRATAGO_WAL_SINK}", "wal_level = replica"
+	unshift @extra, "stratago.wal_sink = $ENV{STRATAGO_WAL_SINK}"
 	  if $ENV{STRATAGO_WAL_SINK};
+	# the postgres sink (the default) keeps memtables' WAL with a
+	# replication slot, which wal_level = minimal (the cluster helper's
+	# default) does not allow
+	unshift @extra, "wal_level = replica";
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
 	$node->append_conf('postgresql.conf', join("\n",

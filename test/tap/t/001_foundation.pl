@@ -29,6 +29,14 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'stratago'\n")
 $node->append_conf('postgresql.conf', "stratago.maintenance_naptime = 100\n");
 # The cluster helper turns crash restarts off; this test needs them.
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");
+
+# The cluster helper also writes wal_level = minimal, which leaves no
+# replication slot for the default WAL sink: a clear refusal to start.
+ok(!$node->start(fail_ok => 1), 'wal_level = minimal: the server does not start');
+like(slurp_file($node->logfile),
+	qr/FATAL:  stratago.wal_sink = postgres requires wal_level "replica" or higher.*\n.*\n.*HINT:.*stratago.wal_sink to "engine"/,
+	'the error names the settings to change');
+$node->append_conf('postgresql.conf', "wal_level = replica\n");
 $node->start;
 
 ok(-d $node->data_dir . '/stratago', 'engine folder created in the data directory');

@@ -15,7 +15,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 RUN=${1:?usage: report.sh RUNDIR [OUTDIR]}
 OUT=${2:-$HERE/../results}
 mkdir -p "$OUT"
-MD=$OUT/pg.md
+NAME=${STRATAGO_REPORT_NAME:-pg}	# file names: $NAME.md, $NAME-ratios.svg, $NAME-bloat.svg
+MD=$OUT/$NAME.md
 
 # The workloads, in report order:
 # key | label | unit | better (lower/higher) | target kind | target value |
@@ -116,7 +117,7 @@ if command -v gnuplot >/dev/null; then
 	[ -s "$RUN/bloat_heap.dat" ] || echo "0 0 0" > "$RUN/bloat_heap.dat"
 	[ -s "$RUN/bloat_strata.dat" ] || echo "0 0 0" > "$RUN/bloat_strata.dat"
 	gnuplot -e "ratios='$RUN/ratios.dat'; heap='$RUN/bloat_heap.dat'; strata='$RUN/bloat_strata.dat'; \
-		out_ratios='$OUT/pg-ratios.svg'; out_bloat='$OUT/pg-bloat.svg'" "$HERE/plot.gp"
+		out_ratios='$OUT/$NAME-ratios.svg'; out_bloat='$OUT/$NAME-bloat.svg'" "$HERE/plot.gp"
 fi
 
 # Markdown.
@@ -159,9 +160,9 @@ EOF
 	if [ "$have_gnuplot" = 1 ]; then
 		cat <<EOF
 
-![strata relative to heap](pg-ratios.svg)
+![strata relative to heap]($NAME-ratios.svg)
 
-![table size under sustained updates](pg-bloat.svg)
+![table size under sustained updates]($NAME-bloat.svg)
 EOF
 	fi
 	cat <<EOF
@@ -230,4 +231,4 @@ EOF
 	fi
 } > "$MD"
 echo
-echo "wrote $MD$([ "$have_gnuplot" = 1 ] && echo " and $OUT/pg-ratios.svg, $OUT/pg-bloat.svg")"
+echo "wrote $MD$([ "$have_gnuplot" = 1 ] && echo " and $OUT/$NAME-ratios.svg, $OUT/$NAME-bloat.svg")"

@@ -25,6 +25,9 @@
 #                      the report names exactly what ran
 #   --out DIR          where pg.md and the charts go (bench/results)
 #   --keep             leave the cluster running afterwards
+#   --wal-sink S       stratago.wal_sink for the run (bench.conf's, postgres);
+#                      another sink writes its report as pg-<S>-sink.md and
+#                      charts pg-<S>-sink-*.svg beside pg.md
 # Environment: STRATAGO_BENCH_DIR (/var/tmp/stratago-bench),
 #              STRATAGO_BENCH_PORT (5488).
 set -euo pipefail
@@ -42,6 +45,7 @@ ONLY=copy,insert,pgbench,scan,updbytes,bloat
 BUILD=1
 OUT=$ROOT/bench/results
 KEEP=0
+WAL_SINK=
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
 		--head) BUILD=head; shift ;;
 		--out) OUT=$2; shift 2 ;;
 		--keep) KEEP=1; shift ;;
+		--wal-sink) WAL_SINK=$2; shift 2 ;;
 		*) echo "unknown option: $1 (see the header of $0)" >&2; exit 2 ;;
 	esac
 done
@@ -203,6 +208,7 @@ chown postgres "$RAW" "$SERIES" "$LOG"
 as_pg "$PGBIN/initdb" -D "$DATA" -A trust -N >/dev/null
 {
 	cat "$HERE/bench.conf"
+	[ -n "$WAL_SINK" ] && echo "stratago.wal_sink = $WAL_SINK"
 	echo "port = $PORT"
 	echo "unix_socket_directories = '$DIR'"
 	echo "listen_addresses = ''"
@@ -433,4 +439,9 @@ fi
 echo "load_end	$(cut -d' ' -f1-3 /proc/loadavg)" >> "$DIR/env.tsv"
 echo "duration	$(( $(date +%s) - START )) s" >> "$DIR/env.tsv"
 cp "$HERE/bench.conf" "$DIR/bench.conf"
-"$HERE/report.sh" "$DIR" "$OUT"
+[ -n "$WAL_SINK" ] && echo "stratago.wal_sink = $WAL_SINK" >> "$DIR/bench.conf"
+if [ -n "$WAL_SINK" ] && [ "$WAL_SINK" != postgres ]; then
+	STRATAGO_REPORT_NAME=pg-$WAL_SINK-sink "$HERE/report.sh" "$DIR" "$OUT"
+else
+	"$HERE/report.sh" "$DIR" "$OUT"
+fi

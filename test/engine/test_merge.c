@@ -197,15 +197,16 @@ typedef struct dataset
 
 /*
  * nkeys user keys (with prefixes of each other, e.g. "k1" and "k10"), each
- * with 1..4 versions of unique sequence numbers, about a quarter of them
- * tombstones.
+ * with 1..4 versions of unique sequence numbers (one key in eight: 9..38,
+ * more than the views pass over one by one before seeking), about a
+ * quarter of them tombstones.
  */
 static dataset
 make_dataset(sg_test_rng *rng, int nkeys)
 {
 	dataset		d;
 	uint64_t	seq = 0;
-	size_t		cap = (size_t) nkeys * 4 + 1;
+	size_t		cap = (size_t) nkeys * 38 + 1;
 
 	d.all = malloc(sizeof(entry) * cap);
 	assert_non_null(d.all);
@@ -213,7 +214,8 @@ make_dataset(sg_test_rng *rng, int nkeys)
 	for (int k = 0; k < nkeys; k++)
 	{
 		char		ukey[16];
-		int			nv = 1 + (int) sg_test_uniform(rng, 4);
+		int			nv = sg_test_uniform(rng, 8) == 0 ? 9 + (int) sg_test_uniform(rng, 30)
+			: 1 + (int) sg_test_uniform(rng, 4);
 
 		snprintf(ukey, sizeof(ukey), "k%d", (int) sg_test_uniform(rng, (uint64_t) nkeys * 3));
 		for (int v = 0; v < nv; v++)

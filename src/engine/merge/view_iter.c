@@ -38,6 +38,14 @@ typedef struct view_iter
 	sg_buf		seek_key;		/* scratch for building seek targets */
 } view_iter;
 
+/*
+ * Versions of one key passed over one by one before the rest are skipped
+ * with a seek (RocksDB's max_sequential_skip_in_iterations): a hot row
+ * may have thousands of versions in a memtable, and stepping over each on
+ * every scan made scans of small, often-updated tables cost O(versions).
+ */
+#define SG_MAX_SEQUENTIAL_SKIP 8
+
 static const sg_iter_ops view_ops;
 static const sg_iter_ops versions_ops;
 
@@ -65,6 +73,8 @@ remember_user_key(view_iter *v, sg_slice user_key)
 static void
 find_entry(view_iter *v)
 {
+	int			skipped = 0;
+
 	v->valid = false;
 	while (!v->failed && sg_iter_valid(v->internal))
 	{
@@ -82,7 +92,26 @@ find_entry(view_iter *v)
 		{
 			if (sg_slice_equal(p.user_key, sg_buf_slice(&v->skip)))
 			{
-				sg_iter_next(v->internal);
+				if (++skipped < SG_MAX_SEQUENTIAL_SKIP)
+				{
+					sg_iter_next(v->internal);
+					continue;
+				}
+
+				/*
+				 * Seek to the key's oldest possible entry (sequence 0, the
+				 * lowest type): it sorts after every other version of it.
+				 */
+				skipped = 0;
+				sg_buf_reset(&v->seek_key);
+				sg_ikey_append(&v->seek_key, sg_buf_slice(&v->skip), 0, SG_TYPE_DELETE);
+				if (sg_buf_failed(&v->seek_key))
+				{
+					v->failed = true;
+					sg_error(&v->err, SG_NO_MEMORY, "out of memory seeking a view iterator");
+					return;
+				}
+				sg_iter_seek(v->internal, sg_buf_slice(&v->seek_key));
 				continue;
 			}
 			v->skipping = false;

@@ -413,20 +413,24 @@ strata_pgwal_retain(void)
 		StrataTree *tree = trees[i];
 		XLogRecPtr	first = InvalidXLogRecPtr;
 
-		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		LWLockAcquire(&tree->lock, LW_SHARED);
 		for (int k = 0; k < tree->nimm && first == InvalidXLogRecPtr; k++)
 			first = tree->imm_pg_first[k];
 		if (first == InvalidXLogRecPtr)
 			first = tree->active_pg_first;
+		LWLockRelease(&tree->lock);
 		if (first != InvalidXLogRecPtr)
 		{
 			any = true;
 			if (first < need)
 				need = first;
 			if (first < redo)
+			{
+				LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
 				tree->flush_requested = true;
+				LWLockRelease(&tree->lock);
+			}
 		}
-		LWLockRelease(&tree->lock);
 	}
 	pfree(trees);
 
@@ -445,31 +449,46 @@ strata_pgwal_retain(void)
 
 	if (last_written == InvalidXLogRecPtr)
 		last_written = read_replay_from();
-	if (need < last_written)
-		need = last_written;	/* never move back: older WAL may be gone */
 
-	/* first the file, durably: the slot may then follow */
-	if (need != last_written)
+	/*
+	 * First the file, durably: the slot may then follow. It moves (three
+	 * fsyncs) only when the retained WAL would pass a segment, or to pass
+	 * the redo point of a new checkpoint: a base backup started by that
+	 * checkpoint must not need WAL from before it.
+	 */
+	if (need > last_written &&
+		(need - last_written >= (uint64) wal_segment_size ||
+		 (last_written < redo && need >= redo) ||
+		 last_written == InvalidXLogRecPtr))
 	{
 		write_replay_from(need);
 		last_written = need;
 	}
 
 	slot = SearchNamedReplicationSlot(STRATA_SLOT_NAME, true);
-	if (slot == NULL)
+	if (slot != NULL)
+	{
+		XLogRecPtr	restart;
+
+		SpinLockAcquire(&slot->mutex);
+		restart = slot->data.restart_lsn;
+		SpinLockRelease(&slot->mutex);
+		if (restart == last_written)
+			return;
+		ReplicationSlotAcquire(STRATA_SLOT_NAME, true);
+	}
+	else
 	{
 		ReplicationSlotCreate(STRATA_SLOT_NAME, false, RS_PERSISTENT, false);
 		ereport(LOG,
 				(errmsg("stratago: created replication slot \"%s\" to keep the WAL of strata memtables",
 						STRATA_SLOT_NAME)));
 	}
-	else
-		ReplicationSlotAcquire(STRATA_SLOT_NAME, true);
 
-	if (MyReplicationSlot->data.restart_lsn != need)
+	if (MyReplicationSlot->data.restart_lsn != last_written)
 	{
 		SpinLockAcquire(&MyReplicationSlot->mutex);
-		MyReplicationSlot->data.restart_lsn = need;
+		MyReplicationSlot->data.restart_lsn = last_written;
 		SpinLockRelease(&MyReplicationSlot->mutex);
 		ReplicationSlotMarkDirty();
 		ReplicationSlotSave();

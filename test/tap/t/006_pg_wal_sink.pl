@@ -186,12 +186,14 @@ same_contents($standby, $standby, 'promoted standby after a crash');
 
 done_testing();
 
-# Flush t and wait until the slot has moved past everything logged so far.
+# Flush t and wait until the slot has moved past everything logged so far
+# (it moves a segment at a time, or past a new checkpoint's redo point).
 sub settle
 {
 	my ($n) = @_;
 	$n->safe_psql('postgres', "SELECT stratago.flush('t')");
 	my $lsn = $n->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	$n->safe_psql('postgres', 'CHECKPOINT');
 	$n->poll_query_until('postgres',
 		"SELECT restart_lsn >= '$lsn'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'stratago'")
 	  or die 'the stratago slot did not advance';

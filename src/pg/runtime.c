@@ -12,6 +12,7 @@
 
 #include "access/xact.h"
 #include "common/pg_prng.h"
+#include "common/relpath.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
@@ -481,6 +482,113 @@ strata_tree_drop(const RelFileNode *rnode, uint64 tree_id)
 				(errcode_for_file_access(),
 				 errmsg("could not remove strata storage \"%s\"", path)));
 	ereport(DEBUG1, (errmsg_internal("stratago: removed tree \"%s\" of a dropped relation", path)));
+}
+
+static void append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
+						   StringInfo *versions, int n);
+
+/*
+ * Does database dboid hold strata tables? A tree counts while its
+ * relation's main fork exists (a dropped table's tree waits for the
+ * maintenance worker's sweep, and does not count).
+ */
+bool
+strata_database_has_tables(Oid dboid)
+{
+	StrataTree **trees;
+	int			n = strata_registry_list(&trees);
+	bool		found = false;
+
+	for (int i = 0; i < n && !found; i++)
+	{
+		char	   *path;
+		struct stat st;
+
+		if (trees[i]->key.dbNode != dboid || trees[i]->dropped)
+			continue;
+		path = relpathperm(trees[i]->key, MAIN_FORKNUM);
+		found = stat(path, &st) == 0;
+		pfree(path);
+	}
+	pfree(trees);
+	return found;
+}
+
+/*
+ * Copy every engine version of src into dst, verbatim (writers, command
+ * ids and flags, row ids and so TIDs), except rows skip() says to leave
+ * out: table rewrites (SET TABLESPACE, VACUUM FULL, CLUSTER) keep MVCC
+ * exactly as it was, as heap's page copies do. A row's versions are
+ * appended oldest first so that they keep their order. *oldest gets the
+ * oldest writer of an unfrozen version copied (invalid: none). REQUIRES:
+ * nobody writes src (the caller holds AccessExclusiveLock).
+ */
+void
+strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel, StrataTree *dst,
+				 bool (*skip) (void *arg, const StrataVersion *versions, int n),
+				 void *arg, FullTransactionId *oldest)
+{
+	StrataTreeScan *scan = strata_tree_scan_begin(src_rel, src, true);
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "strata copy",
+											  ALLOCSET_DEFAULT_SIZES);
+	const int	batch = 1000;
+	uint64	   *rowids = palloc(sizeof(uint64) * batch);
+	StringInfo *values = palloc(sizeof(StringInfo) * batch);
+	int			nbatch = 0;
+	uint64		min = 0;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+
+	for (int i = 0; i < batch; i++)
+		values[i] = NULL;
+	while (strata_tree_scan_next(scan, &rowid, &versions, &n))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (skip != NULL && skip(arg, versions, n))
+			continue;
+		for (int i = n - 1; i >= 0; i--)
+		{
+			const StrataVersion *v = &versions[i];
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+			StringInfo	buf = makeStringInfo();
+			MinimalTuple tup = NULL;
+
+			if (v->kind == STRATA_DATA)
+			{
+				/* the tuple in the version is not aligned: copy it out */
+				tup = palloc(v->tuple_len);
+				memcpy(tup, v->tuple, v->tuple_len);
+			}
+			strata_version_encode(buf, v->kind, v->writer, v->cid, v->flags, tup,
+								  (ItemPointer) &v->moved_to, v->lock_mode);
+			MemoryContextSwitchTo(old);
+			if (!(v->flags & STRATA_VF_FROZEN) &&
+				(min == 0 || U64FromFullTransactionId(v->writer) < min))
+				min = U64FromFullTransactionId(v->writer);
+			rowids[nbatch] = rowid;
+			values[nbatch++] = buf;
+			if (nbatch == batch)
+			{
+				append_entries(dst_rel, dst, rowids, values, nbatch);
+				nbatch = 0;
+				MemoryContextReset(cxt);
+			}
+		}
+	}
+	if (nbatch > 0)
+		append_entries(dst_rel, dst, rowids, values, nbatch);
+	strata_tree_scan_end(scan);
+	MemoryContextDelete(cxt);
+	pfree(rowids);
+	pfree(values);
+
+	/* row ids handed out in src are never handed out again in dst */
+	LWLockAcquire(&dst->lock, LW_EXCLUSIVE);
+	if (src->next_rowid > dst->next_rowid)
+		dst->next_rowid = src->next_rowid;
+	LWLockRelease(&dst->lock);
+	*oldest = FullTransactionIdFromU64(min);
 }
 
 /* The tree of rel's current relfilenode; ERROR if its storage is missing. */

@@ -149,6 +149,11 @@ extern void strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid,
 							   StringInfo version);
 extern void strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 									StringInfo *versions, int n);
+extern bool strata_database_has_tables(Oid dboid);
+extern void strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel,
+							 StrataTree *dst,
+							 bool (*skip) (void *arg, const StrataVersion *versions, int n),
+							 void *arg, FullTransactionId *oldest);
 extern void strata_tree_reap_rows(Relation rel, StrataTree *tree, const uint64 *rowids,
 								  int n);
 extern bool strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree,

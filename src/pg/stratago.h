@@ -29,6 +29,9 @@ extern void _PG_init(void);
 extern void strata_register_maintenance_worker(void);
 extern PGDLLEXPORT void strata_maintenance_main(Datum main_arg);
 
+/* utility.c */
+extern void strata_utility_init(void);
+
 /* tableam.c */
 extern PGDLLEXPORT Datum stratago_tableam_handler(PG_FUNCTION_ARGS);
 extern bool strata_relation_is_strata(Relation rel);

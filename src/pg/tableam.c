@@ -1332,12 +1332,66 @@ strata_relation_nontransactional_truncate(Relation rel)
 	strata_tree_create(&rel->rd_node);
 }
 
+/*
+ * ALTER TABLE ... SET TABLESPACE: the relation gets a new relfilenode in
+ * the other tablespace. Its smgr main fork is created there (empty, as
+ * for every strata relation), the rows are copied verbatim into the new
+ * relfilenode's tree, and the old storage goes through PostgreSQL's
+ * pending deletes; the maintenance worker removes the old tree once its
+ * main fork is gone. The engine's files stay under $PGDATA/stratago:
+ * only the relation's identity moves (README, "Tablespaces").
+ */
 static void
 strata_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 {
-	strata_not_supported("ALTER TABLE ... SET TABLESPACE");
+	SMgrRelation dstrel;
+	StrataTree *src = strata_tree_get(rel);
+	StrataTree *dst;
+	FullTransactionId oldest;
+
+	dstrel = RelationCreateStorage(*newrnode, rel->rd_rel->relpersistence, true);
+	smgrclose(dstrel);
+	dst = strata_tree_create(newrnode);
+	strata_tree_copy(rel, src, rel, dst, NULL, NULL, &oldest);
+	RelationDropStorage(rel);
 }
 
+typedef struct ClusterCopyState
+{
+	GlobalVisState *vistest;
+	double		live;
+	double		dead;
+	double		recently_dead;
+} ClusterCopyState;
+
+/* VACUUM FULL and CLUSTER leave out rows no snapshot can see any more. */
+static bool
+cluster_skip_row(void *arg, const StrataVersion *versions, int n)
+{
+	ClusterCopyState *cs = arg;
+	TransactionId latest = InvalidTransactionId;
+
+	if (row_dead_to_all(versions, n, cs->vistest, &latest))
+	{
+		cs->dead += 1;
+		return true;
+	}
+	if (strata_resolve(versions, n, SnapshotSelf).visible)
+		cs->live += 1;
+	else
+		cs->recently_dead += 1;
+	return false;
+}
+
+/*
+ * VACUUM FULL and CLUSTER: copy every row some snapshot may still see
+ * into the new relfilenode's tree, with all its versions as they are
+ * (MVCC unchanged, as heap copies recently dead tuples), under the same
+ * row ids, so TIDs in MOVED versions stay right. Rows are kept in row-id
+ * order: CLUSTER does not reorder a strata table (its rows are stored
+ * sorted by row id whatever the index). The new relfrozenxid is the
+ * oldest unfrozen writer copied, if older than the cutoff cluster.c chose.
+ */
 static void
 strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 								 Relation OldIndex, bool use_sort,
@@ -1348,7 +1402,19 @@ strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 								 double *tups_vacuumed,
 								 double *tups_recently_dead)
 {
-	strata_not_supported("VACUUM FULL or CLUSTER");
+	ClusterCopyState cs;
+	FullTransactionId oldest;
+
+	memset(&cs, 0, sizeof(cs));
+	cs.vistest = GlobalVisTestFor(OldTable);
+	strata_tree_copy(OldTable, strata_tree_get(OldTable), NewTable,
+					 strata_tree_get(NewTable), cluster_skip_row, &cs, &oldest);
+	if (FullTransactionIdIsValid(oldest) &&
+		TransactionIdPrecedes(XidFromFullTransactionId(oldest), *xid_cutoff))
+		*xid_cutoff = XidFromFullTransactionId(oldest);
+	*num_tuples = cs.live;
+	*tups_vacuumed = cs.dead;
+	*tups_recently_dead = cs.recently_dead;
 }
 
 /* ------------------------------------------------------------------------

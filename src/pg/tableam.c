@@ -1428,7 +1428,8 @@ strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
  *    maintenance_work_mem of them at a time as heap does; each batch is
  *    removed from every index (index_bulk_delete), and only then are its
  *    rows reaped (engine tombstones): a TID is never left dangling, and
- *    is never handed out again (row ids only grow).
+ *    is never handed out again (row ids only grow). When rows were
+ *    reaped, a second compaction removes them, so the space comes back.
  * 3. index_vacuum_cleanup on every index, statistics as heap reports them.
  * 4. relfrozenxid moves to the oldest writer of an unfrozen version still
  *    in the tree (per-SSTable statistics plus the memtables), capped by
@@ -1576,6 +1577,20 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	}
 	strata_tree_scan_end(tscan);
 	strata_vacuum_dead_batch(&vs);
+
+	/*
+	 * Reaped rows are engine tombstones over their stubs until compaction
+	 * meets them: compact once more so that one VACUUM gives the space
+	 * back (BRIEF: compaction instead of VACUUM-driven space reuse).
+	 */
+	if (vs.reaped > 0)
+	{
+		strata_tree_request_compact(tree);
+		LWLockAcquire(&tree->lock, LW_SHARED);
+		dropped = tree->versions_dropped - dropped_before;
+		frozen = tree->versions_frozen - frozen_before;
+		LWLockRelease(&tree->lock);
+	}
 
 	/* 3. index cleanup and statistics */
 	for (int i = 0; i < vs.nindexes && vs.do_index; i++)

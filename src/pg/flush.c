@@ -1078,12 +1078,71 @@ next_file_number(void *arg)
 #define STRATA_TARGET_FILE_SIZE (32 * 1024 * 1024)
 
 /*
- * Run one compaction of tree: the most urgent one, or with `manual` every
- * file of the shallowest non-empty level that has a level below it.
- * Returns false when there was nothing to do.
+ * Does this file hold a version that compaction would freeze now (an
+ * unfrozen writer older than horizon), or not know (no statistics)?
  */
 static bool
-compact_one(StrataTree *tree, bool manual)
+file_needs_freezing(const sg_file_meta *m, TransactionId horizon)
+{
+	StrataFileStats fs;
+
+	if (!strata_file_stats_parse(sg_buf_slice(&m->user_stats), &fs) || fs.oldest_unfrozen == 1)
+		return true;
+	return fs.oldest_unfrozen != 0 &&
+		TransactionIdPrecedes(XidFromFullTransactionId(FullTransactionIdFromU64(fs.oldest_unfrozen)),
+							  horizon);
+}
+
+/*
+ * A rewrite in place of the first file at level >= 1, numbered below
+ * `below`, that needs freezing: the pick says "level - 1 into level" with
+ * no input at level - 1, so the outputs land at the file's own level and
+ * cover no more than its key range. Without it, old unfrozen versions at
+ * the deepest level would wait for new data to compact them, and
+ * relfrozenxid could not move past them.
+ */
+static sg_code
+pick_freeze(const sg_version *v, TransactionId horizon, uint64 below,
+			sg_compaction_pick *pick)
+{
+	for (int level = 1; level < SG_NUM_LEVELS; level++)
+		for (size_t i = 0; i < v->nfiles[level]; i++)
+		{
+			sg_file_meta *m = v->files[level][i];
+
+			if (m->number >= below || !file_needs_freezing(m, horizon))
+				continue;
+			memset(pick, 0, sizeof(*pick));
+			pick->level = level - 1;
+			pick->inputs[1] = malloc(sizeof(sg_file_meta *));
+			if (pick->inputs[1] == NULL)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			pick->inputs[1][0] = m;
+			pick->ninputs[1] = 1;
+			pick->bottommost = sg_version_range_empty_below(v, level,
+															sg_file_meta_smallest_user(m),
+															sg_file_meta_largest_user(m));
+			return SG_OK;
+		}
+	return SG_NOT_FOUND;
+}
+
+typedef enum CompactMode
+{
+	COMPACT_AUTO,				/* the most urgent compaction, if any */
+	COMPACT_MANUAL,				/* shallowest level with data below it */
+	COMPACT_FREEZE				/* a file holding versions to freeze */
+} CompactMode;
+
+/*
+ * Run one compaction of tree: the most urgent one; with COMPACT_MANUAL
+ * every file of the shallowest non-empty level that has a level below it;
+ * with COMPACT_FREEZE one file (numbered below freeze_below) that holds
+ * versions to freeze, rewritten at its level. Returns false when there
+ * was nothing to do.
+ */
+static bool
+compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 {
 	sg_vset    *vs = worker_vset(tree);
 	sg_version *v = vs->current;
@@ -1104,7 +1163,9 @@ compact_one(StrataTree *tree, bool manual)
 	sg_picker_options_init(&po);
 	memset(&pick, 0, sizeof(pick));
 	memset(&stats, 0, sizeof(stats));
-	if (manual)
+	if (mode == COMPACT_FREEZE)
+		rc = pick_freeze(v, gc.horizon, freeze_below, &pick);
+	else if (mode == COMPACT_MANUAL)
 	{
 		rc = SG_NOT_FOUND;
 		for (int level = 0; level < SG_NUM_LEVELS - 1 && rc == SG_NOT_FOUND; level++)
@@ -1267,7 +1328,13 @@ strata_flush_round(void)
 		}
 		if (tree->compact_requested)
 		{
-			while (compact_one(tree, true))
+			uint64		freeze_below;
+
+			while (compact_one(tree, COMPACT_MANUAL, 0))
+				CHECK_FOR_INTERRUPTS();
+			/* each file once: outputs are numbered from here on */
+			freeze_below = worker_vset(tree)->next_file;
+			while (compact_one(tree, COMPACT_FREEZE, freeze_below))
 				CHECK_FOR_INTERRUPTS();
 			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
 			tree->compact_requested = false;
@@ -1275,7 +1342,7 @@ strata_flush_round(void)
 			LWLockRelease(&tree->lock);
 		}
 		/* a few at a time, so frozen memtables never wait long */
-		for (int k = 0; k < 4 && tree->nimm == 0 && compact_one(tree, false); k++)
+		for (int k = 0; k < 4 && tree->nimm == 0 && compact_one(tree, COMPACT_AUTO, 0); k++)
 			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(trees);

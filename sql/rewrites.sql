@@ -42,6 +42,23 @@ SELECT * FROM r_index_check();
 CLUSTER r USING r_pkey;
 SELECT * FROM r_check();
 SELECT * FROM r_index_check();
+-- CLUSTER stores the rows in the index's order, with new TIDs
+CREATE TABLE rc (id int PRIMARY KEY, k int) USING strata;
+CREATE INDEX rc_k ON rc (k);
+INSERT INTO rc SELECT g, (g * 7919) % 1000 FROM generate_series(3000, 1, -1) g;
+UPDATE rc SET k = k + 1 WHERE id % 3 = 0;
+DELETE FROM rc WHERE id % 5 = 0;
+SELECT count(*) FILTER (WHERE prev > id) > 0 AS out_of_order
+  FROM (SELECT id, lag(id) OVER (ORDER BY ctid) AS prev FROM rc) s;
+CLUSTER rc USING rc_pkey;
+SELECT count(*) FILTER (WHERE prev > id) AS out_of_order, min(ctid), max(ctid)
+  FROM (SELECT id, lag(id) OVER (ORDER BY ctid) AS prev, ctid FROM rc) s;
+CLUSTER rc USING rc_k;
+SELECT count(*) FILTER (WHERE prev > k) AS out_of_order
+  FROM (SELECT k, lag(k) OVER (ORDER BY ctid) AS prev FROM rc) s;
+SELECT count(*), sum(id), sum(k) FROM rc;
+SELECT bt_index_check('rc_pkey', true), bt_index_check('rc_k', true);
+DROP TABLE rc;
 VACUUM (FULL, VERBOSE false) r;
 SELECT relfilenode <> :before_node AS rewritten FROM pg_class WHERE relname = 'r';
 SELECT age(relfrozenxid) < 100 AS relfrozenxid_set FROM pg_class WHERE relname = 'r';

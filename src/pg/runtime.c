@@ -516,16 +516,19 @@ strata_database_has_tables(Oid dboid)
 
 /*
  * Copy every engine version of src into dst, verbatim (writers, command
- * ids and flags, row ids and so TIDs), except rows skip() says to leave
- * out: table rewrites (SET TABLESPACE, VACUUM FULL, CLUSTER) keep MVCC
- * exactly as it was, as heap's page copies do. A row's versions are
- * appended oldest first so that they keep their order. *oldest gets the
- * oldest writer of an unfrozen version copied (invalid: none). REQUIRES:
- * nobody writes src (the caller holds AccessExclusiveLock).
+ * ids and flags), except rows skip() says to leave out: table rewrites
+ * (SET TABLESPACE, VACUUM FULL, CLUSTER) keep MVCC exactly as it was, as
+ * heap's page copies do. Row ids (and so TIDs, also those MOVED versions
+ * point to) stay, or go through remap (CLUSTER's new order) when given.
+ * A row's versions are appended oldest first so that they keep their
+ * order. *oldest gets the oldest writer of an unfrozen version copied
+ * (invalid: none). REQUIRES: nobody writes src (the caller holds
+ * AccessExclusiveLock).
  */
 void
 strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel, StrataTree *dst,
-				 bool (*skip) (void *arg, const StrataVersion *versions, int n),
+				 bool (*skip) (void *arg, uint64 rowid, const StrataVersion *versions, int n),
+				 uint64 (*remap) (void *arg, uint64 rowid),
 				 void *arg, FullTransactionId *oldest)
 {
 	StrataTreeScan *scan = strata_tree_scan_begin(src_rel, src, true);
@@ -545,7 +548,7 @@ strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel, StrataTree
 	while (strata_tree_scan_next(scan, &rowid, &versions, &n))
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (skip != NULL && skip(arg, versions, n))
+		if (skip != NULL && skip(arg, rowid, versions, n))
 			continue;
 		for (int i = n - 1; i >= 0; i--)
 		{
@@ -553,6 +556,8 @@ strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel, StrataTree
 			MemoryContext old = MemoryContextSwitchTo(cxt);
 			StringInfo	buf = makeStringInfo();
 			MinimalTuple tup = NULL;
+			ItemPointerData moved_to = v->moved_to;
+			uint64		target;
 
 			if (v->kind == STRATA_DATA)
 			{
@@ -560,13 +565,16 @@ strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel, StrataTree
 				tup = palloc(v->tuple_len);
 				memcpy(tup, v->tuple, v->tuple_len);
 			}
+			if (v->kind == STRATA_MOVED && remap != NULL &&
+				strata_tid_to_rowid(&moved_to, &target))
+				strata_rowid_to_tid(remap(arg, target), &moved_to);
 			strata_version_encode(buf, v->kind, v->writer, v->cid, v->flags, tup,
-								  (ItemPointer) &v->moved_to, v->lock_mode);
+								  &moved_to, v->lock_mode);
 			MemoryContextSwitchTo(old);
 			if (!(v->flags & STRATA_VF_FROZEN) &&
 				(min == 0 || U64FromFullTransactionId(v->writer) < min))
 				min = U64FromFullTransactionId(v->writer);
-			rowids[nbatch] = rowid;
+			rowids[nbatch] = remap != NULL ? remap(arg, rowid) : rowid;
 			values[nbatch++] = buf;
 			if (nbatch == batch)
 			{

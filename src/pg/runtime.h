@@ -152,7 +152,9 @@ extern void strata_tree_append_many(Relation rel, StrataTree *tree, const uint64
 extern bool strata_database_has_tables(Oid dboid);
 extern void strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel,
 							 StrataTree *dst,
-							 bool (*skip) (void *arg, const StrataVersion *versions, int n),
+							 bool (*skip) (void *arg, uint64 rowid,
+										   const StrataVersion *versions, int n),
+							 uint64 (*remap) (void *arg, uint64 rowid),
 							 void *arg, FullTransactionId *oldest);
 extern void strata_tree_reap_rows(Relation rel, StrataTree *tree, const uint64 *rowids,
 								  int n);

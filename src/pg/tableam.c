@@ -38,6 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
 #include "access/tsmapi.h"
 #include "storage/predicate.h"
 #include "storage/procarray.h"
@@ -1352,7 +1353,7 @@ strata_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 	dstrel = RelationCreateStorage(*newrnode, rel->rd_rel->relpersistence, true);
 	smgrclose(dstrel);
 	dst = strata_tree_create(newrnode);
-	strata_tree_copy(rel, src, rel, dst, NULL, NULL, &oldest);
+	strata_tree_copy(rel, src, rel, dst, NULL, NULL, NULL, &oldest);
 	RelationDropStorage(rel);
 }
 
@@ -1362,13 +1363,21 @@ typedef struct ClusterCopyState
 	double		live;
 	double		dead;
 	double		recently_dead;
+	/*
+	 * CLUSTER's new order, by old row id: new row id + 1 (0: none yet),
+	 * with CLUSTER_COPIED set for the rows the first pass chose to copy
+	 */
+	uint64	   *map;
+	uint64		nmap;
+	uint64		next_new;		/* next new row id to hand out */
 } ClusterCopyState;
 
-/* VACUUM FULL and CLUSTER leave out rows no snapshot can see any more. */
+#define CLUSTER_COPIED (UINT64CONST(1) << 63)
+
+/* Is the row gone for every snapshot? (Counts rows as heap's CLUSTER does.) */
 static bool
-cluster_skip_row(void *arg, const StrataVersion *versions, int n)
+cluster_row_dead(ClusterCopyState *cs, const StrataVersion *versions, int n)
 {
-	ClusterCopyState *cs = arg;
 	TransactionId latest = InvalidTransactionId;
 
 	if (row_dead_to_all(versions, n, cs->vistest, &latest))
@@ -1383,14 +1392,114 @@ cluster_skip_row(void *arg, const StrataVersion *versions, int n)
 	return false;
 }
 
+/* VACUUM FULL: leave out rows no snapshot can see any more. */
+static bool
+cluster_skip_row(void *arg, uint64 rowid, const StrataVersion *versions, int n)
+{
+	return cluster_row_dead((ClusterCopyState *) arg, versions, n);
+}
+
+/* CLUSTER: copy the rows the first pass gave a place in the new order. */
+static bool
+cluster_skip_unmapped(void *arg, uint64 rowid, const StrataVersion *versions, int n)
+{
+	ClusterCopyState *cs = arg;
+
+	return rowid >= cs->nmap || !(cs->map[rowid] & CLUSTER_COPIED);
+}
+
+/*
+ * The new row id of an old one. A MOVED version may point to a row that
+ * was not copied (gone for everyone): it gets a new row id no row has, so
+ * following the link finds nothing, as before.
+ */
+static uint64
+cluster_remap(void *arg, uint64 rowid)
+{
+	ClusterCopyState *cs = arg;
+
+	if (rowid >= cs->nmap)
+		return cs->next_new++;
+	if (cs->map[rowid] == 0)
+		cs->map[rowid] = ++cs->next_new;
+	return (cs->map[rowid] & ~CLUSTER_COPIED) - 1;
+}
+
+/*
+ * CLUSTER's first pass: sort the rows some snapshot may still see by the
+ * index (their newest row data, as an index build would index them) and
+ * hand out new row ids in that order; rows with no row data left (deleted
+ * or moved, still visible to old snapshots) come last.
+ */
+static void
+cluster_plan_order(Relation OldTable, Relation OldIndex, StrataTree *tree,
+				   ClusterCopyState *cs)
+{
+	Tuplesortstate *ts = tuplesort_begin_cluster(RelationGetDescr(OldTable), OldIndex,
+												 maintenance_work_mem, NULL, TUPLESORT_NONE);
+	StrataTreeScan *scan = strata_tree_scan_begin(OldTable, tree, true);
+	uint64	   *tail = NULL;
+	uint64		ntail = 0;
+	uint64		captail = 0;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+	HeapTuple	tup;
+
+	cs->nmap = tree->next_rowid;
+	cs->map = palloc_extended(sizeof(uint64) * Max(cs->nmap, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	while (strata_tree_scan_next(scan, &rowid, &versions, &n))
+	{
+		int			data = -1;
+		ItemPointerData tid;
+
+		CHECK_FOR_INTERRUPTS();
+		if (rowid >= cs->nmap || cluster_row_dead(cs, versions, n))
+			continue;
+		for (int i = 0; i < n && data < 0; i++)
+			if (versions[i].kind == STRATA_DATA &&
+				strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+				data = i;
+		if (data < 0)
+		{
+			if (ntail == captail)
+			{
+				captail = captail ? captail * 2 : 1024;
+				tail = tail ? repalloc_huge(tail, sizeof(uint64) * captail)
+					: palloc(sizeof(uint64) * captail);
+			}
+			tail[ntail++] = rowid;
+			continue;
+		}
+		strata_rowid_to_tid(rowid, &tid);
+		tup = strata_version_to_heap(&versions[data], &tid, RelationGetRelid(OldTable));
+		tuplesort_putheaptuple(ts, tup);
+		heap_freetuple(tup);
+	}
+	strata_tree_scan_end(scan);
+
+	tuplesort_performsort(ts);
+	while ((tup = tuplesort_getheaptuple(ts, true)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (strata_tid_to_rowid(&tup->t_self, &rowid))
+			cs->map[rowid] = ++cs->next_new | CLUSTER_COPIED;
+	}
+	tuplesort_end(ts);
+	for (uint64 i = 0; i < ntail; i++)
+		cs->map[tail[i]] = ++cs->next_new | CLUSTER_COPIED;
+	if (tail)
+		pfree(tail);
+}
+
 /*
  * VACUUM FULL and CLUSTER: copy every row some snapshot may still see
  * into the new relfilenode's tree, with all its versions as they are
- * (MVCC unchanged, as heap copies recently dead tuples), under the same
- * row ids, so TIDs in MOVED versions stay right. Rows are kept in row-id
- * order: CLUSTER does not reorder a strata table (its rows are stored
- * sorted by row id whatever the index). The new relfrozenxid is the
- * oldest unfrozen writer copied, if older than the cutoff cluster.c chose.
+ * (MVCC unchanged, as heap copies recently dead tuples). VACUUM FULL keeps
+ * the row ids; CLUSTER gives the rows new ones in the index's order, so
+ * the tree (sorted by row id) stores them in that order, and rewrites the
+ * TIDs MOVED versions point to. The new relfrozenxid is the oldest
+ * unfrozen writer copied, if older than the cutoff cluster.c chose.
  */
 static void
 strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
@@ -1404,11 +1513,26 @@ strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 {
 	ClusterCopyState cs;
 	FullTransactionId oldest;
+	StrataTree *src = strata_tree_get(OldTable);
 
 	memset(&cs, 0, sizeof(cs));
 	cs.vistest = GlobalVisTestFor(OldTable);
-	strata_tree_copy(OldTable, strata_tree_get(OldTable), NewTable,
-					 strata_tree_get(NewTable), cluster_skip_row, &cs, &oldest);
+	if (OldIndex != NULL)
+	{
+		StrataTree *dst = strata_tree_get(NewTable);
+
+		cluster_plan_order(OldTable, OldIndex, src, &cs);
+		strata_tree_copy(OldTable, src, NewTable, dst,
+						 cluster_skip_unmapped, cluster_remap, &cs, &oldest);
+		pfree(cs.map);
+		/* every new row id, dangling MOVED targets included, is used */
+		LWLockAcquire(&dst->lock, LW_EXCLUSIVE);
+		dst->next_rowid = Max(dst->next_rowid, cs.next_new);
+		LWLockRelease(&dst->lock);
+	}
+	else
+		strata_tree_copy(OldTable, src, NewTable, strata_tree_get(NewTable),
+						 cluster_skip_row, NULL, &cs, &oldest);
 	if (FullTransactionIdIsValid(oldest) &&
 		TransactionIdPrecedes(XidFromFullTransactionId(oldest), *xid_cutoff))
 		*xid_cutoff = XidFromFullTransactionId(oldest);

@@ -457,6 +457,121 @@ strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 }
 
 /* ------------------------------------------------------------------------
+ * Per-SSTable statistics (the engine's opaque user_stats blob)
+ *
+ *   byte 0      format: 1
+ *   bytes 1-8   oldest unfrozen writer (FullTransactionId, little-endian
+ *               fixed64); 0: every version is frozen; 1: unknown
+ *   bytes 9-16  dead stubs: frozen TOMBSTONE or MOVED versions, rows gone
+ *               for every snapshot whose index entries VACUUM must remove
+ *   bytes 17-24 row id high-water mark: no row id at or above it was ever
+ *               handed out when the file's data was written
+ *
+ * The oldest unfrozen xid is what VACUUM sets relfrozenxid from; the
+ * high-water mark keeps row ids from being handed out again after a
+ * restart when compaction has removed the highest rows (BRIEF §2.3).
+ * Files without the blob (older builds) count as "oldest unknown".
+ * ------------------------------------------------------------------------
+ */
+#define STRATA_FILE_STATS_FORMAT 1
+#define STRATA_FILE_STATS_LEN 25
+
+/* What the observe hook accumulates for the output file being written. */
+typedef struct StatsAcc
+{
+	uint64		oldest;			/* 0 none, 1 unknown */
+	uint64		stubs;
+	uint64		rowid_end;		/* largest row id seen + 1 */
+	uint64		base_hwm;		/* the job's floor for the high-water mark */
+} StatsAcc;
+
+static void
+stats_acc_init(StatsAcc *acc, uint64 base_hwm)
+{
+	memset(acc, 0, sizeof(*acc));
+	acc->base_hwm = base_hwm;
+}
+
+/* Fold one entry written to the output into the accumulator (engine callback). */
+static void
+stats_observe(void *arg, sg_slice ikey, sg_slice value)
+{
+	StatsAcc   *acc = arg;
+	sg_parsed_ikey k;
+	StrataVersion v;
+
+	if (!sg_ikey_parse(ikey, &k))
+	{
+		acc->oldest = 1;
+		return;
+	}
+	if (k.user_key.len == STRATA_ROWID_KEY_LEN &&
+		sg_decode_be64(k.user_key.data) + 1 > acc->rowid_end)
+		acc->rowid_end = sg_decode_be64(k.user_key.data) + 1;
+	if (k.type != SG_TYPE_PUT)
+		return;					/* an engine tombstone carries no xid */
+	if (!strata_version_decode(value.data, value.len, &v))
+	{
+		acc->oldest = 1;
+		return;
+	}
+	if (!(v.flags & STRATA_VF_FROZEN))
+	{
+		uint64		x = U64FromFullTransactionId(v.writer);
+
+		if (acc->oldest != 1 && (acc->oldest == 0 || x < acc->oldest))
+			acc->oldest = Max(x, 2);
+	}
+	else if (v.kind == STRATA_TOMBSTONE || v.kind == STRATA_MOVED)
+		acc->stubs++;
+}
+
+/* The blob of the file just completed; the accumulator starts over. */
+static sg_code
+stats_finish(void *arg, uint64_t file_number, sg_buf *out, sg_err *err)
+{
+	StatsAcc   *acc = arg;
+
+	sg_buf_append(out, "\x01", 1);
+	sg_put_fixed64(out, acc->oldest);
+	sg_put_fixed64(out, acc->stubs);
+	sg_put_fixed64(out, Max(acc->rowid_end, acc->base_hwm));
+	acc->oldest = 0;
+	acc->stubs = 0;
+	acc->rowid_end = 0;
+	return SG_OK;
+}
+
+/* Decode a file's statistics; false if it has none (or an unknown format). */
+bool
+strata_file_stats_parse(sg_slice blob, StrataFileStats *fs)
+{
+	if (blob.len < STRATA_FILE_STATS_LEN || blob.data[0] != STRATA_FILE_STATS_FORMAT)
+		return false;
+	fs->oldest_unfrozen = sg_decode_fixed64(blob.data + 1);
+	fs->dead_stubs = sg_decode_fixed64(blob.data + 9);
+	fs->rowid_hwm = sg_decode_fixed64(blob.data + 17);
+	return true;
+}
+
+/* The largest high-water mark among a compaction's inputs. */
+static uint64
+inputs_hwm(const sg_compaction_pick *pick)
+{
+	uint64		hwm = 0;
+
+	for (int w = 0; w < 2; w++)
+		for (size_t i = 0; i < pick->ninputs[w]; i++)
+		{
+			StrataFileStats fs;
+
+			if (strata_file_stats_parse(sg_buf_slice(&pick->inputs[w][i]->user_stats), &fs))
+				hwm = Max(hwm, fs.rowid_hwm);
+		}
+	return hwm;
+}
+
+/* ------------------------------------------------------------------------
  * Flushing (maintenance worker)
  * ------------------------------------------------------------------------
  */
@@ -599,6 +714,7 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 	sg_code		rc;
 	char		dir[MAXPGPATH];
 	sg_iter    *it;
+	StatsAcc	acc;
 
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	if (tree->nimm == 0)
@@ -608,6 +724,9 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 	}
 	off = tree->imm[0];
 	tree_id = tree->tree_id;
+	/* every row id in the memtable was handed out below this */
+	stats_acc_init(&acc, tree->next_rowid);
+
 	/*
 	 * Engine WAL records ending at or below this are all in imm[0] or
 	 * earlier SSTables: just below the next memtable's first one.
@@ -639,6 +758,9 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 	job.dir = dir;
 	job.source = it;
 	job.file_number = sg_vset_new_file_number(vs);
+	job.observe = stats_observe;
+	job.user_stats = stats_finish;
+	job.stats_arg = &acc;
 	sg_version_edit_init(&edit);
 	rc = sg_flush_run(&job, &edit, &stats, &err);
 	sg_iter_destroy(it);
@@ -740,11 +862,17 @@ strata_recovery_done(void)
  *    its super-delete are dropped: no reader can ever use them;
  *  - the newest version committed before H is visible to every snapshot,
  *    so every version older than it is dropped;
- *  - if that version is a delete or a move, the row is gone for everyone:
- *    it is dropped too, but only where no deeper level can hold older
- *    versions of the key (they would show through);
- *  - committed versions older than H that stay are rewritten frozen, so
- *    no reader needs the commit log for them again.
+ *  - if that version is a delete or a move, the row is gone for everyone;
+ *    where no deeper level can hold older versions of the key, the row
+ *    is left as one frozen "dead stub" (heap's LP_DEAD): index entries may
+ *    still point at it, so its row id must stay dead until VACUUM has
+ *    removed them and reaped the row (an engine tombstone, after which
+ *    compaction removes the row for good). A row all of whose versions
+ *    are dropped (a rolled-back insert, a failed speculative insert) also
+ *    leaves a stub, for the index entries its insert made;
+ *  - the version every snapshot sees, when it stays, is rewritten frozen,
+ *    so no reader needs the commit log for it again and relfrozenxid can
+ *    move past its writer.
  * Versions of transactions that may still be running are always kept.
  */
 typedef struct GcState
@@ -769,6 +897,17 @@ mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
 	bool		kill_pending = false;
 	FullTransactionId kill_writer = {0};
 	bool		all_visible_found = false;
+	bool		any_kept = false;
+	int			oldest_dropped = -1;
+	StrataVersion last_dropped = {0};
+
+	/*
+	 * A row VACUUM reaped: the engine tombstone above its stub. The
+	 * engine's default decisions (drop what it hides; drop it at the
+	 * bottom) remove the row for good.
+	 */
+	if (n > 0 && fv[0].type == SG_TYPE_DELETE)
+		return SG_OK;
 
 	resetStringInfo(&gc->rewrite);
 	for (size_t i = 0; i < n; i++)
@@ -780,15 +919,18 @@ mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
 
 		fv[i].decision = SG_FILTER_KEEP;
 		if (fv[i].type != SG_TYPE_PUT)
+		{
+			any_kept = true;
 			continue;			/* engine tombstones are the engine's */
+		}
+		if (!strata_version_decode(fv[i].value.data, fv[i].value.len, &v))
+			return sg_error(err, SG_CORRUPTION, "malformed row version during compaction");
 		if (all_visible_found)
 		{
 			fv[i].decision = SG_FILTER_DROP;
 			gc->dropped++;
 			continue;
 		}
-		if (!strata_version_decode(fv[i].value.data, fv[i].value.len, &v))
-			return sg_error(err, SG_CORRUPTION, "malformed row version during compaction");
 		xid = XidFromFullTransactionId(v.writer);
 		old = (v.flags & STRATA_VF_FROZEN) || writer_finished_before(xid, gc->horizon);
 
@@ -801,7 +943,11 @@ mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
 				kill_writer = v.writer;
 				fv[i].decision = SG_FILTER_DROP;
 				gc->dropped++;
+				oldest_dropped = i;
+				last_dropped = v;
 			}
+			else
+				any_kept = true;
 			continue;
 		}
 		if (kill_pending && v.kind == STRATA_DATA &&
@@ -810,10 +956,15 @@ mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
 			kill_pending = false;
 			fv[i].decision = SG_FILTER_DROP;
 			gc->dropped++;
+			oldest_dropped = i;
+			last_dropped = v;
 			continue;
 		}
 		if (!old)
+		{
+			any_kept = true;
 			continue;			/* its writer may still be running, or be seen as such */
+		}
 
 		committed = (v.flags & (STRATA_VF_FROZEN | STRATA_VF_COMMITTED)) ||
 			TransactionIdDidCommit(xid);
@@ -822,21 +973,19 @@ mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
 			/* rolled back or crashed; or a lock whose holder is done */
 			fv[i].decision = SG_FILTER_DROP;
 			gc->dropped++;
+			oldest_dropped = i;
+			last_dropped = v;
 			continue;
 		}
 
-		/* the newest version every snapshot sees: older ones are dead */
+		/*
+		 * The newest version every snapshot sees: older ones are dead. It
+		 * stays, frozen (a delete or move above a deeper level too: older
+		 * versions there would show through without it).
+		 */
 		all_visible_found = true;
-		if (v.kind != STRATA_DATA)
-		{
-			if (ctx->bottommost)
-			{
-				fv[i].decision = SG_FILTER_DROP;
-				gc->dropped++;
-			}
-			continue;
-		}
-		if (!(v.flags & STRATA_VF_FROZEN) && gc->rewrite.len == 0)
+		any_kept = true;
+		if (!(v.flags & STRATA_VF_FROZEN))
 		{
 			/* one rewrite per call: the job copies it before the next call */
 			appendBinaryStringInfo(&gc->rewrite, fv[i].value.data, fv[i].value.len);
@@ -845,6 +994,21 @@ mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
 			fv[i].new_value = sg_slice_make(gc->rewrite.data, gc->rewrite.len);
 			gc->frozen++;
 		}
+	}
+
+	/*
+	 * Nothing of the row survives and nothing deeper can hold it: leave a
+	 * frozen TOMBSTONE stub in place of its oldest version, for VACUUM.
+	 */
+	if (!any_kept && oldest_dropped >= 0 && ctx->bottommost)
+	{
+		Assert(gc->rewrite.len == 0);
+		strata_version_encode(&gc->rewrite, STRATA_TOMBSTONE, last_dropped.writer,
+							  last_dropped.cid, STRATA_VF_FROZEN | STRATA_VF_COMMITTED,
+							  NULL, NULL, LockTupleExclusive);
+		fv[oldest_dropped].decision = SG_FILTER_REWRITE;
+		fv[oldest_dropped].new_value = sg_slice_make(gc->rewrite.data, gc->rewrite.len);
+		gc->dropped--;
 	}
 	return SG_OK;
 }
@@ -940,12 +1104,71 @@ next_file_number(void *arg)
 #define STRATA_TARGET_FILE_SIZE (32 * 1024 * 1024)
 
 /*
- * Run one compaction of tree: the most urgent one, or with `manual` every
- * file of the shallowest non-empty level that has a level below it.
- * Returns false when there was nothing to do.
+ * Does this file hold a version that compaction would freeze now (an
+ * unfrozen writer older than horizon), or not know (no statistics)?
  */
 static bool
-compact_one(StrataTree *tree, bool manual)
+file_needs_freezing(const sg_file_meta *m, TransactionId horizon)
+{
+	StrataFileStats fs;
+
+	if (!strata_file_stats_parse(sg_buf_slice(&m->user_stats), &fs) || fs.oldest_unfrozen == 1)
+		return true;
+	return fs.oldest_unfrozen != 0 &&
+		TransactionIdPrecedes(XidFromFullTransactionId(FullTransactionIdFromU64(fs.oldest_unfrozen)),
+							  horizon);
+}
+
+/*
+ * A rewrite in place of the first file at level >= 1, numbered below
+ * `below`, that needs freezing: the pick says "level - 1 into level" with
+ * no input at level - 1, so the outputs land at the file's own level and
+ * cover no more than its key range. Without it, old unfrozen versions at
+ * the deepest level would wait for new data to compact them, and
+ * relfrozenxid could not move past them.
+ */
+static sg_code
+pick_freeze(const sg_version *v, TransactionId horizon, uint64 below,
+			sg_compaction_pick *pick)
+{
+	for (int level = 1; level < SG_NUM_LEVELS; level++)
+		for (size_t i = 0; i < v->nfiles[level]; i++)
+		{
+			sg_file_meta *m = v->files[level][i];
+
+			if (m->number >= below || !file_needs_freezing(m, horizon))
+				continue;
+			memset(pick, 0, sizeof(*pick));
+			pick->level = level - 1;
+			pick->inputs[1] = malloc(sizeof(sg_file_meta *));
+			if (pick->inputs[1] == NULL)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			pick->inputs[1][0] = m;
+			pick->ninputs[1] = 1;
+			pick->bottommost = sg_version_range_empty_below(v, level,
+															sg_file_meta_smallest_user(m),
+															sg_file_meta_largest_user(m));
+			return SG_OK;
+		}
+	return SG_NOT_FOUND;
+}
+
+typedef enum CompactMode
+{
+	COMPACT_AUTO,				/* the most urgent compaction, if any */
+	COMPACT_MANUAL,				/* shallowest level with data below it */
+	COMPACT_FREEZE				/* a file holding versions to freeze */
+} CompactMode;
+
+/*
+ * Run one compaction of tree: the most urgent one; with COMPACT_MANUAL
+ * every file of the shallowest non-empty level that has a level below it;
+ * with COMPACT_FREEZE one file (numbered below freeze_below) that holds
+ * versions to freeze, rewritten at its level. Returns false when there
+ * was nothing to do.
+ */
+static bool
+compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 {
 	sg_vset    *vs = worker_vset(tree);
 	sg_version *v = vs->current;
@@ -958,6 +1181,7 @@ compact_one(StrataTree *tree, bool manual)
 	char		dir[MAXPGPATH];
 
 	GcState		gc;
+	StatsAcc	acc;
 
 	gc.horizon = GetOldestNonRemovableTransactionId(NULL);
 	initStringInfo(&gc.rewrite);
@@ -965,7 +1189,9 @@ compact_one(StrataTree *tree, bool manual)
 	sg_picker_options_init(&po);
 	memset(&pick, 0, sizeof(pick));
 	memset(&stats, 0, sizeof(stats));
-	if (manual)
+	if (mode == COMPACT_FREEZE)
+		rc = pick_freeze(v, gc.horizon, freeze_below, &pick);
+	else if (mode == COMPACT_MANUAL)
 	{
 		rc = SG_NOT_FOUND;
 		for (int level = 0; level < SG_NUM_LEVELS - 1 && rc == SG_NOT_FOUND; level++)
@@ -1008,6 +1234,10 @@ compact_one(StrataTree *tree, bool manual)
 		job.open_arg = dir;
 		job.new_file = next_file_number;
 		job.new_file_arg = vs;
+		stats_acc_init(&acc, inputs_hwm(&pick));
+		job.observe = stats_observe;
+		job.user_stats = stats_finish;
+		job.stats_arg = &acc;
 		rc = sg_compact_run(&job, &edit, &stats, &err);
 	}
 
@@ -1156,7 +1386,13 @@ strata_flush_round(void)
 		}
 		if (tree->compact_requested)
 		{
-			while (compact_one(tree, true))
+			uint64		freeze_below;
+
+			while (compact_one(tree, COMPACT_MANUAL, 0))
+				CHECK_FOR_INTERRUPTS();
+			/* each file once: outputs are numbered from here on */
+			freeze_below = worker_vset(tree)->next_file;
+			while (compact_one(tree, COMPACT_FREEZE, freeze_below))
 				CHECK_FOR_INTERRUPTS();
 			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
 			tree->compact_requested = false;
@@ -1164,7 +1400,7 @@ strata_flush_round(void)
 			LWLockRelease(&tree->lock);
 		}
 		/* a few at a time, so frozen memtables never wait long */
-		for (int k = 0; k < 4 && tree->nimm == 0 && compact_one(tree, false); k++)
+		for (int k = 0; k < 4 && tree->nimm == 0 && compact_one(tree, COMPACT_AUTO, 0); k++)
 			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(trees);
@@ -1325,12 +1561,17 @@ strata_recover_tree_manifest(StrataTree *tree)
 		{
 			sg_file_meta *m = st.version->files[level][i];
 			sg_slice	largest = sg_file_meta_largest_user(m);
+			StrataFileStats fs;
 
 			if (m->largest_seq >= tree->next_seq)
 				tree->next_seq = m->largest_seq + 1;
 			if (largest.len == STRATA_ROWID_KEY_LEN &&
 				sg_decode_be64(largest.data) >= tree->next_rowid)
 				tree->next_rowid = sg_decode_be64(largest.data) + 1;
+			/* rows compaction removed keep their ids: never hand them out again */
+			if (strata_file_stats_parse(sg_buf_slice(&m->user_stats), &fs) &&
+				fs.rowid_hwm > tree->next_rowid)
+				tree->next_rowid = fs.rowid_hwm;
 		}
 	sg_version_unref(st.version, NULL, NULL);
 }

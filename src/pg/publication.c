@@ -17,13 +17,10 @@
 #include "access/xact.h"
 #include "catalog/pg_publication.h"
 #include "nodes/parsenodes.h"
-#include "tcop/utility.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "pg/stratago.h"
-
-static ProcessUtility_hook_type prev_process_utility = NULL;
 
 static void
 publication_not_supported(const char *relname, const char *pubname)
@@ -36,14 +33,19 @@ publication_not_supported(const char *relname, const char *pubname)
 			 errhint("Leave strata tables out of publications, or use a heap table for data that must be replicated logically.")));
 }
 
-/* ERROR if publication pubname covers a strata table. */
-static void
-check_publication(const char *pubname)
+/*
+ * ERROR if publication pubname covers a strata table (utility.c calls it
+ * after CREATE/ALTER PUBLICATION).
+ */
+void
+strata_check_publication(const char *pubname)
 {
-	Publication *pub = GetPublicationByName(pubname, true);
+	Publication *pub;
 	List	   *relids;
 	ListCell   *lc;
 
+	CommandCounterIncrement();	/* see what the command just did */
+	pub = GetPublicationByName(pubname, true);
 	if (pub == NULL)
 		return;
 	if (pub->alltables)
@@ -77,41 +79,4 @@ strata_check_not_published(Relation rel)
 	if (pubs != NIL)
 		publication_not_supported(RelationGetRelationName(rel),
 								  get_publication_name(linitial_oid(pubs), false));
-}
-
-static void
-strata_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-					   ProcessUtilityContext context, ParamListInfo params,
-					   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-	const char *pubname = NULL;
-
-	if (IsA(parsetree, CreatePublicationStmt))
-		pubname = ((CreatePublicationStmt *) parsetree)->pubname;
-	else if (IsA(parsetree, AlterPublicationStmt))
-		pubname = ((AlterPublicationStmt *) parsetree)->pubname;
-	if (pubname != NULL)
-		pubname = pstrdup(pubname);
-
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
-							 queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
-
-	/* checked once the publication exists; the ERROR undoes the command */
-	if (pubname != NULL)
-	{
-		CommandCounterIncrement();
-		check_publication(pubname);
-	}
-}
-
-void
-strata_install_publication_guard(void)
-{
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = strata_process_utility;
 }

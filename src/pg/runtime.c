@@ -12,6 +12,7 @@
 
 #include "access/xact.h"
 #include "common/pg_prng.h"
+#include "common/relpath.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
@@ -497,6 +498,121 @@ strata_tree_drop(const RelFileNode *rnode, uint64 tree_id)
 	ereport(DEBUG1, (errmsg_internal("stratago: removed tree \"%s\" of a dropped relation", path)));
 }
 
+static void append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
+						   StringInfo *versions, int n);
+
+/*
+ * Does database dboid hold strata tables? A tree counts while its
+ * relation's main fork exists (a dropped table's tree waits for the
+ * maintenance worker's sweep, and does not count).
+ */
+bool
+strata_database_has_tables(Oid dboid)
+{
+	StrataTree **trees;
+	int			n = strata_registry_list(&trees);
+	bool		found = false;
+
+	for (int i = 0; i < n && !found; i++)
+	{
+		char	   *path;
+		struct stat st;
+
+		if (trees[i]->key.dbNode != dboid || trees[i]->dropped)
+			continue;
+		path = relpathperm(trees[i]->key, MAIN_FORKNUM);
+		found = stat(path, &st) == 0;
+		pfree(path);
+	}
+	pfree(trees);
+	return found;
+}
+
+/*
+ * Copy every engine version of src into dst, verbatim (writers, command
+ * ids and flags), except rows skip() says to leave out: table rewrites
+ * (SET TABLESPACE, VACUUM FULL, CLUSTER) keep MVCC exactly as it was, as
+ * heap's page copies do. Row ids (and so TIDs, also those MOVED versions
+ * point to) stay, or go through remap (CLUSTER's new order) when given.
+ * A row's versions are appended oldest first so that they keep their
+ * order. *oldest gets the oldest writer of an unfrozen version copied
+ * (invalid: none). REQUIRES: nobody writes src (the caller holds
+ * AccessExclusiveLock).
+ */
+void
+strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel, StrataTree *dst,
+				 bool (*skip) (void *arg, uint64 rowid, const StrataVersion *versions, int n),
+				 uint64 (*remap) (void *arg, uint64 rowid),
+				 void *arg, FullTransactionId *oldest)
+{
+	StrataTreeScan *scan = strata_tree_scan_begin(src_rel, src, true);
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "strata copy",
+											  ALLOCSET_DEFAULT_SIZES);
+	const int	batch = 1000;
+	uint64	   *rowids = palloc(sizeof(uint64) * batch);
+	StringInfo *values = palloc(sizeof(StringInfo) * batch);
+	int			nbatch = 0;
+	uint64		min = 0;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+
+	for (int i = 0; i < batch; i++)
+		values[i] = NULL;
+	while (strata_tree_scan_next(scan, &rowid, &versions, &n))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (skip != NULL && skip(arg, rowid, versions, n))
+			continue;
+		for (int i = n - 1; i >= 0; i--)
+		{
+			const StrataVersion *v = &versions[i];
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+			StringInfo	buf = makeStringInfo();
+			MinimalTuple tup = NULL;
+			ItemPointerData moved_to = v->moved_to;
+			uint64		target;
+
+			if (v->kind == STRATA_DATA)
+			{
+				/* the tuple in the version is not aligned: copy it out */
+				tup = palloc(v->tuple_len);
+				memcpy(tup, v->tuple, v->tuple_len);
+			}
+			if (v->kind == STRATA_MOVED && remap != NULL &&
+				strata_tid_to_rowid(&moved_to, &target))
+				strata_rowid_to_tid(remap(arg, target), &moved_to);
+			strata_version_encode(buf, v->kind, v->writer, v->cid, v->flags, tup,
+								  &moved_to, v->lock_mode);
+			MemoryContextSwitchTo(old);
+			if (!(v->flags & STRATA_VF_FROZEN) &&
+				(min == 0 || U64FromFullTransactionId(v->writer) < min))
+				min = U64FromFullTransactionId(v->writer);
+			rowids[nbatch] = remap != NULL ? remap(arg, rowid) : rowid;
+			values[nbatch++] = buf;
+			if (nbatch == batch)
+			{
+				append_entries(dst_rel, dst, rowids, values, nbatch);
+				nbatch = 0;
+				MemoryContextReset(cxt);
+			}
+		}
+	}
+	if (nbatch > 0)
+		append_entries(dst_rel, dst, rowids, values, nbatch);
+	strata_tree_scan_end(scan);
+	MemoryContextDelete(cxt);
+	pfree(rowids);
+	pfree(values);
+
+	/* row ids handed out in src are never handed out again in dst */
+	LWLockAcquire(&dst->lock, LW_EXCLUSIVE);
+	if (src->next_rowid > dst->next_rowid)
+		dst->next_rowid = src->next_rowid;
+	LWLockRelease(&dst->lock);
+	*oldest = FullTransactionIdFromU64(min);
+}
+
 /* The tree of rel's current relfilenode; ERROR if its storage is missing. */
 StrataTree *
 strata_tree_get(Relation rel)
@@ -615,9 +731,9 @@ strata_freeze_active(StrataTree *tree)
  * record and into the memtable, both under the tree lock so that WAL order
  * and sequence order agree. COPY uses this to write a whole buffer at once.
  */
-void
-strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
-						StringInfo *versions, int n)
+static void
+append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
+			   StringInfo *versions, int n)
 {
 	char	   *keys = palloc(STRATA_ROWID_KEY_LEN * n);
 	sg_batch	batch;
@@ -627,14 +743,19 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 	uint64		seq;
 	uint64		end_lsn;
 
-	strata_reserve_xid(GetCurrentFullTransactionId());
+	/* engine tombstones (versions == NULL) carry no xid */
+	if (versions != NULL)
+		strata_reserve_xid(GetCurrentFullTransactionId());
 
 	sg_batch_init(&batch);
 	for (int i = 0; i < n; i++)
 	{
+		sg_slice	key = sg_slice_make(keys + i * STRATA_ROWID_KEY_LEN, STRATA_ROWID_KEY_LEN);
+
 		sg_encode_be64(keys + i * STRATA_ROWID_KEY_LEN, rowids[i]);
-		if (sg_batch_put(&batch, sg_slice_make(keys + i * STRATA_ROWID_KEY_LEN, STRATA_ROWID_KEY_LEN),
-						 sg_slice_make(versions[i]->data, versions[i]->len)) != SG_OK)
+		if ((versions != NULL
+			 ? sg_batch_put(&batch, key, sg_slice_make(versions[i]->data, versions[i]->len))
+			 : sg_batch_delete(&batch, key)) != SG_OK)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
 
@@ -683,9 +804,10 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 
 	strata_memtable_attach(tree->active, &mt);
 	for (int i = 0; i < n && rc == SG_OK; i++)
-		rc = sg_memtable_add(&mt, seq + i, SG_TYPE_PUT,
+		rc = sg_memtable_add(&mt, seq + i, versions != NULL ? SG_TYPE_PUT : SG_TYPE_DELETE,
 							 sg_slice_make(keys + i * STRATA_ROWID_KEY_LEN, STRATA_ROWID_KEY_LEN),
-							 sg_slice_make(versions[i]->data, versions[i]->len), &err);
+							 versions != NULL ? sg_slice_make(versions[i]->data, versions[i]->len)
+							 : sg_slice_make("", 0), &err);
 	tree->rows_written += n;
 	LWLockRelease(&tree->lock);
 	sg_batch_free(&batch);
@@ -703,10 +825,37 @@ strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 }
 
 void
+strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
+						StringInfo *versions, int n)
+{
+	append_entries(rel, tree, rowids, versions, n);
+}
+
+void
 strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid, StringInfo version)
 {
-	strata_tree_append_many(rel, tree, &rowid, &version, 1);
+	append_entries(rel, tree, &rowid, &version, 1);
 }
+
+/*
+ * VACUUM reaps rows gone for every snapshot once their index entries are
+ * removed: an engine tombstone hides every version of each (readers then
+ * find no row id at all), and compaction drops them for good. The row ids
+ * stay used (the files' high-water mark), so they are never handed out
+ * again. Losing these tombstones in a crash costs nothing but a repeat.
+ */
+void
+strata_tree_reap_rows(Relation rel, StrataTree *tree, const uint64 *rowids, int n)
+{
+	const int	batch = 1024;	/* bounded WAL records and memory */
+
+	for (int i = 0; i < n; i += batch)
+	{
+		CHECK_FOR_INTERRUPTS();
+		append_entries(rel, tree, rowids + i, NULL, Min(batch, n - i));
+	}
+}
+
 
 /* ------------------------------------------------------------------------
  * Read paths
@@ -745,6 +894,85 @@ unpin_memtables(PinnedSet *ps)
 	for (int i = 0; i < ps->n; i++)
 		strata_memtable_unpin(ps->mts[i]);
 	ps->n = 0;
+}
+
+/*
+ * The oldest writer of an unfrozen version anywhere in the tree: in its
+ * memtables (read entry by entry; VACUUM has just flushed them, so they
+ * hold only what came since) and its SSTables (from each file's
+ * statistics). Memtables are pinned before the files are listed, as
+ * readers do, so a flush in between is seen twice, never missed.
+ * Returns false when some file does not know (no statistics); else
+ * *oldest is the oldest writer, or invalid when every version is frozen.
+ * *stubs gets the number of dead stubs the files hold.
+ */
+bool
+strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *oldest,
+							uint64 *stubs)
+{
+	PinnedSet	ps;
+	StrataLocalVersion *lv;
+	volatile uint64 min = 0;
+	volatile bool known = true;
+
+	*stubs = 0;
+	pin_memtables(tree, &ps);
+	PG_TRY();
+	{
+		for (int i = 0; i < ps.n; i++)
+		{
+			sg_memtable mt;
+			sg_iter    *it;
+
+			strata_memtable_attach(ps.mts[i], &mt);
+			it = sg_memtable_iter(&mt);
+			for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
+			{
+				sg_parsed_ikey k;
+				StrataVersion v;
+				sg_slice	value = sg_iter_value(it);
+
+				if (!sg_ikey_parse(sg_iter_key(it), &k) || k.type != SG_TYPE_PUT)
+					continue;
+				if (!strata_version_decode(value.data, value.len, &v))
+				{
+					known = false;
+					continue;
+				}
+				if (!(v.flags & STRATA_VF_FROZEN) &&
+					(min == 0 || U64FromFullTransactionId(v.writer) < min))
+					min = U64FromFullTransactionId(v.writer);
+			}
+			sg_iter_destroy(it);
+		}
+		lv = strata_local_version_get(tree);
+		for (int i = 0; i < strata_local_version_nfiles(lv); i++)
+		{
+			int			level;
+			uint64		number;
+			sg_table_reader *reader;
+			StrataFileStats fs;
+
+			strata_local_version_file(lv, i, &level, &number, &reader);
+			if (!strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, &fs) ||
+				fs.oldest_unfrozen == 1)
+			{
+				known = false;
+				continue;
+			}
+			*stubs += fs.dead_stubs;
+			if (fs.oldest_unfrozen != 0 && (min == 0 || fs.oldest_unfrozen < min))
+				min = fs.oldest_unfrozen;
+		}
+		strata_local_version_release(lv);
+	}
+	PG_FINALLY();
+	{
+		unpin_memtables(&ps);
+	}
+	PG_END_TRY();
+	*oldest = FullTransactionIdFromU64(min);
+	return known;
 }
 
 typedef struct VersionCollector

@@ -192,6 +192,17 @@ extern void strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid,
 							   StringInfo version);
 extern void strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
 									StringInfo *versions, int n);
+extern bool strata_database_has_tables(Oid dboid);
+extern void strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel,
+							 StrataTree *dst,
+							 bool (*skip) (void *arg, uint64 rowid,
+										   const StrataVersion *versions, int n),
+							 uint64 (*remap) (void *arg, uint64 rowid),
+							 void *arg, FullTransactionId *oldest);
+extern void strata_tree_reap_rows(Relation rel, StrataTree *tree, const uint64 *rowids,
+								  int n);
+extern bool strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree,
+										FullTransactionId *oldest, uint64 *stubs);
 extern int	strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 								 StrataVersion **versions, MemoryContext mcxt);
 extern void strata_tree_dir(const StrataTree *tree, char *buf, size_t len);
@@ -236,6 +247,15 @@ extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
 									  uint64 *number, sg_table_reader **reader);
 extern void strata_flush_round(void);
 extern void strata_flush_requested(void);
+
+/* flush.c: what each SSTable records about its contents (user_stats) */
+typedef struct StrataFileStats
+{
+	uint64		oldest_unfrozen;	/* FullTransactionId; 0 none, 1 unknown */
+	uint64		dead_stubs;		/* rows gone for all, awaiting VACUUM */
+	uint64		rowid_hwm;		/* no row id at or above was handed out */
+} StrataFileStats;
+extern bool strata_file_stats_parse(sg_slice blob, StrataFileStats *fs);
 extern void strata_sweep_dropped(void);
 extern void strata_tree_request_compact(StrataTree *tree);
 extern void strata_tree_request_flush(StrataTree *tree);

@@ -72,7 +72,8 @@ _PG_init(void)
 	/* registered in the postmaster, inherited by every backend it forks */
 	strata_wal_init_callbacks();
 	strata_register_maintenance_worker();
-	strata_install_publication_guard();
+	/* CREATE DATABASE and ALTER DATABASE SET TABLESPACE (utility.c) */
+	strata_utility_init();
 }
 
 static void

@@ -30,8 +30,11 @@ extern void strata_register_maintenance_worker(void);
 extern PGDLLEXPORT void strata_maintenance_main(Datum main_arg);
 
 /* publication.c */
-extern void strata_install_publication_guard(void);
+extern void strata_check_publication(const char *pubname);
 extern void strata_check_not_published(Relation rel);
+
+/* utility.c */
+extern void strata_utility_init(void);
 
 /* tableam.c */
 extern PGDLLEXPORT Datum stratago_tableam_handler(PG_FUNCTION_ARGS);

@@ -23,6 +23,9 @@
 #include "catalog/storage.h"
 #include "catalog/storage_xlog.h"
 #include "commands/vacuum.h"
+#include "postmaster/autovacuum.h"
+#include "commands/dbcommands.h"
+#include "utils/lsyscache.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,6 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/tuplesort.h"
 #include "access/tsmapi.h"
 #include "storage/predicate.h"
 #include "storage/procarray.h"
@@ -48,6 +52,7 @@
 PG_FUNCTION_INFO_V1(stratago_tableam_handler);
 
 static void strata_not_supported(const char *operation) pg_attribute_noreturn();
+static uint64 strata_relation_size(Relation rel, ForkNumber forkNumber);
 
 /*
  * The one error for operations not implemented yet.
@@ -1329,12 +1334,174 @@ strata_relation_nontransactional_truncate(Relation rel)
 	strata_tree_create(&rel->rd_node);
 }
 
+/*
+ * ALTER TABLE ... SET TABLESPACE: the relation gets a new relfilenode in
+ * the other tablespace. Its smgr main fork is created there (empty, as
+ * for every strata relation), the rows are copied verbatim into the new
+ * relfilenode's tree, and the old storage goes through PostgreSQL's
+ * pending deletes; the maintenance worker removes the old tree once its
+ * main fork is gone. The engine's files stay under $PGDATA/stratago:
+ * only the relation's identity moves (README, "Tablespaces").
+ */
 static void
 strata_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 {
-	strata_not_supported("ALTER TABLE ... SET TABLESPACE");
+	SMgrRelation dstrel;
+	StrataTree *src = strata_tree_get(rel);
+	StrataTree *dst;
+	FullTransactionId oldest;
+
+	dstrel = RelationCreateStorage(*newrnode, rel->rd_rel->relpersistence, true);
+	smgrclose(dstrel);
+	dst = strata_tree_create(newrnode);
+	strata_tree_copy(rel, src, rel, dst, NULL, NULL, NULL, &oldest);
+	RelationDropStorage(rel);
 }
 
+typedef struct ClusterCopyState
+{
+	GlobalVisState *vistest;
+	double		live;
+	double		dead;
+	double		recently_dead;
+	/*
+	 * CLUSTER's new order, by old row id: new row id + 1 (0: none yet),
+	 * with CLUSTER_COPIED set for the rows the first pass chose to copy
+	 */
+	uint64	   *map;
+	uint64		nmap;
+	uint64		next_new;		/* next new row id to hand out */
+} ClusterCopyState;
+
+#define CLUSTER_COPIED (UINT64CONST(1) << 63)
+
+/* Is the row gone for every snapshot? (Counts rows as heap's CLUSTER does.) */
+static bool
+cluster_row_dead(ClusterCopyState *cs, const StrataVersion *versions, int n)
+{
+	TransactionId latest = InvalidTransactionId;
+
+	if (row_dead_to_all(versions, n, cs->vistest, &latest))
+	{
+		cs->dead += 1;
+		return true;
+	}
+	if (strata_resolve(versions, n, SnapshotSelf).visible)
+		cs->live += 1;
+	else
+		cs->recently_dead += 1;
+	return false;
+}
+
+/* VACUUM FULL: leave out rows no snapshot can see any more. */
+static bool
+cluster_skip_row(void *arg, uint64 rowid, const StrataVersion *versions, int n)
+{
+	return cluster_row_dead((ClusterCopyState *) arg, versions, n);
+}
+
+/* CLUSTER: copy the rows the first pass gave a place in the new order. */
+static bool
+cluster_skip_unmapped(void *arg, uint64 rowid, const StrataVersion *versions, int n)
+{
+	ClusterCopyState *cs = arg;
+
+	return rowid >= cs->nmap || !(cs->map[rowid] & CLUSTER_COPIED);
+}
+
+/*
+ * The new row id of an old one. A MOVED version may point to a row that
+ * was not copied (gone for everyone): it gets a new row id no row has, so
+ * following the link finds nothing, as before.
+ */
+static uint64
+cluster_remap(void *arg, uint64 rowid)
+{
+	ClusterCopyState *cs = arg;
+
+	if (rowid >= cs->nmap)
+		return cs->next_new++;
+	if (cs->map[rowid] == 0)
+		cs->map[rowid] = ++cs->next_new;
+	return (cs->map[rowid] & ~CLUSTER_COPIED) - 1;
+}
+
+/*
+ * CLUSTER's first pass: sort the rows some snapshot may still see by the
+ * index (their newest row data, as an index build would index them) and
+ * hand out new row ids in that order; rows with no row data left (deleted
+ * or moved, still visible to old snapshots) come last.
+ */
+static void
+cluster_plan_order(Relation OldTable, Relation OldIndex, StrataTree *tree,
+				   ClusterCopyState *cs)
+{
+	Tuplesortstate *ts = tuplesort_begin_cluster(RelationGetDescr(OldTable), OldIndex,
+												 maintenance_work_mem, NULL, TUPLESORT_NONE);
+	StrataTreeScan *scan = strata_tree_scan_begin(OldTable, tree, true);
+	uint64	   *tail = NULL;
+	uint64		ntail = 0;
+	uint64		captail = 0;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+	HeapTuple	tup;
+
+	cs->nmap = tree->next_rowid;
+	cs->map = palloc_extended(sizeof(uint64) * Max(cs->nmap, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	while (strata_tree_scan_next(scan, &rowid, &versions, &n))
+	{
+		int			data = -1;
+		ItemPointerData tid;
+
+		CHECK_FOR_INTERRUPTS();
+		if (rowid >= cs->nmap || cluster_row_dead(cs, versions, n))
+			continue;
+		for (int i = 0; i < n && data < 0; i++)
+			if (versions[i].kind == STRATA_DATA &&
+				strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+				data = i;
+		if (data < 0)
+		{
+			if (ntail == captail)
+			{
+				captail = captail ? captail * 2 : 1024;
+				tail = tail ? repalloc_huge(tail, sizeof(uint64) * captail)
+					: palloc(sizeof(uint64) * captail);
+			}
+			tail[ntail++] = rowid;
+			continue;
+		}
+		strata_rowid_to_tid(rowid, &tid);
+		tup = strata_version_to_heap(&versions[data], &tid, RelationGetRelid(OldTable));
+		tuplesort_putheaptuple(ts, tup);
+		heap_freetuple(tup);
+	}
+	strata_tree_scan_end(scan);
+
+	tuplesort_performsort(ts);
+	while ((tup = tuplesort_getheaptuple(ts, true)) != NULL)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (strata_tid_to_rowid(&tup->t_self, &rowid))
+			cs->map[rowid] = ++cs->next_new | CLUSTER_COPIED;
+	}
+	tuplesort_end(ts);
+	for (uint64 i = 0; i < ntail; i++)
+		cs->map[tail[i]] = ++cs->next_new | CLUSTER_COPIED;
+	if (tail)
+		pfree(tail);
+}
+
+/*
+ * VACUUM FULL and CLUSTER: copy every row some snapshot may still see
+ * into the new relfilenode's tree, with all its versions as they are
+ * (MVCC unchanged, as heap copies recently dead tuples). VACUUM FULL keeps
+ * the row ids; CLUSTER gives the rows new ones in the index's order, so
+ * the tree (sorted by row id) stores them in that order, and rewrites the
+ * TIDs MOVED versions point to. The new relfrozenxid is the oldest
+ * unfrozen writer copied, if older than the cutoff cluster.c chose.
+ */
 static void
 strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 								 Relation OldIndex, bool use_sort,
@@ -1345,27 +1512,281 @@ strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 								 double *tups_vacuumed,
 								 double *tups_recently_dead)
 {
-	strata_not_supported("VACUUM FULL or CLUSTER");
+	ClusterCopyState cs;
+	FullTransactionId oldest;
+	StrataTree *src = strata_tree_get(OldTable);
+
+	memset(&cs, 0, sizeof(cs));
+	cs.vistest = GlobalVisTestFor(OldTable);
+	if (OldIndex != NULL)
+	{
+		StrataTree *dst = strata_tree_get(NewTable);
+
+		cluster_plan_order(OldTable, OldIndex, src, &cs);
+		strata_tree_copy(OldTable, src, NewTable, dst,
+						 cluster_skip_unmapped, cluster_remap, &cs, &oldest);
+		pfree(cs.map);
+		/* every new row id, dangling MOVED targets included, is used */
+		LWLockAcquire(&dst->lock, LW_EXCLUSIVE);
+		dst->next_rowid = Max(dst->next_rowid, cs.next_new);
+		LWLockRelease(&dst->lock);
+	}
+	else
+		strata_tree_copy(OldTable, src, NewTable, strata_tree_get(NewTable),
+						 cluster_skip_row, NULL, &cs, &oldest);
+	if (FullTransactionIdIsValid(oldest) &&
+		TransactionIdPrecedes(XidFromFullTransactionId(oldest), *xid_cutoff))
+		*xid_cutoff = XidFromFullTransactionId(oldest);
+	*num_tuples = cs.live;
+	*tups_vacuumed = cs.dead;
+	*tups_recently_dead = cs.recently_dead;
 }
 
-/*
- * VACUUM: compact the whole tree, which retires every row version no
- * snapshot can see and freezes the old committed ones (flush.c's
- * compaction filter), then report to the statistics as heap does. Index
- * entries of removed rows are not deleted here yet: btree kills them when
- * it meets them (all_dead), and index_delete_tuples removes them on page
- * splits.
+/* ------------------------------------------------------------------------
+ * VACUUM
+ *
+ * 1. Compaction through the maintenance worker retires every row version
+ *    no snapshot can see, freezes the all-visible ones, and leaves rows
+ *    gone for everyone as one-version "dead stubs" (flush.c).
+ * 2. A scan of the tree collects the TIDs of rows dead to every snapshot
+ *    (stubs, and dead rows compaction has not reached), at most
+ *    maintenance_work_mem of them at a time as heap does; each batch is
+ *    removed from every index (index_bulk_delete), and only then are its
+ *    rows reaped (engine tombstones): a TID is never left dangling, and
+ *    is never handed out again (row ids only grow). When rows were
+ *    reaped, a second compaction removes them, so the space comes back.
+ * 3. index_vacuum_cleanup on every index, statistics as heap reports them.
+ * 4. relfrozenxid moves to the oldest writer of an unfrozen version still
+ *    in the tree (per-SSTable statistics plus the memtables), capped by
+ *    the horizon taken before compacting, which every xid written later
+ *    is at or above. strata writes no multixacts, so relminmxid moves to
+ *    the oldest multixact that still exists.
+ * ------------------------------------------------------------------------
  */
+typedef struct StrataVacuumState
+{
+	Relation	rel;
+	StrataTree *tree;
+	int			nindexes;
+	Relation   *indrels;
+	IndexBulkDeleteResult **istats;
+	VacDeadItems *dead;			/* TIDs in ascending order (the scan's) */
+	bool		do_index;		/* index_cleanup is not off */
+	int			elevel;
+	BufferAccessStrategy bstrategy;
+	int			index_scans;
+	double		reaped;
+	double		live;
+} StrataVacuumState;
+
+/* Remove the collected TIDs from every index, then reap their rows. */
+static void
+strata_vacuum_dead_batch(StrataVacuumState *vs)
+{
+	uint64	   *rowids;
+
+	if (vs->dead->num_items == 0)
+		return;
+	if (vs->nindexes > 0)
+	{
+		for (int i = 0; i < vs->nindexes; i++)
+		{
+			IndexVacuumInfo ivinfo;
+
+			memset(&ivinfo, 0, sizeof(ivinfo));
+			ivinfo.index = vs->indrels[i];
+			ivinfo.analyze_only = false;
+			ivinfo.report_progress = false;
+			ivinfo.estimated_count = true;
+			ivinfo.message_level = vs->elevel;
+			ivinfo.num_heap_tuples = vs->rel->rd_rel->reltuples;
+			ivinfo.strategy = vs->bstrategy;
+			vs->istats[i] = vac_bulkdel_one_index(&ivinfo, vs->istats[i], vs->dead);
+		}
+		vs->index_scans++;
+	}
+	rowids = palloc(sizeof(uint64) * vs->dead->num_items);
+	for (int i = 0; i < vs->dead->num_items; i++)
+		(void) strata_tid_to_rowid(&vs->dead->items[i], &rowids[i]);
+	strata_tree_reap_rows(vs->rel, vs->tree, rowids, vs->dead->num_items);
+	pfree(rowids);
+	vs->reaped += vs->dead->num_items;
+	vs->dead->num_items = 0;
+}
+
 static void
 strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 					   BufferAccessStrategy bstrategy)
 {
 	StrataTree *tree = strata_tree_get(rel);
-	double		live = rel->rd_rel->reltuples >= 0 ? rel->rd_rel->reltuples : 0;
+	StrataVacuumState vs;
+	TransactionId oldest_xmin = GetOldestNonRemovableTransactionId(rel);
+	GlobalVisState *vistest;
+	TransactionId new_frozen = InvalidTransactionId;
+	TransactionId old_frozen = rel->rd_rel->relfrozenxid;
+	MultiXactId new_minmulti = GetOldestMultiXactId();
+	FullTransactionId oldest_unfrozen;
+	uint64		stubs;
+	bool		frozen_updated = false;
+	bool		minmulti_updated = false;
+	double		not_removable = 0;
+	uint64		dropped_before;
+	uint64		frozen_before;
+	uint64		dropped;
+	uint64		frozen;
+	int			work_mem_kb;
+	int			max_items;
+	StrataTreeScan *tscan;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
 
+	memset(&vs, 0, sizeof(vs));
+	vs.rel = rel;
+	vs.tree = tree;
+	vs.bstrategy = bstrategy;
+	vs.elevel = (params->options & VACOPT_VERBOSE) ? INFO : DEBUG2;
+	ereport(vs.elevel,
+			(errmsg("vacuuming \"%s.%s.%s\"",
+					get_database_name(MyDatabaseId),
+					get_namespace_name(RelationGetNamespace(rel)),
+					RelationGetRelationName(rel))));
+
+	/* 1. compaction: retire, freeze, leave dead stubs */
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	dropped_before = tree->versions_dropped;
+	frozen_before = tree->versions_frozen;
+	LWLockRelease(&tree->lock);
 	strata_tree_request_compact(tree);
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	dropped = tree->versions_dropped - dropped_before;
+	frozen = tree->versions_frozen - frozen_before;
+	LWLockRelease(&tree->lock);
+
+	/* 2. dead rows out of the indexes, then out of the tree */
+	vac_open_indexes(rel, RowExclusiveLock, &vs.nindexes, &vs.indrels);
+	vs.istats = palloc0(sizeof(IndexBulkDeleteResult *) * Max(vs.nindexes, 1));
+	vs.do_index = params->index_cleanup != VACOPTVALUE_DISABLED;
+	work_mem_kb = (IsAutoVacuumWorkerProcess() && autovacuum_work_mem != -1)
+		? autovacuum_work_mem : maintenance_work_mem;
+	max_items = (int) Min((Size) MAXDEADITEMS((Size) work_mem_kb * 1024),
+						  (Size) MAXDEADITEMS(MaxAllocSize));
+	max_items = Max(max_items, MaxHeapTuplesPerPage);
+	vs.dead = palloc(vac_max_items_to_alloc_size(max_items));
+	vs.dead->max_items = max_items;
+	vs.dead->num_items = 0;
+
+	vistest = GlobalVisTestFor(rel);
+	tscan = strata_tree_scan_begin(rel, tree, false);
+	while (strata_tree_scan_next(tscan, &rowid, &versions, &n))
+	{
+		TransactionId latest = InvalidTransactionId;
+
+		vacuum_delay_point();
+		if (row_dead_to_all(versions, n, vistest, &latest))
+		{
+			/* with index cleanup off, the stub stays for a later VACUUM */
+			if (vs.nindexes > 0 && !vs.do_index)
+			{
+				not_removable += 1;
+				continue;
+			}
+			strata_rowid_to_tid(rowid, &vs.dead->items[vs.dead->num_items++]);
+			if (vs.dead->num_items >= vs.dead->max_items)
+				strata_vacuum_dead_batch(&vs);
+		}
+		else if (strata_resolve(versions, n, SnapshotSelf).visible)
+			vs.live += 1;
+		else
+			not_removable += 1;
+	}
+	strata_tree_scan_end(tscan);
+	strata_vacuum_dead_batch(&vs);
+
+	/*
+	 * Reaped rows are engine tombstones over their stubs until compaction
+	 * meets them: compact once more so that one VACUUM gives the space
+	 * back (BRIEF: compaction instead of VACUUM-driven space reuse).
+	 */
+	if (vs.reaped > 0)
+	{
+		strata_tree_request_compact(tree);
+		LWLockAcquire(&tree->lock, LW_SHARED);
+		dropped = tree->versions_dropped - dropped_before;
+		frozen = tree->versions_frozen - frozen_before;
+		LWLockRelease(&tree->lock);
+	}
+
+	/* 3. index cleanup and statistics */
+	for (int i = 0; i < vs.nindexes && vs.do_index; i++)
+	{
+		IndexVacuumInfo ivinfo;
+
+		memset(&ivinfo, 0, sizeof(ivinfo));
+		ivinfo.index = vs.indrels[i];
+		ivinfo.analyze_only = false;
+		ivinfo.report_progress = false;
+		ivinfo.estimated_count = false;
+		ivinfo.message_level = vs.elevel;
+		ivinfo.num_heap_tuples = vs.live;
+		ivinfo.strategy = bstrategy;
+		vs.istats[i] = vac_cleanup_one_index(&ivinfo, vs.istats[i]);
+		if (vs.istats[i] != NULL && !vs.istats[i]->estimated_count)
+			vac_update_relstats(vs.indrels[i], vs.istats[i]->num_pages,
+								vs.istats[i]->num_index_tuples, 0, false,
+								InvalidTransactionId, InvalidMultiXactId,
+								NULL, NULL, false);
+	}
+
+	/* 4. the oldest xid the table still holds */
+	if (strata_tree_oldest_unfrozen(rel, tree, &oldest_unfrozen, &stubs))
+	{
+		new_frozen = oldest_xmin;
+		if (FullTransactionIdIsValid(oldest_unfrozen) &&
+			TransactionIdPrecedes(XidFromFullTransactionId(oldest_unfrozen), new_frozen))
+			new_frozen = XidFromFullTransactionId(oldest_unfrozen);
+		if (!TransactionIdIsNormal(new_frozen))
+			new_frozen = InvalidTransactionId;
+	}
+	vac_update_relstats(rel, (BlockNumber) (strata_relation_size(rel, MAIN_FORKNUM) / BLCKSZ),
+						vs.live, 0, vs.nindexes > 0, new_frozen, new_minmulti,
+						&frozen_updated, &minmulti_updated, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
-						 (PgStat_Counter) live, 0);
+						 (PgStat_Counter) vs.live, (PgStat_Counter) not_removable);
+
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "index scans: %d\n", vs.index_scans);
+		appendStringInfo(&buf, "rows: %.0f removed, %.0f remain, %.0f are dead but not yet removable\n",
+						 vs.reaped, vs.live, not_removable);
+		appendStringInfo(&buf, "row versions: " UINT64_FORMAT " retired and " UINT64_FORMAT " frozen by compaction\n",
+						 dropped, frozen);
+		if (frozen_updated)
+			appendStringInfo(&buf, "new relfrozenxid: %u, which is %d XIDs ahead of previous value\n",
+							 new_frozen, (int32) (new_frozen - old_frozen));
+		else if (!TransactionIdIsValid(new_frozen))
+			appendStringInfoString(&buf, "relfrozenxid kept: some SSTable records no oldest unfrozen xid\n");
+		for (int i = 0; i < vs.nindexes; i++)
+			if (vs.istats[i] != NULL)
+				appendStringInfo(&buf, "index \"%s\": pages: %u in total, %.0f entries removed, %.0f remain\n",
+								 RelationGetRelationName(vs.indrels[i]), vs.istats[i]->num_pages,
+								 vs.istats[i]->tuples_removed, vs.istats[i]->num_index_tuples);
+		ereport(vs.elevel,
+				(errmsg("finished vacuuming \"%s.%s.%s\": %s",
+						get_database_name(MyDatabaseId),
+						get_namespace_name(RelationGetNamespace(rel)),
+						RelationGetRelationName(rel), buf.data)));
+		pfree(buf.data);
+	}
+
+	for (int i = 0; i < vs.nindexes; i++)
+		if (vs.istats[i] != NULL)
+			pfree(vs.istats[i]);
+	vac_close_indexes(vs.nindexes, vs.indrels, NoLock);
+	pfree(vs.dead);
+	pfree(vs.istats);
 }
 
 /*

@@ -21,6 +21,7 @@ typedef struct output_set
 	const char *dir;
 	const sg_table_options *table_opts;
 	sg_user_stats_fn user_stats;
+	sg_observe_fn observe;
 	void	   *stats_arg;
 	int			level;
 	sg_version_edit *edit;
@@ -64,6 +65,8 @@ output_add(output_set *o, sg_slice ikey, sg_slice value, sg_err *err)
 	if (seq > o->largest_seq)
 		o->largest_seq = seq;
 	o->stats->entries_out++;
+	if (o->observe != NULL)
+		o->observe(o->stats_arg, ikey, value);
 	return sg_table_builder_add(o->b, ikey, value, err);
 }
 
@@ -170,6 +173,7 @@ sg_flush_run(const sg_flush_job *job, sg_version_edit *edit, sg_job_stats *stats
 	o.dir = job->dir;
 	o.table_opts = job->table_opts;
 	o.user_stats = job->user_stats;
+	o.observe = job->observe;
 	o.stats_arg = job->stats_arg;
 	o.level = 0;
 	o.edit = edit;
@@ -373,6 +377,7 @@ sg_compact_run(const sg_compact_job *job, sg_version_edit *edit, sg_job_stats *s
 	o.dir = job->dir;
 	o.table_opts = job->table_opts;
 	o.user_stats = job->user_stats;
+	o.observe = job->observe;
 	o.stats_arg = job->stats_arg;
 	o.level = p->level + 1;
 	o.edit = edit;

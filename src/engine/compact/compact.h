@@ -39,6 +39,14 @@ typedef uint64_t (*sg_new_file_fn) (void *arg);
 typedef sg_code (*sg_user_stats_fn) (void *arg, uint64_t file_number, sg_buf *out,
 									 sg_err *err);
 
+/*
+ * Shown every entry (internal key and value) as it is written to the
+ * output file being built, so that user_stats can summarise exactly that
+ * file's contents (outputs are finished right after their last entry).
+ * May be NULL.
+ */
+typedef void (*sg_observe_fn) (void *arg, sg_slice ikey, sg_slice value);
+
 /* An iterator over one input file (the caller's table cache). */
 typedef sg_iter *(*sg_open_table_fn) (void *arg, const sg_file_meta *meta);
 
@@ -52,6 +60,7 @@ typedef struct sg_flush_job
 	sg_iter    *source;			/* borrowed: every entry goes out unchanged */
 	uint64_t	file_number;
 	sg_user_stats_fn user_stats;
+	sg_observe_fn observe;		/* called with stats_arg */
 	void	   *stats_arg;
 } sg_flush_job;
 
@@ -146,6 +155,7 @@ typedef struct sg_compact_job
 	sg_new_file_fn new_file;
 	void	   *new_file_arg;
 	sg_user_stats_fn user_stats;
+	sg_observe_fn observe;		/* called with stats_arg */
 	void	   *stats_arg;
 } sg_compact_job;
 

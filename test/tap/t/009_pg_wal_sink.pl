@@ -1,4 +1,4 @@
-# 006_pg_wal_sink.pl — stratago.wal_sink = postgres: strata records in
+# 009_pg_wal_sink.pl — stratago.wal_sink = postgres: strata records in
 # PostgreSQL's WAL (src/pg/pgwal.c).
 #  (a) a crash right after a checkpoint, with memtables holding rows logged
 #      before the checkpoint's redo point (stratago.checkpoint_guard off,

@@ -1,4 +1,4 @@
-# 007_pitr.pl — base backups and point-in-time recovery of strata tables
+# 010_pitr.pl — base backups and point-in-time recovery of strata tables
 # with stratago.wal_sink = postgres.
 #
 # A write load runs (each transaction writes the same change to strata

@@ -1,0 +1,133 @@
+/*
+ * utility.c — stratago's ProcessUtility hook. It watches the commands
+ * that would take strata rows somewhere strata cannot follow yet:
+ * CREATE/ALTER PUBLICATION (publication.c checks them once they are
+ * done), and the commands that copy or move a whole database's files
+ * behind the table access method's back (BRIEF §5.10):
+ *
+ *   CREATE DATABASE ... TEMPLATE t   copies t's smgr files (STRATEGY
+ *                                    WAL_LOG block by block, FILE_COPY as
+ *                                    directories); strata rows live in
+ *                                    $PGDATA/stratago/<t's oid>/, which
+ *                                    neither strategy sees;
+ *   ALTER DATABASE d SET TABLESPACE  moves d's smgr files to another
+ *                                    tablespace, which changes the
+ *                                    RelFileNode of every table in d's
+ *                                    default tablespace: the engine's trees
+ *                                    are keyed by it and would be left
+ *                                    behind (and swept as dropped).
+ *
+ * Both are refused with a clear error, before anything is created or
+ * moved, when the database holds strata tables. Copying trees for a new
+ * database (new tree ids, the engine WAL, the registry) is left for later;
+ * pg_dump and pg_restore copy such a database today.
+ */
+#include "postgres.h"
+
+#include "commands/dbcommands.h"
+#include "commands/defrem.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+
+#include "pg/runtime.h"
+#include "pg/stratago.h"
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/* The value of option `name` in a list of DefElem, or NULL. */
+static char *
+defelem_string(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, name) == 0 && d->arg != NULL)
+			return defGetString(d);
+	}
+	return NULL;
+}
+
+static bool
+defelem_present(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+		if (strcmp(lfirst_node(DefElem, lc)->defname, name) == 0)
+			return true;
+	return false;
+}
+
+static void
+check_database_utility(Node *parsetree)
+{
+	if (IsA(parsetree, CreatedbStmt))
+	{
+		CreatedbStmt *stmt = (CreatedbStmt *) parsetree;
+		char	   *template = defelem_string(stmt->options, "template");
+		Oid			dboid;
+
+		if (template == NULL)
+			template = "template1";
+		dboid = get_database_oid(template, true);
+		if (OidIsValid(dboid) && strata_database_has_tables(dboid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot copy database \"%s\" because it contains strata tables",
+							template),
+					 errdetail("CREATE DATABASE copies PostgreSQL's files only; the rows of strata tables are kept in the stratago engine's files."),
+					 errhint("Use pg_dump and pg_restore to copy the database, or use a template without strata tables.")));
+	}
+	else if (IsA(parsetree, AlterDatabaseStmt))
+	{
+		AlterDatabaseStmt *stmt = (AlterDatabaseStmt *) parsetree;
+		Oid			dboid;
+
+		if (!defelem_present(stmt->options, "tablespace"))
+			return;
+		dboid = get_database_oid(stmt->dbname, true);
+		if (OidIsValid(dboid) && strata_database_has_tables(dboid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot move database \"%s\" to another tablespace because it contains strata tables",
+							stmt->dbname),
+					 errhint("Move the strata tables with ALTER TABLE ... SET TABLESPACE instead.")));
+	}
+}
+
+static void
+strata_process_utility(PlannedStmt *pstmt, const char *queryString,
+					   bool readOnlyTree, ProcessUtilityContext context,
+					   ParamListInfo params, QueryEnvironment *queryEnv,
+					   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	char	   *pubname = NULL;
+
+	check_database_utility(parsetree);
+	if (IsA(parsetree, CreatePublicationStmt))
+		pubname = pstrdup(((CreatePublicationStmt *) parsetree)->pubname);
+	else if (IsA(parsetree, AlterPublicationStmt))
+		pubname = pstrdup(((AlterPublicationStmt *) parsetree)->pubname);
+
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+							 queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+
+	/* checked once the publication exists; the ERROR undoes the command */
+	if (pubname != NULL)
+		strata_check_publication(pubname);
+}
+
+void
+strata_utility_init(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = strata_process_utility;
+}

@@ -23,6 +23,11 @@
  *                           (engine/wal/batch.h: first seq, count, entries)
  *   info 0x20 CREATE        xl_strata_tree: a new (or truncated) tree; redo
  *                           replaces any other tree of the relfilenode
+ *   info 0x30 CONFLICT      RelFileNode, TransactionId: VACUUM is about to
+ *                           remove index entries of rows whose newest
+ *                           writer is that xid; a hot standby cancels the
+ *                           queries that may still see them (heap's prune
+ *                           records do this for heap)
  *
  * A tree's drop needs no record: it follows the smgr file, whose unlink
  * PostgreSQL logs, and the maintenance worker sweeps trees whose file is
@@ -67,6 +72,7 @@
 #include "miscadmin.h"
 #include "replication/slot.h"
 #include "storage/fd.h"
+#include "storage/standby.h"
 #include "utils/memutils.h"
 
 #include "engine/wal/batch.h"
@@ -77,12 +83,20 @@
 #define XLOG_STRATA_RESERVE_XIDS 0x00
 #define XLOG_STRATA_ROWS		0x10
 #define XLOG_STRATA_CREATE		0x20
+#define XLOG_STRATA_CONFLICT	0x30
 
 #define STRATA_XID_RESERVE_STEP	8192
 #define STRATA_CLOG_XACTS_PER_PAGE (BLCKSZ * 4)	/* clog.c: 2 status bits per xact */
 
 #define STRATA_SLOT_NAME		"stratago"
 #define STRATA_REPLAY_FROM_FILE	STRATAGO_DIR "/pg_replay_from"
+
+/* CONFLICT record. */
+typedef struct xl_strata_conflict
+{
+	RelFileNode node;
+	TransactionId latest_removed;
+} xl_strata_conflict;
 
 /* Header of ROWS and CREATE records. */
 typedef struct xl_strata_tree
@@ -130,6 +144,27 @@ strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id)
 	XLogBeginInsert();
 	XLogRegisterData((char *) &hdr, sizeof(hdr));
 	(void) XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_CREATE);
+}
+
+/*
+ * Before VACUUM removes index entries of dead rows: standbys cancel the
+ * queries that may still see those rows. Only when standbys can run
+ * queries, and whatever the sink (the index changes are in PostgreSQL's
+ * WAL either way).
+ */
+void
+strata_pgwal_log_conflict(const RelFileNode *rnode, TransactionId latest_removed)
+{
+	xl_strata_conflict rec;
+
+	if (!XLogStandbyInfoActive() || !TransactionIdIsValid(latest_removed))
+		return;
+	memset(&rec, 0, sizeof(rec));
+	rec.node = *rnode;
+	rec.latest_removed = latest_removed;
+	XLogBeginInsert();
+	XLogRegisterData((char *) &rec, sizeof(rec));
+	(void) XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_CONFLICT);
 }
 
 /*
@@ -227,6 +262,16 @@ apply_record(XLogReaderState *record)
 									  record->EndRecPtr,
 									  sg_slice_make(XLogRecGetData(record) + sizeof(hdr),
 													XLogRecGetDataLen(record) - sizeof(hdr)));
+		case XLOG_STRATA_CONFLICT:
+			{
+				xl_strata_conflict rec;
+
+				memcpy(&rec, XLogRecGetData(record), sizeof(rec));
+				/* only the startup process of a hot standby has queries to cancel */
+				if (IsUnderPostmaster && InHotStandby)
+					ResolveRecoveryConflictWithSnapshot(rec.latest_removed, rec.node);
+				return false;
+			}
 		case XLOG_STRATA_CREATE:
 			read_tree_header(record, &hdr);
 			tree = strata_tree_lookup(&hdr.node);
@@ -264,6 +309,16 @@ strata_rmgr_desc(StringInfo buf, XLogReaderState *record)
 
 		memcpy(&horizon, XLogRecGetData(record), sizeof(horizon));
 		appendStringInfo(buf, "xids reserved below " UINT64_FORMAT, horizon);
+		return;
+	}
+	if (info == XLOG_STRATA_CONFLICT)
+	{
+		xl_strata_conflict rec;
+
+		memcpy(&rec, XLogRecGetData(record), sizeof(rec));
+		appendStringInfo(buf, "rel %u/%u/%u latest removed xid %u",
+						 rec.node.spcNode, rec.node.dbNode, rec.node.relNode,
+						 rec.latest_removed);
 		return;
 	}
 	if (XLogRecGetDataLen(record) < sizeof(hdr))
@@ -304,6 +359,8 @@ strata_rmgr_identify(uint8 info)
 			return "ROWS";
 		case XLOG_STRATA_CREATE:
 			return "CREATE";
+		case XLOG_STRATA_CONFLICT:
+			return "CONFLICT";
 	}
 	return NULL;
 }

@@ -221,6 +221,7 @@ extern StrataTree *strata_tree_create_with_id(const RelFileNode *rnode, uint64 t
 extern void strata_pgwal_register_rmgr(void);
 extern XLogRecPtr strata_pgwal_log_rows(StrataTree *tree, sg_slice batch, XLogRecPtr *start);
 extern void strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id);
+extern void strata_pgwal_log_conflict(const RelFileNode *rnode, TransactionId latest_removed);
 extern void strata_pgwal_recover(void);
 extern void strata_pgwal_retain(void);
 extern void strata_pgwal_guard_flush(void);

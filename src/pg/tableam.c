@@ -1577,6 +1577,7 @@ typedef struct StrataVacuumState
 	int			index_scans;
 	double		reaped;
 	double		live;
+	TransactionId latest_removed;	/* newest writer among the batch's rows */
 } StrataVacuumState;
 
 /* Remove the collected TIDs from every index, then reap their rows. */
@@ -1587,6 +1588,14 @@ strata_vacuum_dead_batch(StrataVacuumState *vs)
 
 	if (vs->dead->num_items == 0)
 		return;
+
+	/*
+	 * A hot standby has the rows and gets the index deletions: its queries
+	 * that may still see them must be cancelled first, as heap's prune
+	 * records make it do.
+	 */
+	strata_pgwal_log_conflict(&vs->rel->rd_node, vs->latest_removed);
+	vs->latest_removed = InvalidTransactionId;
 	if (vs->nindexes > 0)
 	{
 		for (int i = 0; i < vs->nindexes; i++)
@@ -1685,6 +1694,10 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 		vacuum_delay_point();
 		if (row_dead_to_all(versions, n, vistest, &latest))
 		{
+			if (TransactionIdIsValid(latest) &&
+				(!TransactionIdIsValid(vs.latest_removed) ||
+				 TransactionIdFollows(latest, vs.latest_removed)))
+				vs.latest_removed = latest;
 			/* with index cleanup off, the stub stays for a later VACUUM */
 			if (vs.nindexes > 0 && !vs.do_index)
 			{

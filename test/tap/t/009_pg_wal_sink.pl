@@ -16,7 +16,10 @@
 #  (d) a streaming hot standby applies strata records to its own trees,
 #      answers queries like the primary at the same replay point, flushes
 #      with its own worker, survives its own crash, and after promotion
-#      keeps everything and accepts writes.
+#      keeps everything and accepts writes; a VACUUM on the primary that
+#      removes index entries of rows a standby snapshot may still see
+#      cancels that standby transaction (a recovery conflict), as heap's
+#      pruning does.
 use strict;
 use warnings;
 use FindBin;
@@ -137,7 +140,8 @@ settle($node);
 $node->backup('b1');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($node, 'b1', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "stratago.memtable_size = 64kB\n");
+$standby->append_conf('postgresql.conf',
+	"stratago.memtable_size = 64kB\nmax_standby_streaming_delay = 0\n");
 $standby->start;
 $node->safe_psql('postgres', q{
 	CREATE TABLE t2 (id int PRIMARY KEY, v text) USING strata;
@@ -154,6 +158,25 @@ same_contents($node, $standby, 'standby at the same replay point');
 is($standby->safe_psql('postgres', 'SELECT count(*), min(v) FROM t2'),
 	$node->safe_psql('postgres', 'SELECT count(*), min(v) FROM t2'),
 	'standby: a table created and truncated after the backup');
+
+# recovery conflict: a standby snapshot that still sees rows VACUUM removes
+my ($rc_in, $rc_out, $rc_err) = ('', '', '');
+my $rc = IPC::Run::start(['psql', '-X', '-d', $standby->connstr('postgres')],
+	'<', \$rc_in, '>', \$rc_out, '2>', \$rc_err);
+$rc_in .= "BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT 'before', count(*) FROM t;\n";
+$rc->pump until $rc_out =~ /before/;
+$node->safe_psql('postgres', q{
+	DELETE FROM t WHERE id % 17 = 0;
+	DELETE FROM h WHERE id % 17 = 0;
+	VACUUM t;
+});
+$node->wait_for_catchup($standby);
+$rc_in .= "SELECT 'after', count(*) FROM t;\n\\q\n";
+$rc->finish;
+like($rc_err, qr/conflict with recovery/,
+	'VACUUM on the primary cancels a standby transaction that may see the removed rows');
+unlike($rc_out, qr/after/, 'the cancelled transaction read nothing more');
+
 $standby->poll_query_until('postgres', "SELECT count(*) > 0 FROM stratago.sstables('t2')")
   or die 'the standby never flushed t2';
 pass("the standby's own worker flushes its memtables");

@@ -117,7 +117,7 @@ strata_define_gucs(void)
 
 	DefineCustomBoolVariable("stratago.sync",
 							 "Makes a transaction's strata changes durable before its commit.",
-							 "Off gives up crash atomicity of strata changes with the rest of the transaction.",
+							 "Only with stratago.wal_sink = engine (with postgres, synchronous_commit decides). Off gives up crash atomicity of strata changes with the rest of the transaction.",
 							 &strata_sync,
 							 true,
 							 PGC_USERSET,

@@ -9,10 +9,11 @@
  * and synchronous replication apply as for heap), and it travels to
  * streaming standbys, which redo it into their own trees.
  *
- * Resource manager id 141: PostgreSQL reserves 128..255 for extensions and
- * lists 128 (RM_EXPERIMENTAL_ID) for experiments; 141 is not taken by any
- * extension listed on the wiki's CustomWALResourceManagers page. The id is
- * in every record and so frozen.
+ * Resource manager id 141: PostgreSQL gives extensions 128..255 and keeps
+ * 128 (RM_EXPERIMENTAL_ID) for experiments; 141 is our own pick in that
+ * range. Ids are claimed on the PostgreSQL wiki's CustomWALResourceManagers
+ * page, which this machine cannot reach: claim it there before a release.
+ * The id is in every record and so frozen.
  *
  * Records (frozen formats; all integers in the machine's byte order, as
  * PostgreSQL's own records):
@@ -45,9 +46,13 @@
  *     whose memtables hold records from before its redo point are
  *     flushed, as heap's dirty buffers are: retention stays within about
  *     one checkpoint cycle.
+ *   - a checkpoint completes only after those flushes (the checkpoint
+ *     guard below), so a base backup needs no WAL from before it; the
+ *     slot is what crash recovery relies on;
  *   - at startup the postmaster (before the startup process) reads
- *     PostgreSQL's WAL from pg_replay_from up to the checkpoint's redo
- *     point and applies the strata records there; redo applies the rest.
+ *     PostgreSQL's WAL from pg_replay_from up to where redo will begin
+ *     (the checkpoint's redo point, or a restored backup's start) and
+ *     applies the strata records there; redo applies the rest.
  *     Each tree's MANIFEST records how far into PostgreSQL's WAL its
  *     SSTables reach (aux log number), so records already flushed are
  *     skipped.

@@ -839,6 +839,8 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 	const StrataVersion *newest = NULL;
 	bool		has_older = false;
 	bool		passed_writer = false;	/* skipped a compatible in-progress change */
+	TransactionId older_locker = InvalidTransactionId;	/* see below */
+	int			held_above;		/* *held_mode from locks newer than the row data */
 
 	*held_mode = -1;
 	*wait_xid = InvalidTransactionId;
@@ -884,9 +886,29 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 	}
 	if (newest == NULL)
 		return TM_Invisible;
+	held_above = *held_mode;
 	for (int j = i + 1; j < n; j++)
-		if (versions[j].kind == STRATA_DATA && strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+	{
+		const StrataVersion *o = &versions[j];
+		StrataWriterState ows = strata_writer_state(o);
+
+		if (o->kind == STRATA_DATA && ows != STRATA_WRITER_ABORTED)
 			has_older = true;
+
+		/*
+		 * Locks taken before a finished change still hold: heap carries a
+		 * running locker over to the new version (a KEY SHARE lock survives
+		 * an update that keeps the key). Remember the first that conflicts;
+		 * it matters if the row turns out lockable.
+		 */
+		if (o->kind != STRATA_LOCK)
+			continue;
+		if (ows == STRATA_WRITER_CURRENT && (int) o->lock_mode > *held_mode)
+			*held_mode = o->lock_mode;
+		else if (ows == STRATA_WRITER_IN_PROGRESS && older_locker == InvalidTransactionId &&
+				 strata_lock_modes_conflict(o->lock_mode, mode))
+			older_locker = XidFromFullTransactionId(o->writer);
+	}
 
 	tmfd->ctid = newest->kind == STRATA_MOVED ? newest->moved_to : *tid;
 	tmfd->xmax = XidFromFullTransactionId(newest->writer);
@@ -904,6 +926,11 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 			}
 			if (newest->kind != STRATA_DATA)
 				return TM_Invisible;	/* gone before this command began */
+			if (TransactionIdIsValid(older_locker))
+			{
+				*wait_xid = tmfd->xmax = older_locker;
+				return TM_BeingModified;
+			}
 			if (current)
 				*current = i;
 			return TM_Ok;
@@ -915,7 +942,7 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 
 		case STRATA_WRITER_COMMITTED:
 			{
-				bool		seen = *held_mode >= 0 ||
+				bool		seen = held_above >= 0 ||
 					(newest->flags & STRATA_VF_FROZEN) ||
 					!XidInMVCCSnapshot(XidFromFullTransactionId(newest->writer), snapshot);
 
@@ -926,6 +953,11 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 				if (crosscheck != InvalidSnapshot &&
 					XidInMVCCSnapshot(XidFromFullTransactionId(newest->writer), crosscheck))
 					return TM_Updated;
+				if (TransactionIdIsValid(older_locker))
+				{
+					*wait_xid = tmfd->xmax = older_locker;
+					return TM_BeingModified;
+				}
 				if (current)
 					*current = i;
 				return TM_Ok;
@@ -949,6 +981,25 @@ typedef void (*strata_row_action) (Relation rel, StrataTree *tree, uint64 rowid,
 typedef LockTupleMode (*strata_row_mode) (Relation rel, const StrataVersion *versions,
 										  int n, ItemPointer tid, void *arg);
 
+
+/* heap's heavyweight tuple lock for each row-lock strength (heapam.c's tupleLockExtraInfo) */
+static const LOCKMODE strata_tuplock_mode[MaxLockTupleMode + 1] = {
+	AccessShareLock,			/* LockTupleKeyShare */
+	RowShareLock,				/* LockTupleShare */
+	ExclusiveLock,				/* LockTupleNoKeyExclusive */
+	AccessExclusiveLock			/* LockTupleExclusive */
+};
+
+/* Does this transaction (or a subtransaction of it) hold a lock on, or change of, the row? */
+static bool
+strata_row_held_by_me(const StrataVersion *versions, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strata_writer_state(&versions[i]) == STRATA_WRITER_CURRENT)
+			return true;
+	return false;
+}
+
 static TM_Result
 strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
 				  Snapshot crosscheck, LockTupleMode mode, strata_row_mode mode_of,
@@ -957,19 +1008,23 @@ strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsho
 {
 	StrataTree *tree = strata_tree_get(rel);
 	uint64		rowid = strata_rowid_or_error(rel, tid);
+	ItemPointerData locked_tid;
+	LOCKMODE	tuplock = NoLock;
+	TM_Result	result;
 
 	/* a change is a write to this row: rw-conflicts in (heap checks before locking too) */
 	if (oper != XLTW_Lock)
 		CheckForSerializableConflictIn(rel, tid, ItemPointerGetBlockNumber(tid));
+	ItemPointerCopy(tid, &locked_tid);
 	for (;;)
 	{
 		LWLock	   *latch = strata_row_latch(tree, rowid);
 		StrataVersion *versions;
 		int			n;
-		TM_Result	result;
 		TransactionId wait_xid;
 		int			held_mode;
 		int			current;
+		bool		mine = false;
 
 		LWLockAcquire(latch, LW_EXCLUSIVE);
 		n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
@@ -979,17 +1034,38 @@ strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsho
 									   tmfd, &wait_xid, &held_mode, &current);
 		if (result == TM_Ok)
 			act(rel, tree, rowid, tid, versions, n, current, held_mode, arg);
+		else if (result == TM_BeingModified)
+			mine = strata_row_held_by_me(versions, n);
 		LWLockRelease(latch);
 
 		if (result == TM_BeingModified && wait == LockWaitBlock)
 		{
+			/*
+			 * As heap does, queue on the row's heavyweight tuple lock before
+			 * sleeping on the other transaction, and keep it until this
+			 * change is made: when that transaction ends, the waiters go on
+			 * in the order they came instead of all racing for the row (a
+			 * later FOR UPDATE would otherwise overtake an earlier one and
+			 * make it wait a second time). Like heap, a transaction that
+			 * already holds a lock on the row does not queue: the first
+			 * waiter may be waiting for it, and queueing behind that waiter
+			 * to upgrade its own lock would be a deadlock.
+			 */
+			if (tuplock == NoLock && !mine)
+			{
+				tuplock = strata_tuplock_mode[mode];
+				LockTuple(rel, &locked_tid, tuplock);
+			}
 			XactLockTableWait(wait_xid, rel, tid, oper);
 			continue;
 		}
 		if (result == TM_BeingModified && wait == LockWaitSkip)
-			return TM_WouldBlock;
-		return result;
+			result = TM_WouldBlock;
+		break;
 	}
+	if (tuplock != NoLock)
+		UnlockTuple(rel, &locked_tid, tuplock);
+	return result;
 }
 
 static void

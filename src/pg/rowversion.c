@@ -85,8 +85,9 @@ strata_version_encode(StringInfo buf, StrataVersionKind kind,
 		char		tid[6];
 
 		Assert(moved_to != NULL);
-		put_u32(tid, ItemPointerGetBlockNumber(moved_to));
-		put_u16(tid + 4, ItemPointerGetOffsetNumber(moved_to));
+		/* NoCheck: a row moved to another partition links to an invalid TID */
+		put_u32(tid, ItemPointerGetBlockNumberNoCheck(moved_to));
+		put_u16(tid + 4, ItemPointerGetOffsetNumberNoCheck(moved_to));
 		appendBinaryStringInfo(buf, tid, sizeof(tid));
 	}
 	else if (kind == STRATA_LOCK)

@@ -655,7 +655,9 @@ strata_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 				moved = &versions[i];
 			break;
 		}
-		if (moved == NULL || ++hops > 1000000)
+		/* a row moved to another partition has no later version here */
+		if (moved == NULL || ItemPointerIndicatesMovedPartitions(&moved->moved_to) ||
+			++hops > 1000000)
 			return;
 		*tid = moved->moved_to;
 	}
@@ -1084,14 +1086,33 @@ append_simple(Relation rel, StrataTree *tree, uint64 rowid, StrataVersionKind ki
 typedef struct DeleteArgs
 {
 	CommandId	cid;
+	bool		changing_part;
 } DeleteArgs;
 
 static void
 do_delete(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 		  const StrataVersion *versions, int n, int current, int held_mode, void *arg)
 {
-	append_simple(rel, tree, rowid, STRATA_TOMBSTONE, ((DeleteArgs *) arg)->cid, 0, NULL,
-				  LockTupleExclusive);
+	DeleteArgs *da = arg;
+
+	if (da->changing_part)
+	{
+		/*
+		 * The row moves to another partition: like heap, leave a forward
+		 * link that points nowhere but says so, so that a concurrent
+		 * updater, deleter or locker gets TM_Updated with that link and
+		 * the executor raises "already moved to another partition" instead
+		 * of quietly treating the row as deleted.
+		 */
+		ItemPointerData moved;
+
+		ItemPointerSetMovedPartitions(&moved);
+		append_simple(rel, tree, rowid, STRATA_MOVED, da->cid, 0, &moved,
+					  LockTupleExclusive);
+	}
+	else
+		append_simple(rel, tree, rowid, STRATA_TOMBSTONE, da->cid, 0, NULL,
+					  LockTupleExclusive);
 }
 
 static TM_Result
@@ -1099,11 +1120,9 @@ strata_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 					Snapshot snapshot, Snapshot crosscheck, bool wait,
 					TM_FailureData *tmfd, bool changingPart)
 {
-	DeleteArgs	args = {cid};
+	DeleteArgs	args = {cid, changingPart};
 	TM_Result	result;
 
-	if (changingPart)
-		strata_not_supported("moving a row to another partition");
 	result = strata_modify_row(rel, tid, cid, snapshot, crosscheck, LockTupleExclusive, NULL,
 							   wait ? LockWaitBlock : LockWaitError, tmfd,
 							   XLTW_Delete, do_delete, &args);
@@ -1308,6 +1327,10 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 							RelationGetRelationName(rel))));
 		if (result == TM_Updated && (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION))
 		{
+			if (ItemPointerIndicatesMovedPartitions(&tmfd->ctid))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("tuple to be locked was already moved to another partition due to concurrent update")));
 			/* lock the latest version instead (READ COMMITTED re-check) */
 			tmfd->traversed = true;
 			if (!ItemPointerEquals(&tmfd->ctid, tid))

@@ -195,6 +195,65 @@ writer_visible_mvcc(const StrataVersion *v, Snapshot snapshot)
 	return TransactionIdDidCommit(xid);
 }
 
+/*
+ * The row version a fetch by TID under SnapshotAny means. Heap's TID names
+ * one version; a strata TID names the row, whose versions an update that
+ * keeps the TID stacks up. The executor fetches with SnapshotAny to get
+ * "the tuple the plan is acting on": the one its scan saw (MERGE's WHEN
+ * conditions, BEFORE triggers, EvalPlanQual's rows of other tables), the
+ * one it just deleted or wrote (RETURNING, AFTER triggers), or the newest
+ * one, which it has just locked (after EvalPlanQual). So, newest first,
+ * skipping rolled-back versions:
+ *   - row data this transaction wrote is the answer;
+ *   - so is committed row data the active snapshot sees, or that lies
+ *     under a lock, delete or move of this transaction (it acted on it);
+ *   - other row data (a running transaction's update, or one committed
+ *     after the snapshot that this transaction did not act on) is passed.
+ * With no active snapshot, or if that finds nothing, the newest row data
+ * any unaborted transaction wrote, as before.
+ */
+StrataResolved
+strata_resolve_any(const StrataVersion *versions, int nversions)
+{
+	StrataResolved r = {false, -1};
+	Snapshot	active = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+	bool		acted = false;
+
+	if (active != NULL && active->snapshot_type == SNAPSHOT_MVCC)
+	{
+		for (int i = 0; i < nversions; i++)
+		{
+			const StrataVersion *v = &versions[i];
+			StrataWriterState ws = strata_writer_state(v);
+
+			if (ws == STRATA_WRITER_ABORTED)
+				continue;
+			if (v->kind != STRATA_DATA)
+			{
+				if (ws == STRATA_WRITER_CURRENT)
+					acted = true;
+				continue;
+			}
+			if (ws == STRATA_WRITER_CURRENT ||
+				(ws == STRATA_WRITER_COMMITTED && (acted || writer_visible_mvcc(v, active))))
+			{
+				r.visible = true;
+				r.index = i;
+				return r;
+			}
+		}
+	}
+	for (int i = 0; i < nversions; i++)
+		if (versions[i].kind == STRATA_DATA &&
+			strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+		{
+			r.visible = true;
+			r.index = i;
+			return r;
+		}
+	return r;
+}
+
 StrataResolved
 strata_resolve(const StrataVersion *versions, int nversions, Snapshot snapshot)
 {

@@ -607,7 +607,13 @@ strata_tuple_fetch_row_version(Relation rel, ItemPointer tid,
 	uint64		rowid = strata_rowid_or_error(rel, tid);
 	StrataVersion *versions;
 	int			n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
-	StrataResolved r = strata_resolve(versions, n, snapshot);
+	StrataResolved r;
+
+	/* SnapshotAny: the version the executor is acting on (strata_resolve_any) */
+	if (snapshot->snapshot_type == SNAPSHOT_ANY)
+		r = strata_resolve_any(versions, n);
+	else
+		r = strata_resolve(versions, n, snapshot);
 
 	strata_ssi_read(rel, versions, n, r, tid, snapshot);
 	if (!r.visible)

@@ -829,7 +829,9 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
  * TM_Result for the same situation; tmfd and *wait_xid are filled as heap
  * fills them. *current (may be NULL) gets the index of the row data the
  * writer acts on when the answer is TM_Ok; *held_mode the strongest lock
- * this transaction already holds on the row (-1: none).
+ * this transaction already holds on the row (-1: none); *follow (may be
+ * NULL) the TID a passed move that kept the key leads to, which a FOR KEY
+ * SHARE locker must lock as well (else invalid).
  *
  * Lock strengths follow heap's table: an in-progress lock or change by
  * another transaction blocks only a conflicting mode (a foreign-key check's
@@ -840,13 +842,12 @@ static TM_Result
 strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 					  CommandId cid, Snapshot snapshot, Snapshot crosscheck,
 					  LockTupleMode mode, TM_FailureData *tmfd, TransactionId *wait_xid,
-					  int *held_mode, int *current)
+					  int *held_mode, int *current, ItemPointer follow)
 {
 	int			i;
 	StrataWriterState ws = STRATA_WRITER_ABORTED;
 	const StrataVersion *newest = NULL;
 	bool		has_older = false;
-	bool		passed_writer = false;	/* skipped a compatible in-progress change */
 	TransactionId older_locker = InvalidTransactionId;	/* see below */
 	int			held_above;		/* *held_mode from locks newer than the row data */
 
@@ -859,35 +860,51 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 	for (i = 0; i < n; i++)
 	{
 		const StrataVersion *v = &versions[i];
+		bool		row_below = false;
+		bool		passable;
 
 		ws = strata_writer_state(v);
 		if (ws == STRATA_WRITER_ABORTED)
 			continue;
-		if (ws == STRATA_WRITER_IN_PROGRESS &&
-			(v->kind == STRATA_LOCK || (v->kind == STRATA_DATA && !passed_writer)))
-		{
-			bool		is_insert = true;
-
-			for (int j = i + 1; j < n; j++)
-				if (versions[j].kind != STRATA_LOCK &&
-					strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
-					is_insert = false;
-			if (is_insert || strata_lock_modes_conflict(v->lock_mode, mode))
-			{
-				*wait_xid = XidFromFullTransactionId(v->writer);
-				tmfd->xmax = *wait_xid;
-				return TM_BeingModified;
-			}
-			/* compatible: act on what was there before it */
-			if (v->kind == STRATA_DATA)
-				passed_writer = true;
-			continue;
-		}
 		if (v->kind == STRATA_LOCK)
 		{
+			if (ws == STRATA_WRITER_IN_PROGRESS && strata_lock_modes_conflict(v->lock_mode, mode))
+			{
+				*wait_xid = tmfd->xmax = XidFromFullTransactionId(v->writer);
+				return TM_BeingModified;
+			}
 			if (ws == STRATA_WRITER_CURRENT && (int) v->lock_mode > *held_mode)
 				*held_mode = v->lock_mode;
-			continue;			/* a finished transaction's lock holds nothing */
+			continue;			/* compatible, or a finished transaction's lock */
+		}
+
+		/*
+		 * Row data, a delete or a move. Another transaction's change that is
+		 * still running, or (for FOR KEY SHARE, which heap lets lock an old
+		 * version under an update that kept the key) committed after the
+		 * snapshot, can be passed when its strength does not conflict: the
+		 * writer then acts on the row as it was before. A row's first
+		 * version (its insert) is never passed.
+		 */
+		for (int j = i + 1; j < n; j++)
+			if (versions[j].kind != STRATA_LOCK &&
+				strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+				row_below = true;
+		passable = ws == STRATA_WRITER_IN_PROGRESS ||
+			(ws == STRATA_WRITER_COMMITTED && mode == LockTupleKeyShare &&
+			 !(v->flags & STRATA_VF_FROZEN) &&
+			 XidInMVCCSnapshot(XidFromFullTransactionId(v->writer), snapshot));
+		if (passable && row_below && !strata_lock_modes_conflict(v->lock_mode, mode))
+		{
+			/* a move that kept the key: the locker follows it (heap_lock_updated_tuple) */
+			if (v->kind == STRATA_MOVED && follow != NULL && !ItemPointerIsValid(follow))
+				*follow = v->moved_to;
+			continue;
+		}
+		if (ws == STRATA_WRITER_IN_PROGRESS)
+		{
+			*wait_xid = tmfd->xmax = XidFromFullTransactionId(v->writer);
+			return TM_BeingModified;
 		}
 		newest = v;
 		break;
@@ -1012,7 +1029,7 @@ static TM_Result
 strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
 				  Snapshot crosscheck, LockTupleMode mode, strata_row_mode mode_of,
 				  LockWaitPolicy wait, TM_FailureData *tmfd, XLTW_Oper oper,
-				  strata_row_action act, void *arg)
+				  strata_row_action act, void *arg, ItemPointer follow)
 {
 	StrataTree *tree = strata_tree_get(rel);
 	uint64		rowid = strata_rowid_or_error(rel, tid);
@@ -1038,8 +1055,10 @@ strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapsho
 		n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
 		if (mode_of)
 			mode = mode_of(rel, versions, n, tid, arg);
+		if (follow)
+			ItemPointerSetInvalid(follow);
 		result = strata_check_writable(versions, n, tid, cid, snapshot, crosscheck, mode,
-									   tmfd, &wait_xid, &held_mode, &current);
+									   tmfd, &wait_xid, &held_mode, &current, follow);
 		if (result == TM_Ok)
 			act(rel, tree, rowid, tid, versions, n, current, held_mode, arg);
 		else if (result == TM_BeingModified)
@@ -1131,7 +1150,7 @@ strata_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 
 	result = strata_modify_row(rel, tid, cid, snapshot, crosscheck, LockTupleExclusive, NULL,
 							   wait ? LockWaitBlock : LockWaitError, tmfd,
-							   XLTW_Delete, do_delete, &args);
+							   XLTW_Delete, do_delete, &args, NULL);
 	if (result == TM_Ok)
 		pgstat_count_heap_delete(rel);
 	return result;
@@ -1264,7 +1283,7 @@ strata_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	*lockmode = LockTupleNoKeyExclusive;
 	result = strata_modify_row(rel, otid, cid, snapshot, crosscheck, LockTupleExclusive,
 							   update_mode, wait ? LockWaitBlock : LockWaitError, tmfd,
-							   XLTW_Update, do_update, &args);
+							   XLTW_Update, do_update, &args, NULL);
 	if (result == TM_Ok)
 	{
 		slot->tts_tableOid = RelationGetRelid(rel);
@@ -1296,6 +1315,94 @@ do_lock(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 }
 
 /*
+ * A FOR KEY SHARE lock taken on a row under a move that kept the key
+ * (another transaction's update of an indexed column, running or
+ * committed after the locker's snapshot) must hold on the row's later
+ * TIDs too, or a later delete or key change there would not wait for it:
+ * lock each of them in turn, as heap_lock_updated_tuple does. A delete or
+ * key change found on the way is waited for while running and fails the
+ * lock once committed (TM_Deleted, or TM_Updated with tmfd->ctid where it
+ * happened).
+ */
+static TM_Result
+strata_lock_updated_chain(Relation rel, ItemPointer start, CommandId cid,
+						  TM_FailureData *tmfd)
+{
+	StrataTree *tree = strata_tree_get(rel);
+	ItemPointerData tid = *start;
+
+	while (ItemPointerIsValid(&tid) && !ItemPointerIndicatesMovedPartitions(&tid))
+	{
+		uint64		rowid = strata_rowid_or_error(rel, &tid);
+		LWLock	   *latch = strata_row_latch(tree, rowid);
+		StrataVersion *versions;
+		int			n;
+		int			first = -1;
+		bool		mine = false;
+		TransactionId wait_xid = InvalidTransactionId;
+		TM_Result	result = TM_Ok;
+		ItemPointerData next;
+
+		ItemPointerSetInvalid(&next);
+		CHECK_FOR_INTERRUPTS();
+		LWLockAcquire(latch, LW_EXCLUSIVE);
+		n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
+		for (int i = 0; i < n; i++)
+			if (versions[i].kind != STRATA_LOCK &&
+				strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+				first = i;		/* the version that created the row at this TID */
+		for (int i = 0; i < n && result == TM_Ok && !TransactionIdIsValid(wait_xid); i++)
+		{
+			const StrataVersion *v = &versions[i];
+			StrataWriterState ws = strata_writer_state(v);
+
+			if (ws == STRATA_WRITER_ABORTED)
+				continue;
+			if (ws == STRATA_WRITER_CURRENT)
+			{
+				mine = true;	/* this transaction holds the row here already */
+				continue;
+			}
+			if (v->kind == STRATA_LOCK)
+			{
+				if (ws == STRATA_WRITER_IN_PROGRESS &&
+					strata_lock_modes_conflict(v->lock_mode, LockTupleKeyShare))
+					wait_xid = XidFromFullTransactionId(v->writer);
+				continue;
+			}
+			if (i == first ||
+				!strata_lock_modes_conflict(v->lock_mode, LockTupleKeyShare))
+			{
+				if (v->kind == STRATA_MOVED && !ItemPointerIsValid(&next) && i != first)
+					next = v->moved_to;
+				continue;
+			}
+			if (ws == STRATA_WRITER_IN_PROGRESS)
+				wait_xid = XidFromFullTransactionId(v->writer);
+			else
+			{
+				result = v->kind == STRATA_TOMBSTONE ? TM_Deleted : TM_Updated;
+				tmfd->ctid = v->kind == STRATA_MOVED ? v->moved_to : tid;
+				tmfd->xmax = XidFromFullTransactionId(v->writer);
+				tmfd->cmax = InvalidCommandId;
+			}
+		}
+		if (result == TM_Ok && !TransactionIdIsValid(wait_xid) && !mine && first >= 0)
+			append_simple(rel, tree, rowid, STRATA_LOCK, cid, 0, NULL, LockTupleKeyShare);
+		LWLockRelease(latch);
+		if (TransactionIdIsValid(wait_xid))
+		{
+			XactLockTableWait(wait_xid, rel, &tid, XLTW_LockUpdated);
+			continue;
+		}
+		if (result != TM_Ok)
+			return result;
+		tid = next;
+	}
+	return TM_Ok;
+}
+
+/*
  * Row locks are LOCK versions written by the locker, with heap's four
  * strengths: writers and lockers wait for in-progress locks and changes of
  * conflicting strength only, and the locker's own later update or delete
@@ -1322,9 +1429,14 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 	tmfd->traversed = false;
 	for (;;)
 	{
+		ItemPointerData follow;
 		TM_Result	result = strata_modify_row(rel, tid, cid, snapshot, InvalidSnapshot,
 											   mode, NULL, wait_policy, tmfd,
-											   XLTW_Lock, do_lock, &args);
+											   XLTW_Lock, do_lock, &args, &follow);
+
+		if (result == TM_Ok && ItemPointerIsValid(&follow) &&
+			(flags & TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS))
+			result = strata_lock_updated_chain(rel, &follow, cid, tmfd);
 
 		if (result == TM_BeingModified && wait_policy == LockWaitError)
 			ereport(ERROR,

@@ -1263,6 +1263,27 @@ do_update(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 
 		strata_rowid_to_tid(newrowid, &newtid);
 		strata_tree_append(rel, tree, newrowid, &v);
+
+		/*
+		 * Other transactions' running locks on the row (FOR KEY SHARE of
+		 * foreign-key checks: nothing stronger lets this update through)
+		 * move with it, as heap carries lockers over to the new version:
+		 * a later delete or key change at the new TID must wait for them.
+		 * They are written in their holders' names, so they end with them.
+		 */
+		for (int i = n - 1; i >= 0; i--)
+		{
+			StringInfoData lock;
+
+			if (versions[i].kind != STRATA_LOCK ||
+				strata_writer_state(&versions[i]) != STRATA_WRITER_IN_PROGRESS)
+				continue;
+			initStringInfo(&lock);
+			strata_version_encode(&lock, STRATA_LOCK, versions[i].writer, versions[i].cid,
+								  0, NULL, NULL, versions[i].lock_mode);
+			strata_tree_append(rel, tree, newrowid, &lock);
+			pfree(lock.data);
+		}
 		append_simple(rel, tree, rowid, STRATA_MOVED, ua->cid,
 					  ua->key_changed ? 0 : STRATA_VF_KEY_KEPT, &newtid, LockTupleExclusive);
 		ua->slot->tts_tid = newtid;
@@ -1299,6 +1320,8 @@ typedef struct LockArgs
 	CommandId	cid;
 	TupleTableSlot *slot;
 	LockTupleMode mode;
+	Snapshot	snapshot;		/* the locker's */
+	bool		newer;			/* out: locked data its snapshot does not see */
 } LockArgs;
 
 static void
@@ -1312,6 +1335,12 @@ do_lock(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 		strata_writer_state(&versions[current]) != STRATA_WRITER_CURRENT)
 		append_simple(rel, tree, rowid, STRATA_LOCK, la->cid, 0, NULL, la->mode);
 	strata_store_version(rel, &versions[current], tid, la->slot);
+
+	/* is the data locked newer than the locker's snapshot? (see strata_tuple_lock) */
+	la->newer = IsMVCCSnapshot(la->snapshot) &&
+		strata_writer_state(&versions[current]) == STRATA_WRITER_COMMITTED &&
+		!(versions[current].flags & STRATA_VF_FROZEN) &&
+		XidInMVCCSnapshot(XidFromFullTransactionId(versions[current].writer), la->snapshot);
 }
 
 /*
@@ -1414,7 +1443,7 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 				  LockWaitPolicy wait_policy, uint8 flags,
 				  TM_FailureData *tmfd)
 {
-	LockArgs	args = {cid, slot, mode};
+	LockArgs	args = {cid, slot, mode, snapshot, false};
 
 	/*
 	 * ON CONFLICT DO UPDATE (no flags) found the row through SnapshotDirty,
@@ -1424,7 +1453,7 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 	 * row's visibility themselves (ExecCheckTupleVisible).
 	 */
 	if (flags == 0)
-		snapshot = GetLatestSnapshot();
+		snapshot = args.snapshot = GetLatestSnapshot();
 
 	tmfd->traversed = false;
 	for (;;)
@@ -1437,6 +1466,20 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 		if (result == TM_Ok && ItemPointerIsValid(&follow) &&
 			(flags & TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS))
 			result = strata_lock_updated_chain(rel, &follow, cid, tmfd);
+
+		/*
+		 * SELECT FOR UPDATE/SHARE (the caller that passes
+		 * LOCK_UPDATE_IN_PROGRESS) locks the row its scan saw: if that is
+		 * no longer the newest data (this transaction locked the row after
+		 * following it to a newer version earlier), heap reaches the
+		 * locked version through the update chain and says so, and the
+		 * caller rechecks it. Other callers pass the TID of the version
+		 * they mean to lock (ON CONFLICT found it through SnapshotDirty),
+		 * which heap does not report as traversed.
+		 */
+		if (result == TM_Ok && args.newer &&
+			(flags & TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS))
+			tmfd->traversed = true;
 
 		if (result == TM_BeingModified && wait_policy == LockWaitError)
 			ereport(ERROR,
@@ -1453,7 +1496,7 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 			tmfd->traversed = true;
 			if (!ItemPointerEquals(&tmfd->ctid, tid))
 				*tid = tmfd->ctid;
-			snapshot = GetLatestSnapshot();
+			snapshot = args.snapshot = GetLatestSnapshot();
 			continue;
 		}
 

@@ -111,6 +111,13 @@ ANALYZE copied, acct;
 SELECT relname, reltuples FROM pg_class WHERE relname IN ('acct', 'copied') ORDER BY 1;
 EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE id = 1;
 
+-- a table never analyzed and of a few rows is estimated as heap estimates
+-- it (at least 10 pages): an equality on its key uses the index, as on heap
+CREATE TABLE est (id int PRIMARY KEY, v text) USING strata;
+INSERT INTO est VALUES (1, 'a'), (2, 'b');
+EXPLAIN (COSTS OFF) SELECT * FROM est WHERE id = 1;
+DROP TABLE est;
+
 -- system columns
 SELECT ctid = '(0,1)' AS first_tid, xmin::text::bigint > 0 AS has_xmin FROM acct WHERE id = 1;
 

@@ -1871,6 +1871,24 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
 	BlockNumber relpages = (BlockNumber) rel->rd_rel->relpages;
 	double		reltuples = rel->rd_rel->reltuples;
 
+	/*
+	 * A table never vacuumed or analyzed and under 10 blocks: estimate it
+	 * exactly as heap does (the planner's "assume at least 10 pages" rule
+	 * for new tables, rows from the tuple width). A strata block holds
+	 * more small rows than a heap page, so our own rule would call a new
+	 * table of a few rows tiny where heap does not, and plans (sequential
+	 * scan instead of index scan, and with them SERIALIZABLE's
+	 * relation-wide predicate locks) would differ from heap's for the
+	 * same data.
+	 */
+	if (curpages < 10 && reltuples < 0)
+	{
+		table_block_relation_estimate_size(rel, attr_widths, pages, tuples, allvisfrac,
+										   MAXALIGN(SizeofHeapTupleHeader) + sizeof(ItemIdData),
+										   BLCKSZ - SizeOfPageHeaderData);
+		return;
+	}
+
 	*pages = curpages;
 	*allvisfrac = 0;
 	if (curpages == 0)

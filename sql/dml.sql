@@ -146,6 +146,30 @@ SELECT pg_stat_force_next_flush();
 SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, n_live_tup, n_dead_tup
   FROM pg_stat_user_tables WHERE relname = 'counted';
 
+-- RETURNING sees the system columns of the row just written, as on heap
+CREATE TABLE sys (a int PRIMARY KEY, b text);
+INSERT INTO sys VALUES (1, 'x'), (2, 'y')
+  RETURNING a, xmin = pg_current_xact_id()::xid AS xmin_ok, xmax;
+UPDATE sys SET b = 'z' WHERE a = 1
+  RETURNING a, xmin = pg_current_xact_id()::xid AS xmin_ok, xmax, ctid;
+INSERT INTO sys VALUES (2, 'w') ON CONFLICT (a) DO UPDATE SET b = 'v'
+  RETURNING a, b, xmin = pg_current_xact_id()::xid AS xmin_ok;
+
+-- statement triggers with transition tables see the old and the new rows of
+-- an UPDATE that keeps the TID (the old row is fetched by TID afterwards)
+CREATE FUNCTION sys_trans() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE 'old: %, new: %',
+		(SELECT string_agg(a || '=' || b, ',' ORDER BY a) FROM old_rows),
+		(SELECT string_agg(a || '=' || b, ',' ORDER BY a) FROM new_rows);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER sys_trans AFTER UPDATE ON sys REFERENCING OLD TABLE AS old_rows
+  NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION sys_trans();
+UPDATE sys SET b = b || '!';
+DROP TABLE sys;
+DROP FUNCTION sys_trans();
+
 -- DROP TABLE
 DROP TABLE acct, big, copied, fresh, counted;
 RESET default_table_access_method;

@@ -195,6 +195,17 @@ writer_visible_mvcc(const StrataVersion *v, Snapshot snapshot)
 	return TransactionIdDidCommit(xid);
 }
 
+/* Is there row data (or a delete) older than versions[i] that no rollback undid? */
+static bool
+has_older_row(const StrataVersion *versions, int nversions, int i)
+{
+	for (int j = i + 1; j < nversions; j++)
+		if (versions[j].kind != STRATA_LOCK &&
+			strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+			return true;
+	return false;
+}
+
 /*
  * The row version a fetch by TID under SnapshotAny means. Heap's TID names
  * one version; a strata TID names the row, whose versions an update that
@@ -204,7 +215,8 @@ writer_visible_mvcc(const StrataVersion *v, Snapshot snapshot)
  * one it just deleted or wrote (RETURNING, AFTER triggers), or the newest
  * one, which it has just locked (after EvalPlanQual). So, newest first,
  * skipping rolled-back versions:
- *   - row data this transaction wrote is the answer;
+ *   - row data this transaction wrote is the answer, unless this very
+ *     command wrote it over an older version (then heap's TID names that);
  *   - so is committed row data the active snapshot sees, or that lies
  *     under a lock, delete or move of this transaction (it acted on it);
  *   - other row data (a running transaction's update, or one committed
@@ -217,6 +229,7 @@ strata_resolve_any(const StrataVersion *versions, int nversions)
 {
 	StrataResolved r = {false, -1};
 	Snapshot	active = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+	CommandId	curcid = GetCurrentCommandId(false);
 	bool		acted = false;
 
 	if (active != NULL && active->snapshot_type == SNAPSHOT_MVCC)
@@ -234,6 +247,14 @@ strata_resolve_any(const StrataVersion *versions, int nversions)
 					acted = true;
 				continue;
 			}
+			/*
+			 * Data this very command wrote over an older version: heap's
+			 * TID still names the version before it (AFTER UPDATE triggers
+			 * and transition tables capture the old row that way, a second
+			 * MERGE match finds it and then fails as heap does).
+			 */
+			if (ws == STRATA_WRITER_CURRENT && v->cid >= curcid && has_older_row(versions, nversions, i))
+				continue;
 			if (ws == STRATA_WRITER_CURRENT ||
 				(ws == STRATA_WRITER_COMMITTED && (acted || writer_visible_mvcc(v, active))))
 			{

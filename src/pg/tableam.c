@@ -730,6 +730,28 @@ strata_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
  * Modifications
  * ------------------------------------------------------------------------
  */
+/*
+ * Give the slot of a row just written the system columns heap's insert and
+ * update leave in it (RETURNING xmin, triggers reading the new row): this
+ * transaction's xid and the command id. Only a heap-tuple slot holds them.
+ */
+static void
+strata_stamp_slot(TupleTableSlot *slot, CommandId cid)
+{
+	HeapTuple	tuple;
+	bool		should_free;
+
+	if (!TTS_IS_HEAPTUPLE(slot))
+		return;
+	tuple = ExecFetchSlotHeapTuple(slot, true, &should_free);
+	Assert(!should_free);
+	HeapTupleHeaderSetXmin(tuple->t_data, GetCurrentTransactionId());
+	HeapTupleHeaderSetCmin(tuple->t_data, cid);
+	HeapTupleHeaderSetXmax(tuple->t_data, InvalidTransactionId);
+	tuple->t_data->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_XMIN_INVALID | HEAP_XMIN_COMMITTED);
+	tuple->t_data->t_infomask |= HEAP_XMAX_INVALID;
+}
+
 static void
 strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 					int options, BulkInsertState bistate)
@@ -744,6 +766,7 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	strata_tree_append(rel, tree, rowid, &v);
 	pfree(v.data);
 
+	strata_stamp_slot(slot, cid);
 	strata_rowid_to_tid(rowid, &slot->tts_tid);
 	slot->tts_tableOid = RelationGetRelid(rel);
 	pgstat_count_heap_insert(rel, 1);
@@ -813,6 +836,7 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	strata_tree_append_many(rel, tree, rowids, versions, ntuples);
 	for (int i = 0; i < ntuples; i++)
 	{
+		strata_stamp_slot(slots[i], cid);
 		strata_rowid_to_tid(rowids[i], &slots[i]->tts_tid);
 		slots[i]->tts_tableOid = RelationGetRelid(rel);
 		pfree(versions[i]->data);
@@ -1307,6 +1331,11 @@ strata_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 							   XLTW_Update, do_update, &args, NULL);
 	if (result == TM_Ok)
 	{
+		ItemPointerData newtid = slot->tts_tid;
+
+		/* materializing the slot resets its TID: keep the one do_update set */
+		strata_stamp_slot(slot, cid);
+		slot->tts_tid = newtid;
 		slot->tts_tableOid = RelationGetRelid(rel);
 		*update_indexes = args.new_tid;
 		*lockmode = args.key_changed ? LockTupleExclusive : LockTupleNoKeyExclusive;
@@ -1516,7 +1545,25 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 		 * inserted it" (a cardinality violation) from a concurrent change.
 		 */
 		if (result != TM_Ok && TTS_EMPTY(slot))
-			(void) strata_tuple_fetch_row_version(rel, tid, SnapshotAny, slot);
+		{
+			/*
+			 * The newest row data, which the caller found through
+			 * SnapshotDirty (not strata_resolve_any's choice: that passes
+			 * what this very command wrote, and this is what it must see).
+			 */
+			StrataTree *tree = strata_tree_get(rel);
+			StrataVersion *versions;
+			int			n = strata_tree_versions(rel, tree, strata_rowid_or_error(rel, tid),
+												 &versions, CurrentMemoryContext);
+
+			for (int i = 0; i < n; i++)
+				if (versions[i].kind == STRATA_DATA &&
+					strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+				{
+					strata_store_version(rel, &versions[i], tid, slot);
+					break;
+				}
+		}
 		return result;
 	}
 }

@@ -154,6 +154,9 @@ UPDATE sys SET b = 'z' WHERE a = 1
   RETURNING a, xmin = pg_current_xact_id()::xid AS xmin_ok, xmax, ctid;
 INSERT INTO sys VALUES (2, 'w') ON CONFLICT (a) DO UPDATE SET b = 'v'
   RETURNING a, b, xmin = pg_current_xact_id()::xid AS xmin_ok;
+BEGIN;
+DELETE FROM sys WHERE a = 1 RETURNING a, xmax = pg_current_xact_id()::xid AS xmax_ok;
+ROLLBACK;
 
 -- statement triggers with transition tables see the old and the new rows of
 -- an UPDATE that keeps the TID (the old row is fetched by TID afterwards)

@@ -619,6 +619,26 @@ strata_tuple_fetch_row_version(Relation rel, ItemPointer tid,
 	if (!r.visible)
 		return false;
 	strata_store_version(rel, &versions[r.index], tid, slot);
+
+	/*
+	 * Heap's tuple carries the xid that deleted or replaced it as xmax
+	 * (DELETE ... RETURNING xmax, triggers): that is the writer of the
+	 * nearest newer change that was not rolled back.
+	 */
+	if (TTS_IS_HEAPTUPLE(slot))
+	{
+		for (int i = r.index - 1; i >= 0; i--)
+		{
+			HeapTuple	tuple = ((HeapTupleTableSlot *) slot)->tuple;
+
+			if (versions[i].kind == STRATA_LOCK ||
+				strata_writer_state(&versions[i]) == STRATA_WRITER_ABORTED)
+				continue;
+			HeapTupleHeaderSetXmax(tuple->t_data, XidFromFullTransactionId(versions[i].writer));
+			tuple->t_data->t_infomask &= ~HEAP_XMAX_INVALID;
+			break;
+		}
+	}
 	return true;
 }
 

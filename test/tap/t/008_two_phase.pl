@@ -1,4 +1,4 @@
-# 006_two_phase.pl — PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK
+# 008_two_phase.pl — PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK
 # PREPARED on strata tables:
 #  - a prepared transaction's inserts, updates and deletes stay invisible
 #    until COMMIT PREPARED, and vanish with ROLLBACK PREPARED;

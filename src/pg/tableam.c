@@ -930,14 +930,18 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 		 * writer then acts on the row as it was before. A row's first
 		 * version (its insert) is never passed.
 		 */
-		for (int j = i + 1; j < n; j++)
-			if (versions[j].kind != STRATA_LOCK &&
-				strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
-				row_below = true;
 		passable = ws == STRATA_WRITER_IN_PROGRESS ||
 			(ws == STRATA_WRITER_COMMITTED && mode == LockTupleKeyShare &&
 			 !(v->flags & STRATA_VF_FROZEN) &&
 			 XidInMVCCSnapshot(XidFromFullTransactionId(v->writer), snapshot));
+		if (passable && !strata_lock_modes_conflict(v->lock_mode, mode))
+		{
+			/* only now: each writer-state check may look at the procarray */
+			for (int j = i + 1; j < n && !row_below; j++)
+				if (versions[j].kind != STRATA_LOCK &&
+					strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+					row_below = true;
+		}
 		if (passable && row_below && !strata_lock_modes_conflict(v->lock_mode, mode))
 		{
 			/* a move that kept the key: the locker follows it (heap_lock_updated_tuple) */

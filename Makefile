@@ -25,7 +25,9 @@ REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/stratago.conf
 ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
 	strata-delete-conflict strata-row-locks strata-savepoint-conflict strata-old-row-version \
 	strata-lock-strengths strata-insert-conflict strata-ssi strata-broken-chain \
-	strata-vacuum-snapshot
+	strata-vacuum-snapshot \
+	strata-lock-queue strata-partition-move strata-merge-recheck strata-keyshare-chain \
+	strata-lock-recheck strata-upsert-trigger
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--temp-instance=tmp_check_iso --temp-config=test/stratago.conf
 

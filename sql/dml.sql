@@ -111,6 +111,13 @@ ANALYZE copied, acct;
 SELECT relname, reltuples FROM pg_class WHERE relname IN ('acct', 'copied') ORDER BY 1;
 EXPLAIN (COSTS OFF) SELECT * FROM acct WHERE id = 1;
 
+-- a table never analyzed and of a few rows is estimated as heap estimates
+-- it (at least 10 pages): an equality on its key uses the index, as on heap
+CREATE TABLE est (id int PRIMARY KEY, v text) USING strata;
+INSERT INTO est VALUES (1, 'a'), (2, 'b');
+EXPLAIN (COSTS OFF) SELECT * FROM est WHERE id = 1;
+DROP TABLE est;
+
 -- system columns
 SELECT ctid = '(0,1)' AS first_tid, xmin::text::bigint > 0 AS has_xmin FROM acct WHERE id = 1;
 
@@ -138,6 +145,33 @@ ROLLBACK;
 SELECT pg_stat_force_next_flush();
 SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, n_live_tup, n_dead_tup
   FROM pg_stat_user_tables WHERE relname = 'counted';
+
+-- RETURNING sees the system columns of the row just written, as on heap
+CREATE TABLE sys (a int PRIMARY KEY, b text);
+INSERT INTO sys VALUES (1, 'x'), (2, 'y')
+  RETURNING a, xmin = pg_current_xact_id()::xid AS xmin_ok, xmax;
+UPDATE sys SET b = 'z' WHERE a = 1
+  RETURNING a, xmin = pg_current_xact_id()::xid AS xmin_ok, xmax, ctid;
+INSERT INTO sys VALUES (2, 'w') ON CONFLICT (a) DO UPDATE SET b = 'v'
+  RETURNING a, b, xmin = pg_current_xact_id()::xid AS xmin_ok;
+BEGIN;
+DELETE FROM sys WHERE a = 1 RETURNING a, xmax = pg_current_xact_id()::xid AS xmax_ok;
+ROLLBACK;
+
+-- statement triggers with transition tables see the old and the new rows of
+-- an UPDATE that keeps the TID (the old row is fetched by TID afterwards)
+CREATE FUNCTION sys_trans() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE 'old: %, new: %',
+		(SELECT string_agg(a || '=' || b, ',' ORDER BY a) FROM old_rows),
+		(SELECT string_agg(a || '=' || b, ',' ORDER BY a) FROM new_rows);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER sys_trans AFTER UPDATE ON sys REFERENCING OLD TABLE AS old_rows
+  NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION sys_trans();
+UPDATE sys SET b = b || '!';
+DROP TABLE sys;
+DROP FUNCTION sys_trans();
 
 -- DROP TABLE
 DROP TABLE acct, big, copied, fresh, counted;

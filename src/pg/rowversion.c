@@ -85,8 +85,9 @@ strata_version_encode(StringInfo buf, StrataVersionKind kind,
 		char		tid[6];
 
 		Assert(moved_to != NULL);
-		put_u32(tid, ItemPointerGetBlockNumber(moved_to));
-		put_u16(tid + 4, ItemPointerGetOffsetNumber(moved_to));
+		/* NoCheck: a row moved to another partition links to an invalid TID */
+		put_u32(tid, ItemPointerGetBlockNumberNoCheck(moved_to));
+		put_u16(tid + 4, ItemPointerGetOffsetNumberNoCheck(moved_to));
 		appendBinaryStringInfo(buf, tid, sizeof(tid));
 	}
 	else if (kind == STRATA_LOCK)
@@ -192,6 +193,86 @@ writer_visible_mvcc(const StrataVersion *v, Snapshot snapshot)
 	if (v->flags & STRATA_VF_COMMITTED)
 		return true;
 	return TransactionIdDidCommit(xid);
+}
+
+/* Is there row data (or a delete) older than versions[i] that no rollback undid? */
+static bool
+has_older_row(const StrataVersion *versions, int nversions, int i)
+{
+	for (int j = i + 1; j < nversions; j++)
+		if (versions[j].kind != STRATA_LOCK &&
+			strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+			return true;
+	return false;
+}
+
+/*
+ * The row version a fetch by TID under SnapshotAny means. Heap's TID names
+ * one version; a strata TID names the row, whose versions an update that
+ * keeps the TID stacks up. The executor fetches with SnapshotAny to get
+ * "the tuple the plan is acting on": the one its scan saw (MERGE's WHEN
+ * conditions, BEFORE triggers, EvalPlanQual's rows of other tables), the
+ * one it just deleted or wrote (RETURNING, AFTER triggers), or the newest
+ * one, which it has just locked (after EvalPlanQual). So, newest first,
+ * skipping rolled-back versions:
+ *   - row data this transaction wrote is the answer, unless this very
+ *     command wrote it over an older version (then heap's TID names that);
+ *   - so is committed row data the active snapshot sees, or that lies
+ *     under a lock, delete or move of this transaction (it acted on it);
+ *   - other row data (a running transaction's update, or one committed
+ *     after the snapshot that this transaction did not act on) is passed.
+ * With no active snapshot, or if that finds nothing, the newest row data
+ * any unaborted transaction wrote, as before.
+ */
+StrataResolved
+strata_resolve_any(const StrataVersion *versions, int nversions)
+{
+	StrataResolved r = {false, -1};
+	Snapshot	active = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
+	CommandId	curcid = GetCurrentCommandId(false);
+	bool		acted = false;
+
+	if (active != NULL && active->snapshot_type == SNAPSHOT_MVCC)
+	{
+		for (int i = 0; i < nversions; i++)
+		{
+			const StrataVersion *v = &versions[i];
+			StrataWriterState ws = strata_writer_state(v);
+
+			if (ws == STRATA_WRITER_ABORTED)
+				continue;
+			if (v->kind != STRATA_DATA)
+			{
+				if (ws == STRATA_WRITER_CURRENT)
+					acted = true;
+				continue;
+			}
+			/*
+			 * Data this very command wrote over an older version: heap's
+			 * TID still names the version before it (AFTER UPDATE triggers
+			 * and transition tables capture the old row that way, a second
+			 * MERGE match finds it and then fails as heap does).
+			 */
+			if (ws == STRATA_WRITER_CURRENT && v->cid >= curcid && has_older_row(versions, nversions, i))
+				continue;
+			if (ws == STRATA_WRITER_CURRENT ||
+				(ws == STRATA_WRITER_COMMITTED && (acted || writer_visible_mvcc(v, active))))
+			{
+				r.visible = true;
+				r.index = i;
+				return r;
+			}
+		}
+	}
+	for (int i = 0; i < nversions; i++)
+		if (versions[i].kind == STRATA_DATA &&
+			strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+		{
+			r.visible = true;
+			r.index = i;
+			return r;
+		}
+	return r;
 }
 
 StrataResolved

@@ -121,6 +121,9 @@ typedef struct StrataResolved
 extern StrataResolved strata_resolve(const StrataVersion *versions, int nversions,
 									 Snapshot snapshot);
 
+/* The version a fetch by TID under SnapshotAny returns (rowversion.c). */
+extern StrataResolved strata_resolve_any(const StrataVersion *versions, int nversions);
+
 /* Heap tuple for a DATA version, palloc'd in the current context. */
 extern HeapTuple strata_version_to_heap(const StrataVersion *v, ItemPointer tid,
 										Oid relid);

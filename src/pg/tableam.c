@@ -612,12 +612,38 @@ strata_tuple_fetch_row_version(Relation rel, ItemPointer tid,
 	uint64		rowid = strata_rowid_or_error(rel, tid);
 	StrataVersion *versions;
 	int			n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
-	StrataResolved r = strata_resolve(versions, n, snapshot);
+	StrataResolved r;
+
+	/* SnapshotAny: the version the executor is acting on (strata_resolve_any) */
+	if (snapshot->snapshot_type == SNAPSHOT_ANY)
+		r = strata_resolve_any(versions, n);
+	else
+		r = strata_resolve(versions, n, snapshot);
 
 	strata_ssi_read(rel, versions, n, r, tid, snapshot);
 	if (!r.visible)
 		return false;
 	strata_store_version(rel, &versions[r.index], tid, slot);
+
+	/*
+	 * Heap's tuple carries the xid that deleted or replaced it as xmax
+	 * (DELETE ... RETURNING xmax, triggers): that is the writer of the
+	 * nearest newer change that was not rolled back.
+	 */
+	if (TTS_IS_HEAPTUPLE(slot))
+	{
+		for (int i = r.index - 1; i >= 0; i--)
+		{
+			HeapTuple	tuple = ((HeapTupleTableSlot *) slot)->tuple;
+
+			if (versions[i].kind == STRATA_LOCK ||
+				strata_writer_state(&versions[i]) == STRATA_WRITER_ABORTED)
+				continue;
+			HeapTupleHeaderSetXmax(tuple->t_data, XidFromFullTransactionId(versions[i].writer));
+			tuple->t_data->t_infomask &= ~HEAP_XMAX_INVALID;
+			break;
+		}
+	}
 	return true;
 }
 
@@ -660,7 +686,9 @@ strata_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 				moved = &versions[i];
 			break;
 		}
-		if (moved == NULL || ++hops > 1000000)
+		/* a row moved to another partition has no later version here */
+		if (moved == NULL || ItemPointerIndicatesMovedPartitions(&moved->moved_to) ||
+			++hops > 1000000)
 			return;
 		*tid = moved->moved_to;
 	}
@@ -727,6 +755,28 @@ strata_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
  * Modifications
  * ------------------------------------------------------------------------
  */
+/*
+ * Give the slot of a row just written the system columns heap's insert and
+ * update leave in it (RETURNING xmin, triggers reading the new row): this
+ * transaction's xid and the command id. Only a heap-tuple slot holds them.
+ */
+static void
+strata_stamp_slot(TupleTableSlot *slot, CommandId cid)
+{
+	HeapTuple	tuple;
+	bool		should_free;
+
+	if (!TTS_IS_HEAPTUPLE(slot))
+		return;
+	tuple = ExecFetchSlotHeapTuple(slot, true, &should_free);
+	Assert(!should_free);
+	HeapTupleHeaderSetXmin(tuple->t_data, GetCurrentTransactionId());
+	HeapTupleHeaderSetCmin(tuple->t_data, cid);
+	HeapTupleHeaderSetXmax(tuple->t_data, InvalidTransactionId);
+	tuple->t_data->t_infomask &= ~(HEAP_XMAX_BITS | HEAP_XMIN_INVALID | HEAP_XMIN_COMMITTED);
+	tuple->t_data->t_infomask |= HEAP_XMAX_INVALID;
+}
+
 static void
 strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 					int options, BulkInsertState bistate)
@@ -741,6 +791,7 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	strata_tree_append(rel, tree, rowid, &v);
 	pfree(v.data);
 
+	strata_stamp_slot(slot, cid);
 	strata_rowid_to_tid(rowid, &slot->tts_tid);
 	slot->tts_tableOid = RelationGetRelid(rel);
 	pgstat_count_heap_insert(rel, 1);
@@ -810,6 +861,7 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	strata_tree_append_many(rel, tree, rowids, versions, ntuples);
 	for (int i = 0; i < ntuples; i++)
 	{
+		strata_stamp_slot(slots[i], cid);
 		strata_rowid_to_tid(rowids[i], &slots[i]->tts_tid);
 		slots[i]->tts_tableOid = RelationGetRelid(rel);
 		pfree(versions[i]->data);
@@ -826,7 +878,9 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
  * TM_Result for the same situation; tmfd and *wait_xid are filled as heap
  * fills them. *current (may be NULL) gets the index of the row data the
  * writer acts on when the answer is TM_Ok; *held_mode the strongest lock
- * this transaction already holds on the row (-1: none).
+ * this transaction already holds on the row (-1: none); *follow (may be
+ * NULL) the TID a passed move that kept the key leads to, which a FOR KEY
+ * SHARE locker must lock as well (else invalid).
  *
  * Lock strengths follow heap's table: an in-progress lock or change by
  * another transaction blocks only a conflicting mode (a foreign-key check's
@@ -837,13 +891,14 @@ static TM_Result
 strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 					  CommandId cid, Snapshot snapshot, Snapshot crosscheck,
 					  LockTupleMode mode, TM_FailureData *tmfd, TransactionId *wait_xid,
-					  int *held_mode, int *current)
+					  int *held_mode, int *current, ItemPointer follow)
 {
 	int			i;
 	StrataWriterState ws = STRATA_WRITER_ABORTED;
 	const StrataVersion *newest = NULL;
 	bool		has_older = false;
-	bool		passed_writer = false;	/* skipped a compatible in-progress change */
+	TransactionId older_locker = InvalidTransactionId;	/* see below */
+	int			held_above;		/* *held_mode from locks newer than the row data */
 
 	*held_mode = -1;
 	*wait_xid = InvalidTransactionId;
@@ -854,44 +909,84 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 	for (i = 0; i < n; i++)
 	{
 		const StrataVersion *v = &versions[i];
+		bool		row_below = false;
+		bool		passable;
 
 		ws = strata_writer_state(v);
 		if (ws == STRATA_WRITER_ABORTED)
 			continue;
-		if (ws == STRATA_WRITER_IN_PROGRESS &&
-			(v->kind == STRATA_LOCK || (v->kind == STRATA_DATA && !passed_writer)))
-		{
-			bool		is_insert = true;
-
-			for (int j = i + 1; j < n; j++)
-				if (versions[j].kind != STRATA_LOCK &&
-					strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
-					is_insert = false;
-			if (is_insert || strata_lock_modes_conflict(v->lock_mode, mode))
-			{
-				*wait_xid = XidFromFullTransactionId(v->writer);
-				tmfd->xmax = *wait_xid;
-				return TM_BeingModified;
-			}
-			/* compatible: act on what was there before it */
-			if (v->kind == STRATA_DATA)
-				passed_writer = true;
-			continue;
-		}
 		if (v->kind == STRATA_LOCK)
 		{
+			if (ws == STRATA_WRITER_IN_PROGRESS && strata_lock_modes_conflict(v->lock_mode, mode))
+			{
+				*wait_xid = tmfd->xmax = XidFromFullTransactionId(v->writer);
+				return TM_BeingModified;
+			}
 			if (ws == STRATA_WRITER_CURRENT && (int) v->lock_mode > *held_mode)
 				*held_mode = v->lock_mode;
-			continue;			/* a finished transaction's lock holds nothing */
+			continue;			/* compatible, or a finished transaction's lock */
+		}
+
+		/*
+		 * Row data, a delete or a move. Another transaction's change that is
+		 * still running, or (for FOR KEY SHARE, which heap lets lock an old
+		 * version under an update that kept the key) committed after the
+		 * snapshot, can be passed when its strength does not conflict: the
+		 * writer then acts on the row as it was before. A row's first
+		 * version (its insert) is never passed.
+		 */
+		passable = ws == STRATA_WRITER_IN_PROGRESS ||
+			(ws == STRATA_WRITER_COMMITTED && mode == LockTupleKeyShare &&
+			 !(v->flags & STRATA_VF_FROZEN) &&
+			 XidInMVCCSnapshot(XidFromFullTransactionId(v->writer), snapshot));
+		if (passable && !strata_lock_modes_conflict(v->lock_mode, mode))
+		{
+			/* only now: each writer-state check may look at the procarray */
+			for (int j = i + 1; j < n && !row_below; j++)
+				if (versions[j].kind != STRATA_LOCK &&
+					strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+					row_below = true;
+		}
+		if (passable && row_below && !strata_lock_modes_conflict(v->lock_mode, mode))
+		{
+			/* a move that kept the key: the locker follows it (heap_lock_updated_tuple) */
+			if (v->kind == STRATA_MOVED && follow != NULL && !ItemPointerIsValid(follow))
+				*follow = v->moved_to;
+			continue;
+		}
+		if (ws == STRATA_WRITER_IN_PROGRESS)
+		{
+			*wait_xid = tmfd->xmax = XidFromFullTransactionId(v->writer);
+			return TM_BeingModified;
 		}
 		newest = v;
 		break;
 	}
 	if (newest == NULL)
 		return TM_Invisible;
+	held_above = *held_mode;
 	for (int j = i + 1; j < n; j++)
-		if (versions[j].kind == STRATA_DATA && strata_writer_state(&versions[j]) != STRATA_WRITER_ABORTED)
+	{
+		const StrataVersion *o = &versions[j];
+		StrataWriterState ows = strata_writer_state(o);
+
+		if (o->kind == STRATA_DATA && ows != STRATA_WRITER_ABORTED)
 			has_older = true;
+
+		/*
+		 * Locks taken before a finished change still hold: heap carries a
+		 * running locker over to the new version (a KEY SHARE lock survives
+		 * an update that keeps the key). Remember the first that conflicts;
+		 * it matters if the row turns out lockable.
+		 */
+		if (o->kind != STRATA_LOCK)
+			continue;
+		if (ows == STRATA_WRITER_CURRENT && (int) o->lock_mode > *held_mode)
+			*held_mode = o->lock_mode;
+		else if (ows == STRATA_WRITER_IN_PROGRESS && older_locker == InvalidTransactionId &&
+				 strata_lock_modes_conflict(o->lock_mode, mode))
+			older_locker = XidFromFullTransactionId(o->writer);
+	}
 
 	tmfd->ctid = newest->kind == STRATA_MOVED ? newest->moved_to : *tid;
 	tmfd->xmax = XidFromFullTransactionId(newest->writer);
@@ -909,6 +1004,11 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 			}
 			if (newest->kind != STRATA_DATA)
 				return TM_Invisible;	/* gone before this command began */
+			if (TransactionIdIsValid(older_locker))
+			{
+				*wait_xid = tmfd->xmax = older_locker;
+				return TM_BeingModified;
+			}
 			if (current)
 				*current = i;
 			return TM_Ok;
@@ -920,7 +1020,7 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 
 		case STRATA_WRITER_COMMITTED:
 			{
-				bool		seen = *held_mode >= 0 ||
+				bool		seen = held_above >= 0 ||
 					(newest->flags & STRATA_VF_FROZEN) ||
 					!XidInMVCCSnapshot(XidFromFullTransactionId(newest->writer), snapshot);
 
@@ -931,6 +1031,11 @@ strata_check_writable(const StrataVersion *versions, int n, ItemPointer tid,
 				if (crosscheck != InvalidSnapshot &&
 					XidInMVCCSnapshot(XidFromFullTransactionId(newest->writer), crosscheck))
 					return TM_Updated;
+				if (TransactionIdIsValid(older_locker))
+				{
+					*wait_xid = tmfd->xmax = older_locker;
+					return TM_BeingModified;
+				}
 				if (current)
 					*current = i;
 				return TM_Ok;
@@ -954,47 +1059,93 @@ typedef void (*strata_row_action) (Relation rel, StrataTree *tree, uint64 rowid,
 typedef LockTupleMode (*strata_row_mode) (Relation rel, const StrataVersion *versions,
 										  int n, ItemPointer tid, void *arg);
 
+
+/* heap's heavyweight tuple lock for each row-lock strength (heapam.c's tupleLockExtraInfo) */
+static const LOCKMODE strata_tuplock_mode[MaxLockTupleMode + 1] = {
+	AccessShareLock,			/* LockTupleKeyShare */
+	RowShareLock,				/* LockTupleShare */
+	ExclusiveLock,				/* LockTupleNoKeyExclusive */
+	AccessExclusiveLock			/* LockTupleExclusive */
+};
+
+/* Does this transaction (or a subtransaction of it) hold a lock on, or change of, the row? */
+static bool
+strata_row_held_by_me(const StrataVersion *versions, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strata_writer_state(&versions[i]) == STRATA_WRITER_CURRENT)
+			return true;
+	return false;
+}
+
 static TM_Result
 strata_modify_row(Relation rel, ItemPointer tid, CommandId cid, Snapshot snapshot,
 				  Snapshot crosscheck, LockTupleMode mode, strata_row_mode mode_of,
 				  LockWaitPolicy wait, TM_FailureData *tmfd, XLTW_Oper oper,
-				  strata_row_action act, void *arg)
+				  strata_row_action act, void *arg, ItemPointer follow)
 {
 	StrataTree *tree = strata_tree_get(rel);
 	uint64		rowid = strata_rowid_or_error(rel, tid);
+	ItemPointerData locked_tid;
+	LOCKMODE	tuplock = NoLock;
+	TM_Result	result;
 
 	/* a change is a write to this row: rw-conflicts in (heap checks before locking too) */
 	if (oper != XLTW_Lock)
 		CheckForSerializableConflictIn(rel, tid, ItemPointerGetBlockNumber(tid));
+	ItemPointerCopy(tid, &locked_tid);
 	for (;;)
 	{
 		LWLock	   *latch = strata_row_latch(tree, rowid);
 		StrataVersion *versions;
 		int			n;
-		TM_Result	result;
 		TransactionId wait_xid;
 		int			held_mode;
 		int			current;
+		bool		mine = false;
 
 		LWLockAcquire(latch, LW_EXCLUSIVE);
 		n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
 		if (mode_of)
 			mode = mode_of(rel, versions, n, tid, arg);
+		if (follow)
+			ItemPointerSetInvalid(follow);
 		result = strata_check_writable(versions, n, tid, cid, snapshot, crosscheck, mode,
-									   tmfd, &wait_xid, &held_mode, &current);
+									   tmfd, &wait_xid, &held_mode, &current, follow);
 		if (result == TM_Ok)
 			act(rel, tree, rowid, tid, versions, n, current, held_mode, arg);
+		else if (result == TM_BeingModified)
+			mine = strata_row_held_by_me(versions, n);
 		LWLockRelease(latch);
 
 		if (result == TM_BeingModified && wait == LockWaitBlock)
 		{
+			/*
+			 * As heap does, queue on the row's heavyweight tuple lock before
+			 * sleeping on the other transaction, and keep it until this
+			 * change is made: when that transaction ends, the waiters go on
+			 * in the order they came instead of all racing for the row (a
+			 * later FOR UPDATE would otherwise overtake an earlier one and
+			 * make it wait a second time). Like heap, a transaction that
+			 * already holds a lock on the row does not queue: the first
+			 * waiter may be waiting for it, and queueing behind that waiter
+			 * to upgrade its own lock would be a deadlock.
+			 */
+			if (tuplock == NoLock && !mine)
+			{
+				tuplock = strata_tuplock_mode[mode];
+				LockTuple(rel, &locked_tid, tuplock);
+			}
 			XactLockTableWait(wait_xid, rel, tid, oper);
 			continue;
 		}
 		if (result == TM_BeingModified && wait == LockWaitSkip)
-			return TM_WouldBlock;
-		return result;
+			result = TM_WouldBlock;
+		break;
 	}
+	if (tuplock != NoLock)
+		UnlockTuple(rel, &locked_tid, tuplock);
+	return result;
 }
 
 static void
@@ -1013,14 +1164,33 @@ append_simple(Relation rel, StrataTree *tree, uint64 rowid, StrataVersionKind ki
 typedef struct DeleteArgs
 {
 	CommandId	cid;
+	bool		changing_part;
 } DeleteArgs;
 
 static void
 do_delete(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 		  const StrataVersion *versions, int n, int current, int held_mode, void *arg)
 {
-	append_simple(rel, tree, rowid, STRATA_TOMBSTONE, ((DeleteArgs *) arg)->cid, 0, NULL,
-				  LockTupleExclusive);
+	DeleteArgs *da = arg;
+
+	if (da->changing_part)
+	{
+		/*
+		 * The row moves to another partition: like heap, leave a forward
+		 * link that points nowhere but says so, so that a concurrent
+		 * updater, deleter or locker gets TM_Updated with that link and
+		 * the executor raises "already moved to another partition" instead
+		 * of quietly treating the row as deleted.
+		 */
+		ItemPointerData moved;
+
+		ItemPointerSetMovedPartitions(&moved);
+		append_simple(rel, tree, rowid, STRATA_MOVED, da->cid, 0, &moved,
+					  LockTupleExclusive);
+	}
+	else
+		append_simple(rel, tree, rowid, STRATA_TOMBSTONE, da->cid, 0, NULL,
+					  LockTupleExclusive);
 }
 
 static TM_Result
@@ -1028,14 +1198,12 @@ strata_tuple_delete(Relation rel, ItemPointer tid, CommandId cid,
 					Snapshot snapshot, Snapshot crosscheck, bool wait,
 					TM_FailureData *tmfd, bool changingPart)
 {
-	DeleteArgs	args = {cid};
+	DeleteArgs	args = {cid, changingPart};
 	TM_Result	result;
 
-	if (changingPart)
-		strata_not_supported("moving a row to another partition");
 	result = strata_modify_row(rel, tid, cid, snapshot, crosscheck, LockTupleExclusive, NULL,
 							   wait ? LockWaitBlock : LockWaitError, tmfd,
-							   XLTW_Delete, do_delete, &args);
+							   XLTW_Delete, do_delete, &args, NULL);
 	if (result == TM_Ok)
 		pgstat_count_heap_delete(rel);
 	return result;
@@ -1148,6 +1316,27 @@ do_update(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 
 		strata_rowid_to_tid(newrowid, &newtid);
 		strata_tree_append(rel, tree, newrowid, &v);
+
+		/*
+		 * Other transactions' running locks on the row (FOR KEY SHARE of
+		 * foreign-key checks: nothing stronger lets this update through)
+		 * move with it, as heap carries lockers over to the new version:
+		 * a later delete or key change at the new TID must wait for them.
+		 * They are written in their holders' names, so they end with them.
+		 */
+		for (int i = n - 1; i >= 0; i--)
+		{
+			StringInfoData lock;
+
+			if (versions[i].kind != STRATA_LOCK ||
+				strata_writer_state(&versions[i]) != STRATA_WRITER_IN_PROGRESS)
+				continue;
+			initStringInfo(&lock);
+			strata_version_encode(&lock, STRATA_LOCK, versions[i].writer, versions[i].cid,
+								  0, NULL, NULL, versions[i].lock_mode);
+			strata_tree_append(rel, tree, newrowid, &lock);
+			pfree(lock.data);
+		}
 		append_simple(rel, tree, rowid, STRATA_MOVED, ua->cid,
 					  ua->key_changed ? 0 : STRATA_VF_KEY_KEPT, &newtid, LockTupleExclusive);
 		ua->slot->tts_tid = newtid;
@@ -1168,9 +1357,14 @@ strata_tuple_update(Relation rel, ItemPointer otid, TupleTableSlot *slot,
 	*lockmode = LockTupleNoKeyExclusive;
 	result = strata_modify_row(rel, otid, cid, snapshot, crosscheck, LockTupleExclusive,
 							   update_mode, wait ? LockWaitBlock : LockWaitError, tmfd,
-							   XLTW_Update, do_update, &args);
+							   XLTW_Update, do_update, &args, NULL);
 	if (result == TM_Ok)
 	{
+		ItemPointerData newtid = slot->tts_tid;
+
+		/* materializing the slot resets its TID: keep the one do_update set */
+		strata_stamp_slot(slot, cid);
+		slot->tts_tid = newtid;
 		slot->tts_tableOid = RelationGetRelid(rel);
 		*update_indexes = args.new_tid;
 		*lockmode = args.key_changed ? LockTupleExclusive : LockTupleNoKeyExclusive;
@@ -1184,6 +1378,8 @@ typedef struct LockArgs
 	CommandId	cid;
 	TupleTableSlot *slot;
 	LockTupleMode mode;
+	Snapshot	snapshot;		/* the locker's */
+	bool		newer;			/* out: locked data its snapshot does not see */
 } LockArgs;
 
 static void
@@ -1197,6 +1393,100 @@ do_lock(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 		strata_writer_state(&versions[current]) != STRATA_WRITER_CURRENT)
 		append_simple(rel, tree, rowid, STRATA_LOCK, la->cid, 0, NULL, la->mode);
 	strata_store_version(rel, &versions[current], tid, la->slot);
+
+	/* is the data locked newer than the locker's snapshot? (see strata_tuple_lock) */
+	la->newer = IsMVCCSnapshot(la->snapshot) &&
+		strata_writer_state(&versions[current]) == STRATA_WRITER_COMMITTED &&
+		!(versions[current].flags & STRATA_VF_FROZEN) &&
+		XidInMVCCSnapshot(XidFromFullTransactionId(versions[current].writer), la->snapshot);
+}
+
+/*
+ * A FOR KEY SHARE lock taken on a row under a move that kept the key
+ * (another transaction's update of an indexed column, running or
+ * committed after the locker's snapshot) must hold on the row's later
+ * TIDs too, or a later delete or key change there would not wait for it:
+ * lock each of them in turn, as heap_lock_updated_tuple does. A delete or
+ * key change found on the way is waited for while running and fails the
+ * lock once committed (TM_Deleted, or TM_Updated with tmfd->ctid where it
+ * happened).
+ */
+static TM_Result
+strata_lock_updated_chain(Relation rel, ItemPointer start, CommandId cid,
+						  TM_FailureData *tmfd)
+{
+	StrataTree *tree = strata_tree_get(rel);
+	ItemPointerData tid = *start;
+
+	while (ItemPointerIsValid(&tid) && !ItemPointerIndicatesMovedPartitions(&tid))
+	{
+		uint64		rowid = strata_rowid_or_error(rel, &tid);
+		LWLock	   *latch = strata_row_latch(tree, rowid);
+		StrataVersion *versions;
+		int			n;
+		int			first = -1;
+		bool		mine = false;
+		TransactionId wait_xid = InvalidTransactionId;
+		TM_Result	result = TM_Ok;
+		ItemPointerData next;
+
+		ItemPointerSetInvalid(&next);
+		CHECK_FOR_INTERRUPTS();
+		LWLockAcquire(latch, LW_EXCLUSIVE);
+		n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
+		for (int i = 0; i < n; i++)
+			if (versions[i].kind != STRATA_LOCK &&
+				strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+				first = i;		/* the version that created the row at this TID */
+		for (int i = 0; i < n && result == TM_Ok && !TransactionIdIsValid(wait_xid); i++)
+		{
+			const StrataVersion *v = &versions[i];
+			StrataWriterState ws = strata_writer_state(v);
+
+			if (ws == STRATA_WRITER_ABORTED)
+				continue;
+			if (ws == STRATA_WRITER_CURRENT)
+			{
+				mine = true;	/* this transaction holds the row here already */
+				continue;
+			}
+			if (v->kind == STRATA_LOCK)
+			{
+				if (ws == STRATA_WRITER_IN_PROGRESS &&
+					strata_lock_modes_conflict(v->lock_mode, LockTupleKeyShare))
+					wait_xid = XidFromFullTransactionId(v->writer);
+				continue;
+			}
+			if (i == first ||
+				!strata_lock_modes_conflict(v->lock_mode, LockTupleKeyShare))
+			{
+				if (v->kind == STRATA_MOVED && !ItemPointerIsValid(&next) && i != first)
+					next = v->moved_to;
+				continue;
+			}
+			if (ws == STRATA_WRITER_IN_PROGRESS)
+				wait_xid = XidFromFullTransactionId(v->writer);
+			else
+			{
+				result = v->kind == STRATA_TOMBSTONE ? TM_Deleted : TM_Updated;
+				tmfd->ctid = v->kind == STRATA_MOVED ? v->moved_to : tid;
+				tmfd->xmax = XidFromFullTransactionId(v->writer);
+				tmfd->cmax = InvalidCommandId;
+			}
+		}
+		if (result == TM_Ok && !TransactionIdIsValid(wait_xid) && !mine && first >= 0)
+			append_simple(rel, tree, rowid, STRATA_LOCK, cid, 0, NULL, LockTupleKeyShare);
+		LWLockRelease(latch);
+		if (TransactionIdIsValid(wait_xid))
+		{
+			XactLockTableWait(wait_xid, rel, &tid, XLTW_LockUpdated);
+			continue;
+		}
+		if (result != TM_Ok)
+			return result;
+		tid = next;
+	}
+	return TM_Ok;
 }
 
 /*
@@ -1211,7 +1501,7 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 				  LockWaitPolicy wait_policy, uint8 flags,
 				  TM_FailureData *tmfd)
 {
-	LockArgs	args = {cid, slot, mode};
+	LockArgs	args = {cid, slot, mode, snapshot, false};
 
 	/*
 	 * ON CONFLICT DO UPDATE (no flags) found the row through SnapshotDirty,
@@ -1221,14 +1511,33 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 	 * row's visibility themselves (ExecCheckTupleVisible).
 	 */
 	if (flags == 0)
-		snapshot = GetLatestSnapshot();
+		snapshot = args.snapshot = GetLatestSnapshot();
 
 	tmfd->traversed = false;
 	for (;;)
 	{
+		ItemPointerData follow;
 		TM_Result	result = strata_modify_row(rel, tid, cid, snapshot, InvalidSnapshot,
 											   mode, NULL, wait_policy, tmfd,
-											   XLTW_Lock, do_lock, &args);
+											   XLTW_Lock, do_lock, &args, &follow);
+
+		if (result == TM_Ok && ItemPointerIsValid(&follow) &&
+			(flags & TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS))
+			result = strata_lock_updated_chain(rel, &follow, cid, tmfd);
+
+		/*
+		 * SELECT FOR UPDATE/SHARE (the caller that passes
+		 * LOCK_UPDATE_IN_PROGRESS) locks the row its scan saw: if that is
+		 * no longer the newest data (this transaction locked the row after
+		 * following it to a newer version earlier), heap reaches the
+		 * locked version through the update chain and says so, and the
+		 * caller rechecks it. Other callers pass the TID of the version
+		 * they mean to lock (ON CONFLICT found it through SnapshotDirty),
+		 * which heap does not report as traversed.
+		 */
+		if (result == TM_Ok && args.newer &&
+			(flags & TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS))
+			tmfd->traversed = true;
 
 		if (result == TM_BeingModified && wait_policy == LockWaitError)
 			ereport(ERROR,
@@ -1237,11 +1546,15 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 							RelationGetRelationName(rel))));
 		if (result == TM_Updated && (flags & TUPLE_LOCK_FLAG_FIND_LAST_VERSION))
 		{
+			if (ItemPointerIndicatesMovedPartitions(&tmfd->ctid))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("tuple to be locked was already moved to another partition due to concurrent update")));
 			/* lock the latest version instead (READ COMMITTED re-check) */
 			tmfd->traversed = true;
 			if (!ItemPointerEquals(&tmfd->ctid, tid))
 				*tid = tmfd->ctid;
-			snapshot = GetLatestSnapshot();
+			snapshot = args.snapshot = GetLatestSnapshot();
 			continue;
 		}
 
@@ -1261,7 +1574,25 @@ strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
 		 * inserted it" (a cardinality violation) from a concurrent change.
 		 */
 		if (result != TM_Ok && TTS_EMPTY(slot))
-			(void) strata_tuple_fetch_row_version(rel, tid, SnapshotAny, slot);
+		{
+			/*
+			 * The newest row data, which the caller found through
+			 * SnapshotDirty (not strata_resolve_any's choice: that passes
+			 * what this very command wrote, and this is what it must see).
+			 */
+			StrataTree *tree = strata_tree_get(rel);
+			StrataVersion *versions;
+			int			n = strata_tree_versions(rel, tree, strata_rowid_or_error(rel, tid),
+												 &versions, CurrentMemoryContext);
+
+			for (int i = 0; i < n; i++)
+				if (versions[i].kind == STRATA_DATA &&
+					strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+				{
+					strata_store_version(rel, &versions[i], tid, slot);
+					break;
+				}
+		}
 		return result;
 	}
 }
@@ -2045,6 +2376,24 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
 	BlockNumber curpages = (BlockNumber) (strata_relation_size(rel, MAIN_FORKNUM) / BLCKSZ);
 	BlockNumber relpages = (BlockNumber) rel->rd_rel->relpages;
 	double		reltuples = rel->rd_rel->reltuples;
+
+	/*
+	 * A table never vacuumed or analyzed and under 10 blocks: estimate it
+	 * exactly as heap does (the planner's "assume at least 10 pages" rule
+	 * for new tables, rows from the tuple width). A strata block holds
+	 * more small rows than a heap page, so our own rule would call a new
+	 * table of a few rows tiny where heap does not, and plans (sequential
+	 * scan instead of index scan, and with them SERIALIZABLE's
+	 * relation-wide predicate locks) would differ from heap's for the
+	 * same data.
+	 */
+	if (curpages < 10 && reltuples < 0)
+	{
+		table_block_relation_estimate_size(rel, attr_widths, pages, tuples, allvisfrac,
+										   MAXALIGN(SizeofHeapTupleHeader) + sizeof(ItemIdData),
+										   BLCKSZ - SizeOfPageHeaderData);
+		return;
+	}
 
 	*pages = curpages;
 	*allvisfrac = 0;

@@ -19,6 +19,10 @@
 # if that entry has `match` patterns, every changed line of the test's diff
 # (a "+" or "-" line, without that first character) matches one of them: an
 # entry explains a kind of difference, not whatever else the test may break.
+# An entry with a `reorder` line first cancels each removed line against an
+# identical added line (rows a query without ORDER BY returns in another
+# order); only the lines left over must match its patterns, and with no
+# patterns none may be left.
 
 function trim(s)
 {
@@ -42,6 +46,15 @@ fileno == 1 && /^[ \t]+match[ \t]/ {
 	sub(/^[ \t]+match[ \t]+/, "", pat)
 	npat[cur]++
 	pats[cur, npat[cur]] = pat
+	next
+}
+fileno == 1 && /^[ \t]+reorder[ \t]*$/ {
+	if (cur == "")
+	{
+		printf "allowlist line %d: `reorder` before any entry\n", FNR > "/dev/stderr"
+		exit 2
+	}
+	reorder[cur] = 1
 	next
 }
 fileno == 1 && /^[ \t]/ {
@@ -126,6 +139,12 @@ fileno == 4 && dtest != "" {
 	{
 		body = substr($0, 2)
 		nchanged[dtest]++
+		if (dtest in reorder)
+		{
+			# judged at the end, once moved lines have cancelled out
+			balance[dtest, body] += ($0 ~ /^-/) ? 1 : -1
+			next
+		}
 		if (dtest in npat)
 		{
 			hit = 0
@@ -149,6 +168,27 @@ fileno == 4 && dtest != "" {
 END {
 	if (fileno < 4 && nwanted == 0)
 		exit 2
+	# reorder entries: lines left after cancelling removed against added
+	for (k in balance)
+	{
+		if (balance[k] == 0)
+			continue
+		split(k, kb, SUBSEP)
+		t = kb[1]
+		hit = 0
+		for (i = 1; i <= npat[t]; i++)
+			if (kb[2] ~ pats[t, i])
+			{
+				hit = 1
+				break
+			}
+		if (!hit)
+		{
+			unexplained[t] += (balance[k] > 0) ? balance[k] : -balance[k]
+			if (!(t in first_unexplained))
+				first_unexplained[t] = ((balance[k] > 0) ? "-" : "+") kb[2]
+		}
+	}
 	printf "" > unexpected
 	printf "" > allowed
 	printf "" > stale

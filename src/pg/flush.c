@@ -1170,8 +1170,8 @@ typedef enum CompactMode
 static bool
 compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 {
-	sg_vset    *vs = worker_vset(tree);
-	sg_version *v = vs->current;
+	sg_vset    *vs;
+	sg_version *v;
 	sg_picker_options po;
 	sg_compaction_pick pick;
 	sg_version_edit edit;
@@ -1182,6 +1182,21 @@ compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 
 	GcState		gc;
 	StatsAcc	acc;
+	uint64		version_no;
+
+	/*
+	 * The picker's choice depends only on the file set: a tree found with
+	 * nothing to do is not looked at again until its version changes. This
+	 * keeps the worker from reopening the MANIFEST of every idle tree each
+	 * round once there are more trees than its cache holds.
+	 */
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	version_no = tree->version_no;
+	LWLockRelease(&tree->lock);
+	if (mode == COMPACT_AUTO && tree->auto_compact_idle_version == version_no + 1)
+		return false;
+	vs = worker_vset(tree);
+	v = vs->current;
 
 	gc.horizon = GetOldestNonRemovableTransactionId(NULL);
 	initStringInfo(&gc.rewrite);
@@ -1209,7 +1224,11 @@ compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 	else
 		rc = sg_pick_compaction(v, &po, &pick, &err);
 	if (rc == SG_NOT_FOUND)
+	{
+		if (mode == COMPACT_AUTO)
+			tree->auto_compact_idle_version = version_no + 1;
 		return false;
+	}
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
 

@@ -87,6 +87,8 @@ typedef struct StrataTree
 	XLogRecPtr	flushed_pglsn;	/* PostgreSQL WAL up to this is in SSTables */
 	uint64		version_no;		/* bumps when the set of SSTables changes */
 	int			l0_files;		/* SSTables at level 0 in the installed version */
+	uint64		auto_compact_idle_version;	/* worker: version_no + 1 found
+											 * needing no compaction (0: none) */
 	uint64		flushes;		/* memtables flushed so far */
 	uint64		flush_bytes;	/* SSTable bytes written by flushes */
 	uint64		compactions;

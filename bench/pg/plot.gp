@@ -32,6 +32,9 @@ plot ratios using (1):0:($2 < 1 ? $2 : 1):($2 < 1 ? 1 : $2):($0 - 0.35):($0 + 0.
 	with boxxyerror lc rgb variable, \
      '' using 2:0:(sprintf("%.2f", $2)):($2 < 1 ? 0 : 0) with labels left offset 0.6,0 notitle
 
+# a run without the sustained-update workload (--only) has no bloat chart
+if (!exists("out_bloat") || out_bloat eq "") exit
+
 set output out_bloat
 unset logscale x
 set autoscale

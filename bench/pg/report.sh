@@ -116,8 +116,11 @@ if command -v gnuplot >/dev/null; then
 	awk -F'\t' '{print > ("'"$RUN"'/bloat_" $1 ".dat")}' "$RUN/bloat.tsv"
 	[ -s "$RUN/bloat_heap.dat" ] || echo "0 0 0" > "$RUN/bloat_heap.dat"
 	[ -s "$RUN/bloat_strata.dat" ] || echo "0 0 0" > "$RUN/bloat_strata.dat"
+	have_bloat=0
+	out_bloat=
+	if [ -s "$RUN/bloat.tsv" ]; then have_bloat=1; out_bloat=$OUT/$NAME-bloat.svg; fi
 	gnuplot -e "ratios='$RUN/ratios.dat'; heap='$RUN/bloat_heap.dat'; strata='$RUN/bloat_strata.dat'; \
-		out_ratios='$OUT/$NAME-ratios.svg'; out_bloat='$OUT/$NAME-bloat.svg'" "$HERE/plot.gp"
+		out_ratios='$OUT/$NAME-ratios.svg'; out_bloat='$out_bloat'" "$HERE/plot.gp"
 fi
 
 # Markdown.
@@ -162,8 +165,13 @@ EOF
 
 ![strata relative to heap]($NAME-ratios.svg)
 
+EOF
+		if [ "$have_bloat" = 1 ]; then
+			cat <<EOF
+
 ![table size under sustained updates]($NAME-bloat.svg)
 EOF
+		fi
 	fi
 	cat <<EOF
 
@@ -231,4 +239,4 @@ EOF
 	fi
 } > "$MD"
 echo
-echo "wrote $MD$([ "$have_gnuplot" = 1 ] && echo " and $OUT/$NAME-ratios.svg, $OUT/$NAME-bloat.svg")"
+echo "wrote $MD$([ "$have_gnuplot" = 1 ] && echo " and $OUT/$NAME-ratios.svg")$([ "${have_bloat:-0}" = 1 ] && echo ", $OUT/$NAME-bloat.svg")"

@@ -206,6 +206,23 @@ has_older_row(const StrataVersion *versions, int nversions, int i)
 	return false;
 }
 
+/* The newest row data no rolled-back transaction wrote (heap's SnapshotAny). */
+static StrataResolved
+newest_unaborted_data(const StrataVersion *versions, int nversions)
+{
+	StrataResolved r = {false, -1};
+
+	for (int i = 0; i < nversions; i++)
+		if (versions[i].kind == STRATA_DATA &&
+			strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
+		{
+			r.visible = true;
+			r.index = i;
+			return r;
+		}
+	return r;
+}
+
 /*
  * The row version a fetch by TID under SnapshotAny means. Heap's TID names
  * one version; a strata TID names the row, whose versions an update that
@@ -264,15 +281,7 @@ strata_resolve_any(const StrataVersion *versions, int nversions)
 			}
 		}
 	}
-	for (int i = 0; i < nversions; i++)
-		if (versions[i].kind == STRATA_DATA &&
-			strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
-		{
-			r.visible = true;
-			r.index = i;
-			return r;
-		}
-	return r;
+	return newest_unaborted_data(versions, nversions);
 }
 
 StrataResolved
@@ -326,15 +335,7 @@ strata_resolve(const StrataVersion *versions, int nversions, Snapshot snapshot)
 			 * change wrote: what DELETE ... RETURNING and AFTER DELETE
 			 * triggers read back after deleting it.
 			 */
-			for (int i = 0; i < nversions; i++)
-				if (versions[i].kind == STRATA_DATA &&
-					strata_writer_state(&versions[i]) != STRATA_WRITER_ABORTED)
-				{
-					r.visible = true;
-					r.index = i;
-					return r;
-				}
-			return r;
+			return newest_unaborted_data(versions, nversions);
 
 		case SNAPSHOT_DIRTY:
 			snapshot->xmin = snapshot->xmax = InvalidTransactionId;

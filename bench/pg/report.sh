@@ -233,6 +233,18 @@ $(grep -v '^#' "$RUN/bench.conf")
 EOF
 	awk -F'\t' '$1 != "row_bytes" {k = $1 "\t" $2; if (!(k in v)) order[++n] = k; v[k] = v[k] (v[k] == "" ? "" : ", ") $4}
 		END {for (i = 1; i <= n; i++) {split(order[i], p, "\t"); printf "| %s | %s | %s |\n", p[1], p[2], v[order[i]]}}' "$RAWX"
+	# The engine on its own, from its latest run (make engine-bench).
+	if [ -f "$OUT/engine.md" ]; then
+		echo
+		echo "## The engine against RocksDB's db_bench"
+		echo
+		echo "From \`engine.md\` (\`make engine-bench\`, its own run; ratio > 1: the engine is faster):"
+		echo
+		grep -E '^\* (date|ours|RocksDB):' "$OUT/engine.md"
+		echo
+		# its first table: the medians
+		awk '/^\|/ {print; seen = 1; next} seen {exit}' "$OUT/engine.md"
+	fi
 	if [ -n "$notes" ]; then
 		echo
 		echo "$notes"

@@ -34,11 +34,11 @@ selS_tps|pgbench -S point lookups, 8 clients|tps|higher|ratio_ge|0.8|>= 0.8x hea
 scan_ms|whole-table aggregate over the COPY table|ms|lower|-|||aggregate scan time
 upd1_bytes_kb|bytes written per 1,000 updates, 1 row a transaction|kB|lower|ratio_le|0.3|<= 0.3x heap|bytes/update, 1 row/xact
 upd1_pgwal_kb|of which PostgreSQL WAL generated|kB|lower|-|||
-upd1_enginewal_kb|of which strata WAL records (engine WAL, or inside PostgreSQL's WAL with wal_sink = postgres)|kB|lower|-|||
+upd1_enginewal_kb|of which strata WAL records (engine WAL, or inside PostgreSQL WAL with wal_sink = postgres)|kB|lower|-|||
 upd1_sstable_kb|of which SSTables flushed and compacted (strata)|kB|lower|-|||
 upd100_bytes_kb|bytes written per 1,000 updates, 100 random rows a transaction|kB|lower|ratio_le|0.3|<= 0.3x heap|bytes/update, 100 rows/xact
 upd100_pgwal_kb|of which PostgreSQL WAL generated|kB|lower|-|||
-upd100_enginewal_kb|of which strata WAL records (engine WAL, or inside PostgreSQL's WAL with wal_sink = postgres)|kB|lower|-|||
+upd100_enginewal_kb|of which strata WAL records (engine WAL, or inside PostgreSQL WAL with wal_sink = postgres)|kB|lower|-|||
 upd100_sstable_kb|of which SSTables flushed and compacted (strata)|kB|lower|-|||
 bloat_growth|table size at the end / at the start of sustained updates|x|lower|strata_le|1.1|strata flat (<= 1.1x) while heap grows|growth under updates
 bloat_end_mb|table size at the end of sustained updates|MB|lower|-|||size after updates

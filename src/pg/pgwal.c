@@ -120,17 +120,24 @@ typedef struct xl_strata_tree
  * exclusively (so that WAL order matches sequence order within the tree).
  * Returns the record's end LSN; *start gets its start.
  */
+/* Begin a ROWS or CREATE record with its tree header (hdr must outlive it). */
+static void
+begin_tree_record(xl_strata_tree *hdr, const RelFileNode *rnode, uint64 tree_id)
+{
+	memset(hdr, 0, sizeof(*hdr));
+	hdr->node = *rnode;
+	hdr->tree_id = tree_id;
+	XLogBeginInsert();
+	XLogRegisterData((char *) hdr, sizeof(*hdr));
+}
+
 XLogRecPtr
 strata_pgwal_log_rows(StrataTree *tree, sg_slice batch, XLogRecPtr *start)
 {
 	xl_strata_tree hdr;
 	XLogRecPtr	end;
 
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.node = tree->key;
-	hdr.tree_id = tree->tree_id;
-	XLogBeginInsert();
-	XLogRegisterData((char *) &hdr, sizeof(hdr));
+	begin_tree_record(&hdr, &tree->key, tree->tree_id);
 	XLogRegisterData((char *) batch.data, batch.len);
 	end = XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_ROWS);
 	*start = ProcLastRecPtr;
@@ -143,11 +150,7 @@ strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id)
 {
 	xl_strata_tree hdr;
 
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.node = *rnode;
-	hdr.tree_id = tree_id;
-	XLogBeginInsert();
-	XLogRegisterData((char *) &hdr, sizeof(hdr));
+	begin_tree_record(&hdr, rnode, tree_id);
 	(void) XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_CREATE);
 }
 
@@ -597,19 +600,27 @@ strata_pgwal_guard_armed(void)
 /*
  * Flush every memtable holding records from before the current redo point
  * and move retention past them; again if a checkpoint began meanwhile.
+ *
+ * A record is logged at or after the redo point current at the time, so
+ * memtables can hold records from before the redo point only once it has
+ * moved: while it stays where this last left it (the common case, every
+ * 20 ms) there is nothing to look at.
  */
 void
 strata_pgwal_guard_flush(void)
 {
+	static XLogRecPtr guarded_redo = InvalidXLogRecPtr;
+
 	for (;;)
 	{
 		XLogRecPtr	redo = GetRedoRecPtr();
 
+		if (redo == guarded_redo)
+			return;
 		strata_pgwal_retain();	/* requests flushes of trees below redo */
 		strata_flush_requested();
 		strata_pgwal_retain();	/* pg_replay_from and the slot move past them */
-		if (GetRedoRecPtr() == redo)
-			break;
+		guarded_redo = redo;
 	}
 }
 
@@ -739,7 +750,6 @@ strata_pgwal_recover(void)
 	XLogRecord *rec;
 	char	   *errormsg = NULL;
 	uint64		applied = 0;
-	uint64		read = 0;
 
 	if (from == InvalidXLogRecPtr)
 		return;
@@ -783,7 +793,6 @@ strata_pgwal_recover(void)
 							errormsg ? errormsg : "no record")));
 		if (reader->ReadRecPtr >= pr.upto)
 			break;
-		read++;
 		if (XLogRecGetRmid(reader) == STRATA_RMGR_ID && apply_record(reader))
 			applied++;
 	}

@@ -129,6 +129,7 @@ strata_maintenance_main(Datum main_arg)
 			strata_flush_round();
 			strata_sweep_dropped();
 			strata_wal_recycle();
+			strata_pgwal_retain();	/* the slot follows flushes a segment at a time */
 			last_round = GetCurrentTimestamp();
 		}
 		strata_pgwal_guard_flush();

@@ -26,9 +26,6 @@ SELECT c.relname, a.amname
 SELECT pg_relation_filepath('t1') IS NOT NULL AS has_filepath,
        pg_relation_size('t1') AS smgr_bytes;
 
--- unlogged and temporary strata tables are refused with a clear error
-CREATE UNLOGGED TABLE t_unlogged (id int) USING strata;
-CREATE TEMP TABLE t_temp (id int) USING strata;
 
 CREATE INDEX t2_id_idx ON t2 (id);
 

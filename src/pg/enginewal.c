@@ -97,9 +97,9 @@ strata_wal_append_rows(StrataTree *tree, sg_slice batch)
 	sg_wal_writer *w = writer_handle();
 
 	hdr[0] = STRATA_REC_ROWS;
-	sg_encode_fixed32(hdr + 1, tree->key.spcNode);
-	sg_encode_fixed32(hdr + 5, tree->key.dbNode);
-	sg_encode_fixed32(hdr + 9, tree->key.relNode);
+	sg_encode_fixed32(hdr + 1, tree->key.node.spcNode);
+	sg_encode_fixed32(hdr + 5, tree->key.node.dbNode);
+	sg_encode_fixed32(hdr + 9, tree->key.node.relNode);
 	sg_encode_fixed64(hdr + 13, tree->tree_id);
 	initStringInfo(&rec);
 	appendBinaryStringInfo(&rec, hdr, sizeof(hdr));

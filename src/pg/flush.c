@@ -32,6 +32,7 @@
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "engine/base/coding.h"
 #include "engine/base/env.h"
@@ -68,7 +69,7 @@ struct StrataLocalVersion
 
 typedef struct LocalTree
 {
-	RelFileNode key;
+	RelFileNodeBackend key;
 	uint64		tree_id;
 	StrataLocalVersion *current;
 	int			nreaders;
@@ -205,7 +206,7 @@ local_tree(StrataTree *tree)
 		HASHCTL		ctl;
 
 		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(RelFileNode);
+		ctl.keysize = sizeof(RelFileNodeBackend);
 		ctl.entrysize = sizeof(LocalTree);
 		ctl.hcxt = TopMemoryContext;
 		local_trees = hash_create("stratago local trees", 64, &ctl,
@@ -1484,7 +1485,10 @@ strata_tree_request_flush(StrataTree *tree)
  * relfilenode whose main fork still exists; so a tree whose main fork is
  * missing is garbage, and removing it can never race with a reuse of its
  * relfilenode (a reuse would also wipe it first: strata_tree_create).
- * This also covers DROP DATABASE and transactional TRUNCATE.
+ * This also covers DROP DATABASE and transactional TRUNCATE. A temporary
+ * relation's file goes at once, and its number may be reused at once: the
+ * reuse replaces the tree id, and strata_tree_drop leaves a tree whose id
+ * changed alone. (strata_tree_storage_exists explains unlogged ones.)
  */
 void
 strata_sweep_dropped(void)
@@ -1495,14 +1499,10 @@ strata_sweep_dropped(void)
 	for (int i = 0; i < n; i++)
 	{
 		StrataTree *tree = trees[i];
-		RelFileNode rnode = tree->key;
+		RelFileNodeBackend key = tree->key;
 		uint64		tree_id = tree->tree_id;
-		char	   *path = relpathperm(rnode, MAIN_FORKNUM);
-		struct stat st;
-		bool		gone = stat(path, &st) != 0 && errno == ENOENT;
 
-		pfree(path);
-		if (!gone)
+		if (strata_tree_storage_exists(tree))
 			continue;
 		if (worker_trees != NULL)
 		{
@@ -1514,7 +1514,107 @@ strata_sweep_dropped(void)
 				hash_search(worker_trees, &tree_id, HASH_REMOVE, NULL);
 			}
 		}
-		strata_tree_drop(&rnode, tree_id);
+		strata_tree_drop(&key, tree_id);
+	}
+	pfree(trees);
+}
+
+/* ------------------------------------------------------------------------
+ * Unlogged tables at shutdown (maintenance worker)
+ * ------------------------------------------------------------------------
+ */
+
+/* How long the worker waits at shutdown for the backends to be gone (ms). */
+#define STRATA_SHUTDOWN_WAIT_MS 10000
+
+/*
+ * Whether a backend that may still write strata tables is alive: a client
+ * backend, an autovacuum worker or another background worker. Wal
+ * senders and auxiliary processes stay until after the worker exits.
+ */
+static bool
+writers_alive(void)
+{
+	int			n;
+	bool		alive = false;
+
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n && !alive; i++)
+	{
+		LocalPgBackendStatus *ls = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be = ls ? &ls->backendStatus : NULL;
+
+		if (be == NULL || be->st_procpid == 0 || be->st_procpid == MyProcPid)
+			continue;
+		alive = be->st_backendType == B_BACKEND ||
+			be->st_backendType == B_AUTOVAC_WORKER ||
+			be->st_backendType == B_BG_WORKER;
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return alive;
+}
+
+/*
+ * At a clean shutdown: write out every unlogged tree's memtables and
+ * remove its UNFLUSHED marker, so that unlogged tables keep their rows
+ * over the restart, as heap's shutdown checkpoint keeps theirs. Backends
+ * get SIGTERM together with the worker, so it first waits (bounded) for
+ * them to exit: a commit after the flush would be lost. A write that still
+ * comes after re-creates the marker (mark_unflushed), and the next start
+ * refuses that table rather than show it without those rows.
+ */
+void
+strata_flush_unlogged_at_shutdown(void)
+{
+	StrataTree **trees;
+	int			n;
+	TimestampTz start = GetCurrentTimestamp();
+
+	while (writers_alive() &&
+		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), STRATA_SHUTDOWN_WAIT_MS))
+		pg_usleep(10000L);
+
+	n = strata_registry_list(&trees);
+	for (int i = 0; i < n; i++)
+	{
+		StrataTree *tree = trees[i];
+
+		if (tree->persistence != RELPERSISTENCE_UNLOGGED)
+			continue;
+		for (;;)
+		{
+			bool		done = false;
+
+			while (tree->nimm > 0 && !tree->dropped)
+				flush_one(tree);
+			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+			if (tree->dropped)
+				done = true;
+			else if (tree->active != 0 && strata_active_has_data(tree))
+				(void) strata_freeze_active(tree);
+			else if (tree->nimm == 0)
+			{
+				if (tree->unflushed_marked && !tree->lost_rows)
+				{
+					char		dir[MAXPGPATH];
+					char		path[MAXPGPATH];
+
+					tree_dir_path(tree, dir, sizeof(dir));
+					snprintf(path, sizeof(path), "%s/%s", dir, STRATA_UNFLUSHED_MARKER);
+					if (unlink(path) != 0 && errno != ENOENT)
+						ereport(ERROR,
+								(errcode_for_file_access(),
+								 errmsg("could not remove file \"%s\": %m", path)));
+					fsync_fname(dir, true);
+					tree->unflushed_marked = false;
+				}
+				done = true;
+			}
+			LWLockRelease(&tree->lock);
+			if (done)
+				break;
+		}
 	}
 	pfree(trees);
 }

@@ -137,7 +137,7 @@ strata_pgwal_log_rows(StrataTree *tree, sg_slice batch, XLogRecPtr *start)
 	xl_strata_tree hdr;
 	XLogRecPtr	end;
 
-	begin_tree_record(&hdr, &tree->key, tree->tree_id);
+	begin_tree_record(&hdr, &tree->key.node, tree->tree_id);
 	XLogRegisterData((char *) batch.data, batch.len);
 	end = XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_ROWS);
 	*start = ProcLastRecPtr;
@@ -291,7 +291,8 @@ apply_record(XLogReaderState *record)
 			 * newer; a newer one is recreated, and refilled, by the replay
 			 * of its own creation and rows, which all follow this record.
 			 */
-			strata_tree_create_with_id(&hdr.node, hdr.tree_id);
+			strata_tree_create_with_id(&hdr.node, InvalidBackendId,
+									   strata_persistence_on_disk(&hdr.node), hdr.tree_id);
 			return true;
 		default:
 			elog(PANIC, "stratago redo: unknown op code %u", info);

@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_control.h"
+#include "common/controldata_utils.h"
 #include "common/pg_prng.h"
 #include "common/relpath.h"
 #include "miscadmin.h"
@@ -189,7 +192,7 @@ strata_shmem_init(void)
 	}
 
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(RelFileNode);
+	info.keysize = sizeof(RelFileNodeBackend);
 	info.entrysize = sizeof(StrataTree);
 	strata_registry = ShmemInitHash("stratago trees", strata_max_tables, strata_max_tables,
 									&info, HASH_ELEM | HASH_BLOBS);
@@ -300,22 +303,31 @@ strata_memtable_unpin(sg_off off)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * The directory of tree: $PGDATA/stratago/<db>/<spc>_<rel>_<tree id>, with
+ * "t<backend>_" in front for a temporary table's (removed at every start).
+ */
 void
 strata_tree_dir(const StrataTree *tree, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%u/%u_%u_%016llx", STRATAGO_DIR,
-			 tree->key.dbNode, tree->key.spcNode, tree->key.relNode,
-			 (unsigned long long) tree->tree_id);
+	char		temp_prefix[32] = "";
+
+	if (tree->key.backend != InvalidBackendId)
+		snprintf(temp_prefix, sizeof(temp_prefix), "t%d_", tree->key.backend);
+	snprintf(buf, len, "%s/%u/%s%u_%u_%016llx", STRATAGO_DIR,
+			 tree->key.node.dbNode, temp_prefix, tree->key.node.spcNode,
+			 tree->key.node.relNode, (unsigned long long) tree->tree_id);
 }
 
 static void
-init_tree_entry(StrataTree *tree, uint64 tree_id)
+init_tree_entry(StrataTree *tree, uint64 tree_id, char persistence)
 {
-	RelFileNode key = tree->key;
+	RelFileNodeBackend key = tree->key;
 
 	memset(tree, 0, sizeof(*tree));
 	tree->key = key;
 	tree->tree_id = tree_id;
+	tree->persistence = persistence;
 	LWLockInitialize(&tree->lock, strata_tree_tranche_id);
 	LWLockInitialize(&tree->manifest_lock, strata_tree_tranche_id);
 }
@@ -349,15 +361,19 @@ strata_registry_list(StrataTree ***trees)
 
 /* Remove every directory of this relfilenode (a stale tree, BRIEF §5.12). */
 static void
-remove_tree_dirs(const RelFileNode *rnode)
+remove_tree_dirs(const RelFileNodeBackend *key)
 {
 	char		dbdir[MAXPGPATH];
 	char		prefix[64];
 	DIR		   *dir;
 	struct dirent *de;
 
-	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, rnode->dbNode);
-	snprintf(prefix, sizeof(prefix), "%u_%u_", rnode->spcNode, rnode->relNode);
+	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, key->node.dbNode);
+	if (key->backend != InvalidBackendId)
+		snprintf(prefix, sizeof(prefix), "t%d_%u_%u_", key->backend,
+				 key->node.spcNode, key->node.relNode);
+	else
+		snprintf(prefix, sizeof(prefix), "%u_%u_", key->node.spcNode, key->node.relNode);
 	dir = AllocateDir(dbdir);
 	if (dir == NULL)
 		return;
@@ -382,11 +398,12 @@ remove_tree_dirs(const RelFileNode *rnode)
  * Storage for a new relfilenode: any tree left under the same relfilenode
  * is stale (PostgreSQL just checked the number is free) and is removed
  * first; then a fresh tree id, a durable directory and a registry entry.
- * With stratago.wal_sink = postgres the creation is WAL-logged, so that
- * standbys and redo create the same tree.
+ * With stratago.wal_sink = postgres the creation of a permanent or
+ * unlogged tree is WAL-logged, so that standbys and redo create the same
+ * tree (an unlogged one stays empty there: its rows are never logged).
  */
 StrataTree *
-strata_tree_create(const RelFileNode *rnode)
+strata_tree_create(const RelFileNode *rnode, BackendId backend, char persistence)
 {
 	StrataTree *tree;
 	uint64		tree_id;
@@ -395,22 +412,65 @@ strata_tree_create(const RelFileNode *rnode)
 		tree_id = pg_prng_uint64(&pg_global_prng_state);
 	while (tree_id == 0);
 
-	tree = strata_tree_create_with_id(rnode, tree_id);
-	if (strata_wal_sink == STRATA_SINK_POSTGRES)
+	tree = strata_tree_create_with_id(rnode, backend, persistence, tree_id);
+	if (strata_wal_sink == STRATA_SINK_POSTGRES && persistence != RELPERSISTENCE_TEMP)
 		strata_pgwal_log_create(rnode, tree_id);
 	return tree;
 }
 
+/*
+ * The persistence of a permanent or unlogged relfilenode as its smgr files
+ * tell: unlogged relations have an init fork (created, WAL-logged and
+ * synced before their tree). For recovery and redo, which have no catalog.
+ */
+char
+strata_persistence_on_disk(const RelFileNode *rnode)
+{
+	char	   *path = relpathperm(*rnode, INIT_FORKNUM);
+	struct stat st;
+	bool		unlogged = stat(path, &st) == 0;
+
+	pfree(path);
+	return unlogged ? RELPERSISTENCE_UNLOGGED : RELPERSISTENCE_PERMANENT;
+}
+
+/*
+ * Whether the smgr files of tree's relfilenode exist. An unlogged
+ * relation may have only its init fork: a base backup leaves its main fork
+ * out, and PostgreSQL makes it anew from the init fork at the end of
+ * recovery. A dropped relation loses every fork.
+ */
+bool
+strata_tree_storage_exists(const StrataTree *tree)
+{
+	struct stat st;
+	char	   *path = relpath(tree->key, MAIN_FORKNUM);
+	bool		exists = stat(path, &st) == 0 || errno != ENOENT;
+
+	pfree(path);
+	if (!exists && tree->persistence == RELPERSISTENCE_UNLOGGED)
+	{
+		path = relpath(tree->key, INIT_FORKNUM);
+		exists = stat(path, &st) == 0 || errno != ENOENT;
+		pfree(path);
+	}
+	return exists;
+}
+
 /* strata_tree_create with a given id (also the redo of a creation). */
 StrataTree *
-strata_tree_create_with_id(const RelFileNode *rnode, uint64 tree_id)
+strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
+						   char persistence, uint64 tree_id)
 {
 	StrataTree *tree;
 	bool		found;
 	char		dbdir[MAXPGPATH];
 	char		path[MAXPGPATH];
+	RelFileNodeBackend key;
 
-	remove_tree_dirs(rnode);
+	key.node = *rnode;
+	key.backend = backend;
+	remove_tree_dirs(&key);
 
 	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, rnode->dbNode);
 	if (MakePGDirectory(dbdir) < 0 && errno != EEXIST)
@@ -419,7 +479,7 @@ strata_tree_create_with_id(const RelFileNode *rnode, uint64 tree_id)
 				 errmsg("could not create directory \"%s\": %m", dbdir)));
 
 	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
-	tree = hash_search(strata_registry, rnode, HASH_ENTER_NULL, &found);
+	tree = hash_search(strata_registry, &key, HASH_ENTER_NULL, &found);
 	if (tree == NULL)
 	{
 		LWLockRelease(strata_shared->registry_lock);
@@ -436,7 +496,7 @@ strata_tree_create_with_id(const RelFileNode *rnode, uint64 tree_id)
 		sg_off		imm[STRATA_MAX_IMM];
 
 		memcpy(imm, tree->imm, sizeof(imm));
-		init_tree_entry(tree, tree_id);
+		init_tree_entry(tree, tree_id, persistence);
 		LWLockRelease(strata_shared->registry_lock);
 		strata_memtable_unpin(active);
 		for (int i = 0; i < nimm; i++)
@@ -444,7 +504,7 @@ strata_tree_create_with_id(const RelFileNode *rnode, uint64 tree_id)
 		LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
 	}
 	else
-		init_tree_entry(tree, tree_id);
+		init_tree_entry(tree, tree_id, persistence);
 	LWLockRelease(strata_shared->registry_lock);
 
 	strata_tree_dir(tree, path, sizeof(path));
@@ -464,7 +524,7 @@ strata_tree_create_with_id(const RelFileNode *rnode, uint64 tree_id)
  * (a new tree under the same relfilenode is left alone).
  */
 void
-strata_tree_drop(const RelFileNode *rnode, uint64 tree_id)
+strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
 {
 	StrataTree *tree;
 	sg_off		mts[STRATA_MAX_IMM + 1];
@@ -472,7 +532,7 @@ strata_tree_drop(const RelFileNode *rnode, uint64 tree_id)
 	char		path[MAXPGPATH];
 
 	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
-	tree = hash_search(strata_registry, rnode, HASH_FIND, NULL);
+	tree = hash_search(strata_registry, key, HASH_FIND, NULL);
 	if (tree == NULL || tree->tree_id != tree_id)
 	{
 		LWLockRelease(strata_shared->registry_lock);
@@ -486,7 +546,7 @@ strata_tree_drop(const RelFileNode *rnode, uint64 tree_id)
 	strata_tree_dir(tree, path, sizeof(path));
 	tree->dropped = true;
 	LWLockRelease(&tree->lock);
-	hash_search(strata_registry, rnode, HASH_REMOVE, NULL);
+	hash_search(strata_registry, key, HASH_REMOVE, NULL);
 	LWLockRelease(strata_shared->registry_lock);
 
 	for (int i = 0; i < n; i++)
@@ -515,14 +575,9 @@ strata_database_has_tables(Oid dboid)
 
 	for (int i = 0; i < n && !found; i++)
 	{
-		char	   *path;
-		struct stat st;
-
-		if (trees[i]->key.dbNode != dboid || trees[i]->dropped)
+		if (trees[i]->key.node.dbNode != dboid || trees[i]->dropped)
 			continue;
-		path = relpathperm(trees[i]->key, MAIN_FORKNUM);
-		found = stat(path, &st) == 0;
-		pfree(path);
+		found = strata_tree_storage_exists(trees[i]);
 	}
 	pfree(trees);
 	return found;
@@ -618,14 +673,18 @@ StrataTree *
 strata_tree_get(Relation rel)
 {
 	StrataTree *tree;
+	RelFileNodeBackend key;
 
-	if (RelationUsesLocalBuffers(rel))
+	/* heap's buffer manager refuses the same (ReadBufferExtended) */
+	if (RELATION_IS_OTHER_TEMP(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("temporary strata tables are not supported yet")));
+				 errmsg("cannot access temporary tables of other sessions")));
 
+	key.node = rel->rd_node;
+	key.backend = rel->rd_backend;
 	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
-	tree = hash_search(strata_registry, &rel->rd_node, HASH_FIND, NULL);
+	tree = hash_search(strata_registry, &key, HASH_FIND, NULL);
 	LWLockRelease(strata_shared->registry_lock);
 	if (tree == NULL || tree->dropped)
 		ereport(ERROR,
@@ -634,6 +693,13 @@ strata_tree_get(Relation rel)
 						RelationGetRelationName(rel)),
 				 errdetail("No tree is registered for relfilenode %u/%u/%u.",
 						   rel->rd_node.spcNode, rel->rd_node.dbNode, rel->rd_node.relNode)));
+	if (tree->lost_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("unlogged table \"%s\" lost rows when the server last stopped",
+						RelationGetRelationName(rel)),
+				 errdetail("The server stopped cleanly, but rows of this unlogged strata table had not been written out."),
+				 errhint("TRUNCATE the table to use it again.")));
 	return tree;
 }
 
@@ -691,6 +757,7 @@ ensure_active_memtable(StrataTree *tree)
 		tree->active = memtable_new();
 		tree->active_min_lsn = 0;
 		tree->active_pg_first = tree->active_pg_last = 0;
+		tree->active_entries = 0;
 		return true;
 	}
 	strata_memtable_attach(tree->active, &mt);
@@ -721,15 +788,45 @@ strata_freeze_active(StrataTree *tree)
 	tree->active = memtable_new();
 	tree->active_min_lsn = 0;
 	tree->active_pg_first = tree->active_pg_last = 0;
+	tree->active_entries = 0;
 	if (strata_shared->maintenance_pid != 0)
 		kill(strata_shared->maintenance_pid, SIGUSR1);
 	return true;
 }
 
 /*
- * Append versions of n rows (rowids[i] gets versions[i]) as one engine WAL
- * record and into the memtable, both under the tree lock so that WAL order
- * and sequence order agree. COPY uses this to write a whole buffer at once.
+ * Before the first version of an unlogged tree enters a memtable: a
+ * durable marker saying that the tree holds rows no file does. The worker
+ * removes it at a clean shutdown once everything is flushed
+ * (strata_flush_unlogged_at_shutdown); found at the next start, it means
+ * rows were lost (register_tree_dirs). Once per tree per server run.
+ * REQUIRES: tree lock held exclusively, so a shutdown flush that finds the
+ * memtables empty and removes the marker cannot miss a write.
+ */
+static void
+mark_unflushed(StrataTree *tree)
+{
+	char		dir[MAXPGPATH];
+	char		path[MAXPGPATH];
+	int			fd;
+
+	strata_tree_dir(tree, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, STRATA_UNFLUSHED_MARKER);
+	fd = OpenTransientFile(path, O_CREAT | O_WRONLY | PG_BINARY);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\": %m", path)));
+	CloseTransientFile(fd);
+	fsync_fname(dir, true);
+	tree->unflushed_marked = true;
+}
+
+/*
+ * Append versions of n rows (rowids[i] gets versions[i]) as one WAL record
+ * and into the memtable, both under the tree lock so that WAL order and
+ * sequence order agree. COPY uses this to write a whole buffer at once.
+ * Unlogged and temporary trees write no WAL: only the memtable.
  */
 static void
 append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
@@ -782,10 +879,16 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 	}
 	ConditionVariableCancelSleep();
 
+	if (tree->persistence == RELPERSISTENCE_UNLOGGED && !tree->unflushed_marked)
+		mark_unflushed(tree);
+
 	seq = tree->next_seq;
 	tree->next_seq += n;
 	sg_batch_set_sequence(&batch, seq);
-	if (strata_wal_sink == STRATA_SINK_POSTGRES)
+	end_lsn = 0;
+	if (!strata_tree_logged(tree))
+		;						/* rows that die with a crash */
+	else if (strata_wal_sink == STRATA_SINK_POSTGRES)
 	{
 		XLogRecPtr	start;
 
@@ -809,6 +912,7 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 							 versions != NULL ? sg_slice_make(versions[i]->data, versions[i]->len)
 							 : sg_slice_make("", 0), &err);
 	tree->rows_written += n;
+	tree->active_entries += n;
 	LWLockRelease(&tree->lock);
 	sg_batch_free(&batch);
 	pfree(keys);
@@ -820,7 +924,7 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 	 */
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
-	if (strata_wal_sink == STRATA_SINK_ENGINE)
+	if (end_lsn != 0 && strata_wal_sink == STRATA_SINK_ENGINE)
 		strata_wal_note_write(end_lsn);
 }
 
@@ -1258,12 +1362,63 @@ strata_tree_scan_end(StrataTreeScan *scan)
  * ------------------------------------------------------------------------
  */
 
-/* Register every tree directory found under $PGDATA/stratago/<db>/. */
+/*
+ * Whether unlogged tables keep their rows over this start. The rule is
+ * PostgreSQL's for unlogged relations (StartupXLOG resets them whenever it
+ * enters recovery): only a cluster shut down cleanly and not being
+ * restored from a backup or started as a standby keeps them. Since the
+ * rule is the same, an unlogged strata table and its indexes are always
+ * reset together.
+ */
+static bool
+unlogged_rows_survive(void)
+{
+	ControlFileData *cf;
+	bool		crc_ok;
+	bool		clean;
+	struct stat st;
+
+	cf = get_controlfile(DataDir, &crc_ok);
+	if (!crc_ok)
+		ereport(FATAL,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("calculated CRC checksum does not match value stored in control file")));
+	clean = (cf->state == DB_SHUTDOWNED || cf->state == DB_SHUTDOWNED_IN_RECOVERY) &&
+		stat(BACKUP_LABEL_FILE, &st) != 0 &&
+		stat(RECOVERY_SIGNAL_FILE, &st) != 0 &&
+		stat(STANDBY_SIGNAL_FILE, &st) != 0;
+	pfree(cf);
+	return clean;
+}
+
+/* Remove a tree directory at startup (and, to reset it, make it anew). */
+static void
+reset_tree_dir(const char *path, bool recreate)
+{
+	if (!rmtree(path, true))
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not remove strata storage \"%s\"", path)));
+	if (recreate && MakePGDirectory(path) < 0)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", path)));
+}
+
+/*
+ * Register every tree directory found under $PGDATA/stratago/<db>/.
+ * Temporary tables' trees are removed: no session survives a restart (as
+ * PostgreSQL removes temporary files at every start). Unlogged tables'
+ * trees are emptied unless unlogged_rows_survive(); if they survive but
+ * one still has its UNFLUSHED marker, rows written before the stop never
+ * reached a file and the table is refused until truncated.
+ */
 static void
 register_tree_dirs(void)
 {
 	DIR		   *top;
 	struct dirent *dbde;
+	bool		keep_unlogged = unlogged_rows_survive();
 
 	top = AllocateDir(STRATAGO_DIR);
 	while ((dbde = ReadDir(top, STRATAGO_DIR)) != NULL)
@@ -1281,24 +1436,54 @@ register_tree_dirs(void)
 		dir = AllocateDir(dbdir);
 		while ((de = ReadDir(dir, dbdir)) != NULL)
 		{
-			RelFileNode rnode;
+			RelFileNodeBackend key;
 			unsigned long long id;
 			StrataTree *tree;
 			bool		found;
+			char		path[MAXPGPATH];
+			char		persistence;
+			bool		lost_rows = false;
+			struct stat st;
 
-			if (sscanf(de->d_name, "%u_%u_%llx", &rnode.spcNode, &rnode.relNode, &id) != 3)
+			snprintf(path, sizeof(path), "%s/%s", dbdir, de->d_name);
+			if (de->d_name[0] == 't')
+			{
+				reset_tree_dir(path, false);
 				continue;
-			rnode.dbNode = dbNode;
-			tree = hash_search(strata_registry, &rnode, HASH_ENTER_NULL, &found);
+			}
+			if (sscanf(de->d_name, "%u_%u_%llx", &key.node.spcNode, &key.node.relNode, &id) != 3)
+				continue;
+			key.node.dbNode = dbNode;
+			key.backend = InvalidBackendId;
+			persistence = strata_persistence_on_disk(&key.node);
+			if (persistence == RELPERSISTENCE_UNLOGGED)
+			{
+				char		marker[MAXPGPATH];
+
+				snprintf(marker, sizeof(marker), "%s/%s", path, STRATA_UNFLUSHED_MARKER);
+				if (!keep_unlogged)
+					reset_tree_dir(path, true);
+				else if (stat(marker, &st) == 0)
+					lost_rows = true;
+			}
+			tree = hash_search(strata_registry, &key, HASH_ENTER_NULL, &found);
 			if (tree == NULL)
 				ereport(FATAL,
 						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 						 errmsg("too many strata tables to recover"),
 						 errhint("Increase stratago.max_tables.")));
-			init_tree_entry(tree, (uint64) id);
+			init_tree_entry(tree, (uint64) id, persistence);
+			tree->lost_rows = tree->unflushed_marked = lost_rows;
 			strata_recover_tree_manifest(tree);
+			if (lost_rows)
+				ereport(WARNING,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("stratago: unlogged relation %u/%u/%u lost rows that were not written out when the server stopped",
+								key.node.spcNode, key.node.dbNode, key.node.relNode),
+						 errhint("TRUNCATE the table to use it again.")));
 		}
 		FreeDir(dir);
+		fsync_fname(dbdir, true);
 	}
 	FreeDir(top);
 }
@@ -1372,6 +1557,7 @@ strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn, uint64 end
 			tree->next_seq = e.seq + 1;
 		if (rowid >= tree->next_rowid)
 			tree->next_rowid = rowid + 1;
+		tree->active_entries++;
 	}
 	if (rc != SG_NOT_FOUND)
 		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
@@ -1386,14 +1572,17 @@ strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn, uint64 end
 	return true;
 }
 
-/* The registered tree of rnode, or NULL. */
+/* The registered tree of a permanent or unlogged rnode, or NULL. */
 StrataTree *
 strata_tree_lookup(const RelFileNode *rnode)
 {
 	StrataTree *tree;
+	RelFileNodeBackend key;
 
+	key.node = *rnode;
+	key.backend = InvalidBackendId;
 	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
-	tree = hash_search(strata_registry, rnode, HASH_FIND, NULL);
+	tree = hash_search(strata_registry, &key, HASH_FIND, NULL);
 	LWLockRelease(strata_shared->registry_lock);
 	if (tree != NULL && tree->dropped)
 		tree = NULL;

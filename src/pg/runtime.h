@@ -1,6 +1,6 @@
 /*
  * runtime.h — the shared-memory runtime behind strata tables: one LSM tree
- * per relation (keyed by RelFileNode), memtables in one shared arena, the
+ * per relation (keyed by RelFileNodeBackend), memtables in one shared arena, the
  * cluster-wide engine WAL with group commit, and per-row write latches.
  *
  * Lock order (never take an earlier lock while holding a later one):
@@ -42,6 +42,9 @@
 #define STRATA_ARENA_RESERVE_CHUNKS 4	/* writers wait below this many free chunks */
 #define STRATA_ROWID_KEY_LEN	8
 
+/* In an unlogged tree's directory while rows may be in memtables only. */
+#define STRATA_UNFLUSHED_MARKER "UNFLUSHED"
+
 /*
  * Writers of a tree wait for compaction while its level 0 holds this many
  * SSTables: every read opens each level-0 file, and so does the
@@ -60,10 +63,25 @@
  */
 typedef struct StrataTree
 {
-	RelFileNode key;			/* hash key: must be first */
+	/*
+	 * Hash key: must be first. backend is InvalidBackendId except for a
+	 * temporary table, whose relfilenode numbers may repeat a permanent
+	 * one's (PostgreSQL checks them only against the owning backend's files).
+	 */
+	RelFileNodeBackend key;
 	uint64		tree_id;		/* random; names the directory, tags WAL records */
 	LWLock		lock;
 	bool		dropped;		/* storage gone; entry awaits removal */
+
+	/*
+	 * RELPERSISTENCE_*. Only permanent trees are WAL-logged (either sink);
+	 * unlogged trees are emptied after a crash and temporary trees at every
+	 * start, as heap's are (README, "Unlogged and temporary tables").
+	 */
+	char		persistence;
+	bool		unflushed_marked;	/* unlogged: UNFLUSHED marker file exists */
+	bool		lost_rows;		/* unlogged: rows lost at an unclean stop */
+	uint64		active_entries; /* versions in the active memtable */
 	uint64		next_seq;		/* engine sequence for the next version */
 	uint64		next_rowid;		/* row id for the next new row */
 	sg_off		active;			/* active memtable (0: none yet) */
@@ -165,8 +183,10 @@ extern int	strata_wal_sink;
 extern bool strata_checkpoint_guard;
 
 /* Whether tree's active memtable holds anything. REQUIRES: tree lock. */
-#define strata_active_has_data(tree) \
-	((tree)->active_min_lsn != 0 || (tree)->active_pg_first != 0)
+#define strata_active_has_data(tree) ((tree)->active_entries != 0)
+
+/* Whether changes to tree go to a log (and commits wait for them). */
+#define strata_tree_logged(tree) ((tree)->persistence == RELPERSISTENCE_PERMANENT)
 
 /* stratago.wal_sink */
 typedef enum StrataWalSink
@@ -186,9 +206,10 @@ typedef enum StrataLog
 extern Size strata_shmem_size(void);
 extern void strata_shmem_init(void);
 extern void strata_runtime_recover(void);
-extern StrataTree *strata_tree_create(const RelFileNode *rnode);
+extern StrataTree *strata_tree_create(const RelFileNode *rnode, BackendId backend,
+									  char persistence);
 extern StrataTree *strata_tree_get(Relation rel);
-extern void strata_tree_drop(const RelFileNode *rnode, uint64 tree_id);
+extern void strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id);
 extern uint64 strata_tree_alloc_rowid(StrataTree *tree);
 extern void strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid,
 							   StringInfo version);
@@ -217,7 +238,10 @@ extern void strata_engine_error(sg_code rc, const sg_err *err);
 extern bool strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn,
 							   uint64 end_lsn, sg_slice batch);
 extern StrataTree *strata_tree_lookup(const RelFileNode *rnode);
-extern StrataTree *strata_tree_create_with_id(const RelFileNode *rnode, uint64 tree_id);
+extern StrataTree *strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
+											  char persistence, uint64 tree_id);
+extern char strata_persistence_on_disk(const RelFileNode *rnode);
+extern bool strata_tree_storage_exists(const StrataTree *tree);
 
 /* pgwal.c: strata records in PostgreSQL's WAL */
 extern void strata_pgwal_register_rmgr(void);
@@ -249,6 +273,7 @@ extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
 									  uint64 *number, sg_table_reader **reader);
 extern void strata_flush_round(void);
+extern void strata_flush_unlogged_at_shutdown(void);
 extern void strata_flush_requested(void);
 
 /* flush.c: what each SSTable records about its contents (user_stats) */

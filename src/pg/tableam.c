@@ -1616,41 +1616,37 @@ strata_finish_bulk_insert(Relation rel, int options)
  * strata tables (BRIEF §5.12).
  */
 static void
-strata_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
-								 char persistence, TransactionId *freezeXid,
-								 MultiXactId *minmulti)
+create_smgr_storage(const RelFileNode *rnode, char persistence)
 {
-	SMgrRelation srel;
-
-	*freezeXid = RecentXmin;
-	*minmulti = GetOldestMultiXactId();
-
-	if (persistence == RELPERSISTENCE_TEMP)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("temporary strata tables are not supported yet"),
-				 errhint("Create the temporary table with USING heap.")));
-	if (persistence == RELPERSISTENCE_UNLOGGED)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("unlogged strata tables are not supported yet"),
-				 errhint("Create the unlogged table with USING heap.")));
-
-	strata_check_not_published(rel);
-	srel = RelationCreateStorage(*newrnode, persistence, true);
+	SMgrRelation srel = RelationCreateStorage(*rnode, persistence, true);
 
 	/* Unlogged relations need an init fork, as for heap. */
 	if (persistence == RELPERSISTENCE_UNLOGGED)
 	{
 		smgrcreate(srel, INIT_FORKNUM, false);
-		log_smgrcreate(newrnode, INIT_FORKNUM);
+		log_smgrcreate(rnode, INIT_FORKNUM);
 		smgrimmedsync(srel, INIT_FORKNUM);
 	}
-
 	smgrclose(srel);
+}
 
-	/* the smgr file exists first, so a tree without one is always stale */
-	strata_tree_create(newrnode);
+static void
+strata_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
+								 char persistence, TransactionId *freezeXid,
+								 MultiXactId *minmulti)
+{
+	*freezeXid = RecentXmin;
+	*minmulti = GetOldestMultiXactId();
+
+	strata_check_not_published(rel);
+	create_smgr_storage(newrnode, persistence);
+
+	/*
+	 * The smgr file exists first, so a tree without one is always stale;
+	 * and an unlogged tree's init fork exists first, which is how recovery
+	 * and redo know its persistence.
+	 */
+	strata_tree_create(newrnode, rel->rd_backend, persistence);
 }
 
 /*
@@ -1662,7 +1658,7 @@ static void
 strata_relation_nontransactional_truncate(Relation rel)
 {
 	RelationTruncate(rel, 0);
-	strata_tree_create(&rel->rd_node);
+	strata_tree_create(&rel->rd_node, rel->rd_backend, rel->rd_rel->relpersistence);
 }
 
 /*
@@ -1677,14 +1673,12 @@ strata_relation_nontransactional_truncate(Relation rel)
 static void
 strata_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 {
-	SMgrRelation dstrel;
 	StrataTree *src = strata_tree_get(rel);
 	StrataTree *dst;
 	FullTransactionId oldest;
 
-	dstrel = RelationCreateStorage(*newrnode, rel->rd_rel->relpersistence, true);
-	smgrclose(dstrel);
-	dst = strata_tree_create(newrnode);
+	create_smgr_storage(newrnode, rel->rd_rel->relpersistence);
+	dst = strata_tree_create(newrnode, rel->rd_backend, rel->rd_rel->relpersistence);
 	strata_tree_copy(rel, src, rel, dst, NULL, NULL, NULL, &oldest);
 	RelationDropStorage(rel);
 }
@@ -1925,7 +1919,8 @@ strata_vacuum_dead_batch(StrataVacuumState *vs)
 	 * that may still see them must be cancelled first, as heap's prune
 	 * records make it do.
 	 */
-	strata_pgwal_log_conflict(&vs->rel->rd_node, vs->latest_removed);
+	if (RelationNeedsWAL(vs->rel))
+		strata_pgwal_log_conflict(&vs->rel->rd_node, vs->latest_removed);
 	vs->latest_removed = InvalidTransactionId;
 	if (vs->nindexes > 0)
 	{

@@ -6,7 +6,7 @@
  * once when a backend sets its latch because a memtable froze) it flushes
  * frozen memtables to SSTables (flush.c). It reloads configuration on
  * SIGHUP and exits cleanly (code 0) on SIGTERM so that a shutdown is never
- * reported as a worker crash.
+ * reported as a worker crash, after writing out unlogged tables' rows.
  */
 #include "postgres.h"
 
@@ -141,6 +141,9 @@ strata_maintenance_main(Datum main_arg)
 		guard_arm();
 	}
 	guard_disarm();
+
+	/* unlogged tables keep their rows over a clean restart */
+	strata_flush_unlogged_at_shutdown();
 	CommitTransactionCommand();
 
 	proc_exit(0);

@@ -127,7 +127,7 @@ SELECT count(*) FROM acct;
 UPDATE acct SET balance = balance WHERE id = 1;
 COMMIT;
 
--- backward scans are refused clearly
+-- a scrollable cursor steps back (more below)
 BEGIN;
 DECLARE c SCROLL CURSOR FOR SELECT id FROM acct;
 FETCH 2 FROM c;
@@ -172,6 +172,53 @@ CREATE TRIGGER sys_trans AFTER UPDATE ON sys REFERENCING OLD TABLE AS old_rows
 UPDATE sys SET b = b || '!';
 DROP TABLE sys;
 DROP FUNCTION sys_trans();
+
+-- Scrollable cursors: backward sequential and TID range scans return what
+-- heap returns, rows in SSTables and in the memtable alike, with gaps of
+-- deleted rows wider than a backward step's first window (64 row ids).
+CREATE TABLE scroll_s (a int, b text) USING strata;
+CREATE TABLE scroll_h (a int, b text) USING heap;
+INSERT INTO scroll_s SELECT g, 'r' || g FROM generate_series(1, 1000) g;
+SELECT stratago.flush('scroll_s');
+INSERT INTO scroll_s SELECT g, 'r' || g FROM generate_series(1001, 1100) g;
+DELETE FROM scroll_s WHERE a % 7 = 0 OR a BETWEEN 100 AND 400;
+INSERT INTO scroll_h SELECT * FROM scroll_s ORDER BY a;
+CREATE FUNCTION scroll_trace(tbl text, qual text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	c refcursor;
+	r record;
+	out text := '';
+	cmd text;
+BEGIN
+	OPEN c SCROLL FOR EXECUTE format('SELECT a FROM %I %s', tbl, qual);
+	FOREACH cmd IN ARRAY ARRAY['LAST', 'PRIOR', 'PRIOR', 'NEXT', 'ABSOLUTE 98',
+		'PRIOR', 'RELATIVE -3', 'NEXT', 'FIRST', 'PRIOR', 'NEXT', 'ABSOLUTE -2',
+		'NEXT', 'NEXT', 'PRIOR', 'RELATIVE -200', 'ABSOLUTE 300']
+	LOOP
+		EXECUTE format('FETCH %s FROM %I', cmd, c) INTO r;
+		out := out || coalesce(r.a::text, '-') || ' ';
+	END LOOP;
+	CLOSE c;
+	RETURN out;
+END $$;
+SELECT scroll_trace('scroll_s', '') AS strata,
+       scroll_trace('scroll_s', '') = scroll_trace('scroll_h', '') AS same_as_heap;
+-- TID range: row ids 49..300 of the strata table
+SELECT scroll_trace('scroll_s', $$WHERE ctid >= '(0,50)' AND ctid <= '(1,10)'$$) AS strata_tidrange,
+       scroll_trace('scroll_s', $$WHERE ctid >= '(0,50)' AND ctid <= '(1,10)'$$) =
+       scroll_trace('scroll_h', 'WHERE a BETWEEN 50 AND 301') AS same_as_heap;
+EXPLAIN (COSTS OFF) SELECT a FROM scroll_s WHERE ctid >= '(0,50)' AND ctid <= '(1,10)';
+BEGIN;
+DECLARE sc SCROLL CURSOR FOR SELECT a FROM scroll_s;
+MOVE FORWARD ALL IN sc;
+FETCH BACKWARD 3 FROM sc;
+MOVE BACKWARD ALL IN sc;
+FETCH BACKWARD 1 FROM sc;
+FETCH FORWARD 2 FROM sc;
+COMMIT;
+DROP TABLE scroll_s, scroll_h;
+DROP FUNCTION scroll_trace(text, text);
 
 -- DROP TABLE
 DROP TABLE acct, big, copied, fresh, counted;

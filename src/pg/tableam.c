@@ -228,6 +228,26 @@ typedef struct StrataScanDescData
 	int			bm_index;
 	MemoryContext fetchcxt;		/* the row fetched last */
 	bool		sample_started; /* TABLESAMPLE without NextSampleBlock */
+
+	/*
+	 * Where a serial sequential or TID range scan stands, for scrollable
+	 * cursors (scan_step_back): on the row returned last, or nowhere, as a
+	 * heap scan that reached either end starts over (forward from the
+	 * first row, backward from the last; the portal keeps track of which
+	 * end the cursor is at). reseek: the tree scan is not just after it.
+	 */
+	enum
+	{
+		SCAN_POS_NONE,
+		SCAN_POS_ON
+	}			pos;
+	uint64		pos_rowid;
+	bool		reseek;
+	/* visible row ids below pos_rowid, ascending, and the window width */
+	uint64	   *back_rows;
+	int			back_n;
+	int			back_cap;
+	uint64		back_window;
 } StrataScanDescData;
 
 typedef StrataScanDescData *StrataScanDesc;
@@ -296,6 +316,11 @@ strata_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params
 	scan->block_open = false;
 	scan->pworker_started = false;
 	scan->sample_started = false;
+	scan->range_open = false;
+	scan->pos = SCAN_POS_NONE;
+	scan->reseek = false;
+	scan->back_n = 0;
+	scan->back_window = 0;
 }
 
 /* Open the tree scan lazily, so a scan that never reads pins nothing. */
@@ -375,10 +400,89 @@ scan_next_visible(StrataScanDesc scan, TupleTableSlot *slot, bool within_block,
 			continue;
 		strata_rowid_to_tid(rowid, &tid);
 		strata_store_version(scan->base.rs_rd, &versions[r.index], &tid, slot);
+		scan->pos = SCAN_POS_ON;
+		scan->pos_rowid = rowid;
 		return true;
 	}
 	scan->block_open = false;
+	scan->pos = SCAN_POS_NONE;
+	scan->reseek = true;
 	return false;
+}
+
+/*
+ * Before a forward step of a serial scan: continue after the current
+ * position if the tree scan moved away from it (a backward step, or an
+ * end reached). lo is where the scan starts.
+ */
+static void
+scan_resume_forward(StrataScanDesc scan, uint64 lo)
+{
+	scan->back_n = 0;
+	scan->back_window = 0;
+	if (!scan->reseek)
+		return;
+	scan->reseek = false;
+	strata_tree_scan_seek(scan_tree(scan),
+						  scan->pos == SCAN_POS_ON ? scan->pos_rowid + 1 : lo);
+}
+
+/*
+ * One step backward (scrollable cursors: FETCH BACKWARD, FETCH LAST) over
+ * row ids [lo, hi). The engine's iterators only move forward, so a step
+ * collects the visible row ids of a window below the current position and
+ * hands them out from the top down; each new window is twice as wide as
+ * the last, so that a whole backward pass reads O(rows), and an empty
+ * stretch of row ids is crossed in few seeks. The row itself is then read
+ * again through the forward path: the scan's MVCC snapshot sees it still.
+ */
+static bool
+scan_step_back(StrataScanDesc scan, TupleTableSlot *slot, uint64 lo, uint64 hi)
+{
+	Snapshot	snapshot = scan->base.rs_snapshot ? scan->base.rs_snapshot : SnapshotSelf;
+	uint64		target;
+
+	if (scan->pos == SCAN_POS_ON)
+		hi = Min(hi, scan->pos_rowid);
+	while (scan->back_n == 0)
+	{
+		uint64		wlo;
+		uint64		rowid;
+		StrataVersion *versions;
+		int			n;
+
+		if (hi <= lo)
+		{
+			scan->pos = SCAN_POS_NONE;
+			scan->reseek = true;
+			ExecClearTuple(slot);
+			return false;
+		}
+		scan->back_window = scan->back_window == 0 ? 64 : Min(scan->back_window * 2, 1 << 20);
+		wlo = hi - lo > scan->back_window ? hi - scan->back_window : lo;
+		strata_tree_scan_seek(scan_tree(scan), wlo);
+		while (strata_tree_scan_next(scan_tree(scan), &rowid, &versions, &n) && rowid < hi)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!strata_resolve(versions, n, snapshot).visible)
+				continue;
+			if (scan->back_n == scan->back_cap)
+			{
+				scan->back_cap = scan->back_cap == 0 ? 64 : scan->back_cap * 2;
+				scan->back_rows = scan->back_rows == NULL
+					? MemoryContextAlloc(scan->scancxt, sizeof(uint64) * scan->back_cap)
+					: repalloc(scan->back_rows, sizeof(uint64) * scan->back_cap);
+			}
+			scan->back_rows[scan->back_n++] = rowid;
+		}
+		hi = wlo;
+	}
+	target = scan->back_rows[--scan->back_n];
+	strata_tree_scan_seek(scan_tree(scan), target);
+	scan->reseek = true;
+	if (!scan_next_visible(scan, slot, false, NULL) || scan->pos_rowid != target)
+		elog(ERROR, "strata row " UINT64_FORMAT " vanished from a backward scan", target);
+	return true;
 }
 
 static bool
@@ -388,10 +492,18 @@ strata_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 	StrataScanDesc scan = (StrataScanDesc) sscan;
 
 	if (ScanDirectionIsBackward(direction))
-		strata_not_supported("backward scanning");
+	{
+		/* parallel scans are never scrollable */
+		Assert(sscan->rs_parallel == NULL);
+		if (!scan_step_back(scan, slot, 0, scan->tree->next_rowid))
+			return false;
+		pgstat_count_heap_getnext(sscan->rs_rd);
+		return true;
+	}
 
 	if (sscan->rs_parallel == NULL)
 	{
+		scan_resume_forward(scan, 0);
 		if (scan_next_visible(scan, slot, false, NULL))
 		{
 			pgstat_count_heap_getnext(sscan->rs_rd);
@@ -457,8 +569,6 @@ strata_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 {
 	StrataScanDesc scan = (StrataScanDesc) sscan;
 
-	if (ScanDirectionIsBackward(direction))
-		strata_not_supported("backward scanning");
 	if (scan->range_min > scan->range_max)
 	{
 		ExecClearTuple(slot);
@@ -469,9 +579,18 @@ strata_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
 		strata_tree_scan_seek(scan_tree(scan), scan->range_min);
 		scan->block_end = scan->range_max + 1;
 		scan->range_open = true;
+		scan->pos = SCAN_POS_NONE;
+		scan->reseek = false;
+		scan->back_n = 0;
 	}
+	if (ScanDirectionIsBackward(direction))
+		return scan_step_back(scan, slot, scan->range_min,
+							  Min(scan->range_max + 1, scan->tree->next_rowid));
+	scan_resume_forward(scan, scan->range_min);
 	if (scan_next_visible(scan, slot, true, NULL))
 		return true;
+	scan->pos = SCAN_POS_NONE;
+	scan->reseek = true;
 	ExecClearTuple(slot);
 	return false;
 }

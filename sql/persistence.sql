@@ -1,6 +1,9 @@
 -- Temporary and unlogged strata tables: heap's semantics, in one session.
 -- (Restarts, crashes, standbys and other sessions: TAP 012.)
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS stratago;
+CREATE EXTENSION IF NOT EXISTS amcheck;
+RESET client_min_messages;
 SET default_table_access_method = strata;
 
 -- temporary tables: DML, rollback, savepoints, indexes, constraints
@@ -71,7 +74,6 @@ CLUSTER tt USING tt_pkey;
 ALTER TABLE tt ALTER COLUMN n TYPE bigint;
 SELECT count(*), sum(id), sum(n) FROM tt;
 -- amcheck: the index holds exactly the table's rows
-CREATE EXTENSION IF NOT EXISTS amcheck;
 SELECT bt_index_check('tt_pkey', true);
 
 -- unlogged tables

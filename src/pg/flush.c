@@ -25,6 +25,7 @@
 
 #include "access/transam.h"
 #include "miscadmin.h"
+#include "postmaster/bgwriter.h"
 #include "storage/procarray.h"
 #include "pgstat.h"
 #include "common/relpath.h"
@@ -1517,6 +1518,8 @@ strata_sweep_dropped(void)
 		strata_tree_drop(&key, tree_id);
 	}
 	pfree(trees);
+	pg_atomic_fetch_add_u64(&strata_shared->sweeps, 1);
+	ConditionVariableBroadcast(&strata_shared->flush_cv);
 }
 
 /* ------------------------------------------------------------------------
@@ -1617,6 +1620,33 @@ strata_flush_unlogged_at_shutdown(void)
 		}
 	}
 	pfree(trees);
+}
+
+/*
+ * Free the registry entries of dropped tables now (a backend that found
+ * the registry full): a checkpoint unlinks their smgr files, then the
+ * worker's next round sweeps them (the worker, not this backend, because
+ * it may be flushing or compacting those very trees). Waits a bounded time.
+ */
+void
+strata_reclaim_dropped_trees(void)
+{
+	uint64		target;
+	TimestampTz start;
+
+	RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
+	/* a sweep under way may have listed the trees before the unlinks */
+	target = pg_atomic_read_u64(&strata_shared->sweeps) + 2;
+	start = GetCurrentTimestamp();
+	ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
+	while (pg_atomic_read_u64(&strata_shared->sweeps) < target &&
+		   strata_shared->maintenance_pid != 0 &&
+		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), STRATA_SHUTDOWN_WAIT_MS))
+	{
+		kill(strata_shared->maintenance_pid, SIGUSR1);
+		ConditionVariableTimedSleep(&strata_shared->flush_cv, 100, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
 }
 
 /* stratago.compact(): have the worker compact every level down, and wait. */

@@ -187,6 +187,7 @@ strata_shmem_init(void)
 		strata_shared->arena_offset = header_size();
 		pg_atomic_init_u64(&strata_shared->wal_durable_lsn, 0);
 		pg_atomic_init_u64(&strata_shared->xid_horizon, 0);
+		pg_atomic_init_u64(&strata_shared->sweeps, 0);
 		ConditionVariableInit(&strata_shared->flush_cv);
 		strata_shared->tree_tranche_id = LWLockNewTrancheId();
 	}
@@ -467,6 +468,7 @@ strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 	char		dbdir[MAXPGPATH];
 	char		path[MAXPGPATH];
 	RelFileNodeBackend key;
+	bool		reclaimed = false;
 
 	key.node = *rnode;
 	key.backend = backend;
@@ -478,15 +480,58 @@ strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", dbdir)));
 
-	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
-	tree = hash_search(strata_registry, &key, HASH_ENTER_NULL, &found);
-	if (tree == NULL)
+	/*
+	 * The directory exists before the registry names the tree: the
+	 * maintenance worker opens every registered tree's directory (creating
+	 * it if missing), so creating it afterwards could find it there.
+	 */
 	{
-		LWLockRelease(strata_shared->registry_lock);
+		StrataTree	proto;
+
+		proto.key = key;
+		proto.tree_id = tree_id;
+		strata_tree_dir(&proto, path, sizeof(path));
+	}
+	if (MakePGDirectory(path) < 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many strata tables"),
-				 errhint("Increase stratago.max_tables.")));
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", path)));
+	fsync_fname(path, true);
+	fsync_fname(dbdir, true);
+	fsync_fname(STRATAGO_DIR, true);
+
+	for (;;)
+	{
+		LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+		tree = hash_search(strata_registry, &key, HASH_ENTER_NULL, &found);
+		/* a shared hash table grows past its size into spare shared memory */
+		if (tree != NULL && !found &&
+			hash_get_num_entries(strata_registry) > strata_max_tables)
+		{
+			hash_search(strata_registry, &key, HASH_REMOVE, NULL);
+			tree = NULL;
+		}
+		if (tree != NULL)
+			break;
+		LWLockRelease(strata_shared->registry_lock);
+
+		/*
+		 * Dropped tables keep their entries until their smgr files are
+		 * gone, which is at the checkpoint after the DROP: under heavy
+		 * create/drop churn, make that happen now once before giving up.
+		 */
+		if (reclaimed || !IsUnderPostmaster || RecoveryInProgress())
+		{
+			(void) rmtree(path, true);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many strata tables"),
+					 errdetail("stratago.max_tables is %d, counting dropped tables whose files the next checkpoint removes.",
+							   strata_max_tables),
+					 errhint("Increase stratago.max_tables.")));
+		}
+		strata_reclaim_dropped_trees();
+		reclaimed = true;
 	}
 	if (found && tree->active != 0)
 	{
@@ -506,15 +551,6 @@ strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 	else
 		init_tree_entry(tree, tree_id, persistence);
 	LWLockRelease(strata_shared->registry_lock);
-
-	strata_tree_dir(tree, path, sizeof(path));
-	if (MakePGDirectory(path) < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", path)));
-	fsync_fname(path, true);
-	fsync_fname(dbdir, true);
-	fsync_fname(STRATAGO_DIR, true);
 	return tree;
 }
 

@@ -150,6 +150,7 @@ typedef struct StrataShared
 	int			tree_tranche_id;	/* LWLock tranche of StrataTree.lock */
 	pid_t		maintenance_pid;
 	uint64		maintenance_starts;
+	pg_atomic_uint64 sweeps;	/* rounds of strata_sweep_dropped completed */
 
 	/* memtable arena: chunk i is at arena_base + (i + 1) * STRATA_CHUNK_SIZE */
 	int			arena_nchunks;
@@ -285,6 +286,7 @@ typedef struct StrataFileStats
 } StrataFileStats;
 extern bool strata_file_stats_parse(sg_slice blob, StrataFileStats *fs);
 extern void strata_sweep_dropped(void);
+extern void strata_reclaim_dropped_trees(void);
 extern void strata_tree_request_compact(StrataTree *tree);
 extern void strata_tree_request_flush(StrataTree *tree);
 extern void strata_recover_tree_manifest(StrataTree *tree);

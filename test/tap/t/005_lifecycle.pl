@@ -5,7 +5,10 @@
 #  - a transactional TRUNCATE leaves only the new tree once committed;
 #  - kill -9 while stratago.compact() rewrites a table: after restart
 #    every row is there, the engine has no stray files the MANIFEST does
-#    not name, and the table can be compacted again.
+#    not name, and the table can be compacted again;
+#  - create/drop churn far beyond stratago.max_tables succeeds: dropped
+#    tables' registry entries are reclaimed (checkpoint, then a sweep)
+#    when the registry is full, and a real excess gets a clear error.
 # (kill -9 keeps the page cache: see StrataTest.pm on what this can't catch.)
 use strict;
 use warnings;
@@ -130,4 +133,27 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM stratago.sstables('big') W
 	'0', 'level 0 empty after a completed compaction');
 
 $node->stop;
+
+# Create/drop churn with room for 20 trees: 200 tables come and go.
+my $churn = strata_node('churn', 'stratago.max_tables = 20', 'log_checkpoints = on');
+my $script = join('', map {
+	"CREATE TABLE churn_$_ (a int) USING strata; INSERT INTO churn_$_ VALUES ($_);\n"
+	  . "DROP TABLE churn_$_;\n"
+} 1 .. 200);
+$churn->safe_psql('postgres', $script);
+is($churn->safe_psql('postgres',
+	q{CREATE TABLE kept (a int) USING strata; INSERT INTO kept VALUES (1);
+	  SELECT count(*) FROM kept}), '1',
+	'200 tables created and dropped with stratago.max_tables = 20');
+like(slurp_file($churn->logfile), qr/checkpoint starting: immediate force wait/,
+	'a full registry had the dropped trees reclaimed');
+# 20 live tables fill it: the next one is refused, clearly
+my ($ret, $out, $err) = $churn->psql('postgres', join('',
+	map { "CREATE TABLE live_$_ (a int) USING strata;\n" } 1 .. 20));
+isnt($ret, 0, 'more live tables than stratago.max_tables are refused');
+like($err, qr/too many strata tables.*\n.*stratago\.max_tables is 20/s,
+	'with an error naming the limit');
+is($churn->safe_psql('postgres', 'SELECT count(*) FROM kept'), '1',
+	'the tables already there are untouched');
+$churn->stop;
 done_testing();

@@ -2,10 +2,11 @@
 -- CREATE INDEX CONCURRENTLY and REINDEX ... CONCURRENTLY on strata tables:
 -- plain, unique, expression, partial and INCLUDE indexes over rows that
 -- same-TID updates, moving updates and deletes changed; a unique violation
--- leaving an invalid index that REINDEX CONCURRENTLY then rebuilds; temporary,
--- unlogged and partitioned tables. Each index is compared with a sequential
--- scan and checked with amcheck's heapallindexed. (Concurrent writers during
--- the build: test/isolation/specs/strata-cic.spec.)
+-- leaving an invalid index that REINDEX CONCURRENTLY then rebuilds;
+-- temporary, unlogged and partitioned tables; a parallel build. Each index
+-- is compared with a sequential scan and checked with amcheck's
+-- heapallindexed. (Concurrent writers during the build:
+-- test/isolation/specs/strata-cic.spec.)
 --
 CREATE EXTENSION IF NOT EXISTS stratago;
 CREATE EXTENSION IF NOT EXISTS amcheck;
@@ -156,6 +157,25 @@ SET enable_seqscan = off;
 SELECT count(*) FROM cc_parted WHERE v > 5000;
 RESET enable_seqscan;
 
-DROP TABLE cc, cc_queries, cc_temp, cc_unlogged, cc_parted;
+-- a parallel build: the leader and a worker scan parts of the table; each
+-- scan ends with the build (no leaked scan or snapshot: no WARNING)
+CREATE TABLE cc_par (id int, v int);
+INSERT INTO cc_par SELECT g, g % 1000 FROM generate_series(1, 20000) g;
+UPDATE cc_par SET v = v + 5000 WHERE id % 7 = 0;
+DELETE FROM cc_par WHERE id % 13 = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_maintenance_workers = 2;
+SET maintenance_work_mem = '64MB';
+CREATE INDEX CONCURRENTLY cc_par_v ON cc_par (v);
+CREATE INDEX cc_par_id ON cc_par (id);
+REINDEX INDEX CONCURRENTLY cc_par_v;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_maintenance_workers;
+RESET maintenance_work_mem;
+SELECT bt_index_check('cc_par_v', true), bt_index_check('cc_par_id', true);
+SELECT cc_rows('SELECT id FROM cc_par WHERE v >= 5000', false) AS via_index,
+       cc_rows('SELECT id FROM cc_par WHERE v >= 5000', true) AS via_seqscan;
+
+DROP TABLE cc, cc_queries, cc_temp, cc_unlogged, cc_parted, cc_par;
 DROP FUNCTION cc_rows(text, bool), cc_hash_rows(text, bool);
 RESET default_table_access_method;

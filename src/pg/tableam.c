@@ -2308,11 +2308,12 @@ strata_index_build_range_scan(Relation rel, Relation index,
 	 * With ii_Concurrent (CREATE INDEX CONCURRENTLY's and REINDEX
 	 * CONCURRENTLY's build phase, amcheck's heapallindexed) only the rows
 	 * an MVCC snapshot sees are fed, each with the version that snapshot
-	 * sees, as heap does. No broken-chain test is needed then: the build
-	 * began only after every transaction that could have changed this
-	 * index's columns without a new TID (not knowing the index) had ended,
-	 * so all versions a snapshot from now on can see at one TID agree on
-	 * the index's columns (src/pg/README.md, "Index builds").
+	 * sees, as heap does. No broken-chain test is needed then: a
+	 * concurrent build begins only after every transaction that could have
+	 * changed the index's columns without a new TID (not knowing the
+	 * index) has ended, so all versions a snapshot from now on can see at
+	 * one TID agree on the index's columns (src/pg/README.md, "Index
+	 * builds"); amcheck checks only indexes already valid.
 	 *
 	 * A parallel build's scan carries the snapshot its leader registered.
 	 * Otherwise register our own, as heap does: GetTransactionSnapshot()
@@ -2439,8 +2440,14 @@ strata_index_build_range_scan(Relation rel, Relation index,
 		callback(index, &tid, values, isnull, alive, callback_state);
 	}
 
-	if (own_scan)
-		table_endscan(sscan);
+	/*
+	 * A scan the caller passed in (a parallel build's, amcheck's) is ended
+	 * here too: table_index_build_scan's callers leave that to the access
+	 * method, as heap does it. Left open, it would keep the tree's
+	 * memtables and SSTables pinned and, for a parallel CREATE INDEX
+	 * CONCURRENTLY, its registered snapshot referenced.
+	 */
+	table_endscan(sscan);
 	if (unregister_mvcc)
 		UnregisterSnapshot(mvcc);
 	ExecDropSingleTupleTableSlot(slot);

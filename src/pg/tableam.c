@@ -13,6 +13,7 @@
 #include <math.h>
 
 #include "access/detoast.h"
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/heaptoast.h"
 #include "access/multixact.h"
@@ -22,6 +23,7 @@
 #include "catalog/index.h"
 #include "catalog/storage.h"
 #include "catalog/storage_xlog.h"
+#include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "postmaster/autovacuum.h"
 #include "commands/dbcommands.h"
@@ -51,19 +53,7 @@
 
 PG_FUNCTION_INFO_V1(stratago_tableam_handler);
 
-static void strata_not_supported(const char *operation) pg_attribute_noreturn();
 static uint64 strata_relation_size(Relation rel, ForkNumber forkNumber);
-
-/*
- * The one error for operations not implemented yet.
- */
-static void
-strata_not_supported(const char *operation)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("%s is not supported for strata tables yet", operation)));
-}
 
 /* ------------------------------------------------------------------------
  * Slots
@@ -2309,16 +2299,37 @@ strata_index_build_range_scan(Relation rel, Relation index,
 	bool		ranged = (numblocks != InvalidBlockNumber);
 
 	Snapshot	mvcc = NULL;
+	bool		unregister_mvcc = false;
 
 	econtext->ecxt_scantuple = slot;
 	predicate = ExecPrepareQual(indexInfo->ii_Predicate, estate);
+
 	/*
-	 * With ii_Concurrent (amcheck's heapallindexed; CREATE INDEX
-	 * CONCURRENTLY's first phase) only the rows an MVCC snapshot sees are
-	 * fed, as heap does.
+	 * With ii_Concurrent (CREATE INDEX CONCURRENTLY's and REINDEX
+	 * CONCURRENTLY's build phase, amcheck's heapallindexed) only the rows
+	 * an MVCC snapshot sees are fed, each with the version that snapshot
+	 * sees, as heap does. No broken-chain test is needed then: a
+	 * concurrent build begins only after every transaction that could have
+	 * changed the index's columns without a new TID (not knowing the
+	 * index) has ended, so all versions a snapshot from now on can see at
+	 * one TID agree on the index's columns (src/pg/README.md, "Index
+	 * builds"); amcheck checks only indexes already valid.
+	 *
+	 * A parallel build's scan carries the snapshot its leader registered.
+	 * Otherwise register our own, as heap does: GetTransactionSnapshot()
+	 * returns a static snapshot that the next call (say, from an index
+	 * expression running SQL) would overwrite under us.
 	 */
 	if (indexInfo->ii_Concurrent)
-		mvcc = (sscan != NULL) ? sscan->rs_snapshot : GetTransactionSnapshot();
+	{
+		if (sscan != NULL)
+			mvcc = sscan->rs_snapshot;
+		else
+		{
+			mvcc = RegisterSnapshot(GetTransactionSnapshot());
+			unregister_mvcc = true;
+		}
+	}
 	if (own_scan)
 		sscan = table_beginscan_strat(rel, mvcc ? mvcc : SnapshotAny, 0, NULL, true, allow_sync);
 	scan = (StrataScanDesc) sscan;
@@ -2429,8 +2440,16 @@ strata_index_build_range_scan(Relation rel, Relation index,
 		callback(index, &tid, values, isnull, alive, callback_state);
 	}
 
-	if (own_scan)
-		table_endscan(sscan);
+	/*
+	 * A scan the caller passed in (a parallel build's, amcheck's) is ended
+	 * here too: table_index_build_scan's callers leave that to the access
+	 * method, as heap does it. Left open, it would keep the tree's
+	 * memtables and SSTables pinned and, for a parallel CREATE INDEX
+	 * CONCURRENTLY, its registered snapshot referenced.
+	 */
+	table_endscan(sscan);
+	if (unregister_mvcc)
+		UnregisterSnapshot(mvcc);
 	ExecDropSingleTupleTableSlot(slot);
 	FreeExecutorState(estate);
 	indexInfo->ii_ExpressionsState = NIL;
@@ -2438,13 +2457,109 @@ strata_index_build_range_scan(Relation rel, Relation index,
 	return reltuples;
 }
 
+/*
+ * The validation pass of CREATE INDEX CONCURRENTLY and REINDEX
+ * CONCURRENTLY (validate_index): insert an entry for every row the
+ * reference snapshot sees whose TID the index lacks.
+ *
+ * validate_index() hands us the TIDs the index holds, sorted (encoded as
+ * int8). A strata TID names a row and row ids ascend with TIDs, so a
+ * forward scan of the tree under the snapshot returns rows in TID order
+ * and the two streams merge directly: heap's root-offset map for HOT
+ * chains has no counterpart here, the TID is already the "root". A row
+ * whose TID the index holds needs nothing even if a same-TID update came
+ * after the build's snapshot: that update changed none of this index's
+ * columns (RelationGetIndexAttrBitmap counts indexes that are not ready
+ * yet, so update_changes() sees them), so the entry's key is still right.
+ *
+ * Inserts check uniqueness as heap's do (UNIQUE_CHECK_YES): the row was
+ * written by a transaction that did not insert into this index, so no
+ * one has checked it against the rows that did. btree then waits for
+ * in-progress conflicting writers through SnapshotDirty and, on a real
+ * duplicate, checks with SnapshotSelf that our row is still alive at its
+ * TID before raising the error.
+ */
 static void
 strata_index_validate_scan(Relation table_rel, Relation index_rel,
 						   struct IndexInfo *index_info, Snapshot snapshot,
 						   struct ValidateIndexState *state)
 {
-	/* the first phase already built the index; the catch-up pass is not there yet */
-	strata_not_supported("CREATE INDEX CONCURRENTLY");
+	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	TupleTableSlot *slot = table_slot_create(table_rel, NULL);
+	ExprState  *predicate;
+	TableScanDesc scan;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+	BlockNumber previous_blkno = InvalidBlockNumber;
+
+	/* the merge: the smallest index TID not yet passed */
+	ItemPointerData indexcursor;
+	bool		have_cursor = false;
+	bool		tuplesort_empty = false;
+
+	Assert(IsMVCCSnapshot(snapshot));
+
+	econtext->ecxt_scantuple = slot;
+	predicate = ExecPrepareQual(index_info->ii_Predicate, estate);
+
+	/* no synchronized scan: the merge needs row ids from the first one up */
+	scan = table_beginscan_strat(table_rel, snapshot, 0, NULL, true, false);
+	pgstat_progress_update_param(PROGRESS_SCAN_BLOCKS_TOTAL,
+								 strata_relation_size(table_rel, MAIN_FORKNUM) / BLCKSZ);
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		ItemPointerData tid = slot->tts_tid;
+
+		CHECK_FOR_INTERRUPTS();
+		state->htups += 1;
+
+		if (ItemPointerGetBlockNumber(&tid) != previous_blkno)
+		{
+			previous_blkno = ItemPointerGetBlockNumber(&tid);
+			pgstat_progress_update_param(PROGRESS_SCAN_BLOCKS_DONE, previous_blkno);
+		}
+
+		/* skip the index's TIDs below this row's (rows gone since, or moved) */
+		while (!tuplesort_empty &&
+			   (!have_cursor || ItemPointerCompare(&indexcursor, &tid) < 0))
+		{
+			Datum		ts_val;
+			bool		ts_isnull;
+
+			tuplesort_empty = !tuplesort_getdatum(state->tuplesort, true,
+												  &ts_val, &ts_isnull, NULL);
+			Assert(tuplesort_empty || !ts_isnull);
+			if (!tuplesort_empty)
+			{
+				itemptr_decode(&indexcursor, DatumGetInt64(ts_val));
+				have_cursor = true;
+#ifndef USE_FLOAT8_BYVAL
+				pfree(DatumGetPointer(ts_val));
+#endif
+			}
+		}
+		if (!tuplesort_empty && ItemPointerEquals(&indexcursor, &tid))
+			continue;			/* the index has this row */
+
+		MemoryContextReset(econtext->ecxt_per_tuple_memory);
+		if (predicate != NULL && !ExecQual(predicate, econtext))
+			continue;
+		FormIndexDatum(index_info, slot, estate, values, isnull);
+		index_insert(index_rel, values, isnull, &tid, table_rel,
+					 index_info->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, index_info);
+		state->tups_inserted += 1;
+	}
+
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	FreeExecutorState(estate);
+
+	/* as heap does: these point into the EState just freed */
+	index_info->ii_ExpressionsState = NIL;
+	index_info->ii_PredicateState = NULL;
 }
 
 /* ------------------------------------------------------------------------

@@ -103,6 +103,10 @@ END $$;
 SELECT stratago.flush('h');
 SELECT stratago.compact(0);
 
+-- engine WAL counters: zero with the postgres sink (TAP 014 tests them
+-- with the engine sink)
+SELECT * FROM stratago.wal_stats();
+
 -- maintenance needs ownership; PUBLIC cannot even call it
 CREATE ROLE strata_nobody;
 GRANT USAGE ON SCHEMA stratago TO strata_nobody;
@@ -111,6 +115,7 @@ SET ROLE strata_nobody;
 SELECT stratago.flush('f');
 SELECT count(*) FROM f;
 SELECT sstables > 0 FROM stratago.table_stats('f');
+SELECT * FROM stratago.wal_stats();
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION stratago.flush(regclass) TO strata_nobody;
 SET ROLE strata_nobody;

@@ -45,3 +45,9 @@ COMMENT ON FUNCTION table_stats(regclass) IS 'engine statistics of a strata tabl
 CREATE FUNCTION relation_size(rel regclass) RETURNS bigint
 AS 'MODULE_PATHNAME', 'stratago_relation_size' LANGUAGE C STRICT;
 COMMENT ON FUNCTION relation_size(regclass) IS 'bytes a strata table takes in the engine (memtables and SSTables)';
+
+-- Cluster-wide activity, so not PUBLIC: grant it (e.g. to pg_monitor) as needed.
+CREATE FUNCTION wal_stats(OUT commits bigint, OUT syncs bigint, OUT segments_removed bigint)
+AS 'MODULE_PATHNAME', 'stratago_wal_stats' LANGUAGE C;
+COMMENT ON FUNCTION wal_stats() IS 'engine WAL statistics since server start: commits, fsyncs, segments removed';
+REVOKE EXECUTE ON FUNCTION wal_stats() FROM PUBLIC;

@@ -75,7 +75,7 @@ run_tap "TAP" "" test/tap/t/*.pl
 step "TAP crash tests with stratago.wal_sink = engine"
 run_tap "TAP (wal_sink = engine)" "STRATAGO_WAL_SINK=engine" \
 	test/tap/t/002_crash_writes.pl test/tap/t/003_crash_flush.pl test/tap/t/005_lifecycle.pl \
-	test/tap/t/012_unlogged_temp.pl
+	test/tap/t/012_unlogged_temp.pl test/tap/t/015_drop_reuse.pl
 
 step "summary"
 if [ ${#failed[@]} -gt 0 ]; then

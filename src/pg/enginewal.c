@@ -151,6 +151,7 @@ strata_wal_wait_durable(uint64 lsn)
 				{
 					sg_code		sync_rc = sg_wal_writer_sync_file(w, &err);
 
+					pg_atomic_fetch_add_u64(&strata_shared->wal_syncs, 1);
 					LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
 					rc = sg_wal_writer_sync_end(w, target, sync_rc, &err);
 					if (rc == SG_OK)
@@ -177,6 +178,8 @@ strata_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_PREPARE:
 			if (my_xact_end_lsn == 0)
 				break;
+			/* counted with or without stratago.sync: syncs < commits shows both */
+			pg_atomic_fetch_add_u64(&strata_shared->wal_commits, 1);
 			/* the engine WAL must be durable before the commit record is */
 			if (strata_sync)
 				strata_wal_wait_durable(my_xact_end_lsn);
@@ -257,6 +260,7 @@ strata_wal_recycle(void)
 	LWLockRelease(strata_shared->wal_insert_lock);
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
+	pg_atomic_fetch_add_u64(&strata_shared->wal_segments_removed, deleted);
 	if (deleted > 0)
 		ereport(DEBUG1,
 				(errmsg_internal("stratago: removed %llu engine WAL segments below LSN %llu",

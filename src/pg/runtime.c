@@ -186,6 +186,9 @@ strata_shmem_init(void)
 		strata_shared->arena_free = arena_chunks();
 		strata_shared->arena_offset = header_size();
 		pg_atomic_init_u64(&strata_shared->wal_durable_lsn, 0);
+		pg_atomic_init_u64(&strata_shared->wal_commits, 0);
+		pg_atomic_init_u64(&strata_shared->wal_syncs, 0);
+		pg_atomic_init_u64(&strata_shared->wal_segments_removed, 0);
 		pg_atomic_init_u64(&strata_shared->xid_horizon, 0);
 		pg_atomic_init_u64(&strata_shared->sweeps, 0);
 		ConditionVariableInit(&strata_shared->flush_cv);

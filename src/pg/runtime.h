@@ -162,6 +162,10 @@ typedef struct StrataShared
 	pg_atomic_uint64 wal_durable_lsn;
 	bool		wal_ready;		/* recovery done, writer state valid */
 	char		wal_error[SG_ERR_MSG_LEN];
+	/* statistics since start (stratago.wal_stats()) */
+	pg_atomic_uint64 wal_commits;	/* commits that wrote the engine WAL */
+	pg_atomic_uint64 wal_syncs; /* fsyncs issued for them (group commit) */
+	pg_atomic_uint64 wal_segments_removed;
 
 	/* xids below this may appear in engine files (design §3.1) */
 	pg_atomic_uint64 xid_horizon;

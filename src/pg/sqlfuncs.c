@@ -8,6 +8,9 @@
  *                          engine WAL, flushes and compactions, row versions
  *                          compaction retired and froze
  *   relation_size(regclass) bytes the table takes in the engine
+ *   wal_stats()            cluster-wide engine WAL counters: commits that
+ *                          wrote it, the fsyncs group commit issued for
+ *                          them, segments removed
  *
  * Each takes a strata table and refuses anything else (a heap table, an
  * index, a view, a dropped relation) with a clear error. flush and compact
@@ -38,6 +41,7 @@ PG_FUNCTION_INFO_V1(stratago_compact);
 PG_FUNCTION_INFO_V1(stratago_sstables);
 PG_FUNCTION_INFO_V1(stratago_table_stats);
 PG_FUNCTION_INFO_V1(stratago_relation_size);
+PG_FUNCTION_INFO_V1(stratago_wal_stats);
 
 /* Open relid as a strata table (AccessShareLock), or ERROR. */
 static Relation
@@ -52,7 +56,8 @@ open_strata_table(Oid relid, bool must_own)
 	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_MATVIEW)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel))));
+				 errmsg("\"%s\" is not a table", RelationGetRelationName(rel)),
+				 errdetail_relkind_not_supported(rel->rd_rel->relkind)));
 	if (!strata_relation_is_strata(rel))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -221,4 +226,24 @@ stratago_relation_size(PG_FUNCTION_ARGS)
 	engine_bytes(strata_tree_get(rel), &mem, &frozen, &sst, &files, &l0);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_INT64((int64) (mem + sst));
+}
+
+/*
+ * Counters of the engine WAL since server start (all zero with
+ * stratago.wal_sink = postgres): syncs below commits is group commit at
+ * work, or stratago.sync = off.
+ */
+Datum
+stratago_wal_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_commits));
+	values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_syncs));
+	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_segments_removed));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

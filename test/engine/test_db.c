@@ -3,7 +3,8 @@
  * reference model over many random operations with flushes, automatic and
  * manual compactions and reopens in between (in memory and on a real
  * directory); snapshots that keep seeing old values across compactions;
- * the versions iterator; group commit under concurrent SYNC_ALWAYS
+ * an iterator held across a compaction keeping its input SSTables on disk
+ * (and readable) until it is destroyed; the versions iterator; group commit under concurrent SYNC_ALWAYS
  * writers; writers stalling (not failing) behind slow flushes; an fsync
  * failure poisoning the DB; a compaction filter installed through the
  * options.
@@ -104,6 +105,42 @@ check_model(sg_db *db, const model *m, const sg_db_snapshot *snap)
 		next++;
 	assert_int_equal(next, NKEYS);
 	sg_iter_destroy(it);
+}
+
+/* The names of the SSTables in dir (<n>.sst); free with sg_env_free_names. */
+static size_t
+list_tables(sg_env *env, const char *dir, char ***out)
+{
+	char	  **names;
+	size_t		n,
+				kept = 0;
+	sg_err		err;
+
+	assert_int_equal(env->ops->list_dir(env, dir, &names, &n, &err), SG_OK);
+	for (size_t i = 0; i < n; i++)
+	{
+		size_t		len = strlen(names[i]);
+
+		if (len > 4 && strcmp(names[i] + len - 4, ".sst") == 0)
+			names[kept++] = names[i];
+		else
+			free(names[i]);
+	}
+	*out = names;
+	return kept;
+}
+
+static bool
+file_exists(sg_env *env, const char *dir, const char *name)
+{
+	char		path[256];
+	sg_err		err;
+	sg_code		rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rc = env->ops->exists(env, path, &err);
+	assert_true(rc == SG_OK || rc == SG_NOT_FOUND);
+	return rc == SG_OK;
 }
 
 static void
@@ -268,6 +305,19 @@ test_snapshots(void **state)
 		assert_int_equal(sg_db_put(db, sg_slice_from_cstr(k), sg_slice_from_cstr(val), &err), SG_OK);
 		m1.val[i] = strdup(val);
 	}
+
+	/*
+	 * Flush first, so that the old state lives in SSTables, not just in
+	 * the memtable: the held iterator must then pin files that the
+	 * compaction below replaces, and their deletion must wait for it.
+	 */
+	char	  **inputs;
+	size_t		ninputs;
+
+	assert_int_equal(sg_db_flush(db, &err), SG_OK);
+	ninputs = list_tables(env, "/db", &inputs);
+	assert_true(ninputs > 0);
+
 	const sg_db_snapshot *s1 = sg_db_snapshot_acquire(db);
 	sg_iter    *held = sg_db_iter(db, NULL);	/* pins the current files */
 
@@ -288,14 +338,40 @@ test_snapshots(void **state)
 	check_model(db, &m1, s1);
 	check_model(db, &m2, NULL);
 
-	/* the iterator made before still sees the old state */
+	/*
+	 * The compaction replaced every input, but the held iterator still
+	 * reads them: they must still be on disk, and it must still see the
+	 * old state, every key with its old value.
+	 */
+	{
+		sg_db_stats st;
+
+		/* the inputs were L0 flush outputs; the compaction emptied L0 */
+		sg_db_get_stats(db, &st);
+		assert_true(st.compactions > 0);
+		assert_int_equal(st.level_files[0], 0);
+	}
+	for (size_t i = 0; i < ninputs; i++)
+		assert_true(file_exists(env, "/db", inputs[i]));
+
 	int			n = 0;
 
 	for (sg_iter_seek_to_first(held); sg_iter_valid(held); sg_iter_next(held))
+	{
+		assert_true(n < NKEYS);
+		key_of(k, sizeof(k), n);
+		assert_true(sg_slice_equal(sg_iter_key(held), sg_slice_from_cstr(k)));
+		assert_true(sg_slice_equal(sg_iter_value(held), sg_slice_from_cstr(m1.val[n])));
 		n++;
+	}
 	assert_int_equal(sg_iter_status(held, &err), SG_OK);
 	assert_int_equal(n, NKEYS);
+
+	/* its last reader gone, each input is deleted */
 	sg_iter_destroy(held);
+	for (size_t i = 0; i < ninputs; i++)
+		assert_false(file_exists(env, "/db", inputs[i]));
+	sg_env_free_names(inputs, ninputs);
 
 	/* versions view: a key with old and new versions shows both */
 	sg_iter    *vi = sg_db_versions_iter(db, NULL);

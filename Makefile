@@ -104,10 +104,18 @@ $(BUILD)/fuzz/%: test/fuzz/%.c $(ENGINE_SRCS) $(wildcard src/engine/*/*.h)
 fuzz: $(FUZZ_TARGETS)
 
 # Each target runs over its seed corpus plus a bounded number of new inputs.
+# The output goes to a log rather than through a pipe: /bin/sh has no
+# pipefail, so `target | tail` would report tail's status and a crash would
+# pass. On failure the log's tail (the sanitizer report) is printed and the
+# crashing input is kept under $(BUILD)/fuzz/ (-artifact_prefix).
 fuzz-check: fuzz
 	@set -e; for f in $(FUZZ_TARGETS); do n=$$(basename $$f); \
-		echo "== $$n"; mkdir -p $(BUILD)/fuzz/corpus-$$n; \
-		$$f -runs=20000 -max_len=65536 $(BUILD)/fuzz/corpus-$$n test/fuzz/corpus/$${n#fuzz_} 2>&1 | tail -2; done
+		echo "== $$n"; mkdir -p $(BUILD)/fuzz/corpus-$$n; log=$(BUILD)/fuzz/$$n.log; \
+		if $$f -runs=20000 -max_len=65536 -artifact_prefix=$(BUILD)/fuzz/$$n- \
+			$(BUILD)/fuzz/corpus-$$n test/fuzz/corpus/$${n#fuzz_} >$$log 2>&1; \
+		then tail -2 $$log; \
+		else rc=$$?; tail -40 $$log; echo "FAIL $$n (exit $$rc; full output in $$log)"; exit 1; fi; \
+	done
 
 installcheck-all:
 	test/run_all.sh

@@ -3,10 +3,12 @@
  * reference model over many random operations with flushes, automatic and
  * manual compactions and reopens in between (in memory and on a real
  * directory); snapshots that keep seeing old values across compactions;
- * the versions iterator; group commit under concurrent SYNC_ALWAYS
- * writers; writers stalling (not failing) behind slow flushes; an fsync
- * failure poisoning the DB; a compaction filter installed through the
- * options.
+ * an iterator held across a compaction keeping its input SSTables on disk
+ * (and readable) until it is destroyed; the versions iterator; group
+ * commit under concurrent SYNC_ALWAYS writers; writers stalling (not
+ * failing) behind slow flushes; an fsync failure poisoning the DB; a
+ * compaction filter installed through the options; orphan files (stray
+ * tables, stale MANIFESTs, temp files) removed at open.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,6 +106,42 @@ check_model(sg_db *db, const model *m, const sg_db_snapshot *snap)
 		next++;
 	assert_int_equal(next, NKEYS);
 	sg_iter_destroy(it);
+}
+
+/* The names of the SSTables in dir (<n>.sst); free with sg_env_free_names. */
+static size_t
+list_tables(sg_env *env, const char *dir, char ***out)
+{
+	char	  **names;
+	size_t		n,
+				kept = 0;
+	sg_err		err;
+
+	assert_int_equal(env->ops->list_dir(env, dir, &names, &n, &err), SG_OK);
+	for (size_t i = 0; i < n; i++)
+	{
+		size_t		len = strlen(names[i]);
+
+		if (len > 4 && strcmp(names[i] + len - 4, ".sst") == 0)
+			names[kept++] = names[i];
+		else
+			free(names[i]);
+	}
+	*out = names;
+	return kept;
+}
+
+static bool
+file_exists(sg_env *env, const char *dir, const char *name)
+{
+	char		path[256];
+	sg_err		err;
+	sg_code		rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	rc = env->ops->exists(env, path, &err);
+	assert_true(rc == SG_OK || rc == SG_NOT_FOUND);
+	return rc == SG_OK;
 }
 
 static void
@@ -268,6 +306,19 @@ test_snapshots(void **state)
 		assert_int_equal(sg_db_put(db, sg_slice_from_cstr(k), sg_slice_from_cstr(val), &err), SG_OK);
 		m1.val[i] = strdup(val);
 	}
+
+	/*
+	 * Flush first, so that the old state lives in SSTables, not just in
+	 * the memtable: the held iterator must then pin files that the
+	 * compaction below replaces, and their deletion must wait for it.
+	 */
+	char	  **inputs;
+	size_t		ninputs;
+
+	assert_int_equal(sg_db_flush(db, &err), SG_OK);
+	ninputs = list_tables(env, "/db", &inputs);
+	assert_true(ninputs > 0);
+
 	const sg_db_snapshot *s1 = sg_db_snapshot_acquire(db);
 	sg_iter    *held = sg_db_iter(db, NULL);	/* pins the current files */
 
@@ -288,14 +339,40 @@ test_snapshots(void **state)
 	check_model(db, &m1, s1);
 	check_model(db, &m2, NULL);
 
-	/* the iterator made before still sees the old state */
+	/*
+	 * The compaction replaced every input, but the held iterator still
+	 * reads them: they must still be on disk, and it must still see the
+	 * old state, every key with its old value.
+	 */
+	{
+		sg_db_stats st;
+
+		/* the inputs were L0 flush outputs; the compaction emptied L0 */
+		sg_db_get_stats(db, &st);
+		assert_true(st.compactions > 0);
+		assert_int_equal(st.level_files[0], 0);
+	}
+	for (size_t i = 0; i < ninputs; i++)
+		assert_true(file_exists(env, "/db", inputs[i]));
+
 	int			n = 0;
 
 	for (sg_iter_seek_to_first(held); sg_iter_valid(held); sg_iter_next(held))
+	{
+		assert_true(n < NKEYS);
+		key_of(k, sizeof(k), n);
+		assert_true(sg_slice_equal(sg_iter_key(held), sg_slice_from_cstr(k)));
+		assert_true(sg_slice_equal(sg_iter_value(held), sg_slice_from_cstr(m1.val[n])));
 		n++;
+	}
 	assert_int_equal(sg_iter_status(held, &err), SG_OK);
 	assert_int_equal(n, NKEYS);
+
+	/* its last reader gone, each input is deleted */
 	sg_iter_destroy(held);
+	for (size_t i = 0; i < ninputs; i++)
+		assert_false(file_exists(env, "/db", inputs[i]));
+	sg_env_free_names(inputs, ninputs);
 
 	/* versions view: a key with old and new versions shows both */
 	sg_iter    *vi = sg_db_versions_iter(db, NULL);
@@ -481,6 +558,103 @@ test_filter_option(void **state)
 	sg_env_mem_destroy(env);
 }
 
+static void
+write_file(sg_env *env, const char *dir, const char *name, const char *content)
+{
+	char		path[256];
+	sg_file    *f;
+	sg_err		err;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(sg_file_open(env, path, SG_OPEN_CREATE, &f, &err), SG_OK);
+	assert_int_equal(sg_file_append(f, content, strlen(content), &err), SG_OK);
+	assert_int_equal(sg_file_close(f, &err), SG_OK);
+}
+
+static void
+count_log(void *arg, const char *msg)
+{
+	if (strstr(msg, "orphan") != NULL)
+		(*(int *) arg)++;
+}
+
+/*
+ * Files a crash can leave behind — a table whose edit never reached the
+ * MANIFEST, a MANIFEST replaced by a newer one, half-written temp files —
+ * are deleted when the DB opens; files that are not the engine's are left
+ * alone, and the data is untouched. On a real directory, where it matters.
+ */
+static void
+test_orphans_removed_at_open(void **state)
+{
+	char	   *dir = sg_test_tmpdir("orphans");
+	sg_env	   *env = sg_env_posix();
+	sg_db_options o;
+	sg_db	   *db;
+	sg_err		err;
+	sg_buf		v = SG_BUF_INIT;
+	char		k[32],
+				val[32];
+	int			orphan_logs = 0;
+	static const char *const orphans[] = {
+		"000999.sst", "MANIFEST-000900", "CURRENT.tmp", "000998.sst.tmp"
+	};
+
+	(void) state;
+	small_options(&o, env);
+	o.log = count_log;
+	o.log_arg = &orphan_logs;
+	assert_int_equal(sg_db_open(dir, &o, &db, &err), SG_OK);
+	for (int i = 0; i < NKEYS; i++)
+	{
+		key_of(k, sizeof(k), i);
+		snprintf(val, sizeof(val), "v%d", i);
+		assert_int_equal(sg_db_put(db, sg_slice_from_cstr(k), sg_slice_from_cstr(val), &err), SG_OK);
+	}
+	/* every key in a table, then newer values of the even keys only in the WAL */
+	assert_int_equal(sg_db_flush(db, &err), SG_OK);
+	for (int i = 0; i < NKEYS; i += 2)
+	{
+		key_of(k, sizeof(k), i);
+		snprintf(val, sizeof(val), "w%d", i);
+		assert_int_equal(sg_db_put(db, sg_slice_from_cstr(k), sg_slice_from_cstr(val), &err), SG_OK);
+	}
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+
+	char	  **tables;
+	size_t		ntables = list_tables(env, dir, &tables);
+
+	assert_true(ntables > 0);
+	for (size_t i = 0; i < sizeof(orphans) / sizeof(orphans[0]); i++)
+		write_file(env, dir, orphans[i], "left behind by a crash\n");
+	write_file(env, dir, "NOTES", "not the engine's\n");
+	assert_int_equal(orphan_logs, 0);
+
+	assert_int_equal(sg_db_open(dir, &o, &db, &err), SG_OK);
+	for (size_t i = 0; i < sizeof(orphans) / sizeof(orphans[0]); i++)
+	{
+		if (file_exists(env, dir, orphans[i]))
+			fail_msg("orphan %s survived the open", orphans[i]);
+	}
+	assert_int_equal(orphan_logs, 1);
+	assert_true(file_exists(env, dir, "NOTES"));
+	for (size_t i = 0; i < ntables; i++)
+		assert_true(file_exists(env, dir, tables[i]));
+	sg_env_free_names(tables, ntables);
+
+	for (int i = 0; i < NKEYS; i++)
+	{
+		key_of(k, sizeof(k), i);
+		snprintf(val, sizeof(val), "%c%d", i % 2 == 0 ? 'w' : 'v', i);
+		assert_int_equal(sg_db_get(db, sg_slice_from_cstr(k), NULL, &v, &err), SG_OK);
+		assert_true(sg_slice_equal(sg_buf_slice(&v), sg_slice_from_cstr(val)));
+	}
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+	sg_buf_free(&v);
+	sg_test_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -491,6 +665,7 @@ main(void)
 		cmocka_unit_test(test_group_commit_and_stall),
 		cmocka_unit_test(test_fsync_failure_poisons),
 		cmocka_unit_test(test_filter_option),
+		cmocka_unit_test(test_orphans_removed_at_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

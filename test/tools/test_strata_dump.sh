@@ -40,5 +40,23 @@ check "wal segment" 0 "batch of [0-9]+ from seq" "$DUMP" "$TMP/0000000000000000.
 check "wal torn tail" 0 "torn tail at offset [0-9]+" "$DUMP" "$CORPUS/wal/torn.wal"
 check "wal directory" 0 "records in 1 segments" "$DUMP" "$TMP"
 
+# A MANIFEST is recognised by its name, so the seeds are copied to one.
+mkdir "$TMP/m"
+cp "$CORPUS/manifest/edits" "$TMP/m/MANIFEST-000001"
+check "manifest edit" 0 "^edit at offset 32: log_number=100 next_file=3 last_sequence=10$" \
+	"$DUMP" "$TMP/m/MANIFEST-000001"
+check "manifest added file" 0 "^  \+ +L2 +#5 +1040 bytes +11 entries +seq 40\.\.50 +\"k00040\" \.\. \"k00050\"$" \
+	"$DUMP" "$TMP/m/MANIFEST-000001"
+check "manifest version" 0 "^version after 5 edits: next_file=6 last_sequence=50 log_number=500$" \
+	"$DUMP" "$TMP/m/MANIFEST-000001"
+cp "$CORPUS/manifest/torn" "$TMP/m/MANIFEST-000002"
+check "manifest torn tail" 0 "version after 4 edits: .*\(torn last record dropped\)" \
+	"$DUMP" "$TMP/m/MANIFEST-000002"
+# A flipped byte inside the third record (offset 88..144) with valid records
+# after it is corruption, not a torn tail.
+cp "$CORPUS/manifest/edits" "$TMP/m/MANIFEST-000003"
+printf '\xff' | dd of="$TMP/m/MANIFEST-000003" bs=1 seek=100 conv=notrunc 2>/dev/null
+check "manifest damage" 1 "DAMAGED: .*MANIFEST-000003.*at offset 88" "$DUMP" "$TMP/m/MANIFEST-000003"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -27,7 +27,7 @@ ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
 	strata-lock-strengths strata-insert-conflict strata-ssi strata-broken-chain \
 	strata-vacuum-snapshot \
 	strata-lock-queue strata-partition-move strata-merge-recheck strata-keyshare-chain \
-	strata-lock-recheck strata-upsert-trigger
+	strata-lock-recheck strata-upsert-trigger strata-upsert-rr
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--temp-instance=tmp_check_iso --temp-config=test/stratago.conf
 

@@ -20,7 +20,7 @@ OBJS = $(GLUE_SRCS:.c=.o) $(ENGINE_SRCS:.c=.o)
 
 # pg_regress and isolation suites run in temp instances with the library
 # preloaded (PGXS refuses `make check`; initdb refuses root: see test/run_all.sh).
-REGRESS = extension dml functions indexes constraints vacuum rewrites publication persistence
+REGRESS = extension dml functions indexes constraints vacuum rewrites publication persistence scans
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/stratago.conf
 ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
 	strata-delete-conflict strata-row-locks strata-savepoint-conflict strata-old-row-version \

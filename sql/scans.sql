@@ -13,7 +13,9 @@
 --   * ANALYZE on a table larger than the sample agrees with heap's, and the
 --     planner picks the same plan shapes as for heap.
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS stratago;
+RESET client_min_messages;
 SET default_table_access_method = strata;
 
 -- EXPLAIN ANALYZE with every non-zero number shown as N

@@ -767,29 +767,41 @@ strata_tuple_tid_valid(TableScanDesc sscan, ItemPointer tid)
 }
 
 /*
- * Follow MOVED links from tid to the row's latest TID that the scan's
- * snapshot sees (heap follows t_ctid the same way).
+ * Follow MOVED links from tid and leave in *tid the newest TID in that
+ * chain whose row the scan's snapshot sees, as heap_get_latest_tid does
+ * with t_ctid. A move the snapshot cannot see (a later transaction's, in
+ * REPEATABLE READ) is followed but does not replace *tid: UPDATE ... WHERE
+ * CURRENT OF then acts on the version it saw and fails with a
+ * serialization error, instead of finding no row at the new TID.
  */
 static void
 strata_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 {
 	Relation	rel = sscan->rs_rd;
+	Snapshot	snapshot = sscan->rs_snapshot;
 	StrataTree *tree = strata_tree_get(rel);
+	ItemPointerData cur = *tid;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "strata latest tid",
+											  ALLOCSET_SMALL_SIZES);
 	int			hops = 0;
 
 	for (;;)
 	{
-		uint64		rowid = strata_rowid_or_error(rel, tid);
+		uint64		rowid = strata_rowid_or_error(rel, &cur);
 		StrataVersion *versions;
-		int			n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
+		int			n;
 		const StrataVersion *moved = NULL;
 
+		MemoryContextReset(cxt);
+		n = strata_tree_versions(rel, tree, rowid, &versions, cxt);
+		if (strata_resolve(versions, n, snapshot).visible)
+			*tid = cur;
+
+		/* the newest change not rolled back: a move (of any writer) leads on */
 		for (int i = 0; i < n; i++)
 		{
-			StrataWriterState ws = strata_writer_state(&versions[i]);
-
-			if (versions[i].kind == STRATA_LOCK || ws == STRATA_WRITER_ABORTED ||
-				ws == STRATA_WRITER_IN_PROGRESS)
+			if (versions[i].kind == STRATA_LOCK ||
+				strata_writer_state(&versions[i]) == STRATA_WRITER_ABORTED)
 				continue;
 			if (versions[i].kind == STRATA_MOVED)
 				moved = &versions[i];
@@ -798,9 +810,10 @@ strata_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid)
 		/* a row moved to another partition has no later version here */
 		if (moved == NULL || ItemPointerIndicatesMovedPartitions(&moved->moved_to) ||
 			++hops > 1000000)
-			return;
-		*tid = moved->moved_to;
+			break;
+		cur = moved->moved_to;
 	}
+	MemoryContextDelete(cxt);
 }
 
 static bool

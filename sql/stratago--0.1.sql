@@ -51,3 +51,8 @@ CREATE FUNCTION wal_stats(OUT commits bigint, OUT syncs bigint, OUT segments_rem
 AS 'MODULE_PATHNAME', 'stratago_wal_stats' LANGUAGE C;
 COMMENT ON FUNCTION wal_stats() IS 'engine WAL statistics since server start: commits, fsyncs, segments removed';
 REVOKE EXECUTE ON FUNCTION wal_stats() FROM PUBLIC;
+
+CREATE FUNCTION memory_stats(OUT arena_bytes bigint, OUT arena_used_bytes bigint)
+AS 'MODULE_PATHNAME', 'stratago_memory_stats' LANGUAGE C;
+COMMENT ON FUNCTION memory_stats() IS 'the shared memtable arena: its size and the bytes memtables hold, also frozen ones still read by a scan';
+REVOKE EXECUTE ON FUNCTION memory_stats() FROM PUBLIC;

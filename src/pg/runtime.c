@@ -24,6 +24,7 @@
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "engine/base/coding.h"
@@ -1012,10 +1013,86 @@ typedef struct PinnedSet
 	sg_off		mts[STRATA_MAX_IMM + 1];
 } PinnedSet;
 
+/*
+ * The memtable pins this backend holds, each with the resource owner that
+ * was current when it was taken. A pin is a reference count in shared
+ * memory: one that an error leaves behind (a scan whose end function never
+ * runs) would keep a flushed memtable's arena chunks forever, and enough
+ * of them would stop every writer. So, as for buffer pins, the release of
+ * the owner on abort drops what is left; on commit a leftover is a bug in
+ * our code, reported with a WARNING and dropped too.
+ */
+typedef struct HeldPin
+{
+	sg_off		off;
+	ResourceOwner owner;
+} HeldPin;
+
+static HeldPin *held_pins = NULL;
+static int	nheld_pins = 0;
+static int	capheld_pins = 0;
+
+static void
+release_held_pins(ResourceReleasePhase phase, bool isCommit, bool isTopLevel,
+				  void *arg)
+{
+	if (phase != RESOURCE_RELEASE_BEFORE_LOCKS)
+		return;
+	for (int i = nheld_pins - 1; i >= 0; i--)
+	{
+		sg_off		off = held_pins[i].off;
+
+		if (held_pins[i].owner != CurrentResourceOwner)
+			continue;
+		held_pins[i] = held_pins[--nheld_pins];
+		if (isCommit)
+			elog(WARNING, "stratago: memtable pin leaked by a scan");
+		strata_memtable_unpin(off);
+	}
+}
+
+static void
+remember_pin(sg_off off)
+{
+	if (CurrentResourceOwner == NULL)
+		return;					/* the worker and the postmaster exit on error */
+	if (held_pins == NULL)
+	{
+		capheld_pins = 16;
+		held_pins = MemoryContextAlloc(TopMemoryContext, sizeof(HeldPin) * capheld_pins);
+		RegisterResourceReleaseCallback(release_held_pins, NULL);
+	}
+	else if (nheld_pins == capheld_pins)
+	{
+		capheld_pins *= 2;
+		held_pins = repalloc(held_pins, sizeof(HeldPin) * capheld_pins);
+	}
+	held_pins[nheld_pins].off = off;
+	held_pins[nheld_pins].owner = CurrentResourceOwner;
+	nheld_pins++;
+}
+
+static void
+forget_pin(sg_off off)
+{
+	for (int i = nheld_pins - 1; i >= 0; i--)
+		if (held_pins[i].off == off)
+		{
+			held_pins[i] = held_pins[--nheld_pins];
+			return;
+		}
+}
+
 static void
 pin_memtables(StrataTree *tree, PinnedSet *ps)
 {
 	sg_memtable mt;
+
+	/* room to remember the pins first: no error between ref and record */
+	for (int i = 0; i <= STRATA_MAX_IMM; i++)
+		remember_pin(0);
+	for (int i = 0; i <= STRATA_MAX_IMM; i++)
+		forget_pin(0);
 
 	ps->n = 0;
 	LWLockAcquire(&tree->lock, LW_SHARED);
@@ -1027,6 +1104,7 @@ pin_memtables(StrataTree *tree, PinnedSet *ps)
 	{
 		strata_memtable_attach(ps->mts[i], &mt);
 		sg_memtable_ref(&mt);
+		remember_pin(ps->mts[i]);
 	}
 	LWLockRelease(&tree->lock);
 }
@@ -1035,7 +1113,10 @@ static void
 unpin_memtables(PinnedSet *ps)
 {
 	for (int i = 0; i < ps->n; i++)
+	{
+		forget_pin(ps->mts[i]);
 		strata_memtable_unpin(ps->mts[i]);
+	}
 	ps->n = 0;
 }
 

@@ -11,6 +11,7 @@
  *   wal_stats()            cluster-wide engine WAL counters: commits that
  *                          wrote it, the fsyncs group commit issued for
  *                          them, segments removed
+ *   memory_stats()         the shared memtable arena: size and bytes in use
  *
  * Each takes a strata table and refuses anything else (a heap table, an
  * index, a view, a dropped relation) with a clear error. flush and compact
@@ -42,6 +43,7 @@ PG_FUNCTION_INFO_V1(stratago_sstables);
 PG_FUNCTION_INFO_V1(stratago_table_stats);
 PG_FUNCTION_INFO_V1(stratago_relation_size);
 PG_FUNCTION_INFO_V1(stratago_wal_stats);
+PG_FUNCTION_INFO_V1(stratago_memory_stats);
 
 /* Open relid as a strata table (AccessShareLock), or ERROR. */
 static Relation
@@ -245,5 +247,25 @@ stratago_wal_stats(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_commits));
 	values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_syncs));
 	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_segments_removed));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+stratago_memory_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {0};
+	int64		total;
+	int64		free_chunks;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	LWLockAcquire(strata_shared->arena_lock, LW_SHARED);
+	total = strata_shared->arena_nchunks;
+	free_chunks = strata_shared->arena_free;
+	LWLockRelease(strata_shared->arena_lock);
+	values[0] = Int64GetDatum(total * STRATA_CHUNK_SIZE);
+	values[1] = Int64GetDatum((total - free_chunks) * STRATA_CHUNK_SIZE);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

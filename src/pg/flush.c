@@ -80,6 +80,8 @@ typedef struct LocalTree
 
 static HTAB *local_trees = NULL;
 
+static void release_local_version(uintptr_t what);
+
 /*
  * Open SSTable readers of this backend (one file descriptor each). Above
  * the cap, cached local versions of other trees that no scan uses are
@@ -340,18 +342,29 @@ strata_local_version_get(StrataTree *tree)
 			local_version_unref(lt, lt->current);
 		lt->current = lv;
 	}
+	strata_hold_reserve(1);
 	lt->current->refs++;
+	strata_hold(release_local_version, (uintptr_t) lt->current);
 	return lt->current;
 }
 
 void
 strata_local_version_release(StrataLocalVersion *lv)
 {
+	if (lv == NULL)
+		return;
+	strata_unhold(release_local_version, (uintptr_t) lv);
+	release_local_version((uintptr_t) lv);
+}
+
+/* Drop one reference to a local version (also at abort: strata_hold). */
+static void
+release_local_version(uintptr_t what)
+{
+	StrataLocalVersion *lv = (StrataLocalVersion *) what;
 	HASH_SEQ_STATUS status;
 	LocalTree  *lt;
 
-	if (lv == NULL)
-		return;
 	if (lv->refs > 1)
 	{
 		lv->refs--;

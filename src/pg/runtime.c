@@ -1014,73 +1014,91 @@ typedef struct PinnedSet
 } PinnedSet;
 
 /*
- * The memtable pins this backend holds, each with the resource owner that
- * was current when it was taken. A pin is a reference count in shared
- * memory: one that an error leaves behind (a scan whose end function never
- * runs) would keep a flushed memtable's arena chunks forever, and enough
- * of them would stop every writer. So, as for buffer pins, the release of
- * the owner on abort drops what is left; on commit a leftover is a bug in
- * our code, reported with a WARNING and dropped too.
+ * What this backend holds in the name of a statement and must give back
+ * even if an error skips the code that would: memtable pins (reference
+ * counts in shared memory; a leftover keeps a flushed memtable's arena
+ * chunks forever, and enough of them stop every writer) and local
+ * versions (open SSTable readers; a leftover keeps files compaction
+ * deleted on disk while the backend lives). Each hold is remembered with
+ * the resource owner current when it was taken; as for buffer pins, that
+ * owner's release on abort gives back what is left, and a leftover at
+ * commit is a bug in our code, reported with a WARNING and given back.
  */
-typedef struct HeldPin
+typedef struct Hold
 {
-	sg_off		off;
+	void		(*release) (uintptr_t what);
+	uintptr_t	what;
 	ResourceOwner owner;
-} HeldPin;
+} Hold;
 
-static HeldPin *held_pins = NULL;
-static int	nheld_pins = 0;
-static int	capheld_pins = 0;
+static Hold *holds = NULL;
+static int	nholds = 0;
+static int	capholds = 0;
 
 static void
-release_held_pins(ResourceReleasePhase phase, bool isCommit, bool isTopLevel,
-				  void *arg)
+release_holds(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, void *arg)
 {
 	if (phase != RESOURCE_RELEASE_BEFORE_LOCKS)
 		return;
-	for (int i = nheld_pins - 1; i >= 0; i--)
+	for (int i = nholds - 1; i >= 0; i--)
 	{
-		sg_off		off = held_pins[i].off;
+		Hold		h = holds[i];
 
-		if (held_pins[i].owner != CurrentResourceOwner)
+		if (h.owner != CurrentResourceOwner)
 			continue;
-		held_pins[i] = held_pins[--nheld_pins];
+		holds[i] = holds[--nholds];
 		if (isCommit)
-			elog(WARNING, "stratago: memtable pin leaked by a scan");
-		strata_memtable_unpin(off);
+			elog(WARNING, "stratago: a scan left a memtable or SSTable reference behind");
+		h.release(h.what);
 	}
 }
 
-static void
-remember_pin(sg_off off)
+/* Make room for n more holds, so that strata_hold itself cannot fail. */
+void
+strata_hold_reserve(int n)
+{
+	if (holds == NULL)
+	{
+		capholds = Max(16, n);
+		holds = MemoryContextAlloc(TopMemoryContext, sizeof(Hold) * capholds);
+		RegisterResourceReleaseCallback(release_holds, NULL);
+	}
+	while (nholds + n > capholds)
+	{
+		capholds *= 2;
+		holds = repalloc(holds, sizeof(Hold) * capholds);
+	}
+}
+
+/* Remember a hold; REQUIRES: strata_hold_reserve made room. */
+void
+strata_hold(void (*release) (uintptr_t what), uintptr_t what)
 {
 	if (CurrentResourceOwner == NULL)
 		return;					/* the worker and the postmaster exit on error */
-	if (held_pins == NULL)
-	{
-		capheld_pins = 16;
-		held_pins = MemoryContextAlloc(TopMemoryContext, sizeof(HeldPin) * capheld_pins);
-		RegisterResourceReleaseCallback(release_held_pins, NULL);
-	}
-	else if (nheld_pins == capheld_pins)
-	{
-		capheld_pins *= 2;
-		held_pins = repalloc(held_pins, sizeof(HeldPin) * capheld_pins);
-	}
-	held_pins[nheld_pins].off = off;
-	held_pins[nheld_pins].owner = CurrentResourceOwner;
-	nheld_pins++;
+	Assert(nholds < capholds);
+	holds[nholds].release = release;
+	holds[nholds].what = what;
+	holds[nholds].owner = CurrentResourceOwner;
+	nholds++;
+}
+
+/* The hold is being given back by the code that took it. */
+void
+strata_unhold(void (*release) (uintptr_t what), uintptr_t what)
+{
+	for (int i = nholds - 1; i >= 0; i--)
+		if (holds[i].release == release && holds[i].what == what)
+		{
+			holds[i] = holds[--nholds];
+			return;
+		}
 }
 
 static void
-forget_pin(sg_off off)
+release_memtable_pin(uintptr_t off)
 {
-	for (int i = nheld_pins - 1; i >= 0; i--)
-		if (held_pins[i].off == off)
-		{
-			held_pins[i] = held_pins[--nheld_pins];
-			return;
-		}
+	strata_memtable_unpin((sg_off) off);
 }
 
 static void
@@ -1089,10 +1107,7 @@ pin_memtables(StrataTree *tree, PinnedSet *ps)
 	sg_memtable mt;
 
 	/* room to remember the pins first: no error between ref and record */
-	for (int i = 0; i <= STRATA_MAX_IMM; i++)
-		remember_pin(0);
-	for (int i = 0; i <= STRATA_MAX_IMM; i++)
-		forget_pin(0);
+	strata_hold_reserve(STRATA_MAX_IMM + 1);
 
 	ps->n = 0;
 	LWLockAcquire(&tree->lock, LW_SHARED);
@@ -1104,7 +1119,7 @@ pin_memtables(StrataTree *tree, PinnedSet *ps)
 	{
 		strata_memtable_attach(ps->mts[i], &mt);
 		sg_memtable_ref(&mt);
-		remember_pin(ps->mts[i]);
+		strata_hold(release_memtable_pin, (uintptr_t) ps->mts[i]);
 	}
 	LWLockRelease(&tree->lock);
 }
@@ -1114,7 +1129,7 @@ unpin_memtables(PinnedSet *ps)
 {
 	for (int i = 0; i < ps->n; i++)
 	{
-		forget_pin(ps->mts[i]);
+		strata_unhold(release_memtable_pin, (uintptr_t) ps->mts[i]);
 		strata_memtable_unpin(ps->mts[i]);
 	}
 	ps->n = 0;

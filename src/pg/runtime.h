@@ -264,6 +264,9 @@ extern void strata_memtable_attach(sg_off off, sg_memtable *mt);
 extern bool strata_freeze_active(StrataTree *tree);
 extern void strata_memtable_unpin(sg_off off);
 extern int	strata_registry_list(StrataTree ***trees);
+extern void strata_hold_reserve(int n);
+extern void strata_hold(void (*release) (uintptr_t what), uintptr_t what);
+extern void strata_unhold(void (*release) (uintptr_t what), uintptr_t what);
 
 /* flush.c: SSTables of a tree as this backend sees them */
 typedef struct StrataLocalVersion StrataLocalVersion;

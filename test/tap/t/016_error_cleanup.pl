@@ -7,7 +7,10 @@
 #    memtable again (before the fix every such error kept a flushed
 #    memtable's chunks forever, and enough of them stop every writer);
 #  - a cursor of the outer transaction keeps reading after a rolled-back
-#    subtransaction, and commits without a leaked-pin WARNING.
+#    subtransaction, and commits without a leaked-reference WARNING;
+#  - a long-lived session whose scan of SSTables failed does not keep
+#    those files open once compaction replaced them (its local version
+#    was released at the abort, not leaked with its file descriptors).
 use strict;
 use warnings;
 use FindBin;
@@ -15,6 +18,7 @@ use lib "$FindBin::RealBin/..";
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use StrataTest;
 
 my $node = strata_node('error_cleanup', 'autovacuum = off');
@@ -57,6 +61,27 @@ is(arena_used(), 65536,
 unlike(slurp_file($node->logfile), qr/memtable pin leaked/, 'no leaked-pin WARNING');
 is($node->safe_psql('postgres', 'SELECT count(*), sum(a) FROM lk'), '3000|4501500',
 	'the rows are all there');
+
+# A long-lived session: a scan over SSTables fails, then compaction
+# replaces those files; once the session reads again, it must not hold
+# any deleted SSTable open.
+$node->safe_psql('postgres', q{SELECT stratago.flush('lk')});
+my ($in, $outp) = ('', '');
+my $h = IPC::Run::start(
+	[ 'psql', '-X', '-A', '-t', '-d', $node->connstr('postgres') ],
+	'<', \$in, '>', \$outp, '2>', \$outp);
+$in .= "SELECT 'pid=' || pg_backend_pid();\nSELECT 1 / (a - 1500) FROM lk;\nSELECT 'failed';\n";
+$h->pump until $outp =~ /failed/;
+my ($pid) = $outp =~ /pid=(\d+)/;
+like($outp, qr/division by zero/, 'the long-lived session failed a scan over SSTables');
+$node->safe_psql('postgres', q{SELECT stratago.compact('lk')});
+$in .= "SELECT 'count=' || count(*) FROM lk;\n";
+$h->pump until $outp =~ /count=\d+/;
+my @deleted = grep { /\.sst \(deleted\)$/ } map { readlink($_) // '' } glob("/proc/$pid/fd/*");
+is(scalar(@deleted), 0, 'the session holds no deleted SSTable open')
+  or diag(join("\n", @deleted));
+$in .= "\\q\n";
+$h->finish;
 
 $node->stop;
 done_testing();

@@ -43,6 +43,15 @@ SELECT bool_and(smallest_tid <= largest_tid) AS ranges_ordered,
        min(smallest_tid) <= '(0,2)' AS starts_at_the_first_rows
   FROM stratago.sstables('f');
 SELECT stratago.relation_size('f') > 0 AS has_bytes;
+-- table_stats per level agrees with the SSTables listed, level by level
+SELECT array_length(t.level_sstables, 1) AS levels,
+       t.level_sstables[1] = t.l0_sstables AS l0_agrees,
+       (SELECT sum(x) FROM unnest(t.level_sstables) x) = t.sstables AS count_agrees,
+       (SELECT sum(x) FROM unnest(t.level_bytes) x) = t.sstable_bytes AS bytes_agree,
+       (SELECT bool_and(t.level_sstables[s.level + 1] = s.n AND t.level_bytes[s.level + 1] = s.b)
+          FROM (SELECT level, count(*) AS n, sum(bytes) AS b
+                  FROM stratago.sstables('f') GROUP BY level) s) AS per_level_agrees
+  FROM stratago.table_stats('f') t;
 
 -- flush of an empty table, and of a table with nothing in memory
 CREATE TABLE empty_t (x int) USING strata;

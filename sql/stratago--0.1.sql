@@ -38,7 +38,8 @@ CREATE FUNCTION table_stats(rel regclass,
 	OUT versions_written bigint, OUT wal_bytes bigint,
 	OUT flushes bigint, OUT flush_bytes bigint,
 	OUT compactions bigint, OUT compaction_bytes bigint,
-	OUT versions_dropped bigint, OUT versions_frozen bigint)
+	OUT versions_dropped bigint, OUT versions_frozen bigint,
+	OUT level_sstables int[], OUT level_bytes bigint[])
 AS 'MODULE_PATHNAME', 'stratago_table_stats' LANGUAGE C STRICT;
 COMMENT ON FUNCTION table_stats(regclass) IS 'engine statistics of a strata table since server start';
 

@@ -23,9 +23,11 @@
 #include "access/relation.h"
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -34,6 +36,7 @@
 #include "engine/base/ikey.h"
 #include "engine/memtable/memtable.h"
 #include "engine/sstable/table.h"
+#include "engine/version/version_edit.h"
 #include "pg/runtime.h"
 #include "pg/stratago.h"
 
@@ -139,42 +142,52 @@ stratago_sstables(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Bytes of data in memtables (active and frozen) and bytes of SSTables. */
+/* What a tree holds: memtables (active and frozen) and SSTables by level. */
+typedef struct EngineBytes
+{
+	uint64		mem;			/* data bytes in memtables */
+	int			frozen;			/* frozen memtables */
+	uint64		sst;			/* SSTable bytes */
+	int			files;			/* SSTables */
+	int			level_files[SG_NUM_LEVELS];
+	uint64		level_bytes[SG_NUM_LEVELS];
+} EngineBytes;
+
 static void
-engine_bytes(StrataTree *tree, uint64 *mem, int *frozen, uint64 *sst, int *files, int *l0)
+engine_bytes(StrataTree *tree, EngineBytes *eb)
 {
 	StrataLocalVersion *lv;
 	sg_memtable mt;
 
-	*mem = 0;
+	memset(eb, 0, sizeof(*eb));
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	if (tree->active != 0)
 	{
 		strata_memtable_attach(tree->active, &mt);
-		*mem += sg_memtable_data_bytes(&mt);
+		eb->mem += sg_memtable_data_bytes(&mt);
 	}
 	for (int i = 0; i < tree->nimm; i++)
 	{
 		strata_memtable_attach(tree->imm[i], &mt);
-		*mem += sg_memtable_data_bytes(&mt);
+		eb->mem += sg_memtable_data_bytes(&mt);
 	}
-	*frozen = tree->nimm;
+	eb->frozen = tree->nimm;
 	LWLockRelease(&tree->lock);
 
 	lv = strata_local_version_get(tree);
-	*sst = 0;
-	*l0 = 0;
-	*files = strata_local_version_nfiles(lv);
-	for (int i = 0; i < *files; i++)
+	eb->files = strata_local_version_nfiles(lv);
+	for (int i = 0; i < eb->files; i++)
 	{
 		int			level;
 		uint64		number;
 		sg_table_reader *r;
+		uint64		size;
 
 		strata_local_version_file(lv, i, &level, &number, &r);
-		*sst += sg_table_reader_file_size(r);
-		if (level == 0)
-			(*l0)++;
+		size = sg_table_reader_file_size(r);
+		eb->sst += size;
+		eb->level_files[level]++;
+		eb->level_bytes[level] += size;
 	}
 	strata_local_version_release(lv);
 }
@@ -185,22 +198,30 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
 	StrataTree *tree = strata_tree_get(rel);
 	TupleDesc	tupdesc;
-	Datum		values[13];
-	bool		nulls[13] = {0};
-	uint64		mem,
-				sst;
-	int			frozen,
-				files,
-				l0;
+	Datum		values[15];
+	bool		nulls[15] = {0};
+	EngineBytes eb;
+	Datum		level_files[SG_NUM_LEVELS];
+	Datum		level_bytes[SG_NUM_LEVELS];
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	engine_bytes(tree, &mem, &frozen, &sst, &files, &l0);
-	values[0] = Int64GetDatum((int64) mem);
-	values[1] = Int32GetDatum(frozen);
-	values[2] = Int32GetDatum(files);
-	values[3] = Int32GetDatum(l0);
-	values[4] = Int64GetDatum((int64) sst);
+	engine_bytes(tree, &eb);
+	values[0] = Int64GetDatum((int64) eb.mem);
+	values[1] = Int32GetDatum(eb.frozen);
+	values[2] = Int32GetDatum(eb.files);
+	values[3] = Int32GetDatum(eb.level_files[0]);
+	values[4] = Int64GetDatum((int64) eb.sst);
+	for (int level = 0; level < SG_NUM_LEVELS; level++)
+	{
+		level_files[level] = Int32GetDatum(eb.level_files[level]);
+		level_bytes[level] = Int64GetDatum((int64) eb.level_bytes[level]);
+	}
+	values[13] = PointerGetDatum(construct_array(level_files, SG_NUM_LEVELS, INT4OID,
+												 sizeof(int32), true, TYPALIGN_INT));
+	values[14] = PointerGetDatum(construct_array(level_bytes, SG_NUM_LEVELS, INT8OID,
+												 sizeof(int64), FLOAT8PASSBYVAL,
+												 TYPALIGN_DOUBLE));
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	values[5] = Int64GetDatum((int64) tree->rows_written);
 	values[6] = Int64GetDatum((int64) tree->wal_bytes);
@@ -219,15 +240,11 @@ Datum
 stratago_relation_size(PG_FUNCTION_ARGS)
 {
 	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
-	uint64		mem,
-				sst;
-	int			frozen,
-				files,
-				l0;
+	EngineBytes eb;
 
-	engine_bytes(strata_tree_get(rel), &mem, &frozen, &sst, &files, &l0);
+	engine_bytes(strata_tree_get(rel), &eb);
 	relation_close(rel, AccessShareLock);
-	PG_RETURN_INT64((int64) (mem + sst));
+	PG_RETURN_INT64((int64) (eb.mem + eb.sst));
 }
 
 /*

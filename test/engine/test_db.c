@@ -8,7 +8,8 @@
  * commit under concurrent SYNC_ALWAYS writers; writers stalling (not
  * failing) behind slow flushes; an fsync failure poisoning the DB; a
  * compaction filter installed through the options; orphan files (stray
- * tables, stale MANIFESTs, temp files) removed at open.
+ * tables, stale MANIFESTs, temp files) removed at open; a damaged length
+ * field mid-MANIFEST refusing the open with every file kept.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -655,6 +656,92 @@ test_orphans_removed_at_open(void **state)
 	free(dir);
 }
 
+/*
+ * A damaged length field in the middle of the live MANIFEST (here running
+ * past the end of the file, what a torn last record looks like): the DB
+ * refuses to open with SG_CORRUPTION naming the MANIFEST and the offset,
+ * and every SSTable, the MANIFEST and CURRENT are still on disk. Before the
+ * fix the open took the damage for a torn tail, dropped the edits after
+ * it, and deleted the SSTables they had added as orphans.
+ */
+static void
+test_manifest_damage_refuses_open(void **state)
+{
+	char	   *dir = sg_test_tmpdir("mdamage");
+	sg_env	   *env = sg_env_posix();
+	sg_db_options o;
+	sg_db	   *db;
+	sg_err		err;
+	char		k[32],
+				val[32],
+				path[512],
+				want[64];
+	char	   *data;
+	size_t		n;
+
+	(void) state;
+	small_options(&o, env);
+	o.l0_trigger = 100;			/* no compaction: one edit per flush */
+	assert_int_equal(sg_db_open(dir, &o, &db, &err), SG_OK);
+	for (int round = 0; round < 4; round++)
+	{
+		for (int i = round; i < NKEYS; i += 4)
+		{
+			key_of(k, sizeof(k), i);
+			snprintf(val, sizeof(val), "v%d", i);
+			assert_int_equal(sg_db_put(db, sg_slice_from_cstr(k), sg_slice_from_cstr(val), &err), SG_OK);
+		}
+		assert_int_equal(sg_db_flush(db, &err), SG_OK);
+	}
+	assert_int_equal(sg_db_close(db, &err), SG_OK);
+
+	char	  **tables;
+	size_t		ntables = list_tables(env, dir, &tables);
+
+	assert_int_equal(ntables, 4);
+
+	/* the live MANIFEST: a snapshot, then one edit per flush */
+	snprintf(path, sizeof(path), "%s/CURRENT", dir);
+	assert_int_equal(sg_env_read_file(env, path, &data, &n, &err), SG_OK);
+	assert_true(n > 1 && data[n - 1] == '\n');
+
+	char		manifest[64];
+
+	snprintf(manifest, sizeof(manifest), "%.*s", (int) (n - 1), data);
+	free(data);
+	snprintf(path, sizeof(path), "%s/%s", dir, manifest);
+	assert_int_equal(sg_env_read_file(env, path, &data, &n, &err), SG_OK);
+	assert_int_equal(data[6], 1);	/* record 0: a FULL fragment in block 0 */
+
+	size_t		rec1 = 7 + ((size_t) (uint8_t) data[4] | (size_t) (uint8_t) data[5] << 8);
+	unsigned	bad = (unsigned) (32768 - rec1 - 7);	/* fits the block, past EOF */
+
+	assert_true(rec1 + 7 < n && n < 32768);
+	assert_int_equal(data[rec1 + 6], 1);
+	data[rec1 + 4] = (char) (bad & 0xff);
+	data[rec1 + 5] = (char) (bad >> 8);
+	assert_int_equal(sg_env_write_file_atomic(env, dir, manifest, data, n, &err), SG_OK);
+	free(data);
+
+	assert_int_equal(sg_db_open(dir, &o, &db, &err), SG_CORRUPTION);
+	assert_int_equal(err.code, SG_CORRUPTION);
+	assert_non_null(strstr(err.msg, manifest));
+	snprintf(want, sizeof(want), "offset %zu (", rec1);
+	assert_non_null(strstr(err.msg, want));
+	for (size_t i = 0; i < ntables; i++)
+		if (!file_exists(env, dir, tables[i]))
+			fail_msg("%s was deleted by a failed open", tables[i]);
+	assert_true(file_exists(env, dir, manifest));
+	snprintf(path, sizeof(path), "%s/CURRENT", dir);
+	assert_int_equal(sg_env_read_file(env, path, &data, &n, &err), SG_OK);
+	assert_int_equal(n, strlen(manifest) + 1);
+	assert_memory_equal(data, manifest, n - 1);
+	free(data);
+	sg_env_free_names(tables, ntables);
+	sg_test_rmtree(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -666,6 +753,7 @@ main(void)
 		cmocka_unit_test(test_fsync_failure_poisons),
 		cmocka_unit_test(test_filter_option),
 		cmocka_unit_test(test_orphans_removed_at_open),
+		cmocka_unit_test(test_manifest_damage_refuses_open),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

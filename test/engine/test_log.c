@@ -2,7 +2,9 @@
  * test_log.c — unit tests for the record framing shared by the WAL and
  * the MANIFEST (src/engine/wal/log_*.{c,h}): round trips across block
  * boundaries, block trailers, the reader on a log cut at every offset,
- * byte flips (corruption vs torn tail), and fragment sequence errors.
+ * byte flips (corruption vs torn tail), fragment sequence errors, damaged
+ * length fields in the middle of a log (corruption, never a torn tail), and
+ * torn last records followed by zeros (a torn tail).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -400,6 +402,149 @@ test_zero_tail_is_torn(void **state)
 	assert_int_equal(good_end, ends[1]);
 }
 
+/* Overwrite the 2-byte length field of the fragment starting at frag. */
+static void
+set_length(const char *path, uint64_t frag, unsigned len)
+{
+	char	   *data;
+	size_t		n;
+	sg_err		err;
+	sg_file    *f;
+
+	assert_int_equal(sg_env_read_file(sg_env_posix(), path, &data, &n, &err), SG_OK);
+	assert_true(frag + HS <= n);
+	data[frag + 4] = (char) (len & 0xff);
+	data[frag + 5] = (char) (len >> 8);
+	assert_int_equal(sg_file_open(sg_env_posix(), path, SG_OPEN_CREATE, &f, &err), SG_OK);
+	assert_int_equal(sg_file_append(f, data, n, &err), SG_OK);
+	sg_file_close(f, NULL);
+	free(data);
+}
+
+static void
+append_zeros(const char *path, size_t n)
+{
+	char	   *zeros = calloc(1, n ? n : 1);
+	sg_file    *f;
+	sg_err		err;
+
+	assert_int_equal(sg_file_open(sg_env_posix(), path, SG_OPEN_APPEND, &f, &err), SG_OK);
+	assert_int_equal(sg_file_append(f, zeros, n, &err), SG_OK);
+	sg_file_close(f, NULL);
+	free(zeros);
+}
+
+/*
+ * The length field is not covered by the CRC. A damaged length in any
+ * record but the last, in the file's last block, must be corruption naming
+ * that record's offset, whether it now runs past the end of the file (what
+ * a torn last record looks like), is zero, off by one, or crosses the
+ * block. Before the fix the reader trusted the length to say where to look
+ * for valid data, found none, and dropped every later record as a torn
+ * tail.
+ */
+static void
+test_damaged_length_is_corruption(void **state)
+{
+	fixture    *fx = *state;
+	/* 5 records; the second log puts them in block 1, after a FIRST+LAST */
+	size_t		one_block[] = {40, 300, 120, 2000, 60};
+	size_t		two_blocks[] = {BS + 100, 40, 300, 120, 2000, 60};
+	struct
+	{
+		const size_t *lens;
+		size_t		n;
+	}			logs[] = {{one_block, 5}, {two_blocks, 6}};
+
+	for (size_t g = 0; g < 2; g++)
+	{
+		const size_t *lens = logs[g].lens;
+		size_t		n = logs[g].n;
+		uint64_t	ends[8];
+
+		write_log(fx->path, lens, n, ends);
+		for (size_t k = n - 5; k < n; k++)
+		{
+			uint64_t	start = k ? ends[k - 1] : 0;
+			uint64_t	room = BS - start % BS - HS;	/* largest length that fits */
+			unsigned	bad[] = {(unsigned) room, (unsigned) (ends[n - 1] - start - HS + 1),
+			0, (unsigned) lens[k] - 1, (unsigned) lens[k] + 1, 0xffff};
+
+			for (size_t v = 0; v < sizeof(bad) / sizeof(bad[0]); v++)
+			{
+				size_t		good;
+				bool		torn;
+				uint64_t	good_end;
+				sg_err		err;
+				sg_code		rc;
+				char		want[64];
+
+				write_log(fx->path, lens, n, ends);
+				set_length(fx->path, start, bad[v]);
+				rc = read_log(fx->path, lens, n, false, &good, &torn, &good_end, &err);
+				assert_int_equal(good, k);
+				if (k == n - 1)
+				{
+					/* the last record: nothing follows, a torn tail */
+					assert_int_equal(rc, SG_NOT_FOUND);
+					assert_true(torn);
+					assert_int_equal(good_end, start);
+					continue;
+				}
+				assert_int_equal(rc, SG_CORRUPTION);
+				assert_false(torn);
+				snprintf(want, sizeof(want), "offset %llu (", (unsigned long long) start);
+				assert_non_null(strstr(err.msg, want));
+				assert_non_null(strstr(err.msg, fx->path));
+				/* the record after it is what proves the damage */
+				snprintf(want, sizeof(want), "valid data follows at offset %llu",
+						 (unsigned long long) ends[k]);
+				assert_non_null(strstr(err.msg, want));
+			}
+		}
+	}
+}
+
+/*
+ * What a genuine torn write leaves: a prefix of the last record, then the
+ * end of the file or zeros (a file extended by the crash), also across a
+ * block boundary. Always a torn tail with the earlier records kept, never
+ * corruption, however much of the header or payload survived.
+ */
+static void
+test_torn_last_record_with_zeros(void **state)
+{
+	fixture    *fx = *state;
+	size_t		lens[] = {40, 300, 120, 2000, 3000};
+	size_t		n = sizeof(lens) / sizeof(lens[0]);
+	uint64_t	ends[8];
+	size_t		zeros[] = {0, 1, 6, 7, 500, 2 * BS};
+
+	write_log(fx->path, lens, n, ends);
+	for (uint64_t cut = ends[n - 2]; cut < ends[n - 1]; cut += (cut < ends[n - 2] + 2 * HS) ? 1 : 97)
+		for (size_t z = 0; z < sizeof(zeros) / sizeof(zeros[0]); z++)
+		{
+			size_t		good;
+			bool		torn;
+			uint64_t	good_end;
+			sg_err		err;
+			sg_code		rc;
+
+			/* nothing at all after the last good record is a clean end */
+			if (cut == ends[n - 2] && zeros[z] == 0)
+				continue;
+			write_log(fx->path, lens, n, ends);
+			truncate_file(fx->path, cut);
+			append_zeros(fx->path, zeros[z]);
+			rc = read_log(fx->path, lens, n, false, &good, &torn, &good_end, &err);
+			if (rc != SG_NOT_FOUND)
+				fail_msg("cut %llu + %zu zeros: %s", (unsigned long long) cut, zeros[z], err.msg);
+			assert_true(torn);
+			assert_int_equal(good, n - 1);
+			assert_int_equal(good_end, ends[n - 2]);
+		}
+}
+
 /* Append one raw fragment with a correct checksum. */
 static void
 put_fragment(sg_buf *b, uint8_t type, const char *payload, size_t len)
@@ -508,6 +653,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_byte_flip_is_corruption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_tail_is_torn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fragment_sequence_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_length_is_corruption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_last_record_with_zeros, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * trip, every truncation, malformed fields), version invariants under
  * apply, MANIFEST replay against the in-memory version after many random
  * edits and MANIFEST rolls, the CURRENT switch, torn MANIFEST tails versus
- * corruption, orphan listing, and compaction picking.
+ * corruption (a damaged length field mid-MANIFEST included), orphan listing,
+ * and compaction picking.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -485,6 +486,112 @@ test_current_switch_and_torn_tail(void **state)
 	sg_env_mem_destroy(env);
 }
 
+/* The directory's names joined in one sorted-by-env string, to compare. */
+static void
+dir_listing(sg_env *env, const char *dir, sg_buf *out)
+{
+	char	  **names;
+	size_t		n;
+	sg_err		err;
+
+	sg_buf_reset(out);
+	assert_int_equal(env->ops->list_dir(env, dir, &names, &n, &err), SG_OK);
+	/* list_dir gives no order: a selection sort keeps the test short */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (strcmp(names[j], names[i]) < 0)
+			{
+				char	   *t = names[i];
+
+				names[i] = names[j];
+				names[j] = t;
+			}
+	for (size_t i = 0; i < n; i++)
+	{
+		sg_buf_append(out, names[i], strlen(names[i]));
+		sg_buf_append(out, "/", 1);
+	}
+	sg_env_free_names(names, n);
+}
+
+/*
+ * A MANIFEST whose second record has a damaged length field (running past
+ * the end of the file, or zeroed) is corrupt, not torn: the version set
+ * refuses to open, names the file and the record's offset, and leaves every
+ * file (the MANIFEST, CURRENT) as it was. Before the fix the open dropped
+ * the later edits as a "torn last record" and switched to a new MANIFEST
+ * without them, so the files they added became orphans.
+ */
+static void
+test_manifest_damaged_length(void **state)
+{
+	(void) state;
+	for (int c = 0; c < 2; c++)
+	{
+		sg_env	   *env = sg_env_mem_new();
+		sg_vset    *vs = open_vset(env, 0, NULL);
+		uint64_t	number = vs->manifest_number;
+		char		path[128];
+		char	   *data;
+		size_t		n;
+		sg_err		err;
+		sg_vset_options o;
+		sg_buf		before = SG_BUF_INIT,
+					after = SG_BUF_INIT;
+
+		/* a snapshot and four edits, each adding one L0 file */
+		for (unsigned i = 0; i < 4; i++)
+		{
+			sg_version_edit e;
+
+			sg_version_edit_init(&e);
+			edit_add(&e, 0, sg_vset_new_file_number(vs), 10 * i, 10 * i + 5, i + 1, i + 1, 100);
+			sg_version_edit_set_last_sequence(&e, i + 1);
+			assert_int_equal(sg_vset_log_and_apply(vs, &e, &err), SG_OK);
+			sg_version_edit_free(&e);
+		}
+		sg_vset_close(vs);
+
+		/* record 1 starts after record 0, a FULL fragment in block 0 */
+		snprintf(path, sizeof(path), "/t/MANIFEST-%06llu", (unsigned long long) number);
+		assert_int_equal(sg_env_read_file(env, path, &data, &n, &err), SG_OK);
+		assert_int_equal(data[6], 1);
+
+		size_t		rec1 = 7 + ((size_t) (uint8_t) data[4] | (size_t) (uint8_t) data[5] << 8);
+		char		want[64];
+
+		assert_true(rec1 + 7 < n);
+		assert_int_equal(data[rec1 + 6], 1);
+		/* case 0: fits its block but runs past EOF; case 1: zeroed */
+		unsigned	bad = c == 0 ? (unsigned) (32768 - rec1 - 7) : 0;
+
+		data[rec1 + 4] = (char) (bad & 0xff);
+		data[rec1 + 5] = (char) (bad >> 8);
+		assert_int_equal(sg_env_write_file_atomic(env, "/t", path + 3, data, n, &err), SG_OK);
+		free(data);
+
+		dir_listing(env, "/t", &before);
+		memset(&o, 0, sizeof(o));
+		assert_int_equal(sg_vset_open(env, "/t", &o, &vs, &err), SG_CORRUPTION);
+		assert_int_equal(err.code, SG_CORRUPTION);
+		assert_non_null(strstr(err.msg, path + 3));
+		snprintf(want, sizeof(want), "offset %zu (", rec1);
+		assert_non_null(strstr(err.msg, want));
+		dir_listing(env, "/t", &after);
+		assert_int_equal(before.len, after.len);
+		assert_memory_equal(before.data, after.data, before.len);
+
+		/* the plain replay says the same */
+		sg_manifest_state st;
+
+		assert_int_equal(sg_manifest_replay(env, path, &st, &err), SG_CORRUPTION);
+		assert_non_null(strstr(err.msg, want));
+		sg_buf_free(&before);
+		sg_buf_free(&after);
+		sg_env_mem_destroy(env);
+	}
+}
+
 static void
 touch(sg_env *env, const char *path)
 {
@@ -638,6 +745,7 @@ main(void)
 		cmocka_unit_test(test_apply_invariants),
 		cmocka_unit_test(test_manifest_replay_random),
 		cmocka_unit_test(test_current_switch_and_torn_tail),
+		cmocka_unit_test(test_manifest_damaged_length),
 		cmocka_unit_test(test_orphans),
 		cmocka_unit_test(test_picking),
 	};

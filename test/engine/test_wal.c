@@ -2,7 +2,8 @@
  * test_wal.c — unit tests for the write batch and the segmented WAL:
  * batch encode/decode and malformed batches; segment roll, LSN
  * monotonicity, replay from an LSN, delete-below-LSN, missing and damaged
- * segments; torn tail truncated on reopen with appends continuing; group
+ * segments; torn tail truncated on reopen with appends continuing, but a
+ * damaged length mid-newest-segment reported, never truncated; group
  * commit (fewer fsyncs than committers), interval and off policies; fsync
  * failure leaving the WAL failed.
  */
@@ -22,6 +23,7 @@
 #include "engine/base/coding.h"
 #include "engine/base/env.h"
 #include "engine/wal/batch.h"
+#include "engine/wal/log_format.h"
 #include "engine/wal/wal.h"
 #include "engine/wal/wal_segment.h"
 #include "engine/wal/wal_writer.h"
@@ -558,6 +560,61 @@ test_flip_in_middle_names_offset(void **state)
 	}
 }
 
+/*
+ * A damaged length field in the middle of the NEWEST segment, running past
+ * the end of the file (what a torn last record looks like), is corruption:
+ * replay with truncation fails naming the segment and the record's offset,
+ * and the segment is not cut. The old reader took it for a torn tail and
+ * truncated the acknowledged records after it away.
+ */
+static void
+test_damaged_length_in_newest_segment(void **state)
+{
+	fixture    *fx = *state;
+	static uint64_t lsns[100];
+	static collected c;
+	sg_wal_replay_result res;
+	char		path[4096];
+	char		want[64];
+	uint64_t	start,
+				size;
+	int			k;
+	sg_err		err;
+
+	append_records(fx->wal, 4096, 0, 100, lsns);
+	segment_path_of(fx->wal, count_segments(fx->wal) - 1, path, sizeof(path), &start);
+	size = file_size_of(path);
+	assert_true(size < SG_LOG_BLOCK_SIZE);
+	/* the second batch record of the newest segment; records follow it */
+	for (k = 1; lsns[k - 1] <= start + SG_WAL_SEG_HEADER_BYTES; k++)
+		;
+	assert_true(k < 99 && lsns[99] - start == size);
+
+	uint64_t	at = lsns[k - 1] - start;
+	unsigned	bad = (unsigned) (SG_LOG_BLOCK_SIZE - at - SG_LOG_HEADER_SIZE);
+	char	   *data;
+	size_t		n;
+	sg_file    *f;
+
+	assert_int_equal(sg_env_read_file(sg_env_posix(), path, &data, &n, &err), SG_OK);
+	data[at + 4] = (char) (bad & 0xff);
+	data[at + 5] = (char) (bad >> 8);
+	assert_int_equal(sg_file_open(sg_env_posix(), path, SG_OPEN_CREATE, &f, &err), SG_OK);
+	assert_int_equal(sg_file_append(f, data, n, &err), SG_OK);
+	sg_file_close(f, NULL);
+	free(data);
+
+	assert_int_equal(sg_wal_replay(sg_env_posix(), fx->wal, 0, true, collect, &c, &res, &err),
+					 SG_CORRUPTION);
+	assert_non_null(strstr(err.msg, path));
+	snprintf(want, sizeof(want), "offset %llu (", (unsigned long long) at);
+	assert_non_null(strstr(err.msg, want));
+	assert_int_equal(c.n, (size_t) k);	/* the good prefix was delivered */
+	assert_false(res.truncated);
+	assert_int_equal(file_size_of(path), size);
+	collected_free(&c);
+}
+
 static void
 test_missing_middle_segment(void **state)
 {
@@ -934,6 +991,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_delete_below, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_truncated_and_appends_continue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage_in_older_segment_is_corruption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_length_in_newest_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flip_in_middle_names_offset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_middle_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_min_lsn_and_shared_state, setup, teardown),

@@ -58,5 +58,18 @@ cp "$CORPUS/manifest/edits" "$TMP/m/MANIFEST-000003"
 printf '\xff' | dd of="$TMP/m/MANIFEST-000003" bs=1 seek=100 conv=notrunc 2>/dev/null
 check "manifest damage" 1 "DAMAGED: .*MANIFEST-000003.*at offset 88" "$DUMP" "$TMP/m/MANIFEST-000003"
 
+# A damaged length field in the second record (offset 32) is corruption too,
+# not a torn tail: zeroed (bytes 36-37), or large enough to run past the end
+# of the file while fitting its block (0x1000). The reader used to drop the
+# four records after it as a "torn last record" and exit 0.
+cp "$CORPUS/manifest/edits" "$TMP/m/MANIFEST-000004"
+printf '\x00\x00' | dd of="$TMP/m/MANIFEST-000004" bs=1 seek=36 conv=notrunc 2>/dev/null
+check "manifest zeroed length" 1 "DAMAGED: .*MANIFEST-000004.*at offset 32 .*valid data follows at offset 88" \
+	"$DUMP" "$TMP/m/MANIFEST-000004"
+cp "$CORPUS/manifest/edits" "$TMP/m/MANIFEST-000005"
+printf '\x00\x10' | dd of="$TMP/m/MANIFEST-000005" bs=1 seek=36 conv=notrunc 2>/dev/null
+check "manifest length past end" 1 "DAMAGED: .*MANIFEST-000005.*at offset 32 \(fragment cut short by the end of the file\)" \
+	"$DUMP" "$TMP/m/MANIFEST-000005"
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

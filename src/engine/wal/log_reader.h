@@ -12,11 +12,13 @@
  *    naming the file and offset. Corruption is never skipped.
  *
  * "Valid data follows" is decided by resynchronising (log_format.h: every
- * block starts with a fragment header): the fragment the bad header points
- * to, or every byte position when the bad header is implausible, in the
- * same block, and the first fragment of every later block. A fragment is
- * valid when its type is FULL..LAST, it fits its block and the file, and
- * its CRC matches.
+ * block starts with a fragment header): every byte position after the bad
+ * fragment's start in its block, whatever its header claims (the length
+ * field is not covered by the CRC, so a damaged length that runs past the
+ * end of the file must not pass for a torn tail), and the first fragment of
+ * every later block. A fragment is valid when its type is FULL..LAST, it
+ * fits its block and the file, and its CRC matches. Cost: at most one such
+ * scan per reader; see valid_data_follows() in log_reader.c.
  *
  * Thread safety: a reader belongs to one thread. The file must not grow
  * while it is read (its size is taken at open).

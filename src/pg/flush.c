@@ -1540,8 +1540,12 @@ strata_sweep_dropped(void)
  * ------------------------------------------------------------------------
  */
 
-/* How long the worker waits at shutdown for the backends to be gone (ms). */
-#define STRATA_SHUTDOWN_WAIT_MS 10000
+/*
+ * The longest a process waits for others in the two bounded waits below:
+ * the worker at shutdown for the backends to be gone, and a backend with a
+ * full registry for the worker's sweeps (ms).
+ */
+#define STRATA_BOUNDED_WAIT_MS 10000
 
 /*
  * Whether a backend that may still write strata tables is alive: a client
@@ -1588,7 +1592,7 @@ strata_flush_unlogged_at_shutdown(void)
 	TimestampTz start = GetCurrentTimestamp();
 
 	while (writers_alive() &&
-		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), STRATA_SHUTDOWN_WAIT_MS))
+		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), STRATA_BOUNDED_WAIT_MS))
 		pg_usleep(10000L);
 
 	n = strata_registry_list(&trees);
@@ -1654,7 +1658,7 @@ strata_reclaim_dropped_trees(void)
 	ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
 	while (pg_atomic_read_u64(&strata_shared->sweeps) < target &&
 		   strata_shared->maintenance_pid != 0 &&
-		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), STRATA_SHUTDOWN_WAIT_MS))
+		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), STRATA_BOUNDED_WAIT_MS))
 	{
 		kill(strata_shared->maintenance_pid, SIGUSR1);
 		ConditionVariableTimedSleep(&strata_shared->flush_cv, 100, PG_WAIT_EXTENSION);

@@ -309,19 +309,34 @@ strata_memtable_unpin(sg_off off)
  */
 
 /*
- * The directory of tree: $PGDATA/stratago/<db>/<spc>_<rel>_<tree id>, with
- * "t<backend>_" in front for a temporary table's (removed at every start).
+ * Tree directories are $PGDATA/stratago/<db>/<name>, name being
+ * "<spc>_<rel>_<tree id>", with "t<backend>_" in front for a temporary
+ * table's (removed at every start: register_tree_dirs). This writes the
+ * part of the name every tree of key shares, up to the tree id.
  */
+static void
+tree_name_prefix(const RelFileNodeBackend *key, char *buf, size_t len)
+{
+	if (key->backend != InvalidBackendId)
+		snprintf(buf, len, "t%d_%u_%u_", key->backend, key->node.spcNode, key->node.relNode);
+	else
+		snprintf(buf, len, "%u_%u_", key->node.spcNode, key->node.relNode);
+}
+
+static void
+tree_dir_path_of(const RelFileNodeBackend *key, uint64 tree_id, char *buf, size_t len)
+{
+	char		prefix[64];
+
+	tree_name_prefix(key, prefix, sizeof(prefix));
+	snprintf(buf, len, "%s/%u/%s%016llx", STRATAGO_DIR, key->node.dbNode, prefix,
+			 (unsigned long long) tree_id);
+}
+
 void
 strata_tree_dir(const StrataTree *tree, char *buf, size_t len)
 {
-	char		temp_prefix[32] = "";
-
-	if (tree->key.backend != InvalidBackendId)
-		snprintf(temp_prefix, sizeof(temp_prefix), "t%d_", tree->key.backend);
-	snprintf(buf, len, "%s/%u/%s%u_%u_%016llx", STRATAGO_DIR,
-			 tree->key.node.dbNode, temp_prefix, tree->key.node.spcNode,
-			 tree->key.node.relNode, (unsigned long long) tree->tree_id);
+	tree_dir_path_of(&tree->key, tree->tree_id, buf, len);
 }
 
 static void
@@ -374,11 +389,7 @@ remove_tree_dirs(const RelFileNodeBackend *key)
 	struct dirent *de;
 
 	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, key->node.dbNode);
-	if (key->backend != InvalidBackendId)
-		snprintf(prefix, sizeof(prefix), "t%d_%u_%u_", key->backend,
-				 key->node.spcNode, key->node.relNode);
-	else
-		snprintf(prefix, sizeof(prefix), "%u_%u_", key->node.spcNode, key->node.relNode);
+	tree_name_prefix(key, prefix, sizeof(prefix));
 	dir = AllocateDir(dbdir);
 	if (dir == NULL)
 		return;
@@ -489,13 +500,7 @@ strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 	 * maintenance worker opens every registered tree's directory (creating
 	 * it if missing), so creating it afterwards could find it there.
 	 */
-	{
-		StrataTree	proto;
-
-		proto.key = key;
-		proto.tree_id = tree_id;
-		strata_tree_dir(&proto, path, sizeof(path));
-	}
+	tree_dir_path_of(&key, tree_id, path, sizeof(path));
 	if (MakePGDirectory(path) < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

@@ -80,7 +80,7 @@ typedef struct LocalTree
 
 static HTAB *local_trees = NULL;
 
-static void release_local_version(uintptr_t what);
+static void release_local_version(uintptr_t what, uintptr_t unused);
 
 /*
  * Open SSTable readers of this backend (one file descriptor each). Above
@@ -304,10 +304,11 @@ load_local_version(LocalTree *lt, StrataTree *tree, uint64 version_no)
 }
 
 /*
- * The SSTables of tree as of now, pinned until strata_local_version_release.
+ * The SSTables of tree as of now, pinned until strata_local_version_release
+ * with the hold returned in *hold.
  */
 StrataLocalVersion *
-strata_local_version_get(StrataTree *tree)
+strata_local_version_get(StrataTree *tree, StrataHoldId *hold)
 {
 	LocalTree  *lt = local_tree(tree);
 	uint64		version_no;
@@ -344,22 +345,22 @@ strata_local_version_get(StrataTree *tree)
 	}
 	strata_hold_reserve(1);
 	lt->current->refs++;
-	strata_hold(release_local_version, (uintptr_t) lt->current);
+	*hold = strata_hold(release_local_version, (uintptr_t) lt->current, 0);
 	return lt->current;
 }
 
 void
-strata_local_version_release(StrataLocalVersion *lv)
+strata_local_version_release(StrataLocalVersion *lv, StrataHoldId hold)
 {
 	if (lv == NULL)
 		return;
-	strata_unhold(release_local_version, (uintptr_t) lv);
-	release_local_version((uintptr_t) lv);
+	strata_unhold(hold);
+	release_local_version((uintptr_t) lv, 0);
 }
 
-/* Drop one reference to a local version (also at abort: strata_hold). */
+/* Drop one reference to a local version (also at abort: hold.h). */
 static void
-release_local_version(uintptr_t what)
+release_local_version(uintptr_t what, uintptr_t unused)
 {
 	StrataLocalVersion *lv = (StrataLocalVersion *) what;
 	HASH_SEQ_STATUS status;
@@ -716,7 +717,9 @@ worker_vset(StrataTree *tree)
 static void
 flush_one_at(StrataTree *tree, uint64 forced_log_number)
 {
-	sg_off		off;
+	StrataMemtableRef ref;
+	bool		retired;
+	sg_flush_expect expect;
 	uint64		tree_id;
 	uint64		log_number;
 	XLogRecPtr	pg_log_number;
@@ -737,7 +740,8 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 		LWLockRelease(&tree->lock);
 		return;
 	}
-	off = tree->imm[0];
+	ref = tree->imm[0];
+	expect.entries = tree->imm_entries[0];
 	tree_id = tree->tree_id;
 	/* every row id in the memtable was handed out below this */
 	stats_acc_init(&acc, tree->next_rowid);
@@ -765,7 +769,22 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 
 	vs = worker_vset(tree);
 	tree_dir_path(tree, dir, sizeof(dir));
-	strata_memtable_attach(off, &mt);
+	strata_memtable_attach(ref, &mt);
+
+	/*
+	 * Two witnesses of what the flush must write: the writers' count of
+	 * versions they added (tree->imm_entries) and the memtable's own.
+	 * They can only differ if something wrote past the tree lock.
+	 */
+	if (sg_memtable_entries(&mt) != expect.entries)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata memtable of \"%s\" holds %llu versions where %llu were added",
+						dir, (unsigned long long) sg_memtable_entries(&mt),
+						(unsigned long long) expect.entries),
+				 errdetail("The memtable is not flushed, and nothing it holds is released.")));
+	if (!sg_memtable_seq_range(&mt, &expect.smallest_seq, &expect.largest_seq))
+		expect.smallest_seq = expect.largest_seq = 0;
 	it = sg_memtable_iter(&mt);
 
 	memset(&job, 0, sizeof(job));
@@ -776,18 +795,16 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 	job.observe = stats_observe;
 	job.user_stats = stats_finish;
 	job.stats_arg = &acc;
+	job.expect = &expect;
 	sg_version_edit_init(&edit);
 	rc = sg_flush_run(&job, &edit, &stats, &err);
 	sg_iter_destroy(it);
 	if (rc == SG_OK)
 	{
-		uint64_t	smallest,
-					largest;
-
 		sg_version_edit_set_log_number(&edit, log_number);
 		sg_version_edit_set_aux_log_number(&edit, pg_log_number);
-		if (sg_memtable_seq_range(&mt, &smallest, &largest))
-			sg_version_edit_set_last_sequence(&edit, largest);
+		if (expect.entries > 0)
+			sg_version_edit_set_last_sequence(&edit, expect.largest_seq);
 		LWLockAcquire(&tree->manifest_lock, LW_EXCLUSIVE);
 		rc = sg_vset_log_and_apply(vs, &edit, &err);
 		LWLockRelease(&tree->manifest_lock);
@@ -798,11 +815,14 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 
 	/* the SSTable is durable and named by the MANIFEST: retire the memtable */
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-	if (tree->tree_id == tree_id && tree->nimm > 0 && tree->imm[0] == off)
+	retired = tree->tree_id == tree_id && tree->nimm > 0 &&
+		tree->imm[0].off == ref.off && tree->imm[0].generation == ref.generation;
+	if (retired)
 	{
 		for (int i = 1; i < tree->nimm; i++)
 		{
 			tree->imm[i - 1] = tree->imm[i];
+			tree->imm_entries[i - 1] = tree->imm_entries[i];
 			tree->imm_min_lsn[i - 1] = tree->imm_min_lsn[i];
 			tree->imm_pg_first[i - 1] = tree->imm_pg_first[i];
 			tree->imm_pg_last[i - 1] = tree->imm_pg_last[i];
@@ -817,11 +837,10 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 		if (pg_log_number > tree->flushed_pglsn)
 			tree->flushed_pglsn = pg_log_number;
 	}
-	else
-		off = 0;				/* the tree was recreated meanwhile */
+	/* else the tree was recreated meanwhile, and its memtables went with it */
 	LWLockRelease(&tree->lock);
-	if (off != 0)
-		strata_memtable_unpin(off);
+	if (retired)
+		strata_memtable_unpin(ref);
 	/* nobody waits during recovery, and the postmaster has no PGPROC to wake them */
 	if (IsUnderPostmaster)
 		ConditionVariableBroadcast(&strata_shared->flush_cv);
@@ -1333,7 +1352,7 @@ relieve_memory_pressure(StrataTree **trees, int n)
 
 			LWLockAcquire(&trees[i]->lock, LW_SHARED);
 			bytes = 0;
-			if (trees[i]->active != 0 && strata_active_has_data(trees[i]) &&
+			if (strata_has_active(trees[i]) && strata_active_has_data(trees[i]) &&
 				trees[i]->nimm < STRATA_MAX_IMM)
 			{
 				strata_memtable_attach(trees[i]->active, &mt);
@@ -1364,7 +1383,7 @@ freeze_if_requested(StrataTree *tree)
 	if (!tree->flush_requested)
 		return;
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-	if (tree->flush_requested && tree->active != 0 && strata_active_has_data(tree))
+	if (tree->flush_requested && strata_has_active(tree) && strata_active_has_data(tree))
 	{
 		if (strata_freeze_active(tree))
 			tree->flush_requested = false;
@@ -1611,7 +1630,7 @@ strata_flush_unlogged_at_shutdown(void)
 			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
 			if (tree->dropped)
 				done = true;
-			else if (tree->active != 0 && strata_active_has_data(tree))
+			else if (strata_has_active(tree) && strata_active_has_data(tree))
 				(void) strata_freeze_active(tree);
 			else if (tree->nimm == 0)
 			{

@@ -192,6 +192,7 @@ strata_shmem_init(void)
 		pg_atomic_init_u64(&strata_shared->wal_segments_removed, 0);
 		pg_atomic_init_u64(&strata_shared->xid_horizon, 0);
 		pg_atomic_init_u64(&strata_shared->sweeps, 0);
+		pg_atomic_init_u64(&strata_shared->memtable_generation, 0);
 		ConditionVariableInit(&strata_shared->flush_cv);
 		strata_shared->tree_tranche_id = LWLockNewTrancheId();
 	}
@@ -264,41 +265,49 @@ arena_chunk_release(void *ctx, sg_off off, size_t len)
 	LWLockRelease(strata_shared->arena_lock);
 }
 
-/* Attach a process-local handle to the memtable at off. */
+/*
+ * Attach a process-local handle to the memtable ref names. A stale
+ * reference (the memtable was released, its chunks maybe reused by
+ * another) is an ERROR naming it, never a read of someone else's rows.
+ */
 void
-strata_memtable_attach(sg_off off, sg_memtable *mt)
+strata_memtable_attach(StrataMemtableRef ref, sg_memtable *mt)
 {
 	sg_err		err = {0};
-	sg_code		rc = sg_memtable_attach(mt, arena_base(), off, arena_chunk_alloc, NULL, &err);
+	sg_code		rc = sg_memtable_attach(mt, arena_base(), ref.off, ref.generation,
+										arena_chunk_alloc, NULL, &err);
 
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
 }
 
 /* A new empty memtable in fresh arena chunks. REQUIRES: tree lock held. */
-static sg_off
+static StrataMemtableRef
 memtable_new(void)
 {
 	sg_arena	arena;
 	sg_memtable mt;
 	sg_err		err = {0};
 	sg_code		rc;
+	StrataMemtableRef ref;
 
+	ref.generation = pg_atomic_add_fetch_u64(&strata_shared->memtable_generation, 1);
 	rc = sg_arena_create(&arena, arena_base(), 0, 0, arena_chunk_alloc, NULL, &err);
 	if (rc == SG_OK)
-		rc = sg_memtable_create(&mt, &arena, &err);
+		rc = sg_memtable_create(&mt, &arena, ref.generation, &err);
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
-	return sg_memtable_offset(&mt);
+	ref.off = sg_memtable_offset(&mt);
+	return ref;
 }
 
 /* Drop one pin; the last one frees the memtable's chunks. */
 void
-strata_memtable_unpin(sg_off off)
+strata_memtable_unpin(StrataMemtableRef ref)
 {
 	sg_memtable mt;
 
-	strata_memtable_attach(off, &mt);
+	strata_memtable_attach(ref, &mt);
 	if (sg_memtable_unref(&mt))
 		sg_arena_release(&mt.arena, arena_chunk_release, NULL);
 }
@@ -542,12 +551,12 @@ strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 		strata_reclaim_dropped_trees();
 		reclaimed = true;
 	}
-	if (found && tree->active != 0)
+	if (found && strata_has_active(tree))
 	{
 		/* a stale entry: its memtables die with it */
-		sg_off		active = tree->active;
+		StrataMemtableRef active = tree->active;
 		int			nimm = tree->nimm;
-		sg_off		imm[STRATA_MAX_IMM];
+		StrataMemtableRef imm[STRATA_MAX_IMM];
 
 		memcpy(imm, tree->imm, sizeof(imm));
 		init_tree_entry(tree, tree_id, persistence);
@@ -572,7 +581,7 @@ void
 strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
 {
 	StrataTree *tree;
-	sg_off		mts[STRATA_MAX_IMM + 1];
+	StrataMemtableRef mts[STRATA_MAX_IMM + 1];
 	int			n = 0;
 	char		path[MAXPGPATH];
 
@@ -584,7 +593,7 @@ strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
 		return;
 	}
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-	if (tree->active != 0)
+	if (strata_has_active(tree))
 		mts[n++] = tree->active;
 	for (int i = 0; i < tree->nimm; i++)
 		mts[n++] = tree->imm[i];
@@ -797,7 +806,7 @@ ensure_active_memtable(StrataTree *tree)
 {
 	sg_memtable mt;
 
-	if (tree->active == 0)
+	if (!strata_has_active(tree))
 	{
 		tree->active = memtable_new();
 		tree->active_min_lsn = 0;
@@ -826,6 +835,7 @@ strata_freeze_active(StrataTree *tree)
 		return false;
 	sg_memtable_freeze(&mt);
 	tree->imm[tree->nimm] = tree->active;
+	tree->imm_entries[tree->nimm] = tree->active_entries;
 	tree->imm_min_lsn[tree->nimm] = tree->active_min_lsn;
 	tree->imm_pg_first[tree->nimm] = tree->active_pg_first;
 	tree->imm_pg_last[tree->nimm] = tree->active_pg_last;
@@ -884,6 +894,7 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 	sg_code		rc = SG_OK;
 	uint64		seq;
 	uint64		end_lsn;
+	int			added;
 
 	/* engine tombstones (versions == NULL) carry no xid */
 	if (versions != NULL)
@@ -951,13 +962,20 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 	}
 
 	strata_memtable_attach(tree->active, &mt);
-	for (int i = 0; i < n && rc == SG_OK; i++)
+	for (added = 0; added < n; added++)
+	{
+		int			i = added;
+
 		rc = sg_memtable_add(&mt, seq + i, versions != NULL ? SG_TYPE_PUT : SG_TYPE_DELETE,
 							 sg_slice_make(keys + i * STRATA_ROWID_KEY_LEN, STRATA_ROWID_KEY_LEN),
 							 versions != NULL ? sg_slice_make(versions[i]->data, versions[i]->len)
 							 : sg_slice_make("", 0), &err);
-	tree->rows_written += n;
-	tree->active_entries += n;
+		if (rc != SG_OK)
+			break;
+	}
+	/* what the memtable holds, which its flush must write (flush.c) */
+	tree->rows_written += added;
+	tree->active_entries += added;
 	LWLockRelease(&tree->lock);
 	sg_batch_free(&batch);
 	pfree(keys);
@@ -1011,99 +1029,24 @@ strata_tree_reap_rows(Relation rel, StrataTree *tree, const uint64 *rowids, int 
  * ------------------------------------------------------------------------
  */
 
-/* Memtables of a tree pinned for reading, newest first. */
+/* Memtables of a tree pinned for reading, newest first, each with its hold. */
 typedef struct PinnedSet
 {
 	int			n;
-	sg_off		mts[STRATA_MAX_IMM + 1];
+	StrataMemtableRef mts[STRATA_MAX_IMM + 1];
+	StrataHoldId holds[STRATA_MAX_IMM + 1];
 } PinnedSet;
 
 /*
- * What this backend holds in the name of a statement and must give back
- * even if an error skips the code that would: memtable pins (reference
- * counts in shared memory; a leftover keeps a flushed memtable's arena
- * chunks forever, and enough of them stop every writer) and local
- * versions (open SSTable readers; a leftover keeps files compaction
- * deleted on disk while the backend lives). Each hold is remembered with
- * the resource owner current when it was taken; as for buffer pins, that
- * owner's release on abort gives back what is left, and a leftover at
- * commit is a bug in our code, reported with a WARNING and given back.
+ * A memtable pin is a hold (hold.h): an error that skips unpin_memtables
+ * still gives it back when the statement's resource owner goes.
  */
-typedef struct Hold
-{
-	void		(*release) (uintptr_t what);
-	uintptr_t	what;
-	ResourceOwner owner;
-} Hold;
-
-static Hold *holds = NULL;
-static int	nholds = 0;
-static int	capholds = 0;
-
 static void
-release_holds(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, void *arg)
+release_memtable_pin(uintptr_t off, uintptr_t generation)
 {
-	if (phase != RESOURCE_RELEASE_BEFORE_LOCKS)
-		return;
-	for (int i = nholds - 1; i >= 0; i--)
-	{
-		Hold		h = holds[i];
+	StrataMemtableRef ref = {(sg_off) off, (uint64) generation};
 
-		if (h.owner != CurrentResourceOwner)
-			continue;
-		holds[i] = holds[--nholds];
-		if (isCommit)
-			elog(WARNING, "stratago: a scan left a memtable or SSTable reference behind");
-		h.release(h.what);
-	}
-}
-
-/* Make room for n more holds, so that strata_hold itself cannot fail. */
-void
-strata_hold_reserve(int n)
-{
-	if (holds == NULL)
-	{
-		capholds = Max(16, n);
-		holds = MemoryContextAlloc(TopMemoryContext, sizeof(Hold) * capholds);
-		RegisterResourceReleaseCallback(release_holds, NULL);
-	}
-	while (nholds + n > capholds)
-	{
-		capholds *= 2;
-		holds = repalloc(holds, sizeof(Hold) * capholds);
-	}
-}
-
-/* Remember a hold; REQUIRES: strata_hold_reserve made room. */
-void
-strata_hold(void (*release) (uintptr_t what), uintptr_t what)
-{
-	if (CurrentResourceOwner == NULL)
-		return;					/* the worker and the postmaster exit on error */
-	Assert(nholds < capholds);
-	holds[nholds].release = release;
-	holds[nholds].what = what;
-	holds[nholds].owner = CurrentResourceOwner;
-	nholds++;
-}
-
-/* The hold is being given back by the code that took it. */
-void
-strata_unhold(void (*release) (uintptr_t what), uintptr_t what)
-{
-	for (int i = nholds - 1; i >= 0; i--)
-		if (holds[i].release == release && holds[i].what == what)
-		{
-			holds[i] = holds[--nholds];
-			return;
-		}
-}
-
-static void
-release_memtable_pin(uintptr_t off)
-{
-	strata_memtable_unpin((sg_off) off);
+	strata_memtable_unpin(ref);
 }
 
 static void
@@ -1116,7 +1059,7 @@ pin_memtables(StrataTree *tree, PinnedSet *ps)
 
 	ps->n = 0;
 	LWLockAcquire(&tree->lock, LW_SHARED);
-	if (tree->active != 0)
+	if (strata_has_active(tree))
 		ps->mts[ps->n++] = tree->active;
 	for (int i = tree->nimm - 1; i >= 0; i--)
 		ps->mts[ps->n++] = tree->imm[i];
@@ -1124,7 +1067,8 @@ pin_memtables(StrataTree *tree, PinnedSet *ps)
 	{
 		strata_memtable_attach(ps->mts[i], &mt);
 		sg_memtable_ref(&mt);
-		strata_hold(release_memtable_pin, (uintptr_t) ps->mts[i]);
+		ps->holds[i] = strata_hold(release_memtable_pin, (uintptr_t) ps->mts[i].off,
+								   (uintptr_t) ps->mts[i].generation);
 	}
 	LWLockRelease(&tree->lock);
 }
@@ -1132,12 +1076,15 @@ pin_memtables(StrataTree *tree, PinnedSet *ps)
 static void
 unpin_memtables(PinnedSet *ps)
 {
-	for (int i = 0; i < ps->n; i++)
+	/* ps->n first: should an unhold fail, nothing is given back twice */
+	int			n = ps->n;
+
+	ps->n = 0;
+	for (int i = 0; i < n; i++)
 	{
-		strata_unhold(release_memtable_pin, (uintptr_t) ps->mts[i]);
+		strata_unhold(ps->holds[i]);
 		strata_memtable_unpin(ps->mts[i]);
 	}
-	ps->n = 0;
 }
 
 /*
@@ -1156,6 +1103,7 @@ strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *o
 {
 	PinnedSet	ps;
 	StrataLocalVersion *lv;
+	StrataHoldId lv_hold;
 	volatile uint64 min = 0;
 	volatile bool known = true;
 
@@ -1189,7 +1137,7 @@ strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *o
 			}
 			sg_iter_destroy(it);
 		}
-		lv = strata_local_version_get(tree);
+		lv = strata_local_version_get(tree, &lv_hold);
 		for (int i = 0; i < strata_local_version_nfiles(lv); i++)
 		{
 			int			level;
@@ -1208,7 +1156,7 @@ strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *o
 			if (fs.oldest_unfrozen != 0 && (min == 0 || fs.oldest_unfrozen < min))
 				min = fs.oldest_unfrozen;
 		}
-		strata_local_version_release(lv);
+		strata_local_version_release(lv, lv_hold);
 	}
 	PG_FINALLY();
 	{
@@ -1362,11 +1310,12 @@ strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 	/* then the SSTables, pinned after the memtables so nothing falls between */
 	if (!vc.corrupt && !vc.tombstone && !vc.complete)
 	{
-		StrataLocalVersion *lv = strata_local_version_get(tree);
+		StrataHoldId lv_hold;
+		StrataLocalVersion *lv = strata_local_version_get(tree, &lv_hold);
 
 		strata_local_version_versions(lv, sg_slice_make(key, sizeof(key)),
 									  collect_sst_version, &vc);
-		strata_local_version_release(lv);
+		strata_local_version_release(lv, lv_hold);
 	}
 	unpin_memtables(&ps);
 	if (vc.corrupt)
@@ -1385,6 +1334,7 @@ struct StrataTreeScan
 	StrataTree *tree;
 	PinnedSet	pinned;
 	StrataLocalVersion *lv;
+	StrataHoldId lv_hold;
 	bool		full_chains;	/* every version, even those no snapshot here needs */
 	sg_iter    *it;				/* versions view over the merged sources */
 	MemoryContext rowcxt;		/* versions of the current row */
@@ -1405,7 +1355,7 @@ strata_tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains)
 	scan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "strata scan row",
 										 ALLOCSET_DEFAULT_SIZES);
 	pin_memtables(tree, &scan->pinned);
-	scan->lv = strata_local_version_get(tree);
+	scan->lv = strata_local_version_get(tree, &scan->lv_hold);
 
 	children = malloc(sizeof(sg_iter *) * (scan->pinned.n + strata_local_version_nfiles(scan->lv) + 1));
 	if (children == NULL)
@@ -1491,7 +1441,7 @@ void
 strata_tree_scan_end(StrataTreeScan *scan)
 {
 	sg_iter_destroy(scan->it);
-	strata_local_version_release(scan->lv);
+	strata_local_version_release(scan->lv, scan->lv_hold);
 	unpin_memtables(&scan->pinned);
 	MemoryContextDelete(scan->rowcxt);
 	pfree(scan);
@@ -1661,7 +1611,7 @@ strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn, uint64 end
 		LWLockRelease(&tree->lock);
 		return false;
 	}
-	if (tree->active == 0)
+	if (!strata_has_active(tree))
 		tree->active = memtable_new();
 	if (log == STRATA_LOG_ENGINE)
 	{

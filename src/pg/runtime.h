@@ -30,6 +30,7 @@
 #include "engine/memtable/memtable.h"
 #include "engine/sstable/table.h"
 #include "engine/wal/wal_writer.h"
+#include "pg/hold.h"
 #include "pg/rowversion.h"
 
 /* Row ids map to TIDs as block = id / 291, offset = id % 291 + 1. */
@@ -52,6 +53,19 @@
  * of file descriptors (RocksDB's level0_stop_writes_trigger).
  */
 #define STRATA_L0_STOP_FILES	48
+
+/*
+ * A memtable in the shared arena as the glue names it: the offset of its
+ * header and the generation it was created with. Offsets are reused once a
+ * memtable's chunks go back to the arena; generations never are, so
+ * attaching through a stale reference is refused (strata_memtable_attach)
+ * instead of reading another memtable's rows (doc/DESIGN.md §3.3).
+ */
+typedef struct StrataMemtableRef
+{
+	sg_off		off;			/* 0: no memtable */
+	uint64		generation;
+} StrataMemtableRef;
 
 /*
  * One tree (one relfilenode of one strata relation). Lives in the shared
@@ -82,11 +96,13 @@ typedef struct StrataTree
 	bool		unflushed_marked;	/* unlogged: UNFLUSHED marker file exists */
 	bool		lost_rows;		/* unlogged: rows lost at an unclean stop */
 	uint64		active_entries; /* versions in the active memtable */
+	uint64		imm_entries[STRATA_MAX_IMM];	/* and in each frozen one: what
+												 * its flush must write */
 	uint64		next_seq;		/* engine sequence for the next version */
 	uint64		next_rowid;		/* row id for the next new row */
-	sg_off		active;			/* active memtable (0: none yet) */
+	StrataMemtableRef active;	/* active memtable (off 0: none yet) */
 	int			nimm;
-	sg_off		imm[STRATA_MAX_IMM];	/* frozen memtables, oldest first */
+	StrataMemtableRef imm[STRATA_MAX_IMM];	/* frozen memtables, oldest first */
 	/* engine WAL: end LSN of the first record in each memtable (0: none) */
 	uint64		active_min_lsn;
 	uint64		imm_min_lsn[STRATA_MAX_IMM];
@@ -153,6 +169,7 @@ typedef struct StrataShared
 	pg_atomic_uint64 sweeps;	/* rounds of strata_sweep_dropped completed */
 
 	/* memtable arena: chunk i is at arena_base + (i + 1) * STRATA_CHUNK_SIZE */
+	pg_atomic_uint64 memtable_generation;	/* the last one handed out */
 	int			arena_nchunks;
 	int			arena_free;
 	uint64		arena_offset;	/* of the chunk area from the struct start */
@@ -189,6 +206,9 @@ extern bool strata_checkpoint_guard;
 
 /* Whether tree's active memtable holds anything. REQUIRES: tree lock. */
 #define strata_active_has_data(tree) ((tree)->active_entries != 0)
+
+/* Whether tree has an active memtable yet. REQUIRES: tree lock. */
+#define strata_has_active(tree) ((tree)->active.off != 0)
 
 /* Whether changes to tree go to a log (and commits wait for them). */
 #define strata_tree_logged(tree) ((tree)->persistence == RELPERSISTENCE_PERMANENT)
@@ -260,18 +280,15 @@ extern bool strata_pgwal_guard_armed(void);
 extern void strata_reserve_xid(FullTransactionId fxid);
 
 /* Memtable and registry helpers shared with flush.c */
-extern void strata_memtable_attach(sg_off off, sg_memtable *mt);
+extern void strata_memtable_attach(StrataMemtableRef ref, sg_memtable *mt);
 extern bool strata_freeze_active(StrataTree *tree);
-extern void strata_memtable_unpin(sg_off off);
+extern void strata_memtable_unpin(StrataMemtableRef ref);
 extern int	strata_registry_list(StrataTree ***trees);
-extern void strata_hold_reserve(int n);
-extern void strata_hold(void (*release) (uintptr_t what), uintptr_t what);
-extern void strata_unhold(void (*release) (uintptr_t what), uintptr_t what);
 
 /* flush.c: SSTables of a tree as this backend sees them */
 typedef struct StrataLocalVersion StrataLocalVersion;
-extern StrataLocalVersion *strata_local_version_get(StrataTree *tree);
-extern void strata_local_version_release(StrataLocalVersion *lv);
+extern StrataLocalVersion *strata_local_version_get(StrataTree *tree, StrataHoldId *hold);
+extern void strata_local_version_release(StrataLocalVersion *lv, StrataHoldId hold);
 extern int	strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters);
 extern int	strata_local_version_nfiles(StrataLocalVersion *lv);
 extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,

@@ -113,9 +113,10 @@ stratago_sstables(PG_FUNCTION_ARGS)
 	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
 	StrataTree *tree = strata_tree_get(rel);
 	StrataLocalVersion *lv;
+	StrataHoldId lv_hold;
 
 	InitMaterializedSRF(fcinfo, 0);
-	lv = strata_local_version_get(tree);
+	lv = strata_local_version_get(tree, &lv_hold);
 	for (int i = 0; i < strata_local_version_nfiles(lv); i++)
 	{
 		int			level;
@@ -137,7 +138,7 @@ stratago_sstables(PG_FUNCTION_ARGS)
 		values[7] = Int64GetDatum((int64) p->largest_seq);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	strata_local_version_release(lv);
+	strata_local_version_release(lv, lv_hold);
 	relation_close(rel, AccessShareLock);
 	return (Datum) 0;
 }
@@ -157,11 +158,12 @@ static void
 engine_bytes(StrataTree *tree, EngineBytes *eb)
 {
 	StrataLocalVersion *lv;
+	StrataHoldId lv_hold;
 	sg_memtable mt;
 
 	memset(eb, 0, sizeof(*eb));
 	LWLockAcquire(&tree->lock, LW_SHARED);
-	if (tree->active != 0)
+	if (strata_has_active(tree))
 	{
 		strata_memtable_attach(tree->active, &mt);
 		eb->mem += sg_memtable_data_bytes(&mt);
@@ -174,7 +176,7 @@ engine_bytes(StrataTree *tree, EngineBytes *eb)
 	eb->frozen = tree->nimm;
 	LWLockRelease(&tree->lock);
 
-	lv = strata_local_version_get(tree);
+	lv = strata_local_version_get(tree, &lv_hold);
 	eb->files = strata_local_version_nfiles(lv);
 	for (int i = 0; i < eb->files; i++)
 	{
@@ -189,7 +191,7 @@ engine_bytes(StrataTree *tree, EngineBytes *eb)
 		eb->level_files[level]++;
 		eb->level_bytes[level] += size;
 	}
-	strata_local_version_release(lv);
+	strata_local_version_release(lv, lv_hold);
 }
 
 Datum

@@ -44,7 +44,7 @@ mem_new(mem *m)
 	m->region = aligned_alloc(64, size);
 	assert_non_null(m->region);
 	assert_int_equal(sg_arena_create(&a, m->region, 0, size, NULL, NULL, &err), SG_OK);
-	assert_int_equal(sg_memtable_create(&m->mt, &a, &err), SG_OK);
+	assert_int_equal(sg_memtable_create(&m->mt, &a, 1, &err), SG_OK);
 }
 
 static void

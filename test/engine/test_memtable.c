@@ -305,7 +305,7 @@ region_memtable(sg_memtable *mt, size_t size)
 
 	assert_non_null(region);
 	assert_int_equal(sg_arena_create(&arena, region, 0, size, NULL, NULL, &err), SG_OK);
-	assert_int_equal(sg_memtable_create(mt, &arena, &err), SG_OK);
+	assert_int_equal(sg_memtable_create(mt, &arena, 1, &err), SG_OK);
 	return region;
 }
 
@@ -731,15 +731,26 @@ test_add_errors_and_state(void **state)
 	assert_int_equal(sg_memtable_refs(&mt), 3);
 	assert_false(sg_memtable_unref(&mt));
 	assert_false(sg_memtable_unref(&mt));
+	sg_memtable other;
+	sg_off		off = sg_memtable_offset(&mt);
+
+	/* attach checks the generation: a reference to another memtable fails */
+	assert_int_equal(sg_memtable_generation(&mt), 1);
+	assert_int_equal(sg_memtable_attach(&other, region, off, 1, NULL, NULL, &err), SG_OK);
+	assert_int_equal(sg_memtable_attach(&other, region, off, 2, NULL, NULL, &err), SG_CORRUPTION);
+	assert_non_null(strstr(err.msg, "stale reference"));
+
 	assert_true(sg_memtable_unref(&mt));
 	assert_false(sg_memtable_unref(&mt));
 	assert_int_equal(sg_memtable_refs(&mt), 0);
 
-	/* attach where there is no memtable */
-	sg_memtable other;
+	/* the last unref marks it dead: even its own generation is refused */
+	assert_int_equal(sg_memtable_attach(&other, region, off, 1, NULL, NULL, &err), SG_CORRUPTION);
+	assert_non_null(strstr(err.msg, "released memtable"));
 
-	assert_int_equal(sg_memtable_attach(&other, region, 1024, NULL, NULL, &err), SG_CORRUPTION);
-	assert_int_equal(sg_memtable_attach(&other, region, 0, NULL, NULL, &err), SG_INVALID_ARGUMENT);
+	/* attach where there is no memtable */
+	assert_int_equal(sg_memtable_attach(&other, region, 1024, 1, NULL, NULL, &err), SG_CORRUPTION);
+	assert_int_equal(sg_memtable_attach(&other, region, 0, 1, NULL, NULL, &err), SG_INVALID_ARGUMENT);
 	free(region);
 }
 
@@ -938,7 +949,7 @@ test_exhaustion_region(void **state)
 	char	   *tiny = aligned_alloc(64, 256);
 
 	assert_int_equal(sg_arena_create(&a, tiny, 0, 256, NULL, NULL, &err), SG_OK);
-	assert_int_equal(sg_memtable_create(&mt, &a, &err), SG_NO_MEMORY);
+	assert_int_equal(sg_memtable_create(&mt, &a, 1, &err), SG_NO_MEMORY);
 	free(tiny);
 	free(region);
 }
@@ -957,7 +968,7 @@ test_chunked_memtable(void **state)
 	(void) state;
 	pool_init(&pool, 128, size, 8192, 64);
 	assert_int_equal(sg_arena_create(&a, area, 0, 0, pool_chunk, &pool, &err), SG_OK);
-	assert_int_equal(sg_memtable_create(&mt, &a, &err), SG_OK);
+	assert_int_equal(sg_memtable_create(&mt, &a, 1, &err), SG_OK);
 	fill_until_full(&mt, &n);
 	assert_int_equal(pool.given, 64);
 	assert_int_equal(sg_memtable_memory_usage(&mt), (uint64_t) pool.given * 8192);
@@ -1001,9 +1012,9 @@ test_relocation(void **state)
 	assert_non_null(moved);
 	pool_init(&pool, 4096, size, 16384, 100000);
 	assert_int_equal(sg_arena_create(&a1, area, 0, 0, pool_chunk, &pool, &err), SG_OK);
-	assert_int_equal(sg_memtable_create(&m1, &a1, &err), SG_OK);
+	assert_int_equal(sg_memtable_create(&m1, &a1, 1, &err), SG_OK);
 	assert_int_equal(sg_arena_create(&a2, area, 0, 0, pool_chunk, &pool, &err), SG_OK);
-	assert_int_equal(sg_memtable_create(&m2, &a2, &err), SG_OK);
+	assert_int_equal(sg_memtable_create(&m2, &a2, 2, &err), SG_OK);
 
 	/* two rounds per tree, so that the trees' chunks interleave */
 	ref_entry  *r1 = fill_random(&m1, &rng, n / 4, 300, 1);
@@ -1029,8 +1040,8 @@ test_relocation(void **state)
 	sg_memtable n1;
 	sg_memtable n2;
 
-	assert_int_equal(sg_memtable_attach(&n1, moved, off1, pool_chunk, &pool, &err), SG_OK);
-	assert_int_equal(sg_memtable_attach(&n2, moved, off2, NULL, NULL, &err), SG_OK);
+	assert_int_equal(sg_memtable_attach(&n1, moved, off1, 1, pool_chunk, &pool, &err), SG_OK);
+	assert_int_equal(sg_memtable_attach(&n2, moved, off2, 2, NULL, NULL, &err), SG_OK);
 	check_iteration(&n1, r1, n / 2);
 	check_iteration(&n2, r2, n / 2);
 	check_gets(&n1, r1, n / 2, &rng, 5000, n / 2);
@@ -1153,7 +1164,7 @@ conc_reader_main(void *arg)
 	char		key[16];
 	sg_err		err;
 
-	if (sg_memtable_attach(&mt, sh->reader_base, sh->mt_off, NULL, NULL, &err) != SG_OK)
+	if (sg_memtable_attach(&mt, sh->reader_base, sh->mt_off, 1, NULL, NULL, &err) != SG_OK)
 	{
 		conc_fail(r, "attach failed");
 		return NULL;
@@ -1269,7 +1280,7 @@ run_concurrency(bool second_mapping)
 		sh.reader_base = wbase;
 
 	assert_int_equal(sg_arena_create(&a, wbase, 0, size, NULL, NULL, &err), SG_OK);
-	assert_int_equal(sg_memtable_create(&mt, &a, &err), SG_OK);
+	assert_int_equal(sg_memtable_create(&mt, &a, 1, &err), SG_OK);
 	sh.mt_off = sg_memtable_offset(&mt);
 	sh.key_of = malloc(CONC_ENTRIES * sizeof(uint32_t));
 	assert_non_null(sh.key_of);
@@ -1357,7 +1368,7 @@ child_writer(int fd, size_t size, sg_off mt_off, char *parent_base)
 
 	if (base == MAP_FAILED || base == parent_base)
 		return 2;
-	if (sg_memtable_attach(&mt, base, mt_off, NULL, NULL, &err) != SG_OK)
+	if (sg_memtable_attach(&mt, base, mt_off, 1, NULL, NULL, &err) != SG_OK)
 		return 3;
 	sg_memtable_ref(&mt);
 	for (int i = 0; i < 1000; i++)
@@ -1397,7 +1408,7 @@ test_fork_second_process(void **state)
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	assert_true(base != MAP_FAILED);
 	assert_int_equal(sg_arena_create(&a, base, 0, size, NULL, NULL, &err), SG_OK);
-	assert_int_equal(sg_memtable_create(&mt, &a, &err), SG_OK);
+	assert_int_equal(sg_memtable_create(&mt, &a, 1, &err), SG_OK);
 	for (int i = 0; i < 1000; i++)
 	{
 		snprintf(key, sizeof(key), "parent-%04d", i);

@@ -157,6 +157,37 @@ output_cleanup(output_set *o, bool failed)
 
 /* ------------------------------------------------------------------ flush */
 
+/* The files edit adds hold exactly what job->expect says. */
+static sg_code
+flush_check_written(const sg_flush_job *job, const sg_version_edit *edit, sg_err *err)
+{
+	const sg_flush_expect *x = job->expect;
+	uint64_t	entries = 0;
+	uint64_t	smallest = SG_MAX_SEQUENCE;
+	uint64_t	largest = 0;
+
+	for (size_t i = 0; i < edit->nadded; i++)
+	{
+		const sg_file_meta *m = &edit->added[i].meta;
+
+		entries += m->num_entries;
+		if (m->smallest_seq < smallest)
+			smallest = m->smallest_seq;
+		if (m->largest_seq > largest)
+			largest = m->largest_seq;
+	}
+	if (entries == x->entries &&
+		(entries == 0 || (smallest == x->smallest_seq && largest == x->largest_seq)))
+		return SG_OK;
+	return sg_error(err, SG_CORRUPTION,
+					"flush into %s: wrote %llu entries (sequences %llu..%llu) where the memtable holds %llu (sequences %llu..%llu); nothing was installed",
+					job->dir, (unsigned long long) entries,
+					(unsigned long long) (entries ? smallest : 0), (unsigned long long) largest,
+					(unsigned long long) x->entries,
+					(unsigned long long) (x->entries ? x->smallest_seq : 0),
+					(unsigned long long) (x->entries ? x->largest_seq : 0));
+}
+
 sg_code
 sg_flush_run(const sg_flush_job *job, sg_version_edit *edit, sg_job_stats *stats,
 			 sg_err *err)
@@ -190,8 +221,10 @@ sg_flush_run(const sg_flush_job *job, sg_version_edit *edit, sg_job_stats *stats
 	}
 	if ((rc = sg_iter_status(job->source, err)) != SG_OK)
 		goto done;
-	if (o.b != NULL)
-		rc = output_finish(&o, err);
+	if (o.b != NULL && (rc = output_finish(&o, err)) != SG_OK)
+		goto done;
+	if (job->expect != NULL)
+		rc = flush_check_written(job, edit, err);
 
 done:
 	if (rc != SG_OK)

@@ -52,6 +52,21 @@ typedef sg_iter *(*sg_open_table_fn) (void *arg, const sg_file_meta *meta);
 
 /* ------------------------------------------------------------------ flush */
 
+/*
+ * What a flush must have written, known independently of the iterator it
+ * reads (the writer's own count, the memtable's sequence range). A flush
+ * is the only step that turns memory into files and lets the memory and
+ * the WAL go; if what it wrote differs from this, it fails and leaves
+ * nothing behind, so that a bug anywhere below (a stale or wrong source,
+ * a lost entry) costs an error, never the rows.
+ */
+typedef struct sg_flush_expect
+{
+	uint64_t	entries;
+	uint64_t	smallest_seq;	/* meaningful when entries > 0 */
+	uint64_t	largest_seq;
+} sg_flush_expect;
+
 typedef struct sg_flush_job
 {
 	sg_env	   *env;
@@ -62,6 +77,7 @@ typedef struct sg_flush_job
 	sg_user_stats_fn user_stats;
 	sg_observe_fn observe;		/* called with stats_arg */
 	void	   *stats_arg;
+	const sg_flush_expect *expect;	/* NULL: nothing to check against */
 } sg_flush_job;
 
 typedef struct sg_job_stats
@@ -78,6 +94,9 @@ typedef struct sg_job_stats
 /*
  * Write every entry of job->source into "<dir>/<file_number>.sst" and add
  * it at level 0 to edit. An empty source writes no file and adds nothing.
+ * With job->expect, the entries and sequence range of the files written
+ * (as their builder counted them) must equal it: otherwise SG_CORRUPTION,
+ * the files are removed and edit is left empty.
  */
 extern sg_code sg_flush_run(const sg_flush_job *job, sg_version_edit *edit,
 							sg_job_stats *stats, sg_err *err);

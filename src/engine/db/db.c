@@ -165,7 +165,7 @@ mem_new(size_t cap, sg_err *err)
 	m->cap = cap;
 	m->refs = 1;
 	if (sg_arena_create(&a, m->region, 0, cap, NULL, NULL, err) != SG_OK ||
-		sg_memtable_create(&m->mt, &a, err) != SG_OK)
+		sg_memtable_create(&m->mt, &a, 1, err) != SG_OK)
 	{
 		free(m->region);
 		free(m);

@@ -18,11 +18,14 @@
 #define MEMTABLE_RNG_SEED UINT64_C(0x5367616d656d7462)
 
 sg_code
-sg_memtable_create(sg_memtable *mt, const sg_arena *arena, sg_err *err)
+sg_memtable_create(sg_memtable *mt, const sg_arena *arena, uint64_t generation,
+				   sg_err *err)
 {
 	sg_off		hoff;
 	sg_code		rc;
 
+	if (generation == 0)
+		return sg_error(err, SG_INVALID_ARGUMENT, "memtable: generation 0 is reserved");
 	mt->arena = *arena;
 	rc = sg_arena_alloc(&mt->arena, sizeof(sg_memtable_hdr), 8, &hoff, err);
 	if (rc != SG_OK)
@@ -33,6 +36,7 @@ sg_memtable_create(sg_memtable *mt, const sg_arena *arena, sg_err *err)
 
 	sg_memtable_hdr *h = (sg_memtable_hdr *) sg_arena_ptr(&mt->arena, hoff);
 
+	h->generation = generation;
 	h->arena_hdr = mt->arena.hdr_off;
 	h->list = mt->list.hdr_off;
 	atomic_init(&h->refs, 1);
@@ -48,7 +52,7 @@ sg_memtable_create(sg_memtable *mt, const sg_arena *arena, sg_err *err)
 }
 
 sg_code
-sg_memtable_attach(sg_memtable *mt, char *base, sg_off mt_off,
+sg_memtable_attach(sg_memtable *mt, char *base, sg_off mt_off, uint64_t generation,
 				   sg_arena_chunk_fn more, void *more_ctx, sg_err *err)
 {
 	sg_memtable_hdr *h;
@@ -60,10 +64,19 @@ sg_memtable_attach(sg_memtable *mt, char *base, sg_off mt_off,
 						"memtable: cannot attach at offset %llu (misaligned or null)",
 						(unsigned long long) mt_off);
 	h = (sg_memtable_hdr *) (base + mt_off);
+	if (h->magic == SG_MEMTABLE_DEAD_MAGIC)
+		return sg_error(err, SG_CORRUPTION,
+						"memtable: stale reference to a released memtable at offset %llu (generation %llu)",
+						(unsigned long long) mt_off, (unsigned long long) generation);
 	if (h->magic != SG_MEMTABLE_MAGIC)
 		return sg_error(err, SG_CORRUPTION,
 						"memtable: no memtable header at offset %llu",
 						(unsigned long long) mt_off);
+	if (h->generation != generation)
+		return sg_error(err, SG_CORRUPTION,
+						"memtable: stale reference at offset %llu: generation %llu, found %llu",
+						(unsigned long long) mt_off, (unsigned long long) generation,
+						(unsigned long long) h->generation);
 	rc = sg_arena_attach(&mt->arena, base, h->arena_hdr, more, more_ctx, err);
 	if (rc != SG_OK)
 		return rc;
@@ -297,7 +310,17 @@ sg_memtable_unref(sg_memtable *mt)
 	} while (!atomic_compare_exchange_weak_explicit(&mt->hdr->refs, &old, old - 1,
 													memory_order_acq_rel,
 													memory_order_relaxed));
-	return old == 1;
+	if (old != 1)
+		return false;
+	/* nobody else holds it: mark it dead before the chunks can be reused */
+	mt->hdr->magic = SG_MEMTABLE_DEAD_MAGIC;
+	return true;
+}
+
+uint64_t
+sg_memtable_generation(const sg_memtable *mt)
+{
+	return mt->hdr->generation;
 }
 
 uint32_t

@@ -44,6 +44,13 @@
 /* "SGMEMTB1": recognises a memtable header when attaching. */
 #define SG_MEMTABLE_MAGIC UINT64_C(0x3142544d454d4753)
 
+/*
+ * "SGMEMDED": written over the magic by whoever drops the last reference,
+ * before the chunks go back, so a stale offset is refused even before the
+ * memory is reused.
+ */
+#define SG_MEMTABLE_DEAD_MAGIC UINT64_C(0x4445444d454d4753)
+
 /* smallest_seq of a memtable that holds nothing yet. */
 #define SG_MEMTABLE_NO_SEQ UINT64_MAX
 
@@ -51,6 +58,7 @@
 typedef struct sg_memtable_hdr
 {
 	uint64_t	magic;			/* SG_MEMTABLE_MAGIC */
+	uint64_t	generation;		/* the creator's name for this memtable */
 	sg_off		arena_hdr;		/* the arena this memtable lives in */
 	sg_off		list;			/* its skiplist header */
 	_Atomic uint32_t refs;		/* pins; the creator holds the first */
@@ -82,21 +90,30 @@ typedef enum sg_memtable_result
 
 /*
  * Build an empty memtable in a freshly created arena (sg_arena_create) and
- * take the creator's reference. mt->hdr_off (sg_memtable_offset) is what
- * another process needs, with its own base, to attach.
+ * take the creator's reference. mt->hdr_off (sg_memtable_offset) and the
+ * generation are what another process needs, with its own base, to
+ * attach. generation: non-zero, and never given to two memtables that can
+ * occupy the same memory over time (the caller keeps a counter); it is
+ * what tells a reference to this memtable from a stale one to an earlier
+ * memtable whose chunks were freed and reused.
  * REQUIRES: nothing else allocated from the arena yet.
  */
 extern sg_code sg_memtable_create(sg_memtable *mt, const sg_arena *arena,
-								  sg_err *err);
+								  uint64_t generation, sg_err *err);
 
 /*
- * Attach to an existing memtable whose header is at mt_off from base.
- * more/more_ctx: this process's chunk provider if it will write, else NULL.
- * SG_CORRUPTION when no memtable is found there.
+ * Attach to an existing memtable whose header is at mt_off from base and
+ * whose generation is the one given. more/more_ctx: this process's chunk
+ * provider if it will write, else NULL. SG_CORRUPTION when no live
+ * memtable of that generation is found there (a stale reference).
  */
 extern sg_code sg_memtable_attach(sg_memtable *mt, char *base, sg_off mt_off,
+								  uint64_t generation,
 								  sg_arena_chunk_fn more, void *more_ctx,
 								  sg_err *err);
+
+/* The generation given at creation. */
+extern uint64_t sg_memtable_generation(const sg_memtable *mt);
 
 /* Offset of the shared header: the memtable's name across processes. */
 extern sg_off sg_memtable_offset(const sg_memtable *mt);
@@ -152,7 +169,12 @@ extern sg_iter *sg_memtable_iter(const sg_memtable *mt);
 extern void sg_memtable_freeze(sg_memtable *mt);
 extern bool sg_memtable_is_immutable(const sg_memtable *mt);
 
-/* Pin / unpin. unref returns true when it dropped the last reference. */
+/*
+ * Pin / unpin. unref returns true when it dropped the last reference; it
+ * has then marked the header dead (SG_MEMTABLE_DEAD_MAGIC), and the
+ * caller releases the arena. An unref of a memtable with no reference
+ * left changes nothing and returns false.
+ */
 extern void sg_memtable_ref(sg_memtable *mt);
 extern bool sg_memtable_unref(sg_memtable *mt);
 extern uint32_t sg_memtable_refs(const sg_memtable *mt);

@@ -21,6 +21,7 @@ OBJS = $(GLUE_SRCS:.c=.o) $(ENGINE_SRCS:.c=.o)
 # pg_regress and isolation suites run in temp instances with the library
 # preloaded (PGXS refuses `make check`; initdb refuses root: see test/run_all.sh).
 REGRESS = extension dml functions indexes constraints vacuum rewrites publication persistence cic \
+	cursors \
 	scans
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/stratago.conf
 ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
@@ -28,7 +29,8 @@ ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
 	strata-lock-strengths strata-insert-conflict strata-ssi strata-broken-chain \
 	strata-vacuum-snapshot \
 	strata-lock-queue strata-partition-move strata-merge-recheck strata-keyshare-chain \
-	strata-lock-recheck strata-upsert-trigger strata-cic strata-upsert-rr
+	strata-lock-recheck strata-upsert-trigger strata-cic strata-upsert-rr \
+	strata-cursors-flush
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--temp-instance=tmp_check_iso --temp-config=test/stratago.conf
 

@@ -5,7 +5,9 @@
 # (plain and under ASan/UBSan), the bounded fuzz runs, then — as the
 # unprivileged `postgres` user, because initdb refuses root — pg_regress and
 # the isolation specs in temp instances with stratago preloaded, and the TAP
-# tests. Exits non-zero on any failure and prints the diffs of what failed.
+# tests, and last PostgreSQL's own suites with strata as the default table
+# AM (make pg-suites). Exits non-zero on any failure and prints the diffs of
+# what failed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,7 +77,14 @@ run_tap "TAP" "" test/tap/t/*.pl
 step "TAP crash tests with stratago.wal_sink = engine"
 run_tap "TAP (wal_sink = engine)" "STRATAGO_WAL_SINK=engine" \
 	test/tap/t/002_crash_writes.pl test/tap/t/003_crash_flush.pl test/tap/t/005_lifecycle.pl \
-	test/tap/t/012_unlogged_temp.pl test/tap/t/015_drop_reuse.pl
+	test/tap/t/012_unlogged_temp.pl test/tap/t/015_drop_reuse.pl test/tap/t/017_cursor_order.pl
+
+# PostgreSQL's own regression and isolation suites with strata as the
+# default table AM: any difference the allowlist does not explain, any test
+# not run and any server crash fails the run (tools/pg-suites/README.md).
+# A change that breaks PostgreSQL's own tests must never land green.
+step "PostgreSQL's regression and isolation suites (make pg-suites)"
+make -s pg-suites || failed+=("PostgreSQL's suites (make pg-suites)")
 
 step "summary"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -246,6 +246,93 @@ test_flush(void **state)
 	sg_env_mem_destroy(env);
 }
 
+/*
+ * A flush told what it must write (sg_flush_expect) refuses to install
+ * anything else: a wrong count or sequence range (a stale or short source)
+ * is SG_CORRUPTION, the file it wrote is removed and the edit left empty.
+ */
+static void
+test_flush_expect(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	mem			m;
+	sg_err		err;
+	struct
+	{
+		sg_flush_expect x;
+		sg_code		rc;
+	}			cases[] = {
+		{{3, 3, 9}, SG_OK},
+		{{4, 3, 9}, SG_CORRUPTION},	/* an entry missing from the source */
+		{{2, 3, 9}, SG_CORRUPTION},
+		{{3, 2, 9}, SG_CORRUPTION},	/* another memtable's range */
+		{{3, 3, 10}, SG_CORRUPTION},
+		{{0, 0, 0}, SG_CORRUPTION},	/* an empty memtable was expected */
+	};
+
+	(void) state;
+	env->ops->mkdir(env, DIR, &err);
+	mem_new(&m);
+	mem_add(&m, "b", 5, SG_TYPE_PUT, "v5");
+	mem_add(&m, "a", 9, SG_TYPE_DELETE, NULL);
+	mem_add(&m, "b", 3, SG_TYPE_PUT, "v3");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		sg_flush_job job;
+		sg_version_edit e;
+		sg_iter    *it = sg_memtable_iter(&m.mt);
+		uint64_t	number = 20 + i;
+		char		path[64];
+
+		memset(&job, 0, sizeof(job));
+		job.env = env;
+		job.dir = DIR;
+		job.source = it;
+		job.file_number = number;
+		job.expect = &cases[i].x;
+		sg_version_edit_init(&e);
+		assert_int_equal(sg_flush_run(&job, &e, NULL, &err), cases[i].rc);
+		sg_sst_path(path, sizeof(path), DIR, number);
+		if (cases[i].rc == SG_OK)
+		{
+			assert_int_equal(e.nadded, 1);
+			assert_int_equal(env->ops->exists(env, path, &err), SG_OK);
+		}
+		else
+		{
+			assert_non_null(strstr(err.msg, "nothing was installed"));
+			assert_int_equal(e.nadded, 0);
+			assert_int_equal(env->ops->exists(env, path, &err), SG_NOT_FOUND);
+		}
+		sg_iter_destroy(it);
+		sg_version_edit_free(&e);
+	}
+
+	/* an empty source where versions were expected writes nothing either */
+	mem			empty;
+	sg_flush_expect x = {1, 4, 4};
+	sg_flush_job job;
+	sg_version_edit e;
+	sg_iter    *it;
+
+	mem_new(&empty);
+	it = sg_memtable_iter(&empty.mt);
+	memset(&job, 0, sizeof(job));
+	job.env = env;
+	job.dir = DIR;
+	job.source = it;
+	job.file_number = 40;
+	job.expect = &x;
+	sg_version_edit_init(&e);
+	assert_int_equal(sg_flush_run(&job, &e, NULL, &err), SG_CORRUPTION);
+	assert_int_equal(e.nadded, 0);
+	sg_iter_destroy(it);
+	sg_version_edit_free(&e);
+	mem_free(&empty);
+	mem_free(&m);
+	sg_env_mem_destroy(env);
+}
+
 static void
 test_default_decisions(void **state)
 {
@@ -559,6 +646,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flush),
+		cmocka_unit_test(test_flush_expect),
 		cmocka_unit_test(test_default_decisions),
 		cmocka_unit_test(test_compaction_default),
 		cmocka_unit_test(test_compaction_filter),

@@ -592,6 +592,106 @@ test_manifest_damaged_length(void **state)
 	}
 }
 
+static void touch(sg_env *env, const char *path);
+
+/*
+ * A tree whose CURRENT is missing or garbled, or whose MANIFEST is empty,
+ * zeroed or gone, is damaged, not absent: opening it (even with
+ * create_if_missing) is SG_CORRUPTION naming the directory or file, and
+ * not one file of it is created, changed or deleted. Before, a missing
+ * CURRENT made the open start an empty tree, and every SSTable became an
+ * orphan to delete.
+ */
+static void
+test_unreadable_current_or_manifest(void **state)
+{
+	(void) state;
+	for (int c = 0; c < 6; c++)
+	{
+		sg_env	   *env = sg_env_mem_new();
+		sg_vset    *vs = open_vset(env, 0, NULL);
+		char		mpath[128];
+		char		sst[128];
+		sg_err		err;
+		sg_vset_options o;
+		sg_version_edit e;
+		uint64_t	number;
+		sg_buf		before = SG_BUF_INIT,
+					after = SG_BUF_INIT;
+
+		sg_version_edit_init(&e);
+		number = sg_vset_new_file_number(vs);
+		edit_add(&e, 0, number, 1, 5, 1, 1, 100);
+		assert_int_equal(sg_vset_log_and_apply(vs, &e, &err), SG_OK);
+		sg_version_edit_free(&e);
+		sg_sst_path(sst, sizeof(sst), "/t", number);
+		touch(env, sst);
+		snprintf(mpath, sizeof(mpath), "/t/MANIFEST-%06llu",
+				 (unsigned long long) vs->manifest_number);
+		sg_vset_close(vs);
+
+		switch (c)
+		{
+			case 0:				/* CURRENT deleted */
+				assert_int_equal(env->ops->unlink(env, "/t/CURRENT", &err), SG_OK);
+				break;
+			case 1:				/* CURRENT garbled */
+				assert_int_equal(sg_env_write_file_atomic(env, "/t", "CURRENT", "MANIFEST-x\n",
+														  11, &err), SG_OK);
+				break;
+			case 2:				/* CURRENT empty */
+				assert_int_equal(sg_env_write_file_atomic(env, "/t", "CURRENT", "", 0, &err),
+								 SG_OK);
+				break;
+			case 3:				/* MANIFEST truncated to nothing */
+				assert_int_equal(sg_env_write_file_atomic(env, "/t", mpath + 3, "", 0, &err),
+								 SG_OK);
+				break;
+			case 4:				/* MANIFEST zeroed */
+				{
+					char		zeros[4096] = {0};
+
+					assert_int_equal(sg_env_write_file_atomic(env, "/t", mpath + 3, zeros,
+															  sizeof(zeros), &err), SG_OK);
+					break;
+				}
+			case 5:				/* MANIFEST deleted */
+				assert_int_equal(env->ops->unlink(env, mpath, &err), SG_OK);
+				break;
+		}
+		dir_listing(env, "/t", &before);
+		memset(&o, 0, sizeof(o));
+		o.create_if_missing = true;
+		assert_int_equal(sg_vset_open(env, "/t", &o, &vs, &err), SG_CORRUPTION);
+		assert_null(vs);
+		assert_non_null(strstr(err.msg, "/t"));
+		o.create_if_missing = false;
+		assert_int_equal(sg_vset_open(env, "/t", &o, &vs, &err), SG_CORRUPTION);
+		if (c < 3)
+			assert_int_equal(sg_current_read(env, "/t", &number, &err), SG_CORRUPTION);
+		dir_listing(env, "/t", &after);
+		assert_int_equal(before.len, after.len);
+		assert_memory_equal(before.data, after.data, before.len);
+		assert_int_equal(env->ops->exists(env, sst, &err), SG_OK);
+		sg_buf_free(&before);
+		sg_buf_free(&after);
+		sg_env_mem_destroy(env);
+	}
+
+	/* no tree at all: not found, and create_if_missing makes one */
+	sg_env	   *env = sg_env_mem_new();
+	uint64_t	number;
+	sg_err		err;
+
+	assert_int_equal(sg_current_read(env, "/t", &number, &err), SG_NOT_FOUND);
+	sg_vset    *vs = open_vset(env, 0, NULL);
+
+	assert_true(vs->created);
+	sg_vset_close(vs);
+	assert_int_equal(sg_current_read(env, "/t", &number, &err), SG_OK);
+	sg_env_mem_destroy(env);
+}
+
 static void
 touch(sg_env *env, const char *path)
 {
@@ -746,6 +846,7 @@ main(void)
 		cmocka_unit_test(test_manifest_replay_random),
 		cmocka_unit_test(test_current_switch_and_torn_tail),
 		cmocka_unit_test(test_manifest_damaged_length),
+		cmocka_unit_test(test_unreadable_current_or_manifest),
 		cmocka_unit_test(test_orphans),
 		cmocka_unit_test(test_picking),
 	};

@@ -375,8 +375,20 @@ fail_early:
 	return rc;
 }
 
-static sg_code
-read_current(sg_vset *vs, uint64_t *number, sg_err *err)
+/*
+ * The engine files a tree directory may hold besides CURRENT: if any is
+ * there, a tree lived here and a missing CURRENT is damage, not absence.
+ */
+static bool
+is_tree_file(const char *nm)
+{
+	return strncmp(nm, SG_MANIFEST_PREFIX, strlen(SG_MANIFEST_PREFIX)) == 0 ||
+		has_suffix(nm, SG_SST_SUFFIX) ||
+		has_suffix(nm, SG_SST_SUFFIX SG_TMP_SUFFIX);
+}
+
+sg_code
+sg_current_read(sg_env *env, const char *dir, uint64_t *number, sg_err *err)
 {
 	char		path[PATH_LEN];
 	char	   *data;
@@ -384,8 +396,32 @@ read_current(sg_vset *vs, uint64_t *number, sg_err *err)
 	sg_code		rc;
 	size_t		plen = strlen(SG_MANIFEST_PREFIX);
 
-	snprintf(path, sizeof(path), "%s/%s", vs->dir, SG_CURRENT_NAME);
-	if ((rc = sg_env_read_file(vs->env, path, &data, &n, err)) != SG_OK)
+	snprintf(path, sizeof(path), "%s/%s", dir, SG_CURRENT_NAME);
+	rc = sg_env_read_file(env, path, &data, &n, err);
+	if (rc == SG_NOT_FOUND)
+	{
+		char	  **names;
+		size_t		count;
+		const char *found = NULL;
+
+		rc = env->ops->list_dir(env, dir, &names, &count, err);
+		if (rc == SG_NOT_FOUND)
+			return sg_error(err, SG_NOT_FOUND, "%s: no tree here", dir);
+		if (rc != SG_OK)
+			return rc;
+		for (size_t i = 0; i < count && found == NULL; i++)
+			if (is_tree_file(names[i]))
+				found = names[i];
+		if (found != NULL)
+			rc = sg_error(err, SG_CORRUPTION,
+						  "%s: CURRENT is missing but the directory holds %s: the tree's MANIFEST cannot be found",
+						  dir, found);
+		else
+			rc = sg_error(err, SG_NOT_FOUND, "%s: no tree here (CURRENT missing)", dir);
+		sg_env_free_names(names, count);
+		return rc;
+	}
+	if (rc != SG_OK)
 		return rc;
 	if (n < plen + 2 || data[n - 1] != '\n' || memcmp(data, SG_MANIFEST_PREFIX, plen) != 0 ||
 		!parse_number(data + plen, n - plen - 1, number))
@@ -414,15 +450,14 @@ sg_vset_open(sg_env *env, const char *dir, const sg_vset_options *opts, sg_vset 
 	vs->release = opts ? opts->release : NULL;
 	vs->release_arg = opts ? opts->release_arg : NULL;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, SG_CURRENT_NAME);
-	rc = env->ops->exists(env, path, err);
+	uint64_t	number;
+
+	rc = sg_current_read(env, dir, &number, err);
 	if (rc == SG_NOT_FOUND)
 	{
+		/* a new tree only where no tree's file is (sg_current_read) */
 		if (opts == NULL || !opts->create_if_missing)
-		{
-			rc = sg_error(err, SG_NOT_FOUND, "%s: no tree here (CURRENT missing)", dir);
 			goto fail;
-		}
 		if ((rc = env->ops->mkdir(env, dir, err)) != SG_OK)
 			goto fail;
 		if ((vs->current = sg_version_new_empty()) == NULL)
@@ -435,12 +470,9 @@ sg_vset_open(sg_env *env, const char *dir, const sg_vset_options *opts, sg_vset 
 	}
 	else if (rc == SG_OK)
 	{
-		uint64_t	number;
 		sg_manifest_state st;
 		char		name[64];
 
-		if ((rc = read_current(vs, &number, err)) != SG_OK)
-			goto fail;
 		manifest_name(name, sizeof(name), number);
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
 		if ((rc = sg_manifest_replay(env, path, &st, err)) != SG_OK)

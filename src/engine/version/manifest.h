@@ -118,10 +118,22 @@ typedef struct sg_vset
 } sg_vset;
 
 /*
- * Open the tree in dir (created if missing and opts->create_if_missing):
- * read CURRENT, replay its MANIFEST, then start a new MANIFEST holding
- * a snapshot and switch CURRENT to it. The previous MANIFEST is left for
- * sg_list_orphans.
+ * The number of the MANIFEST that dir's CURRENT names. SG_NOT_FOUND only
+ * when no tree ever lived in dir: no CURRENT and no MANIFEST or SSTable
+ * (or no directory). A CURRENT missing beside such files, or one that
+ * names no MANIFEST, is SG_CORRUPTION: the tree's history is lost, and
+ * nothing may take the directory for an empty tree (that would delete
+ * every SSTable as an orphan). Reads only.
+ */
+extern sg_code sg_current_read(sg_env *env, const char *dir, uint64_t *number,
+							   sg_err *err);
+
+/*
+ * Open the tree in dir: read CURRENT, replay its MANIFEST, then start a
+ * new MANIFEST holding a snapshot and switch CURRENT to it. The previous
+ * MANIFEST is left for sg_list_orphans. With opts->create_if_missing a new
+ * empty tree is made where sg_current_read finds none; never over a
+ * damaged one (SG_CORRUPTION, and no file is touched).
  */
 extern sg_code sg_vset_open(sg_env *env, const char *dir, const sg_vset_options *opts,
 							sg_vset **out, sg_err *err);

@@ -130,6 +130,18 @@ GRANT EXECUTE ON FUNCTION stratago.flush(regclass) TO strata_nobody;
 SET ROLE strata_nobody;
 SELECT stratago.flush('f');
 RESET ROLE;
+-- what a table holds (TID ranges, versions) needs SELECT on it, as reading
+-- it does; its size, like pg_relation_size, does not
+REVOKE SELECT ON f FROM strata_nobody;
+SET ROLE strata_nobody;
+SELECT count(*) FROM stratago.sstables('f');
+SELECT sstables FROM stratago.table_stats('f');
+SELECT stratago.relation_size('f') > 0;
+RESET ROLE;
+GRANT SELECT (id) ON f TO strata_nobody;
+SET ROLE strata_nobody;
+SELECT count(*) FROM stratago.sstables('f');
+RESET ROLE;
 DROP OWNED BY strata_nobody;
 DROP ROLE strata_nobody;
 

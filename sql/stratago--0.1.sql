@@ -39,7 +39,8 @@ CREATE FUNCTION table_stats(rel regclass,
 	OUT flushes bigint, OUT flush_bytes bigint,
 	OUT compactions bigint, OUT compaction_bytes bigint,
 	OUT versions_dropped bigint, OUT versions_frozen bigint,
-	OUT level_sstables int[], OUT level_bytes bigint[])
+	OUT level_sstables int[], OUT level_bytes bigint[],
+	OUT failed_jobs bigint, OUT last_error text)
 AS 'MODULE_PATHNAME', 'stratago_table_stats' LANGUAGE C STRICT;
 COMMENT ON FUNCTION table_stats(regclass) IS 'engine statistics of a strata table since server start';
 

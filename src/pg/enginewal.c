@@ -249,6 +249,8 @@ strata_wal_recycle(void)
 			need = tree->imm_min_lsn[k];
 		if (need == 0)
 			need = tree->active_min_lsn;
+		if (need == 0)
+			need = tree->keep_lsn;	/* a damaged tree's unapplied records */
 		LWLockRelease(&tree->lock);
 		if (need != 0 && need - 1 < horizon)
 			horizon = need - 1;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "access/transam.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "postmaster/bgwriter.h"
 #include "storage/procarray.h"
@@ -33,6 +34,7 @@
 #include "storage/fd.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "engine/base/coding.h"
@@ -96,34 +98,20 @@ tree_dir_path(StrataTree *tree, char *buf, size_t len)
 	strata_tree_dir(tree, buf, len);
 }
 
-/* Path of the live MANIFEST, from CURRENT ("MANIFEST-<n>\n"). false: none yet. */
-static bool
-current_manifest_path(const char *dir, char *path, size_t len)
+/*
+ * Path of the live MANIFEST, from CURRENT. SG_NOT_FOUND: nothing was ever
+ * flushed here; a CURRENT that is missing beside the tree's files, or
+ * names no MANIFEST, is SG_CORRUPTION (sg_current_read), never "empty".
+ */
+static sg_code
+current_manifest_path(const char *dir, char *path, size_t len, sg_err *err)
 {
-	char		cpath[MAXPGPATH];
-	char	   *data;
-	size_t		n;
-	sg_err		err = {0};
-	sg_code		rc;
+	uint64_t	number;
+	sg_code		rc = sg_current_read(sg_env_posix(), dir, &number, err);
 
-	snprintf(cpath, sizeof(cpath), "%s/%s", dir, SG_CURRENT_NAME);
-	rc = sg_env_read_file(sg_env_posix(), cpath, &data, &n, &err);
-	if (rc == SG_NOT_FOUND)
-		return false;
-	if (rc != SG_OK)
-		strata_engine_error(rc, &err);
-	while (n > 0 && (data[n - 1] == '\n' || data[n - 1] == '\r'))
-		n--;
-	if (n == 0 || n > 64 || memchr(data, '/', n) != NULL)
-	{
-		free(data);
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("strata storage is corrupted: \"%s\" does not name a MANIFEST", cpath)));
-	}
-	snprintf(path, len, "%s/%.*s", dir, (int) n, data);
-	free(data);
-	return true;
+	if (rc == SG_OK)
+		sg_manifest_path(path, len, dir, number);
+	return rc;
 }
 
 static void
@@ -254,10 +242,11 @@ load_local_version(LocalTree *lt, StrataTree *tree, uint64 version_no)
 	lv->refs = 1;
 	lv->version_no = version_no;
 	tree_dir_path(tree, dir, sizeof(dir));
-	if (!current_manifest_path(dir, mpath, sizeof(mpath)))
+	rc = current_manifest_path(dir, mpath, sizeof(mpath), &err);
+	if (rc == SG_NOT_FOUND)
 		return lv;				/* nothing flushed yet */
-
-	rc = sg_manifest_replay(sg_env_posix(), mpath, &st, &err);
+	if (rc == SG_OK)
+		rc = sg_manifest_replay(sg_env_posix(), mpath, &st, &err);
 	if (rc != SG_OK)
 	{
 		free(lv);
@@ -1331,6 +1320,208 @@ compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 	return true;
 }
 
+/* ------------------------------------------------------------------------
+ * One table's failure stays that table's (maintenance worker)
+ * ------------------------------------------------------------------------
+ */
+
+/* Back-off after a tree's job failed: 1 s, doubling, at most a minute. */
+#define STRATA_JOB_RETRY_MIN_MS 1000
+#define STRATA_JOB_RETRY_MAX_MS 60000
+
+/*
+ * How long a writer waits for memtable memory while flushes are failing
+ * before it gets the flushes' error instead of waiting on.
+ */
+#define STRATA_WRITER_FAIL_MS 5000
+
+/* The worker forgets its MANIFEST handle of a tree (reopened on next use). */
+static void
+forget_worker_vset(uint64 tree_id)
+{
+	WorkerTree *wt;
+
+	if (worker_trees == NULL)
+		return;
+	wt = hash_search(worker_trees, &tree_id, HASH_FIND, NULL);
+	if (wt != NULL)
+	{
+		sg_vset_close(wt->vset);
+		hash_search(worker_trees, &tree_id, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * Run fn(arg) in a subtransaction: an ERROR in it is caught, its locks,
+ * condition variable sleep and memory go with the subtransaction, and it
+ * is handed back (NULL: it succeeded). A PANIC (a failed fsync) or FATAL
+ * is not caught. REQUIRES: a transaction (the worker's loop keeps one).
+ */
+ErrorData *
+strata_run_isolated(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
+}
+
+typedef void (*TreeJob) (StrataTree *tree);
+
+typedef struct TreeJobCall
+{
+	TreeJob		job;
+	StrataTree *tree;
+} TreeJobCall;
+
+static void
+call_tree_job(void *arg)
+{
+	TreeJobCall *call = arg;
+
+	call->job(call->tree);
+}
+
+/*
+ * Run one maintenance job of one tree isolated (strata_run_isolated), so
+ * that an error (a damaged file, a full disk) is this tree's alone: it is
+ * logged and recorded on the tree (stratago.table_stats(), callers waiting
+ * in wait_for_worker), the tree is left alone for a while, growing on each
+ * failure in a row, and the worker goes on with the other trees. Nothing
+ * of a failed flush is lost: its memtable and the log records behind it
+ * stay until a later try succeeds.
+ */
+static bool
+run_tree_job(StrataTree *tree, TreeJob job)
+{
+	TreeJobCall call = {job, tree};
+	ErrorData  *edata;
+	bool		ok;
+
+	if (tree->damaged)
+		return false;
+	if (tree->job_retry_at != 0 && GetCurrentTimestamp() < tree->job_retry_at)
+		return false;
+
+	edata = strata_run_isolated(call_tree_job, &call);
+	ok = edata == NULL;
+	if (!ok)
+	{
+		long		backoff;
+
+		/* the handle may be unusable (a MANIFEST append failed): reopen */
+		forget_worker_vset(tree->tree_id);
+
+		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		backoff = STRATA_JOB_RETRY_MIN_MS << Min(tree->job_failures_in_row, 6);
+		backoff = Min(backoff, STRATA_JOB_RETRY_MAX_MS);
+		tree->job_failures++;
+		tree->job_failures_in_row++;
+		tree->job_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), backoff);
+		tree->job_sqlstate = edata->sqlerrcode;
+		strlcpy(tree->job_error, edata->message ? edata->message : "unknown error",
+				sizeof(tree->job_error));
+		/* whoever asked for a compaction is told; it is not retried */
+		tree->compact_requested = false;
+		LWLockRelease(&tree->lock);
+
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("stratago: maintenance of relfilenode %u/%u/%u failed: %s",
+						tree->key.node.spcNode, tree->key.node.dbNode,
+						tree->key.node.relNode, tree->job_error),
+				 errdetail("Other tables are not affected. Nothing written to this table is lost; its flush and compaction are retried in %ld ms.",
+						   backoff)));
+		FreeErrorData(edata);
+	}
+	else if (tree->job_failures_in_row > 0)
+	{
+		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		tree->job_failures_in_row = 0;
+		tree->job_retry_at = 0;
+		LWLockRelease(&tree->lock);
+		ereport(LOG,
+				(errmsg("stratago: maintenance of relfilenode %u/%u/%u succeeded again",
+						tree->key.node.spcNode, tree->key.node.dbNode,
+						tree->key.node.relNode)));
+	}
+	/* waiters learn of success and failure alike */
+	ConditionVariableBroadcast(&strata_shared->flush_cv);
+	return ok;
+}
+
+/*
+ * A writer that has waited since wait_start for memtable memory: once it
+ * has waited STRATA_WRITER_FAIL_MS while some tree's flushes are failing,
+ * the memory will not come by waiting; raise that failure (a full disk is
+ * ERRCODE_DISK_FULL naming the file). Writers retry by themselves once a
+ * flush succeeds again.
+ */
+void
+strata_check_flush_failing(TimestampTz wait_start)
+{
+	StrataTree **trees;
+	int			n;
+	int			sqlstate = 0;
+	char		msg[sizeof(((StrataTree *) NULL)->job_error)];
+
+	if (!TimestampDifferenceExceeds(wait_start, GetCurrentTimestamp(), STRATA_WRITER_FAIL_MS))
+		return;
+	n = strata_registry_list(&trees);
+	for (int i = 0; i < n && sqlstate == 0; i++)
+	{
+		LWLockAcquire(&trees[i]->lock, LW_SHARED);
+		if (trees[i]->job_failures_in_row > 0 && trees[i]->nimm > 0)
+		{
+			sqlstate = trees[i]->job_sqlstate;
+			strlcpy(msg, trees[i]->job_error, sizeof(msg));
+		}
+		LWLockRelease(&trees[i]->lock);
+	}
+	pfree(trees);
+	if (sqlstate != 0)
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("could not make room for strata changes: %s", msg),
+				 errdetail("Memtable memory is exhausted and the maintenance worker cannot write memtables to disk."),
+				 errhint(sqlstate == ERRCODE_DISK_FULL
+						 ? "Free disk space; writes resume by themselves once a flush succeeds."
+						 : "See the server log; writes resume by themselves once a flush succeeds.")));
+}
+
+/* Freeze tree's active memtable and flush all it has frozen. */
+static void
+freeze_and_flush(StrataTree *tree)
+{
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	if (strata_active_has_data(tree))
+		(void) strata_freeze_active(tree);
+	LWLockRelease(&tree->lock);
+	while (tree->nimm > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		flush_one(tree);
+	}
+}
+
 /*
  * When the shared memtable arena runs low, freeze the largest active
  * memtables so that this round flushes them and frees their chunks.
@@ -1353,7 +1544,7 @@ relieve_memory_pressure(StrataTree **trees, int n)
 			LWLockAcquire(&trees[i]->lock, LW_SHARED);
 			bytes = 0;
 			if (strata_has_active(trees[i]) && strata_active_has_data(trees[i]) &&
-				trees[i]->nimm < STRATA_MAX_IMM)
+				trees[i]->nimm < STRATA_MAX_IMM && trees[i]->job_failures_in_row == 0)
 			{
 				strata_memtable_attach(trees[i]->active, &mt);
 				bytes = sg_memtable_memory_usage(&mt);
@@ -1367,12 +1558,8 @@ relieve_memory_pressure(StrataTree **trees, int n)
 		}
 		if (largest == NULL)
 			break;
-		LWLockAcquire(&largest->lock, LW_EXCLUSIVE);
-		if (strata_active_has_data(largest))
-			(void) strata_freeze_active(largest);
-		LWLockRelease(&largest->lock);
-		while (largest->nimm > 0)
-			flush_one(largest);
+		if (!run_tree_job(largest, freeze_and_flush))
+			break;
 	}
 }
 
@@ -1393,6 +1580,46 @@ freeze_if_requested(StrataTree *tree)
 	LWLockRelease(&tree->lock);
 }
 
+/* Flush what tree has frozen, and its active memtable if asked to. */
+static void
+flush_requested_job(StrataTree *tree)
+{
+	freeze_if_requested(tree);
+	while (tree->nimm > 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		flush_one(tree);
+	}
+}
+
+/*
+ * The maintenance of one tree in a worker round: flush what is frozen,
+ * run a requested compaction, then a few automatic compaction steps.
+ */
+static void
+maintain_tree_job(StrataTree *tree)
+{
+	flush_requested_job(tree);
+	if (tree->compact_requested)
+	{
+		uint64		freeze_below;
+
+		while (compact_one(tree, COMPACT_MANUAL, 0))
+			CHECK_FOR_INTERRUPTS();
+		/* each file once: outputs are numbered from here on */
+		freeze_below = worker_vset(tree)->next_file;
+		while (compact_one(tree, COMPACT_FREEZE, freeze_below))
+			CHECK_FOR_INTERRUPTS();
+		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		tree->compact_requested = false;
+		tree->manual_compactions++;
+		LWLockRelease(&tree->lock);
+	}
+	/* a few at a time, so frozen memtables never wait long */
+	for (int k = 0; k < 4 && tree->nimm == 0 && compact_one(tree, COMPACT_AUTO, 0); k++)
+		CHECK_FOR_INTERRUPTS();
+}
+
 /*
  * Flush the trees whose flush was requested, and nothing else (no
  * compaction): what the checkpoint guard (pgwal.c) waits for.
@@ -1405,14 +1632,8 @@ strata_flush_requested(void)
 
 	for (int i = 0; i < n; i++)
 	{
-		if (!trees[i]->flush_requested)
-			continue;
-		freeze_if_requested(trees[i]);
-		while (trees[i]->nimm > 0)
-		{
-			CHECK_FOR_INTERRUPTS();
-			flush_one(trees[i]);
-		}
+		if (trees[i]->flush_requested)
+			(void) run_tree_job(trees[i], flush_requested_job);
 	}
 	pfree(trees);
 	ConditionVariableBroadcast(&strata_shared->flush_cv);
@@ -1428,34 +1649,7 @@ strata_flush_round(void)
 	relieve_memory_pressure(trees, n);
 
 	for (int i = 0; i < n; i++)
-	{
-		StrataTree *tree = trees[i];
-
-		freeze_if_requested(tree);
-		while (tree->nimm > 0)
-		{
-			CHECK_FOR_INTERRUPTS();
-			flush_one(tree);
-		}
-		if (tree->compact_requested)
-		{
-			uint64		freeze_below;
-
-			while (compact_one(tree, COMPACT_MANUAL, 0))
-				CHECK_FOR_INTERRUPTS();
-			/* each file once: outputs are numbered from here on */
-			freeze_below = worker_vset(tree)->next_file;
-			while (compact_one(tree, COMPACT_FREEZE, freeze_below))
-				CHECK_FOR_INTERRUPTS();
-			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-			tree->compact_requested = false;
-			tree->manual_compactions++;
-			LWLockRelease(&tree->lock);
-		}
-		/* a few at a time, so frozen memtables never wait long */
-		for (int k = 0; k < 4 && tree->nimm == 0 && compact_one(tree, COMPACT_AUTO, 0); k++)
-			CHECK_FOR_INTERRUPTS();
-	}
+		(void) run_tree_job(trees[i], maintain_tree_job);
 	pfree(trees);
 	ConditionVariableBroadcast(&strata_shared->flush_cv);
 }
@@ -1467,6 +1661,14 @@ strata_flush_round(void)
 static void
 wait_for_worker(StrataTree *tree, const uint64 *counter, uint64 target)
 {
+	uint64		failures;
+
+	/* the caller wants the job now, not after a back-off */
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	failures = tree->job_failures;
+	tree->job_retry_at = 0;
+	LWLockRelease(&tree->lock);
+
 	if (strata_shared->maintenance_pid == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1478,11 +1680,27 @@ wait_for_worker(StrataTree *tree, const uint64 *counter, uint64 target)
 	{
 		uint64		done;
 
+		int			sqlstate = 0;
+		char		msg[sizeof(tree->job_error)];
+
 		LWLockAcquire(&tree->lock, LW_SHARED);
 		done = *counter;
+		if (done < target && tree->job_failures > failures)
+		{
+			sqlstate = tree->job_sqlstate;
+			strlcpy(msg, tree->job_error, sizeof(msg));
+		}
 		LWLockRelease(&tree->lock);
 		if (done >= target)
 			break;
+		if (sqlstate != 0)
+		{
+			ConditionVariableCancelSleep();
+			ereport(ERROR,
+					(errcode(sqlstate),
+					 errmsg("stratago maintenance of this table failed: %s", msg),
+					 errdetail("Nothing written to the table is lost; the maintenance worker retries by itself.")));
+		}
 		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);
 		if (strata_shared->maintenance_pid != 0)
 			kill(strata_shared->maintenance_pid, SIGUSR1);
@@ -1537,16 +1755,7 @@ strata_sweep_dropped(void)
 
 		if (strata_tree_storage_exists(tree))
 			continue;
-		if (worker_trees != NULL)
-		{
-			WorkerTree *wt = hash_search(worker_trees, &tree_id, HASH_FIND, NULL);
-
-			if (wt != NULL)
-			{
-				sg_vset_close(wt->vset);
-				hash_search(worker_trees, &tree_id, HASH_REMOVE, NULL);
-			}
-		}
+		forget_worker_vset(tree_id);
 		strata_tree_drop(&key, tree_id);
 	}
 	pfree(trees);
@@ -1718,13 +1927,31 @@ strata_recover_tree_manifest(StrataTree *tree)
 	sg_code		rc;
 
 	tree_dir_path(tree, dir, sizeof(dir));
-	if (!current_manifest_path(dir, mpath, sizeof(mpath)))
+	rc = current_manifest_path(dir, mpath, sizeof(mpath), &err);
+	if (rc == SG_NOT_FOUND)
 		return;
-	rc = sg_manifest_replay(sg_env_posix(), mpath, &st, &err);
+	if (rc == SG_OK)
+		rc = sg_manifest_replay(sg_env_posix(), mpath, &st, &err);
 	if (rc != SG_OK)
-		ereport(FATAL,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("strata storage is corrupted: %s", err.msg)));
+	{
+		/*
+		 * One table's damage must not stop the cluster: the tree is
+		 * refused (strata_tree_get), its log records are kept unapplied
+		 * (strata_apply_batch), and nothing of it is deleted.
+		 */
+		if (rc == SG_NOT_FOUND)
+			rc = SG_CORRUPTION;
+		tree->damaged = true;
+		strlcpy(tree->damage, err.msg, sizeof(tree->damage));
+		ereport(WARNING,
+				(errcode(rc == SG_CORRUPTION ? ERRCODE_DATA_CORRUPTED : ERRCODE_IO_ERROR),
+				 errmsg("stratago: strata storage of relfilenode %u/%u/%u is damaged: %s",
+						tree->key.node.spcNode, tree->key.node.dbNode, tree->key.node.relNode,
+						err.msg),
+				 errdetail("The table is refused until its files are restored or it is dropped; its changes in the log are kept."),
+				 errhint("Restore the table from a backup, or drop it.")));
+		return;
+	}
 	tree->flushed_lsn = st.log_number;
 	tree->flushed_pglsn = st.aux_log_number;
 	tree->l0_files = (int) st.version->nfiles[0];

@@ -484,6 +484,12 @@ strata_pgwal_retain(void)
 			first = tree->imm_pg_first[k];
 		if (first == InvalidXLogRecPtr)
 			first = tree->active_pg_first;
+		if (tree->damaged && tree->keep_pglsn != InvalidXLogRecPtr)
+		{
+			/* a damaged tree's unapplied records: kept, and nothing to flush */
+			any = true;
+			need = Min(need, tree->keep_pglsn);
+		}
 		LWLockRelease(&tree->lock);
 		if (first != InvalidXLogRecPtr)
 		{

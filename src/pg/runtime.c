@@ -122,6 +122,11 @@ strata_engine_error(sg_code rc, const sg_err *err)
 					 errhint("Consider increasing stratago.memtable_memory.")));
 			break;
 		case SG_IO_ERROR:
+			if (err && err->disk_full)
+				ereport(ERROR,
+						(errcode(ERRCODE_DISK_FULL),
+						 errmsg("strata storage is out of disk space: %s", msg)));
+			/* FALLTHROUGH */
 		case SG_NOT_FOUND:
 			ereport(ERROR,
 					(errcode(ERRCODE_IO_ERROR),
@@ -747,6 +752,12 @@ strata_tree_get(Relation rel)
 						RelationGetRelationName(rel)),
 				 errdetail("No tree is registered for relfilenode %u/%u/%u.",
 						   rel->rd_node.spcNode, rel->rd_node.dbNode, rel->rd_node.relNode)));
+	if (tree->damaged)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata table \"%s\" is damaged", RelationGetRelationName(rel)),
+				 errdetail("%s", tree->damage),
+				 errhint("Restore the table's files from a backup and restart the server, or drop the table.")));
 	if (tree->lost_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -895,6 +906,7 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 	uint64		seq;
 	uint64		end_lsn;
 	int			added;
+	TimestampTz wait_start;
 
 	/* engine tombstones (versions == NULL) carry no xid */
 	if (versions != NULL)
@@ -912,12 +924,14 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
 
+	wait_start = 0;
 	for (;;)
 	{
 		/*
 		 * Writers slow down rather than fail: with the shared arena nearly
 		 * full, too many frozen memtables or too many level-0 SSTables,
-		 * wait for the worker to flush and compact.
+		 * wait for the worker to flush and compact. But not for ever when
+		 * flushes keep failing (a full disk): then the failure is raised.
 		 */
 		if ((strata_shared->arena_free >= STRATA_ARENA_RESERVE_CHUNKS &&
 			 tree->l0_files < STRATA_L0_STOP_FILES) ||
@@ -927,6 +941,13 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 			if (ensure_active_memtable(tree))
 				break;
 			LWLockRelease(&tree->lock);
+		}
+		if (wait_start == 0)
+			wait_start = GetCurrentTimestamp();
+		else
+		{
+			ConditionVariableCancelSleep();
+			strata_check_flush_failing(wait_start);
 		}
 		if (strata_shared->maintenance_pid != 0)
 			kill(strata_shared->maintenance_pid, SIGUSR1);
@@ -1604,6 +1625,16 @@ strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn, uint64 end
 		ereport(FATAL, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("%s", err.msg)));
 
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	if (tree->damaged)
+	{
+		/* kept in the log for when the tree's files are restored */
+		if (log == STRATA_LOG_ENGINE && tree->keep_lsn == 0)
+			tree->keep_lsn = end_lsn;
+		else if (log == STRATA_LOG_POSTGRES && tree->keep_pglsn == InvalidXLogRecPtr)
+			tree->keep_pglsn = first_lsn;
+		LWLockRelease(&tree->lock);
+		return false;
+	}
 	if (end_lsn <= (log == STRATA_LOG_ENGINE ? tree->flushed_lsn : tree->flushed_pglsn) ||
 		(log == STRATA_LOG_POSTGRES && end_lsn <= tree->active_pg_last))
 	{

@@ -26,6 +26,7 @@
 #include "storage/lwlock.h"
 #include "storage/relfilenode.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #include "engine/memtable/memtable.h"
 #include "engine/sstable/table.h"
@@ -95,6 +96,17 @@ typedef struct StrataTree
 	char		persistence;
 	bool		unflushed_marked;	/* unlogged: UNFLUSHED marker file exists */
 	bool		lost_rows;		/* unlogged: rows lost at an unclean stop */
+
+	/*
+	 * Its MANIFEST could not be read at startup: the tree is refused, and
+	 * its log records are left unapplied and kept from keep_lsn (engine
+	 * WAL) and keep_pglsn (PostgreSQL's WAL) on, so that restoring its
+	 * files and restarting brings every committed change back.
+	 */
+	bool		damaged;
+	char		damage[256];	/* what was wrong, for the error */
+	uint64		keep_lsn;		/* 0: nothing kept */
+	XLogRecPtr	keep_pglsn;
 	uint64		active_entries; /* versions in the active memtable */
 	uint64		imm_entries[STRATA_MAX_IMM];	/* and in each frozen one: what
 												 * its flush must write */
@@ -130,6 +142,17 @@ typedef struct StrataTree
 	uint64		manual_compactions; /* stratago.compact() calls completed */
 	uint64		versions_dropped;	/* by compaction: no snapshot could see them */
 	uint64		versions_frozen;	/* rewritten frozen by compaction */
+	/*
+	 * Maintenance jobs (flush, compaction) of this tree that failed. A
+	 * failure is this tree's alone: the worker logs it, backs off on this
+	 * tree (job_retry_at) and goes on with the others; callers waiting for
+	 * the job get its error (flush.c, run_tree_job).
+	 */
+	uint64		job_failures;	/* since start */
+	int			job_failures_in_row;	/* since the last success */
+	TimestampTz job_retry_at;	/* no job before this (0: at once) */
+	int			job_sqlstate;	/* of the last failure */
+	char		job_error[256];
 	bool		flush_requested;	/* stratago.flush(): freeze and flush active */
 	bool		compact_requested;	/* stratago.compact(): compact everything */
 
@@ -300,6 +323,8 @@ extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
 extern void strata_flush_round(void);
 extern void strata_flush_unlogged_at_shutdown(void);
 extern void strata_flush_requested(void);
+extern void strata_check_flush_failing(TimestampTz wait_start);
+extern ErrorData *strata_run_isolated(void (*fn) (void *arg), void *arg);
 
 /* flush.c: what each SSTable records about its contents (user_stats) */
 typedef struct StrataFileStats

@@ -16,7 +16,9 @@
  * Each takes a strata table and refuses anything else (a heap table, an
  * index, a view, a dropped relation) with a clear error. flush and compact
  * touch storage: table owner or superuser only (EXECUTE is also revoked
- * from PUBLIC in the install script).
+ * from PUBLIC in the install script). sstables and table_stats tell what
+ * the table holds (TID ranges, row versions): SELECT on it is needed, as
+ * for reading it; relation_size, like pg_relation_size, needs nothing.
  */
 #include "postgres.h"
 
@@ -48,9 +50,17 @@ PG_FUNCTION_INFO_V1(stratago_relation_size);
 PG_FUNCTION_INFO_V1(stratago_wal_stats);
 PG_FUNCTION_INFO_V1(stratago_memory_stats);
 
+/* What a caller must be allowed to do with the table. */
+typedef enum StrataNeed
+{
+	STRATA_NEED_NOTHING,		/* sizes, as pg_relation_size */
+	STRATA_NEED_SELECT,			/* what is in it: key ranges, row counts */
+	STRATA_NEED_OWNER			/* touch its storage */
+} StrataNeed;
+
 /* Open relid as a strata table (AccessShareLock), or ERROR. */
 static Relation
-open_strata_table(Oid relid, bool must_own)
+open_strata_table(Oid relid, StrataNeed need)
 {
 	Relation	rel = try_relation_open(relid, AccessShareLock);
 
@@ -68,15 +78,20 @@ open_strata_table(Oid relid, bool must_own)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a strata table", RelationGetRelationName(rel)),
 				 errdetail("Its access method is not \"strata\".")));
-	if (must_own && !pg_class_ownercheck(relid, GetUserId()))
+	if (need == STRATA_NEED_OWNER && !pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
+	/* SELECT on the table or on any of its columns: who may read rows */
+	if (need == STRATA_NEED_SELECT &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
 	return rel;
 }
 
 Datum
 stratago_flush(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_strata_table(PG_GETARG_OID(0), true);
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_OWNER);
 
 	strata_tree_request_flush(strata_tree_get(rel));
 	relation_close(rel, AccessShareLock);
@@ -86,7 +101,7 @@ stratago_flush(PG_FUNCTION_ARGS)
 Datum
 stratago_compact(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_strata_table(PG_GETARG_OID(0), true);
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_OWNER);
 
 	strata_tree_request_compact(strata_tree_get(rel));
 	relation_close(rel, AccessShareLock);
@@ -110,7 +125,7 @@ Datum
 stratago_sstables(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_SELECT);
 	StrataTree *tree = strata_tree_get(rel);
 	StrataLocalVersion *lv;
 	StrataHoldId lv_hold;
@@ -197,11 +212,11 @@ engine_bytes(StrataTree *tree, EngineBytes *eb)
 Datum
 stratago_table_stats(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_SELECT);
 	StrataTree *tree = strata_tree_get(rel);
 	TupleDesc	tupdesc;
-	Datum		values[15];
-	bool		nulls[15] = {0};
+	Datum		values[17];
+	bool		nulls[17] = {0};
 	EngineBytes eb;
 	Datum		level_files[SG_NUM_LEVELS];
 	Datum		level_bytes[SG_NUM_LEVELS];
@@ -233,6 +248,11 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 	values[10] = Int64GetDatum((int64) tree->compaction_bytes);
 	values[11] = Int64GetDatum((int64) tree->versions_dropped);
 	values[12] = Int64GetDatum((int64) tree->versions_frozen);
+	values[15] = Int64GetDatum((int64) tree->job_failures);
+	if (tree->job_failures_in_row > 0)
+		values[16] = CStringGetTextDatum(tree->job_error);
+	else
+		nulls[16] = true;
 	LWLockRelease(&tree->lock);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -241,7 +261,7 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 Datum
 stratago_relation_size(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_strata_table(PG_GETARG_OID(0), false);
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_NOTHING);
 	EngineBytes eb;
 
 	engine_bytes(strata_tree_get(rel), &eb);

@@ -644,11 +644,20 @@ strata_index_fetch_end(IndexFetchTableData *data)
  * all its versions were rolled back, or its newest is a delete or move
  * whose writer is older than every snapshot; *latest_xid gets that writer
  * (the conflict horizon for standbys).
+ *
+ * A row id with no version at all proves nothing: compaction leaves a dead
+ * stub for every row an index may still point at, and VACUUM reaps a row
+ * only after removing its index entries, so an index entry whose row is
+ * not found points into storage that is missing or damaged (a lost
+ * MANIFEST makes a table look empty). Marking such entries dead would
+ * destroy the index along with the table, so this says no.
  */
 static bool
 row_dead_to_all(const StrataVersion *versions, int n, GlobalVisState *vistest,
 				TransactionId *latest_xid)
 {
+	if (n == 0)
+		return false;
 	for (int i = 0; i < n; i++)
 	{
 		StrataWriterState ws = strata_writer_state(&versions[i]);
@@ -667,7 +676,7 @@ row_dead_to_all(const StrataVersion *versions, int n, GlobalVisState *vistest,
 			*latest_xid = xid;
 		return true;
 	}
-	return true;				/* nothing but rolled-back versions (or none) */
+	return true;				/* nothing but rolled-back versions */
 }
 
 static bool

@@ -76,6 +76,41 @@ guard_disarm(void)
 	MyProc->delayChkptFlags &= ~DELAY_CHKPT_COMPLETE;
 }
 
+/* One round: flush and compact each table, sweep, recycle the logs. */
+static void
+maintenance_round(void *arg)
+{
+	strata_flush_round();		/* each table's failure is its own */
+	strata_sweep_dropped();
+	strata_wal_recycle();
+	strata_pgwal_retain();		/* the slot follows flushes a segment at a time */
+}
+
+static void
+guard_flush(void *arg)
+{
+	strata_pgwal_guard_flush();
+}
+
+/*
+ * A step that fails is logged and tried again next round: an error must
+ * not end the worker, or every table's flushes stop with it (writers wait,
+ * stratago.flush() and VACUUM fail) while the postmaster restarts it.
+ */
+static void
+run_step(void (*step) (void *arg), const char *what)
+{
+	ErrorData  *edata = strata_run_isolated(step, NULL);
+
+	if (edata == NULL)
+		return;
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("stratago: %s failed: %s", what, edata->message),
+			 errdetail("The maintenance worker tries again in its next round.")));
+	FreeErrorData(edata);
+}
+
 void
 strata_maintenance_main(Datum main_arg)
 {
@@ -96,8 +131,9 @@ strata_maintenance_main(Datum main_arg)
 
 	/*
 	 * The worker sleeps inside a transaction, so that the checkpoint guard's
-	 * flag stays visible to the checkpointer (pgwal.c). An error ends the
-	 * worker (the postmaster restarts it), and its exit clears the flag.
+	 * flag stays visible to the checkpointer (pgwal.c). Errors are caught
+	 * step by step (run_step, and per table in flush.c); a FATAL or PANIC
+	 * still ends the worker, whose exit clears the flag.
 	 */
 	StartTransactionCommand();
 	guard_arm();
@@ -126,13 +162,10 @@ strata_maintenance_main(Datum main_arg)
 			TimestampDifferenceExceeds(last_round, GetCurrentTimestamp(),
 									   strata_maintenance_naptime))
 		{
-			strata_flush_round();
-			strata_sweep_dropped();
-			strata_wal_recycle();
-			strata_pgwal_retain();	/* the slot follows flushes a segment at a time */
+			run_step(maintenance_round, "a maintenance round");
 			last_round = GetCurrentTimestamp();
 		}
-		strata_pgwal_guard_flush();
+		run_step(guard_flush, "the checkpoint guard's flush");
 
 		/* everything below the redo point is on disk: let checkpoints pass */
 		guard_disarm();

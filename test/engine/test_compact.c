@@ -333,6 +333,63 @@ test_flush_expect(void **state)
 	sg_env_mem_destroy(env);
 }
 
+/*
+ * A flush that runs out of disk space fails with SG_IO_ERROR and says so
+ * (err.disk_full, which the glue reports as ERRCODE_DISK_FULL), however
+ * deep in the table builder the write failed, and leaves no file behind.
+ */
+static void
+test_flush_disk_full(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	mem			m;
+	sg_err		err;
+	sg_flush_job job;
+	sg_version_edit e;
+	sg_iter    *it;
+	char		key[32];
+	char		value[512];
+
+	(void) state;
+	env->ops->mkdir(env, DIR, &err);
+	mem_new(&m);
+	uint64_t	x = 88172645463325252ULL;
+
+	for (int i = 0; i < 2000; i++)
+	{
+		/* printable noise, so that compression cannot make it fit */
+		for (size_t j = 0; j + 1 < sizeof(value); j++)
+		{
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			value[j] = (char) ('!' + x % 90);
+		}
+		value[sizeof(value) - 1] = '\0';
+		snprintf(key, sizeof(key), "key%06d", i);
+		mem_add(&m, key, (uint64_t) i + 1, SG_TYPE_PUT, value);
+	}
+	sg_env_mem_set_space_budget(env, 64 * 1024);
+	it = sg_memtable_iter(&m.mt);
+	memset(&job, 0, sizeof(job));
+	job.env = env;
+	job.dir = DIR;
+	job.source = it;
+	job.file_number = 50;
+	sg_version_edit_init(&e);
+	assert_int_equal(sg_flush_run(&job, &e, NULL, &err), SG_IO_ERROR);
+	assert_true(err.disk_full);
+	assert_false(err.sync_failed);
+	assert_non_null(strstr(err.msg, "no space left on device"));
+	assert_int_equal(e.nadded, 0);
+	assert_int_equal(env->ops->exists(env, DIR "/000050.sst", &err), SG_NOT_FOUND);
+	assert_int_equal(env->ops->exists(env, DIR "/000050.sst.tmp", &err), SG_NOT_FOUND);
+	sg_iter_destroy(it);
+	sg_version_edit_free(&e);
+	mem_free(&m);
+	sg_env_mem_destroy(env);
+}
+
 static void
 test_default_decisions(void **state)
 {
@@ -647,6 +704,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_flush_expect),
+		cmocka_unit_test(test_flush_disk_full),
 		cmocka_unit_test(test_default_decisions),
 		cmocka_unit_test(test_compaction_default),
 		cmocka_unit_test(test_compaction_filter),

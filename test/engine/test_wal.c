@@ -22,6 +22,7 @@
 
 #include "engine/base/coding.h"
 #include "engine/base/env.h"
+#include "engine/base/env_mem.h"
 #include "engine/wal/batch.h"
 #include "engine/wal/log_format.h"
 #include "engine/wal/wal.h"
@@ -961,6 +962,66 @@ test_fsync_failure_is_sticky(void **state)
 	}
 }
 
+/*
+ * An append that finds the disk full fails with err.disk_full, and so does
+ * every call while the writer is failed; once space is back the next
+ * append cuts off the partial record, goes on, and replay finds every
+ * acknowledged record and no torn tail. Before, the writer stayed failed
+ * until the server restarted.
+ */
+static void
+test_disk_full_then_space_again(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	sg_wal_writer *w;
+	sg_wal_writer_options wo = {4096, 0};
+	static collected c;
+	sg_wal_replay_result res;
+	char		rec[300];
+	uint64_t	lsn;
+	uint64_t	acked = 0;
+	int			i;
+	sg_err		err;
+
+	(void) state;
+	memset(rec, 'r', sizeof(rec));
+	assert_int_equal(sg_wal_writer_open(env, "/w", &wo, NULL, &w, &err), SG_OK);
+	sg_env_mem_set_space_budget(env, 2000);
+	for (i = 0; i < 100; i++)
+	{
+		sg_err_clear(&err);
+		if (sg_wal_writer_append(w, sg_slice_make(rec, sizeof(rec)), &lsn, &err) != SG_OK)
+			break;
+		acked++;
+	}
+	assert_true(i < 100);
+	assert_true(acked > 0);
+	assert_true(err.disk_full);
+	assert_false(err.sync_failed);
+	/* still full: refused, and still says why */
+	sg_err_clear(&err);
+	assert_int_not_equal(sg_wal_writer_append(w, sg_slice_make(rec, sizeof(rec)), &lsn, &err), SG_OK);
+	assert_true(err.disk_full);
+	assert_true(sg_wal_writer_get_state(w)->failed);
+
+	/* space again: appends and syncs go on, across segment rolls */
+	sg_env_mem_set_space_budget(env, UINT64_MAX);
+	for (i = 0; i < 30; i++)
+	{
+		assert_int_equal(sg_wal_writer_append(w, sg_slice_make(rec, sizeof(rec)), &lsn, &err), SG_OK);
+		acked++;
+	}
+	assert_false(sg_wal_writer_get_state(w)->failed);
+	assert_int_equal(sg_wal_writer_sync(w, &err), SG_OK);
+	sg_wal_writer_close(w, NULL);
+
+	assert_int_equal(sg_wal_replay(env, "/w", 0, false, collect, &c, &res, &err), SG_OK);
+	assert_false(res.torn_tail);
+	assert_int_equal(c.n, acked);
+	collected_free(&c);
+	sg_env_mem_destroy(env);
+}
+
 static void
 test_segment_names(void **state)
 {
@@ -987,6 +1048,7 @@ main(void)
 		cmocka_unit_test(test_batch_roundtrip),
 		cmocka_unit_test(test_batch_malformed),
 		cmocka_unit_test(test_segment_names),
+		cmocka_unit_test(test_disk_full_then_space_again),
 		cmocka_unit_test_setup_teardown(test_roll_replay_from_lsn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_below, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail_truncated_and_appends_continue, setup, teardown),

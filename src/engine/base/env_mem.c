@@ -477,6 +477,8 @@ mem_append(sg_file *file, const void *data, size_t n, sg_err *err)
 	{
 		rc = sg_error(err, SG_IO_ERROR,
 					  "could not write to file \"%s\": no space left on device", file->path);
+		if (err != NULL)
+			err->disk_full = true;
 		goto done;
 	}
 	if (n > ino->cap - ino->len)

@@ -27,9 +27,13 @@ static sg_code
 posix_errno(sg_err *err, const char *op, const char *path)
 {
 	int			e = errno;
+	sg_code		rc;
 
-	return sg_error(err, e == ENOENT ? SG_NOT_FOUND : e == ENOMEM ? SG_NO_MEMORY : SG_IO_ERROR,
-					"could not %s \"%s\": %s", op, path, strerror(e));
+	rc = sg_error(err, e == ENOENT ? SG_NOT_FOUND : e == ENOMEM ? SG_NO_MEMORY : SG_IO_ERROR,
+				  "could not %s \"%s\": %s", op, path, strerror(e));
+	if (err != NULL)
+		err->disk_full = e == ENOSPC || e == EDQUOT;
+	return rc;
 }
 
 static sg_code

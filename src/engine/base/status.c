@@ -22,6 +22,7 @@ sg_error(sg_err *err, sg_code code, const char *fmt,...)
 		 */
 		err->code = code;
 		err->sync_failed = false;
+		err->disk_full = false;
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
@@ -36,6 +37,7 @@ sg_err_clear(sg_err *err)
 	{
 		err->code = SG_OK;
 		err->sync_failed = false;
+		err->disk_full = false;
 		err->msg[0] = '\0';
 	}
 }

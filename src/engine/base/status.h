@@ -33,14 +33,16 @@ typedef struct sg_err
 {
 	sg_code		code;
 	bool		sync_failed;	/* an fsync failed: the caller must not go on */
+	bool		disk_full;		/* the operating system had no space left */
 	char		msg[SG_ERR_MSG_LEN];
 } sg_err;
 
 /*
  * Record an error and return its code, so that callers can write
  *     return sg_error(err, SG_CORRUPTION, "%s: bad crc at offset %llu", ...);
- * err may be NULL (the code is still returned). Clears sync_failed: a
- * caller reporting a failed fsync sets it after this call.
+ * err may be NULL (the code is still returned). Clears sync_failed and
+ * disk_full: a caller reporting a failed fsync or a full disk sets them
+ * after this call.
  */
 extern sg_code sg_error(sg_err *err, sg_code code, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));

@@ -53,6 +53,8 @@ struct sg_table_builder
 
 	sg_code		code;
 	char		msg[SG_ERR_MSG_LEN];
+	bool		sync_failed;	/* the first failure's flags, as sticky */
+	bool		disk_full;
 };
 
 void
@@ -90,17 +92,25 @@ fail(sg_table_builder *b, sg_code code, const char *msg, sg_err *err)
 		b->code = code;
 		snprintf(b->msg, sizeof(b->msg), "%s", msg);
 	}
-	return sg_error(err, b->code, "%s", b->msg);
+	sg_error(err, b->code, "%s", b->msg);
+	if (err != NULL)
+	{
+		err->sync_failed = b->sync_failed;
+		err->disk_full = b->disk_full;
+	}
+	return b->code;
 }
 
+/* fail() with an error from below, keeping its flags. */
 static sg_code
 fail_err(sg_table_builder *b, const sg_err *e, sg_err *err)
 {
-	sg_code		rc = fail(b, e->code, e->msg, err);
-
-	if (err != NULL && e->sync_failed)
-		err->sync_failed = true;
-	return rc;
+	if (b->code == SG_OK)
+	{
+		b->sync_failed = e->sync_failed;
+		b->disk_full = e->disk_full;
+	}
+	return fail(b, e->code, e->msg, err);
 }
 
 static void

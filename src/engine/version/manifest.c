@@ -33,6 +33,12 @@ manifest_name(char *buf, size_t len, uint64_t number)
 	snprintf(buf, len, SG_MANIFEST_PREFIX "%06" PRIu64, number);
 }
 
+void
+sg_manifest_path(char *buf, size_t len, const char *dir, uint64_t number)
+{
+	snprintf(buf, len, "%s/" SG_MANIFEST_PREFIX "%06" PRIu64, dir, number);
+}
+
 /*
  * Parse a decimal number that fills [s, s + n) exactly; false if it is
  * empty, has another character, or overflows.

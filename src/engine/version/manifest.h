@@ -70,6 +70,8 @@ extern sg_code sg_manifest_replay(sg_env *env, const char *path,
 
 /* "<dir>/<number>.sst" into buf. */
 extern void sg_sst_path(char *buf, size_t len, const char *dir, uint64_t number);
+/* "<dir>/MANIFEST-<number>". */
+extern void sg_manifest_path(char *buf, size_t len, const char *dir, uint64_t number);
 /* "<number>.sst" into buf (the name the table builder takes). */
 extern void sg_sst_name(char *buf, size_t len, uint64_t number);
 

@@ -50,6 +50,7 @@ writer_fail(sg_wal_writer *w, sg_code rc, sg_err *err)
 	{
 		if (err->sync_failed)
 			w->st->sync_failed = true;
+		w->st->disk_full = err->disk_full && !w->st->sync_failed;
 		snprintf(w->st->failed_msg, sizeof(w->st->failed_msg), "%s", err->msg);
 	}
 	else
@@ -65,9 +66,13 @@ writer_refuse(sg_wal_writer *w, sg_err *err)
 							  w->dir, w->st->failed_msg);
 
 	if (err)
+	{
 		err->sync_failed = w->st->sync_failed;
+		err->disk_full = w->st->disk_full;
+	}
 	return rc;
 }
+
 
 /* Make sure this handle's descriptor is on the current segment. */
 static sg_code
@@ -275,14 +280,50 @@ sg_wal_writer_roll(sg_wal_writer *w, sg_err *err)
 	return SG_OK;
 }
 
+/*
+ * After an append failed for want of space, and only then: cut the
+ * segment back to the end of its last whole record (what a partial write
+ * left beyond it was never acknowledged), make that durable and accept
+ * appends again. Any other failure, and a failed fsync above all, keeps
+ * the writer failed for good. REQUIRES: the caller's append exclusion.
+ */
+static sg_code
+writer_resume(sg_wal_writer *w, sg_err *err)
+{
+	sg_code		rc;
+
+	if (!w->st->failed || !w->st->disk_full || w->st->sync_failed)
+		return writer_refuse(w, err);
+	if ((rc = ensure_file(w, err)) != SG_OK)
+		return rc;
+	if ((rc = sg_file_truncate(w->file, w->st->seg_bytes, err)) != SG_OK)
+		return rc;
+	if ((rc = sg_file_sync(w->file, err)) != SG_OK)
+	{
+		/* never retry an fsync: the writer stays failed, and says why */
+		if (err)
+			err->sync_failed = true;
+		w->st->sync_failed = true;
+		w->st->disk_full = false;
+		snprintf(w->st->failed_msg, sizeof(w->st->failed_msg), "%s", err ? err->msg : "fsync failed");
+		return rc;
+	}
+	w->st->syncs++;
+	w->st->failed = false;
+	w->st->disk_full = false;
+	w->st->failed_msg[0] = '\0';
+	return SG_OK;
+}
+
 sg_code
 sg_wal_writer_append(sg_wal_writer *w, sg_slice record, uint64_t *end_lsn, sg_err *err)
 {
 	uint64_t	end;
 	sg_code		rc;
 
-	if (w->st->failed)
-		return writer_refuse(w, err);
+	/* a full disk may have room again: try to go on (writer_resume) */
+	if (w->st->failed && (rc = writer_resume(w, err)) != SG_OK)
+		return rc;
 	if (w->st->seg_bytes >= w->st->segment_size &&
 		(rc = sg_wal_writer_roll(w, err)) != SG_OK)
 		return rc;

@@ -62,6 +62,7 @@ typedef struct sg_wal_writer_state
 	uint64_t	bytes;			/* log bytes appended since open (stats) */
 	bool		failed;			/* an append or fsync failed: refuse everything */
 	bool		sync_failed;	/* ... and it was an fsync */
+	bool		disk_full;		/* ... and it was an append that found no space */
 	char		failed_msg[SG_ERR_MSG_LEN];
 } sg_wal_writer_state;
 
@@ -89,7 +90,11 @@ extern sg_code sg_wal_writer_close(sg_wal_writer *w, sg_err *err);
 
 /*
  * Append one record (rolling first if the segment is full); *end_lsn (may
- * be NULL) gets its end LSN. Not durable until sg_wal_writer_sync.
+ * be NULL) gets its end LSN. Not durable until sg_wal_writer_sync. A
+ * failure leaves the writer failed: every later call is refused, except
+ * that after an append found no space (err->disk_full) the next append
+ * cuts the partial record off and tries again, so writes resume by
+ * themselves once space is back. A failed fsync is final.
  */
 extern sg_code sg_wal_writer_append(sg_wal_writer *w, sg_slice record,
 									uint64_t *end_lsn, sg_err *err);

@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
+#include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
@@ -42,12 +43,72 @@
 #include "engine/wal/batch.h"
 #include "engine/wal/wal_segment.h"
 #include "engine/wal/wal_writer.h"
-#include "pg/runtime.h"
+#include "pg/apply.h"
+#include "pg/enginewal.h"
+#include "pg/error.h"
 #include "pg/stratago.h"
+#include "pg/tree.h"
 
 #define STRATA_WAL_DIR			STRATAGO_DIR "/wal"
 #define STRATA_REC_ROWS			1
 #define STRATA_REC_HEADER_SIZE	21
+
+/*
+ * The engine WAL's shared state, its own (not the tree registry's): the
+ * writer's position, the durable LSN group commit has reached, whether
+ * recovery left the log usable, and statistics (stratago.wal_stats()).
+ * insert_lock serialises appends and position changes; sync_lock elects
+ * the group commit leader. Lock order: insert, then sync (tree.h).
+ */
+typedef struct StrataWalShared
+{
+	LWLock	   *insert_lock;
+	LWLock	   *sync_lock;
+	sg_wal_writer_state state;
+	pg_atomic_uint64 durable_lsn;
+	bool		ready;			/* recovery done, writer state valid */
+	char		error[SG_ERR_MSG_LEN];	/* why not, if recovery failed */
+	pg_atomic_uint64 commits;	/* commits that wrote it */
+	pg_atomic_uint64 syncs;		/* fsyncs issued for them (group commit) */
+	pg_atomic_uint64 segments_removed;
+} StrataWalShared;
+
+static StrataWalShared *wal_shared = NULL;
+
+Size
+strata_wal_shmem_size(void)
+{
+	return MAXALIGN(sizeof(StrataWalShared));
+}
+
+/* Attach (or, first, create) the shared state. REQUIRES: AddinShmemInitLock. */
+void
+strata_wal_shmem_init(void)
+{
+	bool		found;
+
+	wal_shared = ShmemInitStruct("stratago engine wal", sizeof(StrataWalShared), &found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("stratago wal");
+
+		memset(wal_shared, 0, sizeof(*wal_shared));
+		wal_shared->insert_lock = &locks[0].lock;
+		wal_shared->sync_lock = &locks[1].lock;
+		pg_atomic_init_u64(&wal_shared->durable_lsn, 0);
+		pg_atomic_init_u64(&wal_shared->commits, 0);
+		pg_atomic_init_u64(&wal_shared->syncs, 0);
+		pg_atomic_init_u64(&wal_shared->segments_removed, 0);
+	}
+}
+
+void
+strata_wal_stats(uint64 *commits, uint64 *syncs, uint64 *segments_removed)
+{
+	*commits = pg_atomic_read_u64(&wal_shared->commits);
+	*syncs = pg_atomic_read_u64(&wal_shared->syncs);
+	*segments_removed = pg_atomic_read_u64(&wal_shared->segments_removed);
+}
 
 /* process-local state */
 static sg_wal_writer *my_writer = NULL;
@@ -67,13 +128,13 @@ writer_handle(void)
 		sg_err		err = {0};
 		sg_code		rc;
 
-		if (!strata_shared->wal_ready)
+		if (!wal_shared->ready)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("strata storage is not available"),
-					 errdetail("%s", strata_shared->wal_error[0] ? strata_shared->wal_error
+					 errdetail("%s", wal_shared->error[0] ? wal_shared->error
 							   : "Engine recovery did not complete.")));
-		rc = sg_wal_writer_attach(sg_env_posix(), STRATA_WAL_DIR, &strata_shared->wal_state,
+		rc = sg_wal_writer_attach(sg_env_posix(), STRATA_WAL_DIR, &wal_shared->state,
 								  &my_writer, &err);
 		if (rc != SG_OK)
 			strata_engine_error(rc, &err);
@@ -105,9 +166,9 @@ strata_wal_append_rows(StrataTree *tree, sg_slice batch)
 	appendBinaryStringInfo(&rec, hdr, sizeof(hdr));
 	appendBinaryStringInfo(&rec, batch.data, batch.len);
 
-	LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
+	LWLockAcquire(wal_shared->insert_lock, LW_EXCLUSIVE);
 	rc = sg_wal_writer_append(w, sg_slice_make(rec.data, rec.len), &end_lsn, &err);
-	LWLockRelease(strata_shared->wal_insert_lock);
+	LWLockRelease(wal_shared->insert_lock);
 	pfree(rec.data);
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
@@ -128,14 +189,14 @@ strata_wal_wait_durable(uint64 lsn)
 {
 	sg_wal_writer *w = writer_handle();
 
-	while (pg_atomic_read_u64(&strata_shared->wal_durable_lsn) < lsn)
+	while (pg_atomic_read_u64(&wal_shared->durable_lsn) < lsn)
 	{
-		if (LWLockAcquireOrWait(strata_shared->wal_sync_lock, LW_EXCLUSIVE))
+		if (LWLockAcquireOrWait(wal_shared->sync_lock, LW_EXCLUSIVE))
 		{
 			sg_err		err = {0};
 			sg_code		rc = SG_OK;
 
-			if (pg_atomic_read_u64(&strata_shared->wal_durable_lsn) < lsn)
+			if (pg_atomic_read_u64(&wal_shared->durable_lsn) < lsn)
 			{
 				uint64_t	target;
 
@@ -144,24 +205,24 @@ strata_wal_wait_durable(uint64 lsn)
 				 * sync and recording it durable need the insert lock.
 				 */
 				pgstat_report_wait_start(PG_WAIT_EXTENSION);
-				LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
+				LWLockAcquire(wal_shared->insert_lock, LW_EXCLUSIVE);
 				rc = sg_wal_writer_sync_begin(w, &target, &err);
-				LWLockRelease(strata_shared->wal_insert_lock);
+				LWLockRelease(wal_shared->insert_lock);
 				if (rc == SG_OK && target != 0)
 				{
 					sg_code		sync_rc = sg_wal_writer_sync_file(w, &err);
 
-					pg_atomic_fetch_add_u64(&strata_shared->wal_syncs, 1);
-					LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
+					pg_atomic_fetch_add_u64(&wal_shared->syncs, 1);
+					LWLockAcquire(wal_shared->insert_lock, LW_EXCLUSIVE);
 					rc = sg_wal_writer_sync_end(w, target, sync_rc, &err);
 					if (rc == SG_OK)
-						pg_atomic_write_u64(&strata_shared->wal_durable_lsn,
+						pg_atomic_write_u64(&wal_shared->durable_lsn,
 											sg_wal_writer_synced_lsn(w));
-					LWLockRelease(strata_shared->wal_insert_lock);
+					LWLockRelease(wal_shared->insert_lock);
 				}
 				pgstat_report_wait_end();
 			}
-			LWLockRelease(strata_shared->wal_sync_lock);
+			LWLockRelease(wal_shared->sync_lock);
 			if (rc != SG_OK)
 				strata_engine_error(rc, &err);
 		}
@@ -179,7 +240,7 @@ strata_xact_callback(XactEvent event, void *arg)
 			if (my_xact_end_lsn == 0)
 				break;
 			/* counted with or without stratago.sync: syncs < commits shows both */
-			pg_atomic_fetch_add_u64(&strata_shared->wal_commits, 1);
+			pg_atomic_fetch_add_u64(&wal_shared->commits, 1);
 			/* the engine WAL must be durable before the commit record is */
 			if (strata_sync)
 				strata_wal_wait_durable(my_xact_end_lsn);
@@ -216,53 +277,37 @@ strata_wal_init_callbacks(void)
 	}
 }
 
+/* Where the engine WAL ends now: anything appended later ends above it. */
+uint64
+strata_wal_end_lsn(void)
+{
+	uint64		end;
+
+	/* from the shared state: also during the postmaster's replay */
+	LWLockAcquire(wal_shared->insert_lock, LW_SHARED);
+	end = wal_shared->state.seg_start + wal_shared->state.seg_bytes;
+	LWLockRelease(wal_shared->insert_lock);
+	return end;
+}
+
 /*
- * Delete engine WAL segments that no tree needs any more: every record in
- * them is in some tree's SSTables (or belongs to a dropped tree). Run by
- * the maintenance worker after flushing.
+ * Delete the engine WAL segments that hold nothing at or above horizon
+ * (checkpoint.c decides it from the trees).
  */
 void
-strata_wal_recycle(void)
+strata_wal_delete_below(uint64 horizon)
 {
 	sg_wal_writer *w = writer_handle();
-	StrataTree **trees;
-	int			n;
-	uint64		horizon;
 	uint64		deleted = 0;
 	sg_err		err = {0};
 	sg_code		rc;
 
-	/* read the end first: anything appended later ends above it */
-	LWLockAcquire(strata_shared->wal_insert_lock, LW_SHARED);
-	horizon = sg_wal_writer_end_lsn(w);
-	LWLockRelease(strata_shared->wal_insert_lock);
-
-	n = strata_registry_list(&trees);
-	for (int i = 0; i < n; i++)
-	{
-		StrataTree *tree = trees[i];
-		uint64		need = 0;
-
-		LWLockAcquire(&tree->lock, LW_SHARED);
-		/* memtables holding only PostgreSQL WAL records have no engine LSN */
-		for (int k = 0; k < tree->nimm && need == 0; k++)
-			need = tree->imm_min_lsn[k];
-		if (need == 0)
-			need = tree->active_min_lsn;
-		if (need == 0)
-			need = tree->keep_lsn;	/* a damaged tree's unapplied records */
-		LWLockRelease(&tree->lock);
-		if (need != 0 && need - 1 < horizon)
-			horizon = need - 1;
-	}
-	pfree(trees);
-
-	LWLockAcquire(strata_shared->wal_insert_lock, LW_EXCLUSIVE);
+	LWLockAcquire(wal_shared->insert_lock, LW_EXCLUSIVE);
 	rc = sg_wal_writer_delete_below(w, horizon, &deleted, &err);
-	LWLockRelease(strata_shared->wal_insert_lock);
+	LWLockRelease(wal_shared->insert_lock);
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
-	pg_atomic_fetch_add_u64(&strata_shared->wal_segments_removed, deleted);
+	pg_atomic_fetch_add_u64(&wal_shared->segments_removed, deleted);
 	if (deleted > 0)
 		ereport(DEBUG1,
 				(errmsg_internal("stratago: removed %llu engine WAL segments below LSN %llu",
@@ -352,7 +397,7 @@ strata_wal_recover(void)
 	rc = sg_wal_replay(sg_env_posix(), STRATA_WAL_DIR, from_lsn, true, replay_record, &st, &res, &err);
 	if (rc != SG_OK)
 	{
-		snprintf(strata_shared->wal_error, sizeof(strata_shared->wal_error), "%s", err.msg);
+		snprintf(wal_shared->error, sizeof(wal_shared->error), "%s", err.msg);
 		if (err.sync_failed)
 			ereport(PANIC,
 					(errmsg("stratago: could not fsync during engine recovery: %s", err.msg)));
@@ -361,7 +406,6 @@ strata_wal_recover(void)
 				 errmsg("strata engine WAL is corrupted: %s", err.msg),
 				 errhint("Corruption in the middle of the engine WAL is never skipped. Restore the data directory from a backup.")));
 	}
-	strata_recovery_done();
 	if (res.torn_tail)
 		ereport(LOG,
 				(errmsg("stratago: %s", res.torn_msg)));
@@ -374,13 +418,13 @@ strata_wal_recover(void)
 
 	opts.segment_size = SG_WAL_DEFAULT_SEGMENT_SIZE;
 	opts.min_lsn = 0;
-	rc = sg_wal_writer_open(sg_env_posix(), STRATA_WAL_DIR, &opts, &strata_shared->wal_state,
+	rc = sg_wal_writer_open(sg_env_posix(), STRATA_WAL_DIR, &opts, &wal_shared->state,
 							&w, &err);
 	if (rc != SG_OK)
 		ereport(FATAL,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("could not open the strata engine WAL: %s", err.msg)));
-	pg_atomic_write_u64(&strata_shared->wal_durable_lsn, sg_wal_writer_synced_lsn(w));
+	pg_atomic_write_u64(&wal_shared->durable_lsn, sg_wal_writer_synced_lsn(w));
 	sg_wal_writer_close(w, NULL);
-	strata_shared->wal_ready = true;
+	wal_shared->ready = true;
 }

@@ -81,8 +81,12 @@
 #include "utils/memutils.h"
 
 #include "engine/wal/batch.h"
-#include "pg/runtime.h"
+#include "storage/shmem.h"
+
+#include "pg/apply.h"
+#include "pg/pgwal.h"
 #include "pg/stratago.h"
+#include "pg/tree.h"
 
 #define STRATA_RMGR_ID			141
 #define XLOG_STRATA_RESERVE_XIDS 0x00
@@ -176,6 +180,39 @@ strata_pgwal_log_conflict(const RelFileNode *rnode, TransactionId latest_removed
 }
 
 /*
+ * xid reservations' shared state, this module's own: xids below horizon
+ * may appear in engine files (doc/DESIGN.md §3.1); lock serialises raising
+ * it. Starts at 0 every run, so the first strata write reserves anew.
+ */
+typedef struct StrataXidShared
+{
+	LWLock	   *lock;
+	pg_atomic_uint64 horizon;
+} StrataXidShared;
+
+static StrataXidShared *xid_shared = NULL;
+
+Size
+strata_pgwal_shmem_size(void)
+{
+	return MAXALIGN(sizeof(StrataXidShared));
+}
+
+/* Attach (or, first, create) the shared state. REQUIRES: AddinShmemInitLock. */
+void
+strata_pgwal_shmem_init(void)
+{
+	bool		found;
+
+	xid_shared = ShmemInitStruct("stratago xid reservations", sizeof(StrataXidShared), &found);
+	if (!found)
+	{
+		xid_shared->lock = &(GetNamedLWLockTranche("stratago xid"))->lock;
+		pg_atomic_init_u64(&xid_shared->horizon, 0);
+	}
+}
+
+/*
  * Make sure fxid lies below a horizon that PostgreSQL's WAL durably knows:
  * after a crash, redo of the reservation record moves nextXid past it, so
  * no xid found in engine files is ever handed out again.
@@ -185,11 +222,11 @@ strata_reserve_xid(FullTransactionId fxid)
 {
 	uint64		x = U64FromFullTransactionId(fxid);
 
-	if (x < pg_atomic_read_u64(&strata_shared->xid_horizon))
+	if (x < pg_atomic_read_u64(&xid_shared->horizon))
 		return;
 
-	LWLockAcquire(strata_shared->xid_lock, LW_EXCLUSIVE);
-	if (x >= pg_atomic_read_u64(&strata_shared->xid_horizon))
+	LWLockAcquire(xid_shared->lock, LW_EXCLUSIVE);
+	if (x >= pg_atomic_read_u64(&xid_shared->horizon))
 	{
 		uint64		horizon = x + STRATA_XID_RESERVE_STEP;
 		XLogRecPtr	lsn;
@@ -219,9 +256,9 @@ strata_reserve_xid(FullTransactionId fxid)
 		XLogRegisterData((char *) &horizon, sizeof(horizon));
 		lsn = XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_RESERVE_XIDS);
 		XLogFlush(lsn);
-		pg_atomic_write_u64(&strata_shared->xid_horizon, horizon);
+		pg_atomic_write_u64(&xid_shared->horizon, horizon);
 	}
-	LWLockRelease(strata_shared->xid_lock);
+	LWLockRelease(xid_shared->lock);
 }
 
 /* ------------------------------------------------------------------------
@@ -388,13 +425,14 @@ strata_pgwal_register_rmgr(void)
 }
 
 /* ------------------------------------------------------------------------
- * Retention (maintenance worker)
+ * pg_replay_from: where the postmaster's replay starts (checkpoint.c
+ * moves it)
  * ------------------------------------------------------------------------
  */
 
 /* The durable replay start, or InvalidXLogRecPtr if there is none. */
-static XLogRecPtr
-read_replay_from(void)
+XLogRecPtr
+strata_pgwal_read_replay_from(void)
 {
 	int			fd = OpenTransientFile(STRATA_REPLAY_FROM_FILE, O_RDONLY | PG_BINARY);
 	uint64		v[2];
@@ -418,8 +456,8 @@ read_replay_from(void)
 	return (XLogRecPtr) v[0];
 }
 
-static void
-write_replay_from(XLogRecPtr lsn)
+void
+strata_pgwal_write_replay_from(XLogRecPtr lsn)
 {
 	char		tmp[MAXPGPATH];
 	uint64		v[2] = {lsn, lsn};
@@ -447,188 +485,14 @@ write_replay_from(XLogRecPtr lsn)
 	durable_rename(tmp, STRATA_REPLAY_FROM_FILE, ERROR);
 }
 
-/* Where PostgreSQL's WAL currently ends, as this server sees it. */
-static XLogRecPtr
-current_position(void)
-{
-	if (RecoveryInProgress())
-		return GetXLogReplayRecPtr(NULL);
-	return GetXLogInsertRecPtr();
-}
-
-/*
- * Advance pg_replay_from and the slot to the oldest record still in a
- * memtable, and ask for flushes of trees that hold the WAL back too long.
- * Runs in the maintenance worker after each round of flushes.
- */
+/* No replay start any more (the engine sink, with nothing left to keep). */
 void
-strata_pgwal_retain(void)
+strata_pgwal_remove_replay_from(void)
 {
-	static XLogRecPtr last_written = InvalidXLogRecPtr;
-	StrataTree **trees;
-	int			n;
-	XLogRecPtr	now = current_position();
-	XLogRecPtr	need = now;
-	XLogRecPtr	redo = GetRedoRecPtr();
-	bool		any = false;
-	ReplicationSlot *slot;
-
-	n = strata_registry_list(&trees);
-	for (int i = 0; i < n; i++)
-	{
-		StrataTree *tree = trees[i];
-		XLogRecPtr	first = InvalidXLogRecPtr;
-
-		LWLockAcquire(&tree->lock, LW_SHARED);
-		for (int k = 0; k < tree->nimm && first == InvalidXLogRecPtr; k++)
-			first = tree->imm_pg_first[k];
-		if (first == InvalidXLogRecPtr)
-			first = tree->active_pg_first;
-		if (tree->damaged && tree->keep_pglsn != InvalidXLogRecPtr)
-		{
-			/* a damaged tree's unapplied records: kept, and nothing to flush */
-			any = true;
-			need = Min(need, tree->keep_pglsn);
-		}
-		LWLockRelease(&tree->lock);
-		if (first != InvalidXLogRecPtr)
-		{
-			any = true;
-			if (first < need)
-				need = first;
-			if (first < redo)
-			{
-				LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-				tree->flush_requested = true;
-				LWLockRelease(&tree->lock);
-			}
-		}
-	}
-	pfree(trees);
-
-	/* the engine sink with nothing of PostgreSQL's WAL left: keep nothing */
-	if (strata_wal_sink == STRATA_SINK_ENGINE && !any)
-	{
-		if (SearchNamedReplicationSlot(STRATA_SLOT_NAME, true) != NULL)
-			ReplicationSlotDrop(STRATA_SLOT_NAME, true);
-		if (unlink(STRATA_REPLAY_FROM_FILE) != 0 && errno != ENOENT)
-			ereport(WARNING,
-					(errcode_for_file_access(),
-					 errmsg("could not remove file \"%s\": %m", STRATA_REPLAY_FROM_FILE)));
-		last_written = InvalidXLogRecPtr;
-		return;
-	}
-
-	if (last_written == InvalidXLogRecPtr)
-		last_written = read_replay_from();
-
-	/*
-	 * First the file, durably: the slot may then follow. It moves (three
-	 * fsyncs) only when the retained WAL would pass a segment, or to pass
-	 * the redo point of a new checkpoint: a base backup started by that
-	 * checkpoint must not need WAL from before it.
-	 */
-	if (need > last_written &&
-		(need - last_written >= (uint64) wal_segment_size ||
-		 (last_written < redo && need >= redo) ||
-		 last_written == InvalidXLogRecPtr))
-	{
-		write_replay_from(need);
-		last_written = need;
-	}
-
-	slot = SearchNamedReplicationSlot(STRATA_SLOT_NAME, true);
-	if (slot != NULL)
-	{
-		XLogRecPtr	restart;
-
-		SpinLockAcquire(&slot->mutex);
-		restart = slot->data.restart_lsn;
-		SpinLockRelease(&slot->mutex);
-		if (restart == last_written)
-			return;
-		ReplicationSlotAcquire(STRATA_SLOT_NAME, true);
-	}
-	else
-	{
-		ReplicationSlotCreate(STRATA_SLOT_NAME, false, RS_PERSISTENT, false);
-		ereport(LOG,
-				(errmsg("stratago: created replication slot \"%s\" to keep the WAL of strata memtables",
-						STRATA_SLOT_NAME)));
-	}
-
-	if (MyReplicationSlot->data.restart_lsn != last_written)
-	{
-		SpinLockAcquire(&MyReplicationSlot->mutex);
-		MyReplicationSlot->data.restart_lsn = last_written;
-		SpinLockRelease(&MyReplicationSlot->mutex);
-		ReplicationSlotMarkDirty();
-		ReplicationSlotSave();
-		ReplicationSlotsComputeRequiredLSN();
-	}
-	ReplicationSlotRelease();
-}
-
-/* ------------------------------------------------------------------------
- * The checkpoint guard (maintenance worker)
- * ------------------------------------------------------------------------
- *
- * A checkpoint must not complete while a memtable holds records from before
- * its redo point: a base backup started by that checkpoint would copy
- * engine files that need older WAL than the backup holds. PostgreSQL's own
- * means for "this WAL-logged work must be on disk before the checkpoint
- * completes" is DELAY_CHKPT_COMPLETE: after CheckPointGuts(), the
- * checkpointer waits for every transaction that has the flag set. The
- * maintenance worker keeps it set in a transaction of its own (worker.c)
- * and, each round, flushes what lies below the current redo point, then
- * ends that transaction and starts the next one with the flag set again.
- * A checkpoint waiting for the old one proceeds; one that begins later
- * waits for the new one.
- *
- * The window between the two transactions is a few microseconds, taken
- * only right after everything below the current redo point was flushed:
- * a checkpoint would have to begin and finish CheckPointGuts() inside it
- * to slip through. If it did, crash recovery is still whole (the slot),
- * and only a base backup started by that checkpoint could lack WAL, which
- * its restore reports with a FATAL.
- *
- * Standbys: restartpoints do not wait for the flag, so a base backup taken
- * from a standby has the race the guard closes on a primary.
- */
-
-/* Whether the worker should hold checkpoints back (see above). */
-bool
-strata_pgwal_guard_armed(void)
-{
-	return strata_wal_sink == STRATA_SINK_POSTGRES && strata_checkpoint_guard &&
-		!RecoveryInProgress();
-}
-
-/*
- * Flush every memtable holding records from before the current redo point
- * and move retention past them; again if a checkpoint began meanwhile.
- *
- * A record is logged at or after the redo point current at the time, so
- * memtables can hold records from before the redo point only once it has
- * moved: while it stays where this last left it (the common case, every
- * 20 ms) there is nothing to look at.
- */
-void
-strata_pgwal_guard_flush(void)
-{
-	static XLogRecPtr guarded_redo = InvalidXLogRecPtr;
-
-	for (;;)
-	{
-		XLogRecPtr	redo = GetRedoRecPtr();
-
-		if (redo == guarded_redo)
-			return;
-		strata_pgwal_retain();	/* requests flushes of trees below redo */
-		strata_flush_requested();
-		strata_pgwal_retain();	/* pg_replay_from and the slot move past them */
-		guarded_redo = redo;
-	}
+	if (unlink(STRATA_REPLAY_FROM_FILE) != 0 && errno != ENOENT)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", STRATA_REPLAY_FROM_FILE)));
 }
 
 /* ------------------------------------------------------------------------
@@ -748,7 +612,7 @@ redo_start(ControlFileData *cf)
 void
 strata_pgwal_recover(void)
 {
-	XLogRecPtr	from = read_replay_from();
+	XLogRecPtr	from = strata_pgwal_read_replay_from();
 	ControlFileData *cf;
 	bool		crc_ok;
 	PreReplay	pr;

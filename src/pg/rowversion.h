@@ -3,7 +3,7 @@
  * is encoded as an engine value, and how PostgreSQL's snapshots decide
  * which version of a row (if any) a reader sees.
  *
- * A strata row is one engine key (its row id, see rowid.h); each change to
+ * A strata row is one engine key (its row id, see tree.h); each change to
  * the row appends a new engine version of that key, newest first. The
  * engine value of a version is:
  *
@@ -28,7 +28,7 @@
  * xid wraparound; freezing (compaction) still sets the frozen flag before
  * the commit log that vouches for the writer is truncated.
  *
- * Visibility (BRIEF §4): reading a row's versions newest first, the first
+ * Visibility (doc/DESIGN.md §7, C1): reading a row's versions newest first, the first
  * version whose writer the snapshot sees decides — DATA gives the row,
  * TOMBSTONE or MOVED mean "no row at this TID". A newer version written by
  * another transaction plays the role heap's xmax plays.
@@ -116,7 +116,7 @@ typedef struct StrataResolved
 /*
  * Decide what snapshot sees of a row, given all its versions newest first.
  * For SnapshotDirty, fills snapshot->xmin/xmax with in-progress writers as
- * heap does (the unique-check side channel, BRIEF §5.1).
+ * heap does (the unique-check side channel, doc/DESIGN.md §7, T1).
  */
 extern StrataResolved strata_resolve(const StrataVersion *versions, int nversions,
 									 Snapshot snapshot);

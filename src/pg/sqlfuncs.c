@@ -39,8 +39,11 @@
 #include "engine/memtable/memtable.h"
 #include "engine/sstable/table.h"
 #include "engine/version/version_edit.h"
-#include "pg/runtime.h"
+#include "pg/enginewal.h"
+#include "pg/flush.h"
+#include "pg/sstcache.h"
 #include "pg/stratago.h"
+#include "pg/tree.h"
 
 PG_FUNCTION_INFO_V1(stratago_flush);
 PG_FUNCTION_INFO_V1(stratago_compact);
@@ -280,12 +283,16 @@ stratago_wal_stats(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[3];
 	bool		nulls[3] = {0};
+	uint64		commits,
+				syncs,
+				removed;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	values[0] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_commits));
-	values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_syncs));
-	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->wal_segments_removed));
+	strata_wal_stats(&commits, &syncs, &removed);
+	values[0] = Int64GetDatum((int64) commits);
+	values[1] = Int64GetDatum((int64) syncs);
+	values[2] = Int64GetDatum((int64) removed);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

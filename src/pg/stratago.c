@@ -22,7 +22,11 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "pg/enginewal.h"
+#include "pg/pgwal.h"
+#include "pg/recovery.h"
 #include "pg/stratago.h"
+#include "pg/tree.h"
 
 PG_MODULE_MAGIC;
 
@@ -153,7 +157,11 @@ strata_shmem_request(void)
 		prev_shmem_request_hook();
 
 	RequestAddinShmemSpace(strata_shmem_size());
-	RequestNamedLWLockTranche("stratago", 5);
+	RequestAddinShmemSpace(strata_wal_shmem_size());
+	RequestAddinShmemSpace(strata_pgwal_shmem_size());
+	RequestNamedLWLockTranche("stratago", 2);
+	RequestNamedLWLockTranche("stratago wal", 2);
+	RequestNamedLWLockTranche("stratago xid", 1);
 	RequestNamedLWLockTranche("stratago row", STRATA_ROW_LATCHES);
 }
 
@@ -164,6 +172,10 @@ strata_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	strata_shmem_init();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	strata_wal_shmem_init();
+	strata_pgwal_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
 
 	/*
 	 * The postmaster runs this at startup and again after a crash of any
@@ -181,7 +193,7 @@ strata_shmem_startup(void)
 					 errdetail("stratago keeps the WAL of strata changes still in memory with a replication slot."),
 					 errhint("Set wal_level to \"replica\" and max_replication_slots to at least 1, or set stratago.wal_sink to \"engine\".")));
 		strata_create_data_dir();
-		strata_runtime_recover();
+		strata_recover();
 	}
 }
 

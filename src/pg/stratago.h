@@ -1,10 +1,12 @@
 /*
- * stratago.h — declarations shared by the PostgreSQL glue of stratago:
- * module state, GUC variables and the entry points each glue file
- * provides to the others.
+ * stratago.h — what the whole glue shares: the settings (GUCs), the
+ * folder of the engine's files, and the entry points PostgreSQL reaches
+ * (_PG_init, the access method handler, the worker's main, the hooks).
+ * Each module declares its own calls in its own header (src/pg/README.md
+ * lists them in their dependency order); this one includes none of them.
  *
  * The glue is everything that includes postgres.h; the engine under
- * src/engine/ never does. See src/pg/README.md for the design.
+ * src/engine/ never does.
  */
 #ifndef STRATAGO_H
 #define STRATAGO_H
@@ -18,8 +20,21 @@
 /* Folder under the data directory that holds all engine files. */
 #define STRATAGO_DIR "stratago"
 
-/* shared state and GUCs: see runtime.h */
-#include "pg/runtime.h"
+/* GUCs (stratago.c) */
+extern int	strata_maintenance_naptime;
+extern int	strata_memtable_memory_mb;
+extern int	strata_memtable_size_kb;
+extern int	strata_max_tables;
+extern bool strata_sync;
+extern int	strata_wal_sink;
+extern bool strata_checkpoint_guard;
+
+/* stratago.wal_sink */
+typedef enum StrataWalSink
+{
+	STRATA_SINK_ENGINE,			/* the engine WAL, synced at pre-commit */
+	STRATA_SINK_POSTGRES		/* PostgreSQL's WAL, through the custom rmgr */
+} StrataWalSink;
 
 
 /* stratago.c */

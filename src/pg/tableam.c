@@ -47,9 +47,13 @@
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
 
+#include "pg/flush.h"
+#include "pg/pgwal.h"
+#include "pg/read.h"
 #include "pg/rowversion.h"
-#include "pg/runtime.h"
 #include "pg/stratago.h"
+#include "pg/tree.h"
+#include "pg/write.h"
 
 PG_FUNCTION_INFO_V1(stratago_tableam_handler);
 

@@ -3,7 +3,7 @@
  * that would take strata rows somewhere strata cannot follow yet:
  * CREATE/ALTER PUBLICATION (publication.c checks them once they are
  * done), and the commands that copy or move a whole database's files
- * behind the table access method's back (BRIEF §5.10):
+ * behind the table access method's back (doc/DESIGN.md §7, T10):
  *
  *   CREATE DATABASE ... TEMPLATE t   copies t's smgr files (STRATEGY
  *                                    WAL_LOG block by block, FILE_COPY as
@@ -29,8 +29,8 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 
-#include "pg/runtime.h"
 #include "pg/stratago.h"
+#include "pg/tree.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 

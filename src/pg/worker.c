@@ -22,7 +22,10 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "pg/checkpoint.h"
+#include "pg/flush.h"
 #include "pg/stratago.h"
+#include "pg/tree.h"
 
 /* Seconds the postmaster waits before restarting a worker that died. */
 #define STRATA_WORKER_RESTART_SECONDS 5
@@ -66,7 +69,7 @@ strata_maintenance_detach(int code, Datum arg)
 static void
 guard_arm(void)
 {
-	if (strata_pgwal_guard_armed())
+	if (strata_checkpoint_guard_armed())
 		MyProc->delayChkptFlags |= DELAY_CHKPT_COMPLETE;
 }
 
@@ -82,14 +85,14 @@ maintenance_round(void *arg)
 {
 	strata_flush_round();		/* each table's failure is its own */
 	strata_sweep_dropped();
-	strata_wal_recycle();
-	strata_pgwal_retain();		/* the slot follows flushes a segment at a time */
+	strata_checkpoint_recycle();
+	strata_checkpoint_retain();		/* the slot follows flushes a segment at a time */
 }
 
 static void
 guard_flush(void *arg)
 {
-	strata_pgwal_guard_flush();
+	strata_checkpoint_guard_flush();
 }
 
 /*
@@ -143,7 +146,7 @@ strata_maintenance_main(Datum main_arg)
 		long		timeout = strata_maintenance_naptime;
 
 		/* a checkpoint may be waiting for the guard: look often */
-		if (strata_pgwal_guard_armed() && timeout > STRATA_GUARD_POLL_MS)
+		if (strata_checkpoint_guard_armed() && timeout > STRATA_GUARD_POLL_MS)
 			timeout = STRATA_GUARD_POLL_MS;
 		rc = WaitLatch(MyLatch,
 					   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

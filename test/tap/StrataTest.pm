@@ -23,7 +23,7 @@
 # may not have committed: txlog says which, and the check accepts either
 # but demands that its effects are all there or all absent.
 #
-# Limitation (BRIEF §5.8): SIGKILL keeps the operating system's page cache,
+# Limitation (doc/DESIGN.md §7, T8): SIGKILL keeps the operating system's page cache,
 # so a missing fsync cannot be caught here; the engine's fault-injection
 # crash test (test/engine/test_crash.c) drops unsynced writes for that.
 package StrataTest;

@@ -9,7 +9,7 @@
 #      written in the same transactions;
 #  (c) a clean restart keeps everything, byte for byte.
 #
-# What this cannot catch (BRIEF §5.8): SIGKILL keeps the operating
+# What this cannot catch (doc/DESIGN.md §7, T8): SIGKILL keeps the operating
 # system's page cache, so data written but never fsynced survives here.
 # A missing fsync is caught by the engine's fault-injection crash test
 # (test/engine/test_crash.c), which drops unsynced writes.

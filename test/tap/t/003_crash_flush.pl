@@ -8,7 +8,7 @@
 # restart, every acknowledged commit must be there exactly once, with its
 # values, and nothing rolled back (StrataTest.pm's ledger check).
 #
-# What this cannot catch (BRIEF §5.8): SIGKILL keeps the operating
+# What this cannot catch (doc/DESIGN.md §7, T8): SIGKILL keeps the operating
 # system's page cache, so an SSTable or MANIFEST written but never fsynced
 # survives here. The engine's fault-injection crash test
 # (test/engine/test_crash.c) drops unsynced writes for that.

@@ -1,4 +1,4 @@
-# 004_wal_damage.pl — damaged engine WAL at startup (BRIEF §2.4):
+# 004_wal_damage.pl — damaged engine WAL at startup (doc/DESIGN.md §7, C4):
 #  (d) a torn tail in the newest segment — its last bytes cut off, or
 #      garbage appended after the last record — is cut back to the last
 #      good record with a LOG line from stratago naming the file, and every

@@ -1,5 +1,5 @@
 # 006_vacuum_freeze.pl — VACUUM freezes strata tables and advances
-# relfrozenxid (BRIEF §2.7), so xid wraparound protection works:
+# relfrozenxid (doc/DESIGN.md §7, C7), so xid wraparound protection works:
 #  - VACUUM FREEZE moves relfrozenxid forward, but never past the xid of a
 #    transaction still running that wrote to the table;
 #  - after burning more xids than autovacuum_freeze_max_age (and more than

@@ -1,7 +1,9 @@
 /*
- * runtime.h — the shared-memory runtime behind strata tables: one LSM tree
- * per relation (keyed by RelFileNodeBackend), memtables in one shared arena, the
- * cluster-wide engine WAL with group commit, and per-row write latches.
+ * tree.h — the shared-memory state of strata tables and the calls on it:
+ * one LSM tree per relfilenode (keyed by RelFileNodeBackend) in a shared
+ * registry, memtables in one shared arena (offset + generation names one),
+ * tree directories, per-row write latches and speculative-insert tokens.
+ * Every other glue module builds on this one; it calls none of them.
  *
  * Lock order (never take an earlier lock while holding a later one):
  *   1. row latch (StrataShared.row_latches, striped by tree and row id)
@@ -11,8 +13,8 @@
  *   5. WAL insert lock, then WAL sync lock (enginewal.c)
  * See src/pg/README.md for the design.
  */
-#ifndef STRATA_RUNTIME_H
-#define STRATA_RUNTIME_H
+#ifndef STRATA_TREE_H
+#define STRATA_TREE_H
 
 #include "postgres.h"
 
@@ -31,6 +33,7 @@
 #include "engine/memtable/memtable.h"
 #include "engine/sstable/table.h"
 #include "engine/wal/wal_writer.h"
+#include "pg/stratago.h"
 #include "pg/hold.h"
 #include "pg/rowversion.h"
 
@@ -181,9 +184,6 @@ typedef struct StrataShared
 {
 	LWLock	   *registry_lock;
 	LWLock	   *arena_lock;
-	LWLock	   *wal_insert_lock;
-	LWLock	   *wal_sync_lock;
-	LWLock	   *xid_lock;
 	LWLock	   *row_latches;	/* STRATA_ROW_LATCHES locks */
 
 	int			tree_tranche_id;	/* LWLock tranche of StrataTree.lock */
@@ -197,19 +197,6 @@ typedef struct StrataShared
 	int			arena_free;
 	uint64		arena_offset;	/* of the chunk area from the struct start */
 
-	/* engine WAL */
-	sg_wal_writer_state wal_state;
-	pg_atomic_uint64 wal_durable_lsn;
-	bool		wal_ready;		/* recovery done, writer state valid */
-	char		wal_error[SG_ERR_MSG_LEN];
-	/* statistics since start (stratago.wal_stats()) */
-	pg_atomic_uint64 wal_commits;	/* commits that wrote the engine WAL */
-	pg_atomic_uint64 wal_syncs; /* fsyncs issued for them (group commit) */
-	pg_atomic_uint64 wal_segments_removed;
-
-	/* xids below this may appear in engine files (design §3.1) */
-	pg_atomic_uint64 xid_horizon;
-
 	ConditionVariable flush_cv; /* signalled when a memtable was flushed */
 
 	/* chunk bitmap follows (arena_nchunks bits), then the chunk area */
@@ -217,15 +204,6 @@ typedef struct StrataShared
 } StrataShared;
 
 extern StrataShared *strata_shared;
-
-/* GUCs */
-extern int	strata_maintenance_naptime;
-extern int	strata_memtable_memory_mb;
-extern int	strata_memtable_size_kb;
-extern int	strata_max_tables;
-extern bool strata_sync;
-extern int	strata_wal_sink;
-extern bool strata_checkpoint_guard;
 
 /* Whether tree's active memtable holds anything. REQUIRES: tree lock. */
 #define strata_active_has_data(tree) ((tree)->active_entries != 0)
@@ -236,122 +214,47 @@ extern bool strata_checkpoint_guard;
 /* Whether changes to tree go to a log (and commits wait for them). */
 #define strata_tree_logged(tree) ((tree)->persistence == RELPERSISTENCE_PERMANENT)
 
-/* stratago.wal_sink */
-typedef enum StrataWalSink
-{
-	STRATA_SINK_ENGINE,			/* the engine WAL, synced at pre-commit */
-	STRATA_SINK_POSTGRES		/* PostgreSQL's WAL, through the custom rmgr */
-} StrataWalSink;
+/*
+ * The longest a process waits for others in a bounded wait: the worker at
+ * shutdown for the backends to be gone, and a backend with a full registry
+ * for the worker's sweeps (ms).
+ */
+#define STRATA_BOUNDED_WAIT_MS 10000
 
-/* Which log a replayed batch came from (strata_apply_batch). */
-typedef enum StrataLog
-{
-	STRATA_LOG_ENGINE,
-	STRATA_LOG_POSTGRES
-} StrataLog;
-
-/* runtime.c */
+/* Shared memory: size to request, and attach (or create) at startup. */
 extern Size strata_shmem_size(void);
 extern void strata_shmem_init(void);
-extern void strata_runtime_recover(void);
-extern StrataTree *strata_tree_create(const RelFileNode *rnode, BackendId backend,
-									  char persistence);
+
+/* The registry. */
 extern StrataTree *strata_tree_get(Relation rel);
+extern StrataTree *strata_tree_lookup(const RelFileNode *rnode);
+extern StrataTree *strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
+											  char persistence, uint64 tree_id);
+extern StrataTree *strata_tree_register_found(const RelFileNodeBackend *key, uint64 tree_id,
+											  char persistence);
 extern void strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id);
-extern uint64 strata_tree_alloc_rowid(StrataTree *tree);
-extern void strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid,
-							   StringInfo version);
-extern void strata_tree_append_many(Relation rel, StrataTree *tree, const uint64 *rowids,
-									StringInfo *versions, int n);
+extern int	strata_registry_list(StrataTree ***trees);
 extern bool strata_database_has_tables(Oid dboid);
-extern void strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel,
-							 StrataTree *dst,
-							 bool (*skip) (void *arg, uint64 rowid,
-										   const StrataVersion *versions, int n),
-							 uint64 (*remap) (void *arg, uint64 rowid),
-							 void *arg, FullTransactionId *oldest);
-extern void strata_tree_reap_rows(Relation rel, StrataTree *tree, const uint64 *rowids,
-								  int n);
-extern bool strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree,
-										FullTransactionId *oldest, uint64 *stubs);
-extern int	strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
-								 StrataVersion **versions, MemoryContext mcxt);
+extern void strata_reclaim_dropped_trees(void);
+extern char strata_persistence_on_disk(const RelFileNode *rnode);
+extern bool strata_tree_storage_exists(const StrataTree *tree);
 extern void strata_tree_dir(const StrataTree *tree, char *buf, size_t len);
+extern uint64 strata_tree_alloc_rowid(StrataTree *tree);
+
+/* Memtables. */
+extern void strata_memtable_attach(StrataMemtableRef ref, sg_memtable *mt);
+extern void strata_memtable_unpin(StrataMemtableRef ref);
+extern bool strata_memtable_full(sg_memtable *mt);
+extern bool strata_ensure_active_memtable(StrataTree *tree);
+extern StrataMemtableRef strata_memtable_new(void);
+extern bool strata_freeze_active(StrataTree *tree);
+
+/* Row latches and speculative insertions. */
 extern LWLock *strata_row_latch(StrataTree *tree, uint64 rowid);
 extern void strata_speculation_begin(StrataTree *tree, uint64 rowid, TransactionId xid,
 									 uint32 token);
 extern void strata_speculation_end(void);
 extern uint32 strata_speculation_token(StrataTree *tree, uint64 rowid, TransactionId xid);
-extern void strata_engine_error(sg_code rc, const sg_err *err);
-extern bool strata_apply_batch(StrataTree *tree, StrataLog log, uint64 first_lsn,
-							   uint64 end_lsn, sg_slice batch);
-extern StrataTree *strata_tree_lookup(const RelFileNode *rnode);
-extern StrataTree *strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
-											  char persistence, uint64 tree_id);
-extern char strata_persistence_on_disk(const RelFileNode *rnode);
-extern bool strata_tree_storage_exists(const StrataTree *tree);
-
-/* pgwal.c: strata records in PostgreSQL's WAL */
-extern void strata_pgwal_register_rmgr(void);
-extern XLogRecPtr strata_pgwal_log_rows(StrataTree *tree, sg_slice batch, XLogRecPtr *start);
-extern void strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id);
-extern void strata_pgwal_log_conflict(const RelFileNode *rnode, TransactionId latest_removed);
-extern void strata_pgwal_recover(void);
-extern void strata_pgwal_retain(void);
-extern void strata_pgwal_guard_flush(void);
-extern bool strata_pgwal_guard_armed(void);
-extern void strata_reserve_xid(FullTransactionId fxid);
-
-/* Memtable and registry helpers shared with flush.c */
-extern void strata_memtable_attach(StrataMemtableRef ref, sg_memtable *mt);
-extern bool strata_freeze_active(StrataTree *tree);
-extern void strata_memtable_unpin(StrataMemtableRef ref);
-extern int	strata_registry_list(StrataTree ***trees);
-
-/* flush.c: SSTables of a tree as this backend sees them */
-typedef struct StrataLocalVersion StrataLocalVersion;
-extern StrataLocalVersion *strata_local_version_get(StrataTree *tree, StrataHoldId *hold);
-extern void strata_local_version_release(StrataLocalVersion *lv, StrataHoldId hold);
-extern int	strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters);
-extern int	strata_local_version_nfiles(StrataLocalVersion *lv);
-extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
-										  bool (*fn) (void *arg, uint64_t seq, sg_value_type type,
-													  sg_slice value),
-										  void *arg);
-extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
-									  uint64 *number, sg_table_reader **reader);
-extern void strata_flush_round(void);
-extern void strata_flush_unlogged_at_shutdown(void);
-extern void strata_flush_requested(void);
-extern void strata_check_flush_failing(TimestampTz wait_start);
-extern ErrorData *strata_run_isolated(void (*fn) (void *arg), void *arg);
-
-/* flush.c: what each SSTable records about its contents (user_stats) */
-typedef struct StrataFileStats
-{
-	uint64		oldest_unfrozen;	/* FullTransactionId; 0 none, 1 unknown */
-	uint64		dead_stubs;		/* rows gone for all, awaiting VACUUM */
-	uint64		rowid_hwm;		/* no row id at or above was handed out */
-} StrataFileStats;
-extern bool strata_file_stats_parse(sg_slice blob, StrataFileStats *fs);
-extern void strata_sweep_dropped(void);
-extern void strata_reclaim_dropped_trees(void);
-extern void strata_tree_request_compact(StrataTree *tree);
-extern void strata_tree_request_flush(StrataTree *tree);
-extern void strata_recover_tree_manifest(StrataTree *tree);
-extern void strata_recovery_flush(StrataTree *tree, uint64 log_number);
-extern void strata_recovery_done(void);
-extern void strata_wal_recycle(void);
-
-/* A forward scan over every row of a tree: each step gives one row id and
- * all its versions, newest first. */
-typedef struct StrataTreeScan StrataTreeScan;
-extern StrataTreeScan *strata_tree_scan_begin(Relation rel, StrataTree *tree,
-											  bool full_chains);
-extern bool strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
-								  StrataVersion **versions, int *nversions);
-extern void strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid);
-extern void strata_tree_scan_end(StrataTreeScan *scan);
 
 static inline void
 strata_rowid_to_tid(uint64 rowid, ItemPointer tid)
@@ -371,11 +274,4 @@ strata_tid_to_rowid(ItemPointer tid, uint64 *rowid)
 	return true;
 }
 
-/* enginewal.c */
-extern void strata_wal_init_callbacks(void);
-extern uint64 strata_wal_append_rows(StrataTree *tree, sg_slice batch);
-extern void strata_wal_wait_durable(uint64 lsn);
-extern void strata_wal_note_write(uint64 end_lsn);
-extern void strata_wal_recover(void);
-
-#endif							/* STRATA_RUNTIME_H */
+#endif							/* STRATA_TREE_H */

@@ -1,0 +1,441 @@
+/*
+ * read.c — the read paths of a tree (read.h): one row's versions, newest
+ * first, from its pinned memtables and then its SSTables; a forward scan
+ * over all rows merging both; the oldest unfrozen writer (VACUUM). Pins
+ * are holds (hold.h), given back by their taker or at abort.
+ */
+#include "postgres.h"
+
+#include "engine/merge/merge.h"
+#include "pg/error.h"
+#include "pg/filestats.h"
+#include "pg/hold.h"
+#include "pg/read.h"
+#include "pg/rowversion.h"
+#include "pg/sstcache.h"
+#include "pg/tree.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+/* ------------------------------------------------------------------------
+ * Read paths
+ * ------------------------------------------------------------------------
+ */
+
+/* Memtables of a tree pinned for reading, newest first, each with its hold. */
+typedef struct PinnedSet
+{
+	int			n;
+	StrataMemtableRef mts[STRATA_MAX_IMM + 1];
+	StrataHoldId holds[STRATA_MAX_IMM + 1];
+} PinnedSet;
+
+/*
+ * A memtable pin is a hold (hold.h): an error that skips unpin_memtables
+ * still gives it back when the statement's resource owner goes.
+ */
+static void
+release_memtable_pin(uintptr_t off, uintptr_t generation)
+{
+	StrataMemtableRef ref = {(sg_off) off, (uint64) generation};
+
+	strata_memtable_unpin(ref);
+}
+
+static void
+pin_memtables(StrataTree *tree, PinnedSet *ps)
+{
+	sg_memtable mt;
+
+	/* room to remember the pins first: no error between ref and record */
+	strata_hold_reserve(STRATA_MAX_IMM + 1);
+
+	ps->n = 0;
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	if (strata_has_active(tree))
+		ps->mts[ps->n++] = tree->active;
+	for (int i = tree->nimm - 1; i >= 0; i--)
+		ps->mts[ps->n++] = tree->imm[i];
+	for (int i = 0; i < ps->n; i++)
+	{
+		strata_memtable_attach(ps->mts[i], &mt);
+		sg_memtable_ref(&mt);
+		ps->holds[i] = strata_hold(release_memtable_pin, (uintptr_t) ps->mts[i].off,
+								   (uintptr_t) ps->mts[i].generation);
+	}
+	LWLockRelease(&tree->lock);
+}
+
+static void
+unpin_memtables(PinnedSet *ps)
+{
+	/* ps->n first: should an unhold fail, nothing is given back twice */
+	int			n = ps->n;
+
+	ps->n = 0;
+	for (int i = 0; i < n; i++)
+	{
+		strata_unhold(ps->holds[i]);
+		strata_memtable_unpin(ps->mts[i]);
+	}
+}
+
+/*
+ * The oldest writer of an unfrozen version anywhere in the tree: in its
+ * memtables (read entry by entry; VACUUM has just flushed them, so they
+ * hold only what came since) and its SSTables (from each file's
+ * statistics). Memtables are pinned before the files are listed, as
+ * readers do, so a flush in between is seen twice, never missed.
+ * Returns false when some file does not know (no statistics); else
+ * *oldest is the oldest writer, or invalid when every version is frozen.
+ * *stubs gets the number of dead stubs the files hold.
+ */
+bool
+strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *oldest,
+							uint64 *stubs)
+{
+	PinnedSet	ps;
+	StrataLocalVersion *lv;
+	StrataHoldId lv_hold;
+	volatile uint64 min = 0;
+	volatile bool known = true;
+
+	*stubs = 0;
+	pin_memtables(tree, &ps);
+	PG_TRY();
+	{
+		for (int i = 0; i < ps.n; i++)
+		{
+			sg_memtable mt;
+			sg_iter    *it;
+
+			strata_memtable_attach(ps.mts[i], &mt);
+			it = sg_memtable_iter(&mt);
+			for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
+			{
+				sg_parsed_ikey k;
+				StrataVersion v;
+				sg_slice	value = sg_iter_value(it);
+
+				if (!sg_ikey_parse(sg_iter_key(it), &k) || k.type != SG_TYPE_PUT)
+					continue;
+				if (!strata_version_decode(value.data, value.len, &v))
+				{
+					known = false;
+					continue;
+				}
+				if (!(v.flags & STRATA_VF_FROZEN) &&
+					(min == 0 || U64FromFullTransactionId(v.writer) < min))
+					min = U64FromFullTransactionId(v.writer);
+			}
+			sg_iter_destroy(it);
+		}
+		lv = strata_local_version_get(tree, &lv_hold);
+		for (int i = 0; i < strata_local_version_nfiles(lv); i++)
+		{
+			int			level;
+			uint64		number;
+			sg_table_reader *reader;
+			StrataFileStats fs;
+
+			strata_local_version_file(lv, i, &level, &number, &reader);
+			if (!strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, &fs) ||
+				fs.oldest_unfrozen == 1)
+			{
+				known = false;
+				continue;
+			}
+			*stubs += fs.dead_stubs;
+			if (fs.oldest_unfrozen != 0 && (min == 0 || fs.oldest_unfrozen < min))
+				min = fs.oldest_unfrozen;
+		}
+		strata_local_version_release(lv, lv_hold);
+	}
+	PG_FINALLY();
+	{
+		unpin_memtables(&ps);
+	}
+	PG_END_TRY();
+	*oldest = FullTransactionIdFromU64(min);
+	return known;
+}
+
+typedef struct VersionCollector
+{
+	StrataVersion *versions;
+	int			n;
+	int			cap;
+	MemoryContext mcxt;
+	bool		corrupt;
+	bool		tombstone;		/* an engine tombstone: nothing older counts */
+	uint64		last_seq;		/* of the version seen last (duplicates) */
+	bool		kill_pending;	/* a super-delete hides the next insert of kill_writer */
+	FullTransactionId kill_writer;
+	bool		complete;		/* nothing older can matter to this backend */
+} VersionCollector;
+
+#define VERSION_COLLECTOR_INIT(cxt) {NULL, 0, 0, (cxt), false, false, UINT64_MAX, false, {0}, false}
+
+/*
+ * Once a row's versions reach one whose writer committed before every
+ * snapshot this backend holds (TransactionXmin), each of those snapshots
+ * sees that version or a newer one: older versions cannot matter, and a
+ * hot row's long chain (until compaction retires it) is not read at all.
+ */
+static bool
+version_ends_chain(const StrataVersion *v)
+{
+	TransactionId xid;
+
+	if (v->kind == STRATA_LOCK)
+		return false;
+	if (v->flags & STRATA_VF_FROZEN)
+		return true;
+	xid = XidFromFullTransactionId(v->writer);
+	if (!TransactionIdIsValid(TransactionXmin) || !TransactionIdIsNormal(xid) ||
+		!TransactionIdPrecedes(xid, TransactionXmin))
+		return false;
+	return (v->flags & STRATA_VF_COMMITTED) || TransactionIdDidCommit(xid);
+}
+
+/*
+ * Add one version (newest first) to the collection. A version seen twice
+ * (a flush racing with the read) is taken once; an insert undone by its own
+ * speculative-insertion failure (a TOMBSTONE flagged KILLS_INSERT just above
+ * it) is left out together with that tombstone, so no reader ever sees it.
+ */
+static void
+collect_version(VersionCollector *vc, uint64 seq, sg_slice value)
+{
+	char	   *copy;
+	StrataVersion *v;
+
+	if (seq == vc->last_seq)
+		return;
+	vc->last_seq = seq;
+	if (vc->n == vc->cap)
+	{
+		vc->cap = vc->cap ? vc->cap * 2 : 8;
+		vc->versions = vc->versions
+			? repalloc(vc->versions, sizeof(StrataVersion) * vc->cap)
+			: MemoryContextAlloc(vc->mcxt, sizeof(StrataVersion) * vc->cap);
+	}
+	copy = MemoryContextAlloc(vc->mcxt, Max(value.len, 1));
+	memcpy(copy, value.data, value.len);
+	v = &vc->versions[vc->n];
+	if (!strata_version_decode(copy, value.len, v))
+	{
+		vc->corrupt = true;
+		return;
+	}
+	v->seq = seq;
+	if (v->kind == STRATA_TOMBSTONE && (v->flags & STRATA_VF_KILLS_INSERT))
+	{
+		vc->kill_pending = true;
+		vc->kill_writer = v->writer;
+		return;
+	}
+	if (vc->kill_pending && v->kind == STRATA_DATA &&
+		FullTransactionIdEquals(v->writer, vc->kill_writer))
+	{
+		vc->kill_pending = false;
+		return;
+	}
+	vc->n++;
+	if (version_ends_chain(v))
+		vc->complete = true;
+}
+
+static bool
+collect_memtable_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice value)
+{
+	VersionCollector *vc = ctx;
+
+	if (type == SG_TYPE_DELETE)
+	{
+		vc->tombstone = true;	/* the row was removed: nothing older counts */
+		return false;
+	}
+	collect_version(vc, seq, value);
+	return !vc->corrupt && !vc->complete;
+}
+
+static bool
+collect_sst_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice value)
+{
+	return collect_memtable_version(ctx, seq, type, value);
+}
+
+static void
+report_corrupt_version(Relation rel, uint64 rowid)
+{
+	ItemPointerData tid;
+
+	strata_rowid_to_tid(rowid, &tid);
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("malformed row version in strata table \"%s\" at TID (%u,%u)",
+					RelationGetRelationName(rel),
+					ItemPointerGetBlockNumber(&tid), ItemPointerGetOffsetNumber(&tid))));
+}
+
+/*
+ * All versions of one row, newest first, palloc'd in mcxt. Returns the
+ * count (0: the row id was never used, or is gone).
+ */
+int
+strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
+					 StrataVersion **versions, MemoryContext mcxt)
+{
+	PinnedSet	ps;
+	VersionCollector vc = VERSION_COLLECTOR_INIT(mcxt);
+	char		key[STRATA_ROWID_KEY_LEN];
+	sg_memtable mt;
+
+	sg_encode_be64(key, rowid);
+	pin_memtables(tree, &ps);
+	for (int i = 0; i < ps.n && !vc.corrupt && !vc.tombstone && !vc.complete; i++)
+	{
+		strata_memtable_attach(ps.mts[i], &mt);
+		sg_memtable_versions(&mt, sg_slice_make(key, sizeof(key)), SG_MAX_SEQUENCE,
+							 collect_memtable_version, &vc);
+	}
+	/* then the SSTables, pinned after the memtables so nothing falls between */
+	if (!vc.corrupt && !vc.tombstone && !vc.complete)
+	{
+		StrataHoldId lv_hold;
+		StrataLocalVersion *lv = strata_local_version_get(tree, &lv_hold);
+
+		strata_local_version_versions(lv, sg_slice_make(key, sizeof(key)),
+									  collect_sst_version, &vc);
+		strata_local_version_release(lv, lv_hold);
+	}
+	unpin_memtables(&ps);
+	if (vc.corrupt)
+		report_corrupt_version(rel, rowid);
+	*versions = vc.versions;
+	return vc.n;
+}
+
+/* ------------------------------------------------------------------------
+ * Forward scans
+ * ------------------------------------------------------------------------
+ */
+struct StrataTreeScan
+{
+	Relation	rel;
+	StrataTree *tree;
+	PinnedSet	pinned;
+	StrataLocalVersion *lv;
+	StrataHoldId lv_hold;
+	bool		full_chains;	/* every version, even those no snapshot here needs */
+	sg_iter    *it;				/* versions view over the merged sources */
+	MemoryContext rowcxt;		/* versions of the current row */
+	bool		started;
+};
+
+StrataTreeScan *
+strata_tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains)
+{
+	StrataTreeScan *scan = palloc0(sizeof(StrataTreeScan));
+	sg_iter   **children;
+	sg_memtable mt;
+	int			nchildren;
+
+	scan->rel = rel;
+	scan->tree = tree;
+	scan->full_chains = full_chains;
+	scan->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "strata scan row",
+										 ALLOCSET_DEFAULT_SIZES);
+	pin_memtables(tree, &scan->pinned);
+	scan->lv = strata_local_version_get(tree, &scan->lv_hold);
+
+	children = malloc(sizeof(sg_iter *) * (scan->pinned.n + strata_local_version_nfiles(scan->lv) + 1));
+	if (children == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	for (int i = 0; i < scan->pinned.n; i++)
+	{
+		strata_memtable_attach(scan->pinned.mts[i], &mt);
+		children[i] = sg_memtable_iter(&mt);
+	}
+	nchildren = scan->pinned.n +
+		strata_local_version_iters(scan->lv, children + scan->pinned.n);
+	scan->it = sg_versions_iter_new(sg_merge_iter_new(children, nchildren),
+									SG_MAX_SEQUENCE);
+	free(children);
+	return scan;
+}
+
+void
+strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid)
+{
+	char		key[STRATA_ROWID_KEY_LEN];
+
+	sg_encode_be64(key, rowid);
+	sg_iter_seek(scan->it, sg_slice_make(key, sizeof(key)));
+	scan->started = true;
+}
+
+bool
+strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
+					  StrataVersion **versions, int *nversions)
+{
+	sg_err		err = {0};
+
+	if (!scan->started)
+	{
+		sg_iter_seek_to_first(scan->it);
+		scan->started = true;
+	}
+	MemoryContextReset(scan->rowcxt);
+
+	while (sg_iter_valid(scan->it))
+	{
+		sg_parsed_ikey k;
+		VersionCollector vc = VERSION_COLLECTOR_INIT(scan->rowcxt);
+
+		if (!sg_ikey_parse(sg_iter_key(scan->it), &k) || k.user_key.len != STRATA_ROWID_KEY_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("malformed key in strata table \"%s\"",
+							RelationGetRelationName(scan->rel))));
+		*rowid = sg_decode_be64(k.user_key.data);
+
+		/* every version of this row id, newest first */
+		for (;;)
+		{
+			if (k.type == SG_TYPE_PUT)
+				collect_version(&vc, k.seq, sg_iter_value(scan->it));
+			if (vc.corrupt)
+				report_corrupt_version(scan->rel, *rowid);
+			if (vc.complete && !scan->full_chains)
+			{
+				sg_versions_iter_next_key(scan->it);
+				break;
+			}
+			sg_iter_next(scan->it);
+			if (!sg_iter_valid(scan->it) || !sg_ikey_parse(sg_iter_key(scan->it), &k) ||
+				k.user_key.len != STRATA_ROWID_KEY_LEN ||
+				sg_decode_be64(k.user_key.data) != *rowid)
+				break;
+		}
+		if (vc.n == 0)
+			continue;			/* only a tombstone: the row is gone */
+		*versions = vc.versions;
+		*nversions = vc.n;
+		return true;
+	}
+	if (sg_iter_status(scan->it, &err) != SG_OK)
+		strata_engine_error(err.code, &err);
+	return false;
+}
+
+void
+strata_tree_scan_end(StrataTreeScan *scan)
+{
+	sg_iter_destroy(scan->it);
+	strata_local_version_release(scan->lv, scan->lv_hold);
+	unpin_memtables(&scan->pinned);
+	MemoryContextDelete(scan->rowcxt);
+	pfree(scan);
+}

@@ -1,0 +1,431 @@
+/*
+ * sstcache.c — every backend's view of each tree's SSTables (sstcache.h):
+ * the file list of the tree's current MANIFEST and open table readers (a
+ * "local version"), shared by the scans of this backend and refreshed when
+ * the tree's version number moves, as LevelDB's table cache keeps tables
+ * open.
+ *
+ * Who writes what:
+ *   - only the maintenance worker appends to a tree's MANIFEST and unlinks
+ *     its files, holding the tree's manifest_lock exclusively;
+ *   - backends replay the MANIFEST and open the files it names holding
+ *     manifest_lock shared, so an unlink never falls between the two;
+ *   - an open reader stays valid after its file is unlinked (POSIX), so a
+ *     scan can go on with an old local version (doc/DESIGN.md §3).
+ *
+ * A reader pins the tree's memtables before it reads the local version:
+ * a memtable flushed in between is then seen twice (the same versions,
+ * skipped by sequence number), never missed.
+ */
+#include "postgres.h"
+
+#include "engine/version/manifest.h"
+#include "pg/error.h"
+#include "pg/hold.h"
+#include "pg/sstcache.h"
+#include "pg/tree.h"
+#include "storage/proc.h"
+#include "utils/memutils.h"
+
+/* ------------------------------------------------------------------------
+ * Local versions (every backend)
+ * ------------------------------------------------------------------------
+ */
+
+/* One open SSTable reader, shared by the local versions that list it. */
+typedef struct ReaderEntry
+{
+	uint64		number;
+	sg_table_reader *reader;
+	int			refs;
+} ReaderEntry;
+
+struct StrataLocalVersion
+{
+	int			refs;			/* the tree's current slot holds one */
+	uint64		version_no;
+	int			nfiles;
+	ReaderEntry **files;		/* newest L0 first, then L1.., key order */
+	int			level_start[SG_NUM_LEVELS + 1];
+};
+
+typedef struct LocalTree
+{
+	RelFileNodeBackend key;
+	uint64		tree_id;
+	StrataLocalVersion *current;
+	int			nreaders;
+	int			capreaders;
+	ReaderEntry **readers;
+} LocalTree;
+
+static HTAB *local_trees = NULL;
+
+static void release_local_version(uintptr_t what, uintptr_t unused);
+
+/*
+ * Open SSTable readers of this backend (one file descriptor each). Above
+ * the cap, cached local versions of other trees that no scan uses are
+ * dropped before a new one is loaded.
+ */
+#define STRATA_BACKEND_OPEN_READERS 256
+static int	open_readers = 0;
+
+/* The live MANIFEST's path (sstcache.h; sg_current_read decides). */
+sg_code
+strata_current_manifest_path(const char *dir, char *path, size_t len, sg_err *err)
+{
+	uint64_t	number;
+	sg_code		rc = sg_current_read(sg_env_posix(), dir, &number, err);
+
+	if (rc == SG_OK)
+		sg_manifest_path(path, len, dir, number);
+	return rc;
+}
+
+static void
+reader_unref(LocalTree *lt, ReaderEntry *re)
+{
+	if (--re->refs > 0)
+		return;
+	sg_table_reader_close(re->reader);
+	open_readers--;
+	for (int i = 0; i < lt->nreaders; i++)
+		if (lt->readers[i] == re)
+		{
+			lt->readers[i] = lt->readers[--lt->nreaders];
+			break;
+		}
+	free(re);
+}
+
+static ReaderEntry *
+reader_get(LocalTree *lt, const char *dir, uint64 number)
+{
+	ReaderEntry *re;
+	char		path[MAXPGPATH];
+	sg_err		err = {0};
+	sg_code		rc;
+
+	for (int i = 0; i < lt->nreaders; i++)
+		if (lt->readers[i]->number == number)
+		{
+			lt->readers[i]->refs++;
+			return lt->readers[i];
+		}
+	re = malloc(sizeof(ReaderEntry));
+	if (re == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	sg_sst_path(path, sizeof(path), dir, number);
+	rc = sg_table_reader_open(sg_env_posix(), path, &re->reader, &err);
+	if (rc != SG_OK)
+	{
+		free(re);
+		strata_engine_error(rc == SG_NOT_FOUND ? SG_CORRUPTION : rc, &err);
+	}
+	re->number = number;
+	re->refs = 1;
+	open_readers++;
+	if (lt->nreaders == lt->capreaders)
+	{
+		int			cap = lt->capreaders ? lt->capreaders * 2 : 16;
+		ReaderEntry **r = realloc(lt->readers, sizeof(ReaderEntry *) * cap);
+
+		if (r == NULL)
+		{
+			sg_table_reader_close(re->reader);
+			free(re);
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		}
+		lt->readers = r;
+		lt->capreaders = cap;
+	}
+	lt->readers[lt->nreaders++] = re;
+	return re;
+}
+
+static void
+local_version_unref(LocalTree *lt, StrataLocalVersion *lv)
+{
+	if (--lv->refs > 0)
+		return;
+	for (int i = 0; i < lv->nfiles; i++)
+		reader_unref(lt, lv->files[i]);
+	free(lv->files);
+	free(lv);
+}
+
+static LocalTree *
+local_tree(StrataTree *tree)
+{
+	LocalTree  *lt;
+	bool		found;
+
+	if (local_trees == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(RelFileNodeBackend);
+		ctl.entrysize = sizeof(LocalTree);
+		ctl.hcxt = TopMemoryContext;
+		local_trees = hash_create("stratago local trees", 64, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	lt = hash_search(local_trees, &tree->key, HASH_ENTER, &found);
+	if (!found)
+	{
+		lt->tree_id = tree->tree_id;
+		lt->current = NULL;
+		lt->nreaders = lt->capreaders = 0;
+		lt->readers = NULL;
+	}
+	else if (lt->tree_id != tree->tree_id)
+	{
+		/* the relfilenode now holds another tree: forget the old one */
+		if (lt->current)
+			local_version_unref(lt, lt->current);
+		lt->current = NULL;
+		lt->tree_id = tree->tree_id;
+	}
+	return lt;
+}
+
+/*
+ * Build the local version for the tree's current MANIFEST. REQUIRES:
+ * manifest_lock held (shared), so no file it names is unlinked meanwhile.
+ */
+static StrataLocalVersion *
+load_local_version(LocalTree *lt, StrataTree *tree, uint64 version_no)
+{
+	char		dir[MAXPGPATH];
+	char		mpath[MAXPGPATH];
+	sg_manifest_state st;
+	sg_err		err = {0};
+	sg_code		rc;
+	StrataLocalVersion *lv = calloc(1, sizeof(StrataLocalVersion));
+	int			total;
+
+	if (lv == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	lv->refs = 1;
+	lv->version_no = version_no;
+	strata_tree_dir(tree, dir, sizeof(dir));
+	rc = strata_current_manifest_path(dir, mpath, sizeof(mpath), &err);
+	if (rc == SG_NOT_FOUND)
+		return lv;				/* nothing flushed yet */
+	if (rc == SG_OK)
+		rc = sg_manifest_replay(sg_env_posix(), mpath, &st, &err);
+	if (rc != SG_OK)
+	{
+		free(lv);
+		strata_engine_error(rc == SG_NOT_FOUND ? SG_CORRUPTION : rc, &err);
+	}
+	total = (int) sg_version_total_files(st.version);
+	lv->files = malloc(sizeof(ReaderEntry *) * Max(total, 1));
+	if (lv->files == NULL)
+	{
+		sg_version_unref(st.version, NULL, NULL);
+		free(lv);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	PG_TRY();
+	{
+		for (int level = 0; level < SG_NUM_LEVELS; level++)
+		{
+			lv->level_start[level] = lv->nfiles;
+			for (size_t i = 0; i < st.version->nfiles[level]; i++)
+			{
+				/*
+				 * Count the file only once it is open: the error path below
+				 * releases the first nfiles entries.
+				 */
+				ReaderEntry *re = reader_get(lt, dir, st.version->files[level][i]->number);
+
+				lv->files[lv->nfiles++] = re;
+			}
+		}
+		lv->level_start[SG_NUM_LEVELS] = lv->nfiles;
+	}
+	PG_CATCH();
+	{
+		for (int i = 0; i < lv->nfiles; i++)
+			reader_unref(lt, lv->files[i]);
+		free(lv->files);
+		free(lv);
+		sg_version_unref(st.version, NULL, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	sg_version_unref(st.version, NULL, NULL);
+	return lv;
+}
+
+/*
+ * The SSTables of tree as of now, pinned until strata_local_version_release
+ * with the hold returned in *hold.
+ */
+StrataLocalVersion *
+strata_local_version_get(StrataTree *tree, StrataHoldId *hold)
+{
+	LocalTree  *lt = local_tree(tree);
+	uint64		version_no;
+
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	version_no = tree->version_no;
+	LWLockRelease(&tree->lock);
+
+	if (lt->current == NULL || lt->current->version_no != version_no)
+	{
+		StrataLocalVersion *lv;
+
+		if (open_readers > STRATA_BACKEND_OPEN_READERS)
+		{
+			HASH_SEQ_STATUS status;
+			LocalTree  *other;
+
+			hash_seq_init(&status, local_trees);
+			while ((other = hash_seq_search(&status)) != NULL)
+				if (other != lt && other->current != NULL && other->current->refs == 1)
+				{
+					local_version_unref(other, other->current);
+					other->current = NULL;
+				}
+		}
+
+		/* on error the lock is released by transaction abort */
+		LWLockAcquire(&tree->manifest_lock, LW_SHARED);
+		lv = load_local_version(lt, tree, version_no);
+		LWLockRelease(&tree->manifest_lock);
+		if (lt->current)
+			local_version_unref(lt, lt->current);
+		lt->current = lv;
+	}
+	strata_hold_reserve(1);
+	lt->current->refs++;
+	*hold = strata_hold(release_local_version, (uintptr_t) lt->current, 0);
+	return lt->current;
+}
+
+void
+strata_local_version_release(StrataLocalVersion *lv, StrataHoldId hold)
+{
+	if (lv == NULL)
+		return;
+	strata_unhold(hold);
+	release_local_version((uintptr_t) lv, 0);
+}
+
+/* Drop one reference to a local version (also at abort: hold.h). */
+static void
+release_local_version(uintptr_t what, uintptr_t unused)
+{
+	StrataLocalVersion *lv = (StrataLocalVersion *) what;
+	HASH_SEQ_STATUS status;
+	LocalTree  *lt;
+
+	if (lv->refs > 1)
+	{
+		lv->refs--;
+		return;
+	}
+	/* the last reference: find the owning tree to drop readers */
+	hash_seq_init(&status, local_trees);
+	while ((lt = hash_seq_search(&status)) != NULL)
+	{
+		for (int i = 0; i < lt->nreaders; i++)
+			if (lv->nfiles > 0 && lt->readers[i] == lv->files[0])
+			{
+				hash_seq_term(&status);
+				local_version_unref(lt, lv);
+				return;
+			}
+	}
+	/* no files: nothing to release but the struct */
+	free(lv->files);
+	free(lv);
+}
+
+int
+strata_local_version_nfiles(StrataLocalVersion *lv)
+{
+	return lv->nfiles;
+}
+
+/* File i of the local version: its level, number and reader. */
+void
+strata_local_version_file(StrataLocalVersion *lv, int i, int *level, uint64 *number,
+						  sg_table_reader **reader)
+{
+	int			l = 0;
+
+	while (l < SG_NUM_LEVELS - 1 && i >= lv->level_start[l + 1])
+		l++;
+	*level = l;
+	*number = lv->files[i]->number;
+	*reader = lv->files[i]->reader;
+}
+
+/* One iterator per file into iters (room for nfiles); returns the count. */
+int
+strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
+{
+	for (int i = 0; i < lv->nfiles; i++)
+		iters[i] = sg_table_reader_iter(lv->files[i]->reader);
+	return lv->nfiles;
+}
+
+/* Visit every version of key in one table, newest first, until fn says stop; true then. */
+static bool
+table_versions(sg_table_reader *r, sg_slice key,
+			   bool (*fn) (void *arg, uint64_t seq, sg_value_type type, sg_slice value),
+			   void *arg)
+{
+	sg_iter    *it;
+	bool		tombstone = false;
+	sg_err		err = {0};
+	char		target[STRATA_ROWID_KEY_LEN + SG_IKEY_TRAILER_LEN];
+
+	if (!sg_table_reader_may_contain(r, key) || key.len != STRATA_ROWID_KEY_LEN)
+		return false;
+	/* seek to the newest version: the user key with the largest trailer */
+	memcpy(target, key.data, key.len);
+	sg_encode_fixed64(target + key.len, sg_ikey_pack_trailer(SG_MAX_SEQUENCE, SG_TYPE_FOR_SEEK));
+	it = sg_table_reader_iter(r);
+	for (sg_iter_seek(it, sg_slice_make(target, sizeof(target))); sg_iter_valid(it); sg_iter_next(it))
+	{
+		sg_parsed_ikey k;
+
+		if (!sg_ikey_parse(sg_iter_key(it), &k) || !sg_slice_equal(k.user_key, key))
+			break;
+		if (!fn(arg, k.seq, k.type, sg_iter_value(it)) || k.type == SG_TYPE_DELETE)
+		{
+			tombstone = true;	/* nothing older is wanted */
+			break;
+		}
+	}
+	if (sg_iter_status(it, &err) != SG_OK)
+	{
+		sg_iter_destroy(it);
+		strata_engine_error(err.code, &err);
+	}
+	sg_iter_destroy(it);
+	return tombstone;
+}
+
+/*
+ * Every version of key in the SSTables, newest first (L0 newest file
+ * first, then deeper levels), stopping at an engine tombstone or when fn
+ * returns false.
+ */
+bool
+strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
+							  bool (*fn) (void *arg, uint64_t seq, sg_value_type type,
+										  sg_slice value),
+							  void *arg)
+{
+	for (int i = 0; i < lv->nfiles; i++)
+		if (table_versions(lv->files[i]->reader, key, fn, arg))
+			return true;
+	return false;
+}

@@ -1,0 +1,740 @@
+/*
+ * tree.c — the shared state of strata tables (tree.h): shared memory and
+ * its layout, the memtable arena's chunk allocator, memtables named by
+ * offset and generation (create, attach, unpin, freeze), the registry of
+ * trees keyed by RelFileNodeBackend, tree directories, row latches and the
+ * tokens of speculative insertions. The bottom of the glue: it calls only
+ * error.c, and the maintenance worker only through shared flags and
+ * signals.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include "pg/error.h"
+#include "pg/stratago.h"
+#include "pg/tree.h"
+#include "pg/write.h"
+#include "pgstat.h"
+#include "postmaster/bgwriter.h"
+#include "storage/fd.h"
+#include "storage/proc.h"
+
+static HTAB *strata_registry = NULL;
+
+/*
+ * The speculative insertion each backend has in flight (ON CONFLICT), so a
+ * backend that meets the row through SnapshotDirty can wait for that
+ * insertion alone (its token), as on heap, not for the whole transaction.
+ * Slot i belongs to the backend with pgprocno i; only it writes the slot.
+ * A reader that sees a stale slot waits on a token nobody holds, returns at
+ * once and re-checks: no harm.
+ */
+static StrataSpeculation *strata_speculations = NULL;
+
+void
+strata_speculation_begin(StrataTree *tree, uint64 rowid, TransactionId xid, uint32 token)
+{
+	StrataSpeculation *sp;
+
+	if (MyProc == NULL || MyProc->pgprocno >= MaxBackends)
+		return;
+	sp = &strata_speculations[MyProc->pgprocno];
+	sp->token = 0;
+	pg_write_barrier();
+	sp->tree_id = tree->tree_id;
+	sp->rowid = rowid;
+	sp->xid = xid;
+	pg_write_barrier();
+	sp->token = token;
+}
+
+void
+strata_speculation_end(void)
+{
+	if (MyProc == NULL || MyProc->pgprocno >= MaxBackends)
+		return;
+	strata_speculations[MyProc->pgprocno].token = 0;
+}
+
+/* The token of the speculative insertion of (tree, rowid) by xid, or 0. */
+uint32
+strata_speculation_token(StrataTree *tree, uint64 rowid, TransactionId xid)
+{
+	for (int i = 0; i < MaxBackends; i++)
+	{
+		StrataSpeculation *sp = &strata_speculations[i];
+		uint32		token = sp->token;
+
+		pg_read_barrier();
+		if (token != 0 && sp->tree_id == tree->tree_id && sp->rowid == rowid &&
+			TransactionIdEquals(sp->xid, xid))
+			return token;
+	}
+	return 0;
+}
+
+static int	strata_tree_tranche_id = 0;
+
+/* ------------------------------------------------------------------------
+ * Shared memory
+ * ------------------------------------------------------------------------
+ */
+
+static int
+arena_chunks(void)
+{
+	return Max(4, (int) (((Size) strata_memtable_memory_mb * 1024 * 1024) / STRATA_CHUNK_SIZE));
+}
+
+static Size
+header_size(void)
+{
+	return TYPEALIGN(4096, offsetof(StrataShared, chunk_used) + arena_chunks());
+}
+
+Size
+strata_shmem_size(void)
+{
+	Size		size = header_size();
+
+	size = add_size(size, mul_size(arena_chunks(), STRATA_CHUNK_SIZE));
+	size = add_size(size, 4096);	/* alignment slack */
+	size = add_size(size, hash_estimate_size(strata_max_tables, sizeof(StrataTree)));
+	size = add_size(size, mul_size(MaxBackends, sizeof(StrataSpeculation)));
+	return size;
+}
+
+void
+strata_shmem_init(void)
+{
+	bool		found;
+	HASHCTL		info;
+	Size		size = header_size() + (Size) arena_chunks() * STRATA_CHUNK_SIZE + 4096;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	strata_shared = ShmemInitStruct("stratago", size, &found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("stratago");
+
+		memset(strata_shared, 0, header_size());
+		strata_shared->registry_lock = &locks[0].lock;
+		strata_shared->arena_lock = &locks[1].lock;
+		strata_shared->row_latches = &(GetNamedLWLockTranche("stratago row"))->lock;
+		strata_shared->arena_nchunks = arena_chunks();
+		strata_shared->arena_free = arena_chunks();
+		strata_shared->arena_offset = header_size();
+		pg_atomic_init_u64(&strata_shared->sweeps, 0);
+		pg_atomic_init_u64(&strata_shared->memtable_generation, 0);
+		ConditionVariableInit(&strata_shared->flush_cv);
+		strata_shared->tree_tranche_id = LWLockNewTrancheId();
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(RelFileNodeBackend);
+	info.entrysize = sizeof(StrataTree);
+	strata_registry = ShmemInitHash("stratago trees", strata_max_tables, strata_max_tables,
+									&info, HASH_ELEM | HASH_BLOBS);
+	strata_speculations = ShmemInitStruct("stratago speculations",
+										  mul_size(MaxBackends, sizeof(StrataSpeculation)),
+										  &found);
+	if (!found)
+		memset(strata_speculations, 0, mul_size(MaxBackends, sizeof(StrataSpeculation)));
+	LWLockRelease(AddinShmemInitLock);
+
+	strata_tree_tranche_id = strata_shared->tree_tranche_id;
+	LWLockRegisterTranche(strata_tree_tranche_id, "stratago tree");
+}
+
+/* ------------------------------------------------------------------------
+ * The memtable arena: fixed chunks, handed out first fit
+ * ------------------------------------------------------------------------
+ */
+
+static inline char *
+arena_base(void)
+{
+	return (char *) strata_shared;
+}
+
+static sg_code
+arena_chunk_alloc(void *ctx, size_t min_len, sg_off *off, size_t *len)
+{
+	int			need = (int) ((min_len + STRATA_CHUNK_SIZE - 1) / STRATA_CHUNK_SIZE);
+	int			n = strata_shared->arena_nchunks;
+	int			run = 0;
+
+	LWLockAcquire(strata_shared->arena_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+	{
+		run = strata_shared->chunk_used[i] ? 0 : run + 1;
+		if (run == need)
+		{
+			int			first = i - need + 1;
+
+			for (int j = first; j <= i; j++)
+				strata_shared->chunk_used[j] = 1;
+			strata_shared->arena_free -= need;
+			LWLockRelease(strata_shared->arena_lock);
+			*off = strata_shared->arena_offset + (sg_off) first * STRATA_CHUNK_SIZE;
+			*len = (size_t) need * STRATA_CHUNK_SIZE;
+			return SG_OK;
+		}
+	}
+	LWLockRelease(strata_shared->arena_lock);
+	return SG_NO_MEMORY;
+}
+
+static void
+arena_chunk_release(void *ctx, sg_off off, size_t len)
+{
+	int			first = (int) ((off - strata_shared->arena_offset) / STRATA_CHUNK_SIZE);
+	int			n = (int) (len / STRATA_CHUNK_SIZE);
+
+	LWLockAcquire(strata_shared->arena_lock, LW_EXCLUSIVE);
+	for (int j = first; j < first + n; j++)
+		strata_shared->chunk_used[j] = 0;
+	strata_shared->arena_free += n;
+	LWLockRelease(strata_shared->arena_lock);
+}
+
+/*
+ * Attach a process-local handle to the memtable ref names. A stale
+ * reference (the memtable was released, its chunks maybe reused by
+ * another) is an ERROR naming it, never a read of someone else's rows.
+ */
+void
+strata_memtable_attach(StrataMemtableRef ref, sg_memtable *mt)
+{
+	sg_err		err = {0};
+	sg_code		rc = sg_memtable_attach(mt, arena_base(), ref.off, ref.generation,
+										arena_chunk_alloc, NULL, &err);
+
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+}
+
+/* A new empty memtable in fresh arena chunks. REQUIRES: tree lock held. */
+StrataMemtableRef
+strata_memtable_new(void)
+{
+	sg_arena	arena;
+	sg_memtable mt;
+	sg_err		err = {0};
+	sg_code		rc;
+	StrataMemtableRef ref;
+
+	ref.generation = pg_atomic_add_fetch_u64(&strata_shared->memtable_generation, 1);
+	rc = sg_arena_create(&arena, arena_base(), 0, 0, arena_chunk_alloc, NULL, &err);
+	if (rc == SG_OK)
+		rc = sg_memtable_create(&mt, &arena, ref.generation, &err);
+	if (rc != SG_OK)
+		strata_engine_error(rc, &err);
+	ref.off = sg_memtable_offset(&mt);
+	return ref;
+}
+
+/* Drop one pin; the last one frees the memtable's chunks. */
+void
+strata_memtable_unpin(StrataMemtableRef ref)
+{
+	sg_memtable mt;
+
+	strata_memtable_attach(ref, &mt);
+	if (sg_memtable_unref(&mt))
+		sg_arena_release(&mt.arena, arena_chunk_release, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Tree registry and directories
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Tree directories are $PGDATA/stratago/<db>/<name>, name being
+ * "<spc>_<rel>_<tree id>", with "t<backend>_" in front for a temporary
+ * table's (removed at every start: register_tree_dirs). This writes the
+ * part of the name every tree of key shares, up to the tree id.
+ */
+static void
+tree_name_prefix(const RelFileNodeBackend *key, char *buf, size_t len)
+{
+	if (key->backend != InvalidBackendId)
+		snprintf(buf, len, "t%d_%u_%u_", key->backend, key->node.spcNode, key->node.relNode);
+	else
+		snprintf(buf, len, "%u_%u_", key->node.spcNode, key->node.relNode);
+}
+
+static void
+tree_dir_path_of(const RelFileNodeBackend *key, uint64 tree_id, char *buf, size_t len)
+{
+	char		prefix[64];
+
+	tree_name_prefix(key, prefix, sizeof(prefix));
+	snprintf(buf, len, "%s/%u/%s%016llx", STRATAGO_DIR, key->node.dbNode, prefix,
+			 (unsigned long long) tree_id);
+}
+
+void
+strata_tree_dir(const StrataTree *tree, char *buf, size_t len)
+{
+	tree_dir_path_of(&tree->key, tree->tree_id, buf, len);
+}
+
+static void
+init_tree_entry(StrataTree *tree, uint64 tree_id, char persistence)
+{
+	RelFileNodeBackend key = tree->key;
+
+	memset(tree, 0, sizeof(*tree));
+	tree->key = key;
+	tree->tree_id = tree_id;
+	tree->persistence = persistence;
+	LWLockInitialize(&tree->lock, strata_tree_tranche_id);
+	LWLockInitialize(&tree->manifest_lock, strata_tree_tranche_id);
+}
+
+/* Every live tree (palloc'd array of pointers into the registry). */
+int
+strata_registry_list(StrataTree ***trees)
+{
+	HASH_SEQ_STATUS status;
+	StrataTree *tree;
+	int			n = 0;
+	int			cap = 16;
+
+	*trees = palloc(sizeof(StrataTree *) * cap);
+	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
+	hash_seq_init(&status, strata_registry);
+	while ((tree = hash_seq_search(&status)) != NULL)
+	{
+		if (tree->dropped)
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			*trees = repalloc(*trees, sizeof(StrataTree *) * cap);
+		}
+		(*trees)[n++] = tree;
+	}
+	LWLockRelease(strata_shared->registry_lock);
+	return n;
+}
+
+/* Remove every directory of this relfilenode (a stale tree: doc/DESIGN.md §7, T12). */
+static void
+remove_tree_dirs(const RelFileNodeBackend *key)
+{
+	char		dbdir[MAXPGPATH];
+	char		prefix[64];
+	DIR		   *dir;
+	struct dirent *de;
+
+	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, key->node.dbNode);
+	tree_name_prefix(key, prefix, sizeof(prefix));
+	dir = AllocateDir(dbdir);
+	if (dir == NULL)
+		return;
+	while ((de = ReadDirExtended(dir, dbdir, LOG)) != NULL)
+	{
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+		{
+			char		path[MAXPGPATH];
+
+			snprintf(path, sizeof(path), "%s/%s", dbdir, de->d_name);
+			if (!rmtree(path, true))
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not remove stale strata storage \"%s\"", path)));
+		}
+	}
+	FreeDir(dir);
+	fsync_fname(dbdir, true);
+}
+
+/*
+ * The persistence of a permanent or unlogged relfilenode as its smgr files
+ * tell: unlogged relations have an init fork (created, WAL-logged and
+ * synced before their tree). For recovery and redo, which have no catalog.
+ */
+char
+strata_persistence_on_disk(const RelFileNode *rnode)
+{
+	char	   *path = relpathperm(*rnode, INIT_FORKNUM);
+	struct stat st;
+	bool		unlogged = stat(path, &st) == 0;
+
+	pfree(path);
+	return unlogged ? RELPERSISTENCE_UNLOGGED : RELPERSISTENCE_PERMANENT;
+}
+
+/*
+ * Whether the smgr files of tree's relfilenode exist. An unlogged
+ * relation may have only its init fork: a base backup leaves its main fork
+ * out, and PostgreSQL makes it anew from the init fork at the end of
+ * recovery. A dropped relation loses every fork.
+ */
+bool
+strata_tree_storage_exists(const StrataTree *tree)
+{
+	struct stat st;
+	char	   *path = relpath(tree->key, MAIN_FORKNUM);
+	bool		exists = stat(path, &st) == 0 || errno != ENOENT;
+
+	pfree(path);
+	if (!exists && tree->persistence == RELPERSISTENCE_UNLOGGED)
+	{
+		path = relpath(tree->key, INIT_FORKNUM);
+		exists = stat(path, &st) == 0 || errno != ENOENT;
+		pfree(path);
+	}
+	return exists;
+}
+
+/* strata_tree_create with a given id (also the redo of a creation). */
+StrataTree *
+strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
+						   char persistence, uint64 tree_id)
+{
+	StrataTree *tree;
+	bool		found;
+	char		dbdir[MAXPGPATH];
+	char		path[MAXPGPATH];
+	RelFileNodeBackend key;
+	bool		reclaimed = false;
+
+	key.node = *rnode;
+	key.backend = backend;
+	remove_tree_dirs(&key);
+
+	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, rnode->dbNode);
+	if (MakePGDirectory(dbdir) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dbdir)));
+
+	/*
+	 * The directory exists before the registry names the tree: the
+	 * maintenance worker opens every registered tree's directory (creating
+	 * it if missing), so creating it afterwards could find it there.
+	 */
+	tree_dir_path_of(&key, tree_id, path, sizeof(path));
+	if (MakePGDirectory(path) < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", path)));
+	fsync_fname(path, true);
+	fsync_fname(dbdir, true);
+	fsync_fname(STRATAGO_DIR, true);
+
+	for (;;)
+	{
+		LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+		tree = hash_search(strata_registry, &key, HASH_ENTER_NULL, &found);
+		/* a shared hash table grows past its size into spare shared memory */
+		if (tree != NULL && !found &&
+			hash_get_num_entries(strata_registry) > strata_max_tables)
+		{
+			hash_search(strata_registry, &key, HASH_REMOVE, NULL);
+			tree = NULL;
+		}
+		if (tree != NULL)
+			break;
+		LWLockRelease(strata_shared->registry_lock);
+
+		/*
+		 * Dropped tables keep their entries until their smgr files are
+		 * gone, which is at the checkpoint after the DROP: under heavy
+		 * create/drop churn, make that happen now once before giving up.
+		 */
+		if (reclaimed || !IsUnderPostmaster || RecoveryInProgress())
+		{
+			(void) rmtree(path, true);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many strata tables"),
+					 errdetail("stratago.max_tables is %d, counting dropped tables whose files the next checkpoint removes.",
+							   strata_max_tables),
+					 errhint("Increase stratago.max_tables.")));
+		}
+		strata_reclaim_dropped_trees();
+		reclaimed = true;
+	}
+	if (found && strata_has_active(tree))
+	{
+		/* a stale entry: its memtables die with it */
+		StrataMemtableRef active = tree->active;
+		int			nimm = tree->nimm;
+		StrataMemtableRef imm[STRATA_MAX_IMM];
+
+		memcpy(imm, tree->imm, sizeof(imm));
+		init_tree_entry(tree, tree_id, persistence);
+		LWLockRelease(strata_shared->registry_lock);
+		strata_memtable_unpin(active);
+		for (int i = 0; i < nimm; i++)
+			strata_memtable_unpin(imm[i]);
+		LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+	}
+	else
+		init_tree_entry(tree, tree_id, persistence);
+	LWLockRelease(strata_shared->registry_lock);
+	return tree;
+}
+
+/*
+ * Forget the tree of a relation that no longer exists: its memtables, its
+ * registry entry and its directory. Only if the entry still holds tree_id
+ * (a new tree under the same relfilenode is left alone).
+ */
+void
+strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
+{
+	StrataTree *tree;
+	StrataMemtableRef mts[STRATA_MAX_IMM + 1];
+	int			n = 0;
+	char		path[MAXPGPATH];
+
+	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+	tree = hash_search(strata_registry, key, HASH_FIND, NULL);
+	if (tree == NULL || tree->tree_id != tree_id)
+	{
+		LWLockRelease(strata_shared->registry_lock);
+		return;
+	}
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	if (strata_has_active(tree))
+		mts[n++] = tree->active;
+	for (int i = 0; i < tree->nimm; i++)
+		mts[n++] = tree->imm[i];
+	strata_tree_dir(tree, path, sizeof(path));
+	tree->dropped = true;
+	LWLockRelease(&tree->lock);
+	hash_search(strata_registry, key, HASH_REMOVE, NULL);
+	LWLockRelease(strata_shared->registry_lock);
+
+	for (int i = 0; i < n; i++)
+		strata_memtable_unpin(mts[i]);
+	if (!rmtree(path, true))
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not remove strata storage \"%s\"", path)));
+	ereport(DEBUG1, (errmsg_internal("stratago: removed tree \"%s\" of a dropped relation", path)));
+}
+
+/*
+ * Does database dboid hold strata tables? A tree counts while its
+ * relation's main fork exists (a dropped table's tree waits for the
+ * maintenance worker's sweep, and does not count).
+ */
+bool
+strata_database_has_tables(Oid dboid)
+{
+	StrataTree **trees;
+	int			n = strata_registry_list(&trees);
+	bool		found = false;
+
+	for (int i = 0; i < n && !found; i++)
+	{
+		if (trees[i]->key.node.dbNode != dboid || trees[i]->dropped)
+			continue;
+		found = strata_tree_storage_exists(trees[i]);
+	}
+	pfree(trees);
+	return found;
+}
+
+/* The tree of rel's current relfilenode; ERROR if its storage is missing. */
+StrataTree *
+strata_tree_get(Relation rel)
+{
+	StrataTree *tree;
+	RelFileNodeBackend key;
+
+	/* heap's buffer manager refuses the same (ReadBufferExtended) */
+	if (RELATION_IS_OTHER_TEMP(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot access temporary tables of other sessions")));
+
+	key.node = rel->rd_node;
+	key.backend = rel->rd_backend;
+	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
+	tree = hash_search(strata_registry, &key, HASH_FIND, NULL);
+	LWLockRelease(strata_shared->registry_lock);
+	if (tree == NULL || tree->dropped)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata storage of relation \"%s\" is missing",
+						RelationGetRelationName(rel)),
+				 errdetail("No tree is registered for relfilenode %u/%u/%u.",
+						   rel->rd_node.spcNode, rel->rd_node.dbNode, rel->rd_node.relNode)));
+	if (tree->damaged)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("strata table \"%s\" is damaged", RelationGetRelationName(rel)),
+				 errdetail("%s", tree->damage),
+				 errhint("Restore the table's files from a backup and restart the server, or drop the table.")));
+	if (tree->lost_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("unlogged table \"%s\" lost rows when the server last stopped",
+						RelationGetRelationName(rel)),
+				 errdetail("The server stopped cleanly, but rows of this unlogged strata table had not been written out."),
+				 errhint("TRUNCATE the table to use it again.")));
+	return tree;
+}
+
+LWLock *
+strata_row_latch(StrataTree *tree, uint64 rowid)
+{
+	uint64		h = (tree->tree_id ^ (rowid * UINT64CONST(0x9E3779B97F4A7C15)));
+
+	return &((LWLockPadded *) strata_shared->row_latches)[(h >> 20) % STRATA_ROW_LATCHES].lock;
+}
+
+uint64
+strata_tree_alloc_rowid(StrataTree *tree)
+{
+	uint64		rowid;
+
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	rowid = tree->next_rowid++;
+	LWLockRelease(&tree->lock);
+	if (rowid > STRATA_MAX_ROWID)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("strata table has run out of row ids")));
+	return rowid;
+}
+
+/* ------------------------------------------------------------------------
+ * Write path
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Whether a memtable reached stratago.memtable_size. Counted in bytes
+ * handed out, not in arena chunks reserved: a fresh memtable already holds
+ * a whole 64 kB chunk, so with memtable_size = 64kB counting chunks made
+ * every write freeze its memtable and flush a one-row SSTable.
+ */
+bool
+strata_memtable_full(sg_memtable *mt)
+{
+	return sg_arena_used(&mt->arena) >= (uint64) strata_memtable_size_kb * 1024;
+}
+
+/*
+ * Make room in the active memtable. REQUIRES: tree lock held exclusively.
+ * Returns false when the caller must wait for a flush (lock released).
+ */
+bool
+strata_ensure_active_memtable(StrataTree *tree)
+{
+	sg_memtable mt;
+
+	if (!strata_has_active(tree))
+	{
+		tree->active = strata_memtable_new();
+		tree->active_min_lsn = 0;
+		tree->active_pg_first = tree->active_pg_last = 0;
+		tree->active_entries = 0;
+		return true;
+	}
+	strata_memtable_attach(tree->active, &mt);
+	if (!strata_memtable_full(&mt))
+		return true;
+	return strata_freeze_active(tree);
+}
+
+/*
+ * Move the active memtable to the frozen list and wake the worker to
+ * flush it. REQUIRES: tree lock held exclusively. False if the frozen list
+ * is full (the caller waits for a flush).
+ */
+bool
+strata_freeze_active(StrataTree *tree)
+{
+	sg_memtable mt;
+
+	strata_memtable_attach(tree->active, &mt);
+	if (tree->nimm == STRATA_MAX_IMM)
+		return false;
+	sg_memtable_freeze(&mt);
+	tree->imm[tree->nimm] = tree->active;
+	tree->imm_entries[tree->nimm] = tree->active_entries;
+	tree->imm_min_lsn[tree->nimm] = tree->active_min_lsn;
+	tree->imm_pg_first[tree->nimm] = tree->active_pg_first;
+	tree->imm_pg_last[tree->nimm] = tree->active_pg_last;
+	tree->nimm++;
+	tree->active = strata_memtable_new();
+	tree->active_min_lsn = 0;
+	tree->active_pg_first = tree->active_pg_last = 0;
+	tree->active_entries = 0;
+	if (strata_shared->maintenance_pid != 0)
+		kill(strata_shared->maintenance_pid, SIGUSR1);
+	return true;
+}
+
+/* The registered tree of a permanent or unlogged rnode, or NULL. */
+StrataTree *
+strata_tree_lookup(const RelFileNode *rnode)
+{
+	StrataTree *tree;
+	RelFileNodeBackend key;
+
+	key.node = *rnode;
+	key.backend = InvalidBackendId;
+	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
+	tree = hash_search(strata_registry, &key, HASH_FIND, NULL);
+	LWLockRelease(strata_shared->registry_lock);
+	if (tree != NULL && tree->dropped)
+		tree = NULL;
+	return tree;
+}
+/*
+ * Free the registry entries of dropped tables now (a backend that found
+ * the registry full): a checkpoint unlinks their smgr files, then the
+ * worker's next round sweeps them (the worker, not this backend, because
+ * it may be flushing or compacting those very trees). Waits a bounded time.
+ */
+void
+strata_reclaim_dropped_trees(void)
+{
+	uint64		target;
+	TimestampTz start;
+
+	RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
+	/* a sweep under way may have listed the trees before the unlinks */
+	target = pg_atomic_read_u64(&strata_shared->sweeps) + 2;
+	start = GetCurrentTimestamp();
+	ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
+	while (pg_atomic_read_u64(&strata_shared->sweeps) < target &&
+		   strata_shared->maintenance_pid != 0 &&
+		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), STRATA_BOUNDED_WAIT_MS))
+	{
+		kill(strata_shared->maintenance_pid, SIGUSR1);
+		ConditionVariableTimedSleep(&strata_shared->flush_cv, 100, PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+}
+
+/*
+ * Register a tree found on disk at startup (recovery.c), with nothing in
+ * memory yet. REQUIRES: the postmaster, before any backend exists.
+ */
+StrataTree *
+strata_tree_register_found(const RelFileNodeBackend *key, uint64 tree_id, char persistence)
+{
+	StrataTree *tree;
+	bool		found;
+
+	tree = hash_search(strata_registry, key, HASH_ENTER_NULL, &found);
+	if (tree == NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many strata tables to recover"),
+				 errhint("Increase stratago.max_tables.")));
+	init_tree_entry(tree, tree_id, persistence);
+	return tree;
+}

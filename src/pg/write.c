@@ -218,13 +218,14 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 				break;
 			LWLockRelease(&tree->lock);
 		}
+		/*
+		 * Still prepared to sleep on the condition variable here: a cancel
+		 * would make the next sleep return at once (a busy loop).
+		 */
 		if (wait_start == 0)
 			wait_start = GetCurrentTimestamp();
 		else
-		{
-			ConditionVariableCancelSleep();
 			strata_check_flush_failing(wait_start);
-		}
 		if (strata_shared->maintenance_pid != 0)
 			kill(strata_shared->maintenance_pid, SIGUSR1);
 		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);

@@ -75,7 +75,7 @@ strata_slot_callbacks(Relation rel)
  */
 
 /* ------------------------------------------------------------------------
- * SERIALIZABLE: PostgreSQL's predicate locks (BRIEF §5.7)
+ * SERIALIZABLE: PostgreSQL's predicate locks
  *
  * Readers take the locks heap takes (the whole relation for a sequential
  * scan, the TID for a fetch) and report rw-conflicts out: every version
@@ -110,7 +110,7 @@ strata_ssi_read(Relation rel, const StrataVersion *versions, int n, StrataResolv
 /*
  * The tuple to store for a slot: a MinimalTuple with every external TOAST
  * pointer replaced by its value, since strata tables have no TOAST table
- * and a pointer into another table's TOAST would dangle (BRIEF §5.5).
+ * and a pointer into another table's TOAST would dangle.
  */
 static MinimalTuple
 strata_form_tuple(TupleTableSlot *slot)
@@ -847,8 +847,8 @@ strata_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
 
 /*
  * Which index entries point at rows nobody can see any more (btree asks
- * after ROLLBACK TO SAVEPOINT and in bottom-up deletion, BRIEF §5.2).
- * Every candidate is checked; the ones found dead are marked deletable.
+ * after ROLLBACK TO SAVEPOINT and in bottom-up deletion). Every candidate
+ * is checked; the ones found dead are marked deletable.
  */
 static TransactionId
 strata_index_delete_tuples(Relation rel, TM_IndexDeleteOp *delstate)
@@ -1624,7 +1624,7 @@ strata_lock_updated_chain(Relation rel, ItemPointer start, CommandId cid,
  * Row locks are LOCK versions written by the locker, with heap's four
  * strengths: writers and lockers wait for in-progress locks and changes of
  * conflicting strength only, and the locker's own later update or delete
- * goes through (BRIEF §4).
+ * goes through.
  */
 static TM_Result
 strata_tuple_lock(Relation rel, ItemPointer tid, Snapshot snapshot,
@@ -1744,7 +1744,7 @@ strata_finish_bulk_insert(Relation rel, int options)
  * main fork, empty, exactly as heap would: PostgreSQL picks relfilenodes by
  * checking which smgr files exist and drops storage through its
  * pending-delete list at commit or abort, and both must keep working for
- * strata tables (BRIEF §5.12).
+ * strata tables.
  */
 static void
 create_smgr_storage(const RelFileNode *rnode, char persistence)
@@ -2176,7 +2176,7 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	/*
 	 * Reaped rows are engine tombstones over their stubs until compaction
 	 * meets them: compact once more so that one VACUUM gives the space
-	 * back (BRIEF: compaction instead of VACUUM-driven space reuse).
+	 * back (strata frees space by compaction, not by VACUUM-driven reuse).
 	 */
 	if (vs.reaped > 0)
 	{
@@ -2261,7 +2261,7 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 /*
  * ANALYZE samples "blocks" of 291 row ids, numbered as relation_size
- * counts them (BRIEF §5.3).
+ * counts them.
  */
 static bool
 strata_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
@@ -2293,9 +2293,9 @@ strata_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
  * alive unless a committed delete or move is not yet old enough to be
  * invisible to everyone (then "recently dead", indexed for old snapshots),
  * and skipped once no snapshot can see it. A row whose older same-TID
- * versions may still be visible makes a broken chain (BRIEF §5.6): the
- * index then carries indcheckxmin, so old snapshots do not use it, as heap
- * does for HOT chains.
+ * versions may still be visible makes a broken chain: the index then
+ * carries indcheckxmin, so old snapshots do not use it, as heap does for
+ * HOT chains.
  */
 static double
 strata_index_build_range_scan(Relation rel, Relation index,
@@ -2609,7 +2609,7 @@ strata_relation_size(Relation rel, ForkNumber forkNumber)
 static bool
 strata_relation_needs_toast_table(Relation rel)
 {
-	/* The engine stores values of any size inline (BRIEF §4). */
+	/* The engine stores values of any size inline. */
 	return false;
 }
 

@@ -1,0 +1,133 @@
+/*
+ * am_internal.h — what the files of the strata table access method share:
+ * tableam.c, which wires the TableAmRoutine together, and the am_*.c files
+ * that implement its callbacks, one family each. Private to those files:
+ * the rest of the glue knows the access method only through stratago.h.
+ *
+ * Calls go one way, from the later files in this list to the earlier
+ * ones, never back:
+ *
+ *   am_fetch.c        row helpers, index fetches, single-row reads
+ *
+ * (tableam.c takes the address of every callback for its TableAmRoutine
+ * but calls none of them.)
+ */
+#ifndef STRATA_AM_INTERNAL_H
+#define STRATA_AM_INTERNAL_H
+
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
+
+#include "pg/rowversion.h"
+#include "pg/runtime.h"
+
+/*
+ * A scan of a strata table: sequential, TID range, bitmap, sample, ANALYZE's
+ * and an index build's (am_scan.c; am_fetch.c and am_index_build.c
+ * read it too).
+ */
+typedef struct StrataScanDescData
+{
+	TableScanDescData base;
+	MemoryContext scancxt;		/* everything the scan allocates */
+	StrataTree *tree;
+	StrataTreeScan *tscan;
+	/* parallel scans and ANALYZE read one block (291 row ids) at a time */
+	bool		by_block;
+	bool		block_open;
+	uint64		block_end;		/* row ids of the current block end here */
+	ParallelBlockTableScanWorkerData pworker;
+	bool		pworker_started;
+	uint64		analyze_rows;
+	/* TID range scans: row ids [range_min, range_max] */
+	bool		range_open;
+	uint64		range_min;
+	uint64		range_max;
+	/* bitmap scans: the block being read and where in its offsets */
+	BlockNumber bm_block;
+	int			bm_index;
+	MemoryContext fetchcxt;		/* the row fetched last */
+	bool		sample_started; /* TABLESAMPLE without NextSampleBlock */
+
+	/*
+	 * Where a serial sequential or TID range scan stands, for scrollable
+	 * cursors (scan_step_back): on the row returned last, or nowhere, as a
+	 * heap scan that reached either end starts over (forward from the
+	 * first row, backward from the last; the portal keeps track of which
+	 * end the cursor is at). reseek: the tree scan is not just after it.
+	 */
+	enum
+	{
+		SCAN_POS_NONE,
+		SCAN_POS_ON
+	}			pos;
+	uint64		pos_rowid;
+	bool		reseek;
+	/* visible row ids below pos_rowid, ascending, and the window width */
+	uint64	   *back_rows;
+	int			back_n;
+	int			back_cap;
+	uint64		back_window;
+} StrataScanDescData;
+
+typedef StrataScanDescData *StrataScanDesc;
+
+/* am_fetch.c */
+
+/* The row id of tid; ERROR if tid cannot name a row of rel. */
+extern uint64 strata_rowid_or_error(Relation rel, ItemPointer tid);
+
+/* Store DATA version v of the row at tid in slot (in the slot's context). */
+extern void strata_store_version(Relation rel, const StrataVersion *v,
+								 ItemPointer tid, TupleTableSlot *slot);
+
+/* SERIALIZABLE: conflicts out for what snapshot passed; tid: lock the row. */
+extern void strata_ssi_read(Relation rel, const StrataVersion *versions, int n,
+							StrataResolved r, ItemPointer tid,
+							Snapshot snapshot);
+
+/* Gone for every snapshot? If so, *latest_xid moves up to its remover. */
+extern bool strata_row_dead_to_all(const StrataVersion *versions, int n,
+								   GlobalVisState *vistest,
+								   TransactionId *latest_xid);
+
+/* A fetch state for rel, in TopTransactionContext until index_fetch_end. */
+extern IndexFetchTableData *strata_index_fetch_begin(Relation rel);
+
+/* Nothing is kept between fetches: nothing to reset. */
+extern void strata_index_fetch_reset(IndexFetchTableData *data);
+
+/* Free what strata_index_fetch_begin allocated. */
+extern void strata_index_fetch_end(IndexFetchTableData *data);
+
+/* The row at tid as snapshot sees it; *all_dead if it is gone for all. */
+extern bool strata_index_fetch_tuple(IndexFetchTableData *data,
+									 ItemPointer tid, Snapshot snapshot,
+									 TupleTableSlot *slot, bool *call_again,
+									 bool *all_dead);
+
+/* The row at tid as snapshot sees it (SnapshotAny: the one acted on). */
+extern bool strata_tuple_fetch_row_version(Relation rel, ItemPointer tid,
+										   Snapshot snapshot,
+										   TupleTableSlot *slot);
+
+/* Does tid name a row id the scan's table has handed out? */
+extern bool strata_tuple_tid_valid(TableScanDesc sscan, ItemPointer tid);
+
+/* Follow MOVED links from *tid to the newest TID the snapshot sees. */
+extern void strata_tuple_get_latest_tid(TableScanDesc sscan, ItemPointer tid);
+
+/* Does snapshot see the very version of the row that slot holds? */
+extern bool strata_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
+											Snapshot snapshot);
+
+/* Mark deletable the index entries whose rows are gone for everyone. */
+extern TransactionId strata_index_delete_tuples(Relation rel,
+												TM_IndexDeleteOp *delstate);
+
+#endif							/* STRATA_AM_INTERNAL_H */

@@ -8,6 +8,7 @@
  * ones, never back:
  *
  *   am_fetch.c        row helpers, index fetches, single-row reads
+ *   am_scan.c         uses am_fetch.c
  *
  * (tableam.c takes the address of every callback for its TableAmRoutine
  * but calls none of them.)
@@ -129,5 +130,84 @@ extern bool strata_tuple_satisfies_snapshot(Relation rel, TupleTableSlot *slot,
 /* Mark deletable the index entries whose rows are gone for everyone. */
 extern TransactionId strata_index_delete_tuples(Relation rel,
 												TM_IndexDeleteOp *delstate);
+
+/* am_scan.c */
+
+/* A scan whose memory lives until scan_end or the transaction ends. */
+extern TableScanDesc strata_scan_begin(Relation rel, Snapshot snapshot,
+									   int nkeys, struct ScanKeyData *key,
+									   ParallelTableScanDesc pscan,
+									   uint32 flags);
+
+/* End the tree scan, a temporary snapshot and the scan's memory. */
+extern void strata_scan_end(TableScanDesc sscan);
+
+/* Start the scan over from its first row. */
+extern void strata_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key,
+							   bool set_params, bool allow_strat,
+							   bool allow_sync, bool allow_pagemode);
+
+/* The next visible row, forward or (scrollable cursors) backward. */
+extern bool strata_scan_getnextslot(TableScanDesc sscan,
+									ScanDirection direction,
+									TupleTableSlot *slot);
+
+/* Limit the scan to the row ids that [mintid, maxtid] bounds. */
+extern void strata_scan_set_tidrange(TableScanDesc sscan, ItemPointer mintid,
+									 ItemPointer maxtid);
+
+/* The next visible row of the TID range, in either direction. */
+extern bool strata_scan_getnextslot_tidrange(TableScanDesc sscan,
+											 ScanDirection direction,
+											 TupleTableSlot *slot);
+
+/* Parallel scans share heap's block-based state: its size. */
+extern Size strata_parallelscan_estimate(Relation rel);
+
+/* Parallel scans share heap's block-based state: set it up. */
+extern Size strata_parallelscan_initialize(Relation rel,
+										   ParallelTableScanDesc pscan);
+
+/* Parallel scans share heap's block-based state: reset it. */
+extern void strata_parallelscan_reinitialize(Relation rel,
+											 ParallelTableScanDesc pscan);
+
+/* The scan's tree scan, opened on first use so an idle scan pins nothing. */
+extern StrataTreeScan *strata_scan_tree(StrataScanDesc scan);
+
+/* Position on block blkno: row ids [blkno * 291, (blkno + 1) * 291). */
+extern void strata_scan_open_block(StrataScanDesc scan, BlockNumber blkno);
+
+/* The next block of a parallel scan, or InvalidBlockNumber at the end. */
+extern BlockNumber strata_scan_next_parallel_block(StrataScanDesc scan);
+
+/* Start a bitmap block; false if it holds no row id handed out. */
+extern bool strata_scan_bitmap_next_block(TableScanDesc sscan,
+										  struct TBMIterateResult *tbmres);
+
+/* The next visible row among the bitmap block's offsets (lossy: all). */
+extern bool strata_scan_bitmap_next_tuple(TableScanDesc sscan,
+										  struct TBMIterateResult *tbmres,
+										  TupleTableSlot *slot);
+
+/* Move to the next block the sampling method picks; false at the end. */
+extern bool strata_scan_sample_next_block(TableScanDesc sscan,
+										  struct SampleScanState *scanstate);
+
+/* The next visible row the sampling method picks in the block. */
+extern bool strata_scan_sample_next_tuple(TableScanDesc sscan,
+										  struct SampleScanState *scanstate,
+										  TupleTableSlot *slot);
+
+/* Position on the block ANALYZE samples. */
+extern bool strata_scan_analyze_next_block(TableScanDesc sscan,
+										   BlockNumber blockno,
+										   BufferAccessStrategy bstrategy);
+
+/* The block's next live row; counts live rows and dead versions. */
+extern bool strata_scan_analyze_next_tuple(TableScanDesc sscan,
+										   TransactionId OldestXmin,
+										   double *liverows, double *deadrows,
+										   TupleTableSlot *slot);
 
 #endif							/* STRATA_AM_INTERNAL_H */

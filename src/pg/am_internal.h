@@ -7,8 +7,10 @@
  * Calls go one way, from the later files in this list to the earlier
  * ones, never back:
  *
+ *   tableam.c         strata_relation_size (used by VACUUM and index builds)
  *   am_fetch.c        row helpers, index fetches, single-row reads
  *   am_scan.c         uses am_fetch.c
+ *   am_index_build.c  uses am_scan.c, am_fetch.c, tableam.c
  *
  * (tableam.c takes the address of every callback for its TableAmRoutine
  * but calls none of them.)
@@ -77,6 +79,11 @@ typedef struct StrataScanDescData
 } StrataScanDescData;
 
 typedef StrataScanDescData *StrataScanDesc;
+
+/* tableam.c */
+
+/* BLCKSZ per 291 row ids handed out, so that block numbers match TIDs. */
+extern uint64 strata_relation_size(Relation rel, ForkNumber forkNumber);
 
 /* am_fetch.c */
 
@@ -209,5 +216,24 @@ extern bool strata_scan_analyze_next_tuple(TableScanDesc sscan,
 										   TransactionId OldestXmin,
 										   double *liverows, double *deadrows,
 										   TupleTableSlot *slot);
+
+/* am_index_build.c */
+
+/* Feed each row once to callback; ends sscan, passed in or not. */
+extern double strata_index_build_range_scan(Relation rel, Relation index,
+											struct IndexInfo *indexInfo,
+											bool allow_sync, bool anyvisible,
+											bool progress,
+											BlockNumber start_blockno,
+											BlockNumber numblocks,
+											IndexBuildCallback callback,
+											void *callback_state,
+											TableScanDesc sscan);
+
+/* Insert the rows snapshot sees whose TIDs the index lacks. */
+extern void strata_index_validate_scan(Relation table_rel, Relation index_rel,
+									   struct IndexInfo *index_info,
+									   Snapshot snapshot,
+									   struct ValidateIndexState *state);
 
 #endif							/* STRATA_AM_INTERNAL_H */

@@ -11,6 +11,7 @@
  *   am_fetch.c        row helpers, index fetches, single-row reads
  *   am_scan.c         uses am_fetch.c
  *   am_index_build.c  uses am_scan.c, am_fetch.c, tableam.c
+ *   am_vacuum.c       uses am_fetch.c, tableam.c
  *
  * (tableam.c takes the address of every callback for its TableAmRoutine
  * but calls none of them.)
@@ -235,5 +236,11 @@ extern void strata_index_validate_scan(Relation table_rel, Relation index_rel,
 									   struct IndexInfo *index_info,
 									   Snapshot snapshot,
 									   struct ValidateIndexState *state);
+
+/* am_vacuum.c */
+
+/* Compact; dead rows out of indexes, then tree; advance relfrozenxid. */
+extern void strata_relation_vacuum(Relation rel, struct VacuumParams *params,
+								   BufferAccessStrategy bstrategy);
 
 #endif							/* STRATA_AM_INTERNAL_H */

@@ -12,6 +12,7 @@
  *   am_scan.c         uses am_fetch.c
  *   am_index_build.c  uses am_scan.c, am_fetch.c, tableam.c
  *   am_vacuum.c       uses am_fetch.c, tableam.c
+ *   am_ddl.c          uses am_fetch.c
  *
  * (tableam.c takes the address of every callback for its TableAmRoutine
  * but calls none of them.)
@@ -242,5 +243,32 @@ extern void strata_index_validate_scan(Relation table_rel, Relation index_rel,
 /* Compact; dead rows out of indexes, then tree; advance relfrozenxid. */
 extern void strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 								   BufferAccessStrategy bstrategy);
+
+/* am_ddl.c */
+
+/* Create the empty smgr main fork, then a new, empty tree. */
+extern void strata_relation_set_new_filenode(Relation rel,
+											 const RelFileNode *newrnode,
+											 char persistence,
+											 TransactionId *freezeXid,
+											 MultiXactId *minmulti);
+
+/* Start the relfilenode over as an empty tree under a new tree id. */
+extern void strata_relation_nontransactional_truncate(Relation rel);
+
+/* Copy every row verbatim into a new tree for newrnode; drop the old. */
+extern void strata_relation_copy_data(Relation rel,
+									  const RelFileNode *newrnode);
+
+/* Copy rows some snapshot may see, in OldIndex's order if given. */
+extern void strata_relation_copy_for_cluster(Relation OldTable,
+											 Relation NewTable,
+											 Relation OldIndex, bool use_sort,
+											 TransactionId OldestXmin,
+											 TransactionId *xid_cutoff,
+											 MultiXactId *multi_cutoff,
+											 double *num_tuples,
+											 double *tups_vacuumed,
+											 double *tups_recently_dead);
 
 #endif							/* STRATA_AM_INTERNAL_H */

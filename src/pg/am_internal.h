@@ -13,6 +13,7 @@
  *   am_index_build.c  uses am_scan.c, am_fetch.c, tableam.c
  *   am_vacuum.c       uses am_fetch.c, tableam.c
  *   am_ddl.c          uses am_fetch.c
+ *   am_lock.c         uses am_fetch.c
  *
  * (tableam.c takes the address of every callback for its TableAmRoutine
  * but calls none of them.)
@@ -270,5 +271,37 @@ extern void strata_relation_copy_for_cluster(Relation OldTable,
 											 double *num_tuples,
 											 double *tups_vacuumed,
 											 double *tups_recently_dead);
+
+/* am_lock.c */
+
+/* Called by strata_modify_row with the row latched when the row is TM_Ok. */
+typedef void (*strata_row_action) (Relation rel, StrataTree *tree, uint64 rowid,
+								   ItemPointer tid, const StrataVersion *versions,
+								   int n, int current, int held_mode, void *arg);
+/* Called by strata_modify_row to decide the strength the writer needs. */
+typedef LockTupleMode (*strata_row_mode) (Relation rel, const StrataVersion *versions,
+										  int n, ItemPointer tid, void *arg);
+
+/* Latch, check, wait, retry; on TM_Ok, act with the row latched. */
+extern TM_Result strata_modify_row(Relation rel, ItemPointer tid,
+								   CommandId cid, Snapshot snapshot,
+								   Snapshot crosscheck, LockTupleMode mode,
+								   strata_row_mode mode_of,
+								   LockWaitPolicy wait, TM_FailureData *tmfd,
+								   XLTW_Oper oper, strata_row_action act,
+								   void *arg, ItemPointer follow);
+
+/* Append this transaction's TOMBSTONE, MOVED or LOCK version. */
+extern void strata_append_simple(Relation rel, StrataTree *tree, uint64 rowid,
+								 StrataVersionKind kind, CommandId cid,
+								 uint8 flags, ItemPointer moved_to,
+								 LockTupleMode mode);
+
+/* Lock the row at tid with heap's strengths, flags and results. */
+extern TM_Result strata_tuple_lock(Relation rel, ItemPointer tid,
+								   Snapshot snapshot, TupleTableSlot *slot,
+								   CommandId cid, LockTupleMode mode,
+								   LockWaitPolicy wait_policy, uint8 flags,
+								   TM_FailureData *tmfd);
 
 #endif							/* STRATA_AM_INTERNAL_H */

@@ -14,6 +14,7 @@
  *   am_vacuum.c       uses am_fetch.c, tableam.c
  *   am_ddl.c          uses am_fetch.c
  *   am_lock.c         uses am_fetch.c
+ *   am_modify.c       uses am_lock.c, am_fetch.c
  *
  * (tableam.c takes the address of every callback for its TableAmRoutine
  * but calls none of them.)
@@ -303,5 +304,45 @@ extern TM_Result strata_tuple_lock(Relation rel, ItemPointer tid,
 								   CommandId cid, LockTupleMode mode,
 								   LockWaitPolicy wait_policy, uint8 flags,
 								   TM_FailureData *tmfd);
+
+/* am_modify.c */
+
+/* Append a DATA version under a new row id; slot gets TID and xmin. */
+extern void strata_tuple_insert(Relation rel, TupleTableSlot *slot,
+								CommandId cid, int options,
+								BulkInsertState bistate);
+
+/* An insert whose token stays published until it completes. */
+extern void strata_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
+											CommandId cid, int options,
+											BulkInsertState bistate,
+											uint32 specToken);
+
+/* Unpublish the token; if the insert failed, undo it for everyone. */
+extern void strata_tuple_complete_speculative(Relation rel,
+											  TupleTableSlot *slot,
+											  uint32 specToken, bool succeeded);
+
+/* strata_tuple_insert for ntuples slots, appended at once. */
+extern void strata_multi_insert(Relation rel, TupleTableSlot **slots,
+								int ntuples, CommandId cid, int options,
+								BulkInsertState bistate);
+
+/* Nothing is buffered across calls: nothing to finish. */
+extern void strata_finish_bulk_insert(Relation rel, int options);
+
+/* Append a TOMBSTONE (a MOVED if changing partition); heap's TM_Result. */
+extern TM_Result strata_tuple_delete(Relation rel, ItemPointer tid,
+									 CommandId cid, Snapshot snapshot,
+									 Snapshot crosscheck, bool wait,
+									 TM_FailureData *tmfd, bool changingPart);
+
+/* New row data at the same TID, or at a new one the old links to. */
+extern TM_Result strata_tuple_update(Relation rel, ItemPointer otid,
+									 TupleTableSlot *slot, CommandId cid,
+									 Snapshot snapshot, Snapshot crosscheck,
+									 bool wait, TM_FailureData *tmfd,
+									 LockTupleMode *lockmode,
+									 bool *update_indexes);
 
 #endif							/* STRATA_AM_INTERNAL_H */

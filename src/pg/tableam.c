@@ -1,54 +1,44 @@
 /*
  * tableam.c — the `strata` table access method: the TableAmRoutine that
- * PostgreSQL calls for every operation on a strata table.
+ * PostgreSQL calls for every operation on a strata table, and its handler.
  *
  * Rows live in the relation's LSM tree (runtime.c); each change appends a
  * row version (rowversion.h) and PostgreSQL's snapshots pick the version
  * a reader sees. Callbacks whose feature is not built yet raise
  * ERRCODE_FEATURE_NOT_SUPPORTED naming the operation, so that nothing ever
  * crashes or silently succeeds.
+ *
+ * This file wires the routine together, as heapam_handler.c does for
+ * heap; it keeps only the slot and size callbacks, which are short. The
+ * other callbacks live by family in files of their own (declared in
+ * am_internal.h), each calling only the files listed above it and this
+ * file's strata_relation_size:
+ *
+ *   am_fetch.c        index fetches, index_delete_tuples, single-row reads;
+ *                     the row helpers the other files use
+ *   am_scan.c         sequential, TID range, bitmap and sample scans;
+ *                     ANALYZE's callbacks
+ *   am_index_build.c  index builds, CREATE INDEX CONCURRENTLY's validation
+ *   am_vacuum.c       VACUUM
+ *   am_ddl.c          new storage, truncation, SET TABLESPACE, VACUUM FULL
+ *                     and CLUSTER
+ *   am_lock.c         tuple_lock, and the row-status and wait loop that
+ *                     delete, update and lock share
+ *   am_modify.c       insert, speculative insert, multi_insert, delete,
+ *                     update
  */
 #include "postgres.h"
 
 #include <math.h>
 
-#include "access/detoast.h"
-#include "access/genam.h"
-#include "access/heapam.h"
-#include "access/heaptoast.h"
-#include "access/multixact.h"
-#include "access/relscan.h"
+#include "access/htup_details.h"
 #include "access/tableam.h"
-#include "access/xact.h"
-#include "catalog/index.h"
-#include "catalog/storage.h"
-#include "catalog/storage_xlog.h"
-#include "commands/progress.h"
-#include "commands/vacuum.h"
-#include "postmaster/autovacuum.h"
-#include "commands/dbcommands.h"
-#include "utils/lsyscache.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
-#include "miscadmin.h"
-#include "pgstat.h"
-#include "storage/bufmgr.h"
-#include "storage/lmgr.h"
-#include "storage/smgr.h"
-#include "utils/builtins.h"
-#include "utils/datum.h"
-#include "utils/memutils.h"
+#include "storage/bufpage.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
-#include "utils/tuplesort.h"
-#include "access/tsmapi.h"
-#include "storage/predicate.h"
-#include "storage/procarray.h"
-#include "executor/executor.h"
-#include "nodes/execnodes.h"
 
 #include "pg/am_internal.h"
-#include "pg/rowversion.h"
 #include "pg/runtime.h"
 #include "pg/stratago.h"
 

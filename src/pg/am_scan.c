@@ -1,0 +1,546 @@
+/*
+ * am_scan.c — scans of a strata table: sequential scans (serial, parallel
+ * by blocks of 291 row ids, and backward for scrollable cursors), TID
+ * range scans, bitmap and TABLESAMPLE scans, and ANALYZE's block and
+ * tuple callbacks, all over one scan descriptor (StrataScanDescData,
+ * am_internal.h).
+ *
+ * Separate from am_fetch.c because a scan walks the tree in row-id order
+ * through a tree scan instead of looking rows up one TID at a time;
+ * bitmap and sample scans, which do fetch by TID, go through am_fetch.c's
+ * fetch_row_version. Index builds (am_index_build.c) drive the same
+ * descriptor with strata_scan_tree and the block helpers below.
+ */
+#include "postgres.h"
+
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "access/tsmapi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "nodes/execnodes.h"
+#include "nodes/tidbitmap.h"
+#include "pgstat.h"
+#include "storage/predicate.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "pg/am_internal.h"
+#include "pg/read.h"
+#include "pg/rowversion.h"
+#include "pg/tree.h"
+
+/* ------------------------------------------------------------------------
+ * Scans
+ * ------------------------------------------------------------------------
+ */
+TableScanDesc
+strata_scan_begin(Relation rel, Snapshot snapshot, int nkeys,
+				  struct ScanKeyData *key, ParallelTableScanDesc pscan,
+				  uint32 flags)
+{
+	StrataScanDesc scan;
+	MemoryContext scancxt;
+
+
+	/*
+	 * Callers may begin a scan in a per-tuple context that they reset
+	 * between rows (ALTER TABLE's constraint checks do): keep the scan's
+	 * memory in a context of its own that lives until scan_end, or until
+	 * the transaction ends if an error skips scan_end.
+	 */
+	scancxt = AllocSetContextCreate(TopTransactionContext, "strata scan",
+									ALLOCSET_DEFAULT_SIZES);
+	scan = MemoryContextAllocZero(scancxt, sizeof(StrataScanDescData));
+	scan->scancxt = scancxt;
+	scan->base.rs_rd = rel;
+	scan->base.rs_snapshot = snapshot;
+	scan->base.rs_nkeys = nkeys;
+	scan->base.rs_key = key;
+	scan->base.rs_flags = flags;
+	scan->base.rs_parallel = pscan;
+	scan->tree = strata_tree_get(rel);
+	scan->by_block = (pscan != NULL) || (flags & SO_TYPE_ANALYZE);
+	/* with SO_TEMP_SNAPSHOT the caller registered it; scan_end unregisters */
+	if (flags & SO_TYPE_SEQSCAN)
+	{
+		pgstat_count_heap_scan(rel);
+		/* a sequential scan reads the whole relation, as heap's does */
+		if (snapshot != NULL && IsMVCCSnapshot(snapshot))
+			PredicateLockRelation(rel, snapshot);
+	}
+	return (TableScanDesc) scan;
+}
+
+void
+strata_scan_end(TableScanDesc sscan)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (scan->tscan)
+		strata_tree_scan_end(scan->tscan);
+	if (sscan->rs_flags & SO_TEMP_SNAPSHOT)
+		UnregisterSnapshot(sscan->rs_snapshot);
+	MemoryContextDelete(scan->scancxt);
+}
+
+void
+strata_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params,
+				   bool allow_strat, bool allow_sync, bool allow_pagemode)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (scan->tscan)
+	{
+		strata_tree_scan_end(scan->tscan);
+		scan->tscan = NULL;
+	}
+	scan->block_open = false;
+	scan->pworker_started = false;
+	scan->sample_started = false;
+	scan->range_open = false;
+	scan->pos = SCAN_POS_NONE;
+	scan->reseek = false;
+	scan->back_n = 0;
+	scan->back_window = 0;
+}
+
+/* Open the tree scan lazily, so a scan that never reads pins nothing. */
+StrataTreeScan *
+strata_scan_tree(StrataScanDesc scan)
+{
+	if (scan->tscan == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(scan->scancxt);
+
+		/* index builds judge older versions against other backends' snapshots */
+		scan->tscan = strata_tree_scan_begin(scan->base.rs_rd, scan->tree,
+											 scan->base.rs_snapshot == SnapshotAny);
+		MemoryContextSwitchTo(old);
+	}
+	return scan->tscan;
+}
+
+/* Position on block blkno: rows with ids in [blkno * 291, (blkno + 1) * 291). */
+void
+strata_scan_open_block(StrataScanDesc scan, BlockNumber blkno)
+{
+	strata_tree_scan_seek(strata_scan_tree(scan), (uint64) blkno * STRATA_ROWS_PER_BLOCK);
+	scan->block_end = ((uint64) blkno + 1) * STRATA_ROWS_PER_BLOCK;
+	scan->block_open = true;
+}
+
+/* Next block of a parallel scan, or InvalidBlockNumber at the end. */
+BlockNumber
+strata_scan_next_parallel_block(StrataScanDesc scan)
+{
+	ParallelBlockTableScanDesc pbscan = (ParallelBlockTableScanDesc) scan->base.rs_parallel;
+
+	if (!scan->pworker_started)
+	{
+		table_block_parallelscan_startblock_init(scan->base.rs_rd, &scan->pworker, pbscan);
+		scan->pworker_started = true;
+	}
+	return table_block_parallelscan_nextpage(scan->base.rs_rd, &scan->pworker, pbscan);
+}
+
+/*
+ * Next row the scan's snapshot sees, within the open block when reading
+ * block by block. Returns false at the end (of the table or the block).
+ */
+static bool
+scan_next_visible(StrataScanDesc scan, TupleTableSlot *slot, bool within_block,
+				  double *deadrows)
+{
+	/*
+	 * ANALYZE passes no snapshot: it samples what is committed or ours,
+	 * counting an in-progress change by another backend as not yet made,
+	 * as heap's HeapTupleSatisfiesVacuum classification does.
+	 */
+	Snapshot	snapshot = scan->base.rs_snapshot ? scan->base.rs_snapshot : SnapshotSelf;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+
+	while (strata_tree_scan_next(strata_scan_tree(scan), &rowid, &versions, &n))
+	{
+		StrataResolved r;
+		ItemPointerData tid;
+
+		if (within_block && rowid >= scan->block_end)
+		{
+			/* the next block starts here: reposition when it is opened */
+			scan->block_open = false;
+			return false;
+		}
+		CHECK_FOR_INTERRUPTS();
+		r = strata_resolve(versions, n, snapshot);
+		if (deadrows)
+			*deadrows += n - (r.visible ? 1 : 0);
+		strata_ssi_read(scan->base.rs_rd, versions, n, r, NULL, snapshot);
+		if (!r.visible)
+			continue;
+		strata_rowid_to_tid(rowid, &tid);
+		strata_store_version(scan->base.rs_rd, &versions[r.index], &tid, slot);
+		scan->pos = SCAN_POS_ON;
+		scan->pos_rowid = rowid;
+		return true;
+	}
+	scan->block_open = false;
+	scan->pos = SCAN_POS_NONE;
+	scan->reseek = true;
+	return false;
+}
+
+/*
+ * Before a forward step of a serial scan: continue after the current
+ * position if the tree scan moved away from it (a backward step, or an
+ * end reached). lo is where the scan starts.
+ */
+static void
+scan_resume_forward(StrataScanDesc scan, uint64 lo)
+{
+	scan->back_n = 0;
+	scan->back_window = 0;
+	if (!scan->reseek)
+		return;
+	scan->reseek = false;
+	strata_tree_scan_seek(strata_scan_tree(scan),
+						  scan->pos == SCAN_POS_ON ? scan->pos_rowid + 1 : lo);
+}
+
+/*
+ * One step backward (scrollable cursors: FETCH BACKWARD, FETCH LAST) over
+ * row ids [lo, hi). The engine's iterators only move forward, so a step
+ * collects the visible row ids of a window below the current position and
+ * hands them out from the top down; each new window is twice as wide as
+ * the last, so that a whole backward pass reads O(rows), and an empty
+ * stretch of row ids is crossed in few seeks. The row itself is then read
+ * again through the forward path: the scan's MVCC snapshot sees it still.
+ */
+static bool
+scan_step_back(StrataScanDesc scan, TupleTableSlot *slot, uint64 lo, uint64 hi)
+{
+	Snapshot	snapshot = scan->base.rs_snapshot ? scan->base.rs_snapshot : SnapshotSelf;
+	uint64		target;
+
+	if (scan->pos == SCAN_POS_ON)
+		hi = Min(hi, scan->pos_rowid);
+	while (scan->back_n == 0)
+	{
+		uint64		wlo;
+		uint64		rowid;
+		StrataVersion *versions;
+		int			n;
+
+		if (hi <= lo)
+		{
+			scan->pos = SCAN_POS_NONE;
+			scan->reseek = true;
+			ExecClearTuple(slot);
+			return false;
+		}
+		scan->back_window = scan->back_window == 0 ? 64 : Min(scan->back_window * 2, 1 << 20);
+		wlo = hi - lo > scan->back_window ? hi - scan->back_window : lo;
+		strata_tree_scan_seek(strata_scan_tree(scan), wlo);
+		while (strata_tree_scan_next(strata_scan_tree(scan), &rowid, &versions, &n) && rowid < hi)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!strata_resolve(versions, n, snapshot).visible)
+				continue;
+			if (scan->back_n == scan->back_cap)
+			{
+				scan->back_cap = scan->back_cap == 0 ? 64 : scan->back_cap * 2;
+				scan->back_rows = scan->back_rows == NULL
+					? MemoryContextAlloc(scan->scancxt, sizeof(uint64) * scan->back_cap)
+					: repalloc(scan->back_rows, sizeof(uint64) * scan->back_cap);
+			}
+			scan->back_rows[scan->back_n++] = rowid;
+		}
+		hi = wlo;
+	}
+	target = scan->back_rows[--scan->back_n];
+	strata_tree_scan_seek(strata_scan_tree(scan), target);
+	scan->reseek = true;
+	if (!scan_next_visible(scan, slot, false, NULL) || scan->pos_rowid != target)
+		elog(ERROR, "strata row " UINT64_FORMAT " vanished from a backward scan", target);
+	return true;
+}
+
+bool
+strata_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
+						TupleTableSlot *slot)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (ScanDirectionIsBackward(direction))
+	{
+		/* parallel scans are never scrollable */
+		Assert(sscan->rs_parallel == NULL);
+		if (!scan_step_back(scan, slot, 0, scan->tree->next_rowid))
+			return false;
+		pgstat_count_heap_getnext(sscan->rs_rd);
+		return true;
+	}
+
+	if (sscan->rs_parallel == NULL)
+	{
+		scan_resume_forward(scan, 0);
+		if (scan_next_visible(scan, slot, false, NULL))
+		{
+			pgstat_count_heap_getnext(sscan->rs_rd);
+			return true;
+		}
+		ExecClearTuple(slot);
+		return false;
+	}
+
+	for (;;)
+	{
+		if (!scan->block_open)
+		{
+			BlockNumber blk = strata_scan_next_parallel_block(scan);
+
+			if (blk == InvalidBlockNumber)
+			{
+				ExecClearTuple(slot);
+				return false;
+			}
+			strata_scan_open_block(scan, blk);
+		}
+		if (scan_next_visible(scan, slot, true, NULL))
+		{
+			pgstat_count_heap_getnext(sscan->rs_rd);
+			return true;
+		}
+	}
+}
+
+/* Clamp a TID to the row ids it bounds (offsets past 291 round up or down). */
+static uint64
+tid_bound_rowid(ItemPointer tid, bool upper)
+{
+	uint64		blk = ItemPointerGetBlockNumberNoCheck(tid);
+	OffsetNumber off = ItemPointerGetOffsetNumberNoCheck(tid);
+
+	if (off == 0)
+		return upper ? (blk == 0 ? 0 : blk * STRATA_ROWS_PER_BLOCK - 1) : blk * STRATA_ROWS_PER_BLOCK;
+	if (off > STRATA_ROWS_PER_BLOCK)
+		return upper ? blk * STRATA_ROWS_PER_BLOCK + STRATA_ROWS_PER_BLOCK - 1
+			: (blk + 1) * STRATA_ROWS_PER_BLOCK;
+	return blk * STRATA_ROWS_PER_BLOCK + off - 1;
+}
+
+void
+strata_scan_set_tidrange(TableScanDesc sscan, ItemPointer mintid,
+						 ItemPointer maxtid)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	scan->range_min = tid_bound_rowid(mintid, false);
+	scan->range_max = tid_bound_rowid(maxtid, true);
+	if (ItemPointerGetOffsetNumberNoCheck(maxtid) == 0 &&
+		ItemPointerGetBlockNumberNoCheck(maxtid) == 0)
+		scan->range_max = 0, scan->range_min = 1;	/* empty */
+	scan->range_open = false;
+}
+
+bool
+strata_scan_getnextslot_tidrange(TableScanDesc sscan, ScanDirection direction,
+								 TupleTableSlot *slot)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (scan->range_min > scan->range_max)
+	{
+		ExecClearTuple(slot);
+		return false;
+	}
+	if (!scan->range_open)
+	{
+		strata_tree_scan_seek(strata_scan_tree(scan), scan->range_min);
+		scan->block_end = scan->range_max + 1;
+		scan->range_open = true;
+		scan->pos = SCAN_POS_NONE;
+		scan->reseek = false;
+		scan->back_n = 0;
+	}
+	if (ScanDirectionIsBackward(direction))
+		return scan_step_back(scan, slot, scan->range_min,
+							  Min(scan->range_max + 1, scan->tree->next_rowid));
+	scan_resume_forward(scan, scan->range_min);
+	if (scan_next_visible(scan, slot, true, NULL))
+		return true;
+	scan->pos = SCAN_POS_NONE;
+	scan->reseek = true;
+	ExecClearTuple(slot);
+	return false;
+}
+
+Size
+strata_parallelscan_estimate(Relation rel)
+{
+	return table_block_parallelscan_estimate(rel);
+}
+
+Size
+strata_parallelscan_initialize(Relation rel, ParallelTableScanDesc pscan)
+{
+	return table_block_parallelscan_initialize(rel, pscan);
+}
+
+void
+strata_parallelscan_reinitialize(Relation rel, ParallelTableScanDesc pscan)
+{
+	table_block_parallelscan_reinitialize(rel, pscan);
+}
+
+/* ------------------------------------------------------------------------
+ * Bitmap and sample scans
+ * ------------------------------------------------------------------------
+ */
+/* Fetch one TID for a bitmap or sample scan, its versions in a reset context. */
+static bool
+scan_fetch_tid(StrataScanDesc scan, ItemPointer tid, TupleTableSlot *slot)
+{
+	MemoryContext old;
+	bool		found;
+
+	CHECK_FOR_INTERRUPTS();
+	if (scan->fetchcxt == NULL)
+		scan->fetchcxt = AllocSetContextCreate(scan->scancxt, "strata fetch",
+											   ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(scan->fetchcxt);
+	old = MemoryContextSwitchTo(scan->fetchcxt);
+	found = strata_tuple_fetch_row_version(scan->base.rs_rd, tid, scan->base.rs_snapshot, slot);
+	MemoryContextSwitchTo(old);
+	return found;
+}
+
+/*
+ * Bitmap heap scans: each "block" is 291 row ids; exact bitmaps name the
+ * offsets, lossy ones (ntuples < 0) mean every row of the block.
+ */
+bool
+strata_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmres)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	scan->bm_block = tbmres->blockno;
+	scan->bm_index = 0;
+	return (uint64) tbmres->blockno * STRATA_ROWS_PER_BLOCK < scan->tree->next_rowid;
+}
+
+bool
+strata_scan_bitmap_next_tuple(TableScanDesc sscan, struct TBMIterateResult *tbmres,
+							  TupleTableSlot *slot)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+	int			noffsets = tbmres->ntuples >= 0 ? tbmres->ntuples : STRATA_ROWS_PER_BLOCK;
+
+	while (scan->bm_index < noffsets)
+	{
+		OffsetNumber off = tbmres->ntuples >= 0 ? tbmres->offsets[scan->bm_index]
+			: (OffsetNumber) (scan->bm_index + 1);
+		ItemPointerData tid;
+
+		scan->bm_index++;
+		if (off < 1 || off > STRATA_ROWS_PER_BLOCK)
+			continue;
+		ItemPointerSet(&tid, scan->bm_block, off);
+		if (scan_fetch_tid(scan, &tid, slot))
+		{
+			pgstat_count_heap_fetch(sscan->rs_rd);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * TABLESAMPLE: the sampling method picks "blocks" (291 row ids each, as
+ * relation_size counts them) and offsets within them, as it does on heap.
+ */
+bool
+strata_scan_sample_next_block(TableScanDesc sscan, struct SampleScanState *scanstate)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+	BlockNumber nblocks = (BlockNumber) ((scan->tree->next_rowid + STRATA_ROWS_PER_BLOCK - 1) /
+										STRATA_ROWS_PER_BLOCK);
+	BlockNumber blockno;
+
+	if (nblocks == 0)
+		return false;
+	if (tsm->NextSampleBlock)
+		blockno = tsm->NextSampleBlock(scanstate, nblocks);
+	else if (!scan->sample_started)
+		blockno = 0;
+	else
+		blockno = (scan->bm_block + 1 < nblocks) ? scan->bm_block + 1 : InvalidBlockNumber;
+	scan->sample_started = true;
+	if (!BlockNumberIsValid(blockno))
+		return false;
+	scan->bm_block = blockno;
+	return true;
+}
+
+bool
+strata_scan_sample_next_tuple(TableScanDesc sscan, struct SampleScanState *scanstate,
+							  TupleTableSlot *slot)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+	TsmRoutine *tsm = scanstate->tsmroutine;
+
+	for (;;)
+	{
+		OffsetNumber off = tsm->NextSampleTuple(scanstate, scan->bm_block,
+												STRATA_ROWS_PER_BLOCK);
+		ItemPointerData tid;
+
+		if (!OffsetNumberIsValid(off))
+		{
+			ExecClearTuple(slot);
+			return false;
+		}
+		ItemPointerSet(&tid, scan->bm_block, off);
+		if (scan_fetch_tid(scan, &tid, slot))
+		{
+			pgstat_count_heap_getnext(sscan->rs_rd);
+			return true;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * ANALYZE
+ * ------------------------------------------------------------------------
+ */
+/*
+ * ANALYZE samples "blocks" of 291 row ids, numbered as relation_size
+ * counts them.
+ */
+bool
+strata_scan_analyze_next_block(TableScanDesc sscan, BlockNumber blockno,
+							   BufferAccessStrategy bstrategy)
+{
+	strata_scan_open_block((StrataScanDesc) sscan, blockno);
+	return true;
+}
+
+bool
+strata_scan_analyze_next_tuple(TableScanDesc sscan, TransactionId OldestXmin,
+							   double *liverows, double *deadrows,
+							   TupleTableSlot *slot)
+{
+	StrataScanDesc scan = (StrataScanDesc) sscan;
+
+	if (!scan->block_open)
+		return false;
+	if (scan_next_visible(scan, slot, true, deadrows))
+	{
+		*liverows += 1;
+		return true;
+	}
+	return false;
+}

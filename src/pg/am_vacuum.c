@@ -1,0 +1,297 @@
+/*
+ * am_vacuum.c — VACUUM of a strata table (relation_vacuum): compaction
+ * retires what no snapshot needs, rows dead to every snapshot leave the
+ * indexes and then the tree, the indexes are cleaned up and relfrozenxid
+ * moves on; the banner below gives the steps.
+ *
+ * Separate because it is heap's lazy VACUUM redone for an LSM tree: of
+ * the other files it uses only the test for a row gone for every snapshot
+ * (strata_row_dead_to_all, am_fetch.c) and the relation's size in blocks
+ * (strata_relation_size, tableam.c). VACUUM FULL and CLUSTER rewrite the
+ * table and live in am_ddl.c.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/multixact.h"
+#include "commands/dbcommands.h"
+#include "commands/vacuum.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/autovacuum.h"
+#include "storage/procarray.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "pg/am_internal.h"
+#include "pg/flush.h"
+#include "pg/pgwal.h"
+#include "pg/read.h"
+#include "pg/rowversion.h"
+#include "pg/tree.h"
+#include "pg/write.h"
+
+/* ------------------------------------------------------------------------
+ * VACUUM
+ *
+ * 1. Compaction through the maintenance worker retires every row version
+ *    no snapshot can see, freezes the all-visible ones, and leaves rows
+ *    gone for everyone as one-version "dead stubs" (flush.c).
+ * 2. A scan of the tree collects the TIDs of rows dead to every snapshot
+ *    (stubs, and dead rows compaction has not reached), at most
+ *    maintenance_work_mem of them at a time as heap does; each batch is
+ *    removed from every index (index_bulk_delete), and only then are its
+ *    rows reaped (engine tombstones): a TID is never left dangling, and
+ *    is never handed out again (row ids only grow). When rows were
+ *    reaped, a second compaction removes them, so the space comes back.
+ * 3. index_vacuum_cleanup on every index, statistics as heap reports them.
+ * 4. relfrozenxid moves to the oldest writer of an unfrozen version still
+ *    in the tree (per-SSTable statistics plus the memtables), capped by
+ *    the horizon taken before compacting, which every xid written later
+ *    is at or above. strata writes no multixacts, so relminmxid moves to
+ *    the oldest multixact that still exists.
+ * ------------------------------------------------------------------------
+ */
+typedef struct StrataVacuumState
+{
+	Relation	rel;
+	StrataTree *tree;
+	int			nindexes;
+	Relation   *indrels;
+	IndexBulkDeleteResult **istats;
+	VacDeadItems *dead;			/* TIDs in ascending order (the scan's) */
+	bool		do_index;		/* index_cleanup is not off */
+	int			elevel;
+	BufferAccessStrategy bstrategy;
+	int			index_scans;
+	double		reaped;
+	double		live;
+	TransactionId latest_removed;	/* newest writer among the batch's rows */
+} StrataVacuumState;
+
+/* Remove the collected TIDs from every index, then reap their rows. */
+static void
+strata_vacuum_dead_batch(StrataVacuumState *vs)
+{
+	uint64	   *rowids;
+
+	if (vs->dead->num_items == 0)
+		return;
+
+	/*
+	 * A hot standby has the rows and gets the index deletions: its queries
+	 * that may still see them must be cancelled first, as heap's prune
+	 * records make it do.
+	 */
+	if (RelationNeedsWAL(vs->rel))
+		strata_pgwal_log_conflict(&vs->rel->rd_node, vs->latest_removed);
+	vs->latest_removed = InvalidTransactionId;
+	if (vs->nindexes > 0)
+	{
+		for (int i = 0; i < vs->nindexes; i++)
+		{
+			IndexVacuumInfo ivinfo;
+
+			memset(&ivinfo, 0, sizeof(ivinfo));
+			ivinfo.index = vs->indrels[i];
+			ivinfo.analyze_only = false;
+			ivinfo.report_progress = false;
+			ivinfo.estimated_count = true;
+			ivinfo.message_level = vs->elevel;
+			ivinfo.num_heap_tuples = vs->rel->rd_rel->reltuples;
+			ivinfo.strategy = vs->bstrategy;
+			vs->istats[i] = vac_bulkdel_one_index(&ivinfo, vs->istats[i], vs->dead);
+		}
+		vs->index_scans++;
+	}
+	rowids = palloc(sizeof(uint64) * vs->dead->num_items);
+	for (int i = 0; i < vs->dead->num_items; i++)
+		(void) strata_tid_to_rowid(&vs->dead->items[i], &rowids[i]);
+	strata_tree_reap_rows(vs->rel, vs->tree, rowids, vs->dead->num_items);
+	pfree(rowids);
+	vs->reaped += vs->dead->num_items;
+	vs->dead->num_items = 0;
+}
+
+void
+strata_relation_vacuum(Relation rel, struct VacuumParams *params,
+					   BufferAccessStrategy bstrategy)
+{
+	StrataTree *tree = strata_tree_get(rel);
+	StrataVacuumState vs;
+	TransactionId oldest_xmin = GetOldestNonRemovableTransactionId(rel);
+	GlobalVisState *vistest;
+	TransactionId new_frozen = InvalidTransactionId;
+	TransactionId old_frozen = rel->rd_rel->relfrozenxid;
+	MultiXactId new_minmulti = GetOldestMultiXactId();
+	FullTransactionId oldest_unfrozen;
+	uint64		stubs;
+	bool		frozen_updated = false;
+	bool		minmulti_updated = false;
+	double		not_removable = 0;
+	uint64		dropped_before;
+	uint64		frozen_before;
+	uint64		dropped;
+	uint64		frozen;
+	int			work_mem_kb;
+	int			max_items;
+	StrataTreeScan *tscan;
+	uint64		rowid;
+	StrataVersion *versions;
+	int			n;
+
+	memset(&vs, 0, sizeof(vs));
+	vs.rel = rel;
+	vs.tree = tree;
+	vs.bstrategy = bstrategy;
+	vs.elevel = (params->options & VACOPT_VERBOSE) ? INFO : DEBUG2;
+	ereport(vs.elevel,
+			(errmsg("vacuuming \"%s.%s.%s\"",
+					get_database_name(MyDatabaseId),
+					get_namespace_name(RelationGetNamespace(rel)),
+					RelationGetRelationName(rel))));
+
+	/* 1. compaction: retire, freeze, leave dead stubs */
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	dropped_before = tree->versions_dropped;
+	frozen_before = tree->versions_frozen;
+	LWLockRelease(&tree->lock);
+	strata_tree_request_compact(tree);
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	dropped = tree->versions_dropped - dropped_before;
+	frozen = tree->versions_frozen - frozen_before;
+	LWLockRelease(&tree->lock);
+
+	/* 2. dead rows out of the indexes, then out of the tree */
+	vac_open_indexes(rel, RowExclusiveLock, &vs.nindexes, &vs.indrels);
+	vs.istats = palloc0(sizeof(IndexBulkDeleteResult *) * Max(vs.nindexes, 1));
+	vs.do_index = params->index_cleanup != VACOPTVALUE_DISABLED;
+	work_mem_kb = (IsAutoVacuumWorkerProcess() && autovacuum_work_mem != -1)
+		? autovacuum_work_mem : maintenance_work_mem;
+	max_items = (int) Min((Size) MAXDEADITEMS((Size) work_mem_kb * 1024),
+						  (Size) MAXDEADITEMS(MaxAllocSize));
+	max_items = Max(max_items, MaxHeapTuplesPerPage);
+	vs.dead = palloc(vac_max_items_to_alloc_size(max_items));
+	vs.dead->max_items = max_items;
+	vs.dead->num_items = 0;
+
+	vistest = GlobalVisTestFor(rel);
+	tscan = strata_tree_scan_begin(rel, tree, false);
+	while (strata_tree_scan_next(tscan, &rowid, &versions, &n))
+	{
+		TransactionId latest = InvalidTransactionId;
+
+		vacuum_delay_point();
+		if (strata_row_dead_to_all(versions, n, vistest, &latest))
+		{
+			if (TransactionIdIsValid(latest) &&
+				(!TransactionIdIsValid(vs.latest_removed) ||
+				 TransactionIdFollows(latest, vs.latest_removed)))
+				vs.latest_removed = latest;
+			/* with index cleanup off, the stub stays for a later VACUUM */
+			if (vs.nindexes > 0 && !vs.do_index)
+			{
+				not_removable += 1;
+				continue;
+			}
+			strata_rowid_to_tid(rowid, &vs.dead->items[vs.dead->num_items++]);
+			if (vs.dead->num_items >= vs.dead->max_items)
+				strata_vacuum_dead_batch(&vs);
+		}
+		else if (strata_resolve(versions, n, SnapshotSelf).visible)
+			vs.live += 1;
+		else
+			not_removable += 1;
+	}
+	strata_tree_scan_end(tscan);
+	strata_vacuum_dead_batch(&vs);
+
+	/*
+	 * Reaped rows are engine tombstones over their stubs until compaction
+	 * meets them: compact once more so that one VACUUM gives the space
+	 * back (strata frees space by compaction, not by VACUUM-driven reuse).
+	 */
+	if (vs.reaped > 0)
+	{
+		strata_tree_request_compact(tree);
+		LWLockAcquire(&tree->lock, LW_SHARED);
+		dropped = tree->versions_dropped - dropped_before;
+		frozen = tree->versions_frozen - frozen_before;
+		LWLockRelease(&tree->lock);
+	}
+
+	/* 3. index cleanup and statistics */
+	for (int i = 0; i < vs.nindexes && vs.do_index; i++)
+	{
+		IndexVacuumInfo ivinfo;
+
+		memset(&ivinfo, 0, sizeof(ivinfo));
+		ivinfo.index = vs.indrels[i];
+		ivinfo.analyze_only = false;
+		ivinfo.report_progress = false;
+		ivinfo.estimated_count = false;
+		ivinfo.message_level = vs.elevel;
+		ivinfo.num_heap_tuples = vs.live;
+		ivinfo.strategy = bstrategy;
+		vs.istats[i] = vac_cleanup_one_index(&ivinfo, vs.istats[i]);
+		if (vs.istats[i] != NULL && !vs.istats[i]->estimated_count)
+			vac_update_relstats(vs.indrels[i], vs.istats[i]->num_pages,
+								vs.istats[i]->num_index_tuples, 0, false,
+								InvalidTransactionId, InvalidMultiXactId,
+								NULL, NULL, false);
+	}
+
+	/* 4. the oldest xid the table still holds */
+	if (strata_tree_oldest_unfrozen(rel, tree, &oldest_unfrozen, &stubs))
+	{
+		new_frozen = oldest_xmin;
+		if (FullTransactionIdIsValid(oldest_unfrozen) &&
+			TransactionIdPrecedes(XidFromFullTransactionId(oldest_unfrozen), new_frozen))
+			new_frozen = XidFromFullTransactionId(oldest_unfrozen);
+		if (!TransactionIdIsNormal(new_frozen))
+			new_frozen = InvalidTransactionId;
+	}
+	vac_update_relstats(rel, (BlockNumber) (strata_relation_size(rel, MAIN_FORKNUM) / BLCKSZ),
+						vs.live, 0, vs.nindexes > 0, new_frozen, new_minmulti,
+						&frozen_updated, &minmulti_updated, false);
+	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
+						 (PgStat_Counter) vs.live, (PgStat_Counter) not_removable);
+
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "index scans: %d\n", vs.index_scans);
+		appendStringInfo(&buf, "rows: %.0f removed, %.0f remain, %.0f are dead but not yet removable\n",
+						 vs.reaped, vs.live, not_removable);
+		appendStringInfo(&buf, "row versions: " UINT64_FORMAT " retired and " UINT64_FORMAT " frozen by compaction\n",
+						 dropped, frozen);
+		if (frozen_updated)
+			appendStringInfo(&buf, "new relfrozenxid: %u, which is %d XIDs ahead of previous value\n",
+							 new_frozen, (int32) (new_frozen - old_frozen));
+		else if (!TransactionIdIsValid(new_frozen))
+			appendStringInfoString(&buf, "relfrozenxid kept: some SSTable records no oldest unfrozen xid\n");
+		for (int i = 0; i < vs.nindexes; i++)
+			if (vs.istats[i] != NULL)
+				appendStringInfo(&buf, "index \"%s\": pages: %u in total, %.0f entries removed, %.0f remain\n",
+								 RelationGetRelationName(vs.indrels[i]), vs.istats[i]->num_pages,
+								 vs.istats[i]->tuples_removed, vs.istats[i]->num_index_tuples);
+		ereport(vs.elevel,
+				(errmsg("finished vacuuming \"%s.%s.%s\": %s",
+						get_database_name(MyDatabaseId),
+						get_namespace_name(RelationGetNamespace(rel)),
+						RelationGetRelationName(rel), buf.data)));
+		pfree(buf.data);
+	}
+
+	for (int i = 0; i < vs.nindexes; i++)
+		if (vs.istats[i] != NULL)
+			pfree(vs.istats[i]);
+	vac_close_indexes(vs.nindexes, vs.indrels, NoLock);
+	pfree(vs.dead);
+	pfree(vs.istats);
+}

@@ -135,7 +135,7 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 
 /*
  * INSERT ... ON CONFLICT: the row goes in as an ordinary insert, and the
- * insertion's token is published (runtime.c) until it completes, so that
+ * insertion's token is published (tree.c) until it completes, so that
  * backends meeting the row through SnapshotDirty wait for the insertion
  * alone, as on heap.
  */

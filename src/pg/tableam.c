@@ -2,11 +2,11 @@
  * tableam.c — the `strata` table access method: the TableAmRoutine that
  * PostgreSQL calls for every operation on a strata table, and its handler.
  *
- * Rows live in the relation's LSM tree (runtime.c); each change appends a
- * row version (rowversion.h) and PostgreSQL's snapshots pick the version
- * a reader sees. Callbacks whose feature is not built yet raise
- * ERRCODE_FEATURE_NOT_SUPPORTED naming the operation, so that nothing ever
- * crashes or silently succeeds.
+ * Rows live in the relation's LSM tree (tree.c, write.c, read.c); each
+ * change appends a row version (rowversion.h) and PostgreSQL's snapshots
+ * pick the version a reader sees. A callback whose feature is not built
+ * must raise ERRCODE_FEATURE_NOT_SUPPORTED naming the operation, so that
+ * nothing ever crashes or silently succeeds.
  *
  * This file wires the routine together, as heapam_handler.c does for
  * heap; it keeps only the slot and size callbacks, which are short. The

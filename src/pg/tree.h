@@ -171,7 +171,7 @@ typedef struct StrataTree
 	uint64		wal_bytes;		/* engine WAL bytes for this tree */
 } StrataTree;
 
-/* One backend's speculative insertion in flight (runtime.c). */
+/* One backend's speculative insertion in flight (tree.c). */
 typedef struct StrataSpeculation
 {
 	uint64		tree_id;

@@ -50,7 +50,7 @@ writer_fail(sg_wal_writer *w, sg_code rc, sg_err *err)
 	{
 		if (err->sync_failed)
 			w->st->sync_failed = true;
-		w->st->disk_full = err->disk_full && !w->st->sync_failed;
+		w->st->disk_full = !w->st->sync_failed && err->disk_full;
 		snprintf(w->st->failed_msg, sizeof(w->st->failed_msg), "%s", err->msg);
 	}
 	else

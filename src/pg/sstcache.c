@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "engine/version/manifest.h"
+#include "engine/merge/merge.h"
 #include "pg/error.h"
 #include "pg/hold.h"
 #include "pg/sstcache.h"
@@ -366,13 +367,45 @@ strata_local_version_file(StrataLocalVersion *lv, int i, int *level, uint64 *num
 	*reader = lv->files[i]->reader;
 }
 
-/* One iterator per file into iters (room for nfiles); returns the count. */
+/*
+ * Iterators over the files for a merge (room for nfiles); returns the
+ * count: one per level-0 file (their ranges overlap), newest first, then
+ * one per non-empty deeper level, its files concatenated in key order
+ * (sg_concat_iter_new), so a merge over a big table has a few children,
+ * not one per file.
+ */
 int
 strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
 {
-	for (int i = 0; i < lv->nfiles; i++)
-		iters[i] = sg_table_reader_iter(lv->files[i]->reader);
-	return lv->nfiles;
+	int			n = 0;
+
+	for (int i = lv->level_start[0]; i < lv->level_start[1]; i++)
+		iters[n++] = sg_table_reader_iter(lv->files[i]->reader);
+	for (int level = 1; level < SG_NUM_LEVELS; level++)
+	{
+		int			first = lv->level_start[level];
+		int			count = 0;
+		sg_iter   **files = iters + n;
+		sg_slice   *largest;
+
+		if (lv->level_start[level + 1] == first)
+			continue;
+		largest = palloc(sizeof(sg_slice) * (lv->level_start[level + 1] - first));
+		for (int i = first; i < lv->level_start[level + 1]; i++)
+		{
+			sg_table_reader *r = lv->files[i]->reader;
+			const sg_table_props *p = sg_table_reader_props(r);
+
+			if (p->num_entries == 0)
+				continue;		/* nothing to yield, and no key range */
+			files[count] = sg_table_reader_iter(r);
+			largest[count++] = p->largest_key;
+		}
+		/* the concatenation takes the file iterators; its slot is the first */
+		iters[n++] = sg_concat_iter_new(files, largest, count);
+		pfree(largest);
+	}
+	return n;
 }
 
 /* Visit every version of key in one table, newest first, until fn says stop; true then. */

@@ -23,7 +23,11 @@ extern void strata_local_version_release(StrataLocalVersion *lv, StrataHoldId ho
 extern int	strata_local_version_nfiles(StrataLocalVersion *lv);
 extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
 									  uint64 *number, sg_table_reader **reader);
-/* One iterator per file into iters (newest level 0 first); returns how many. */
+/*
+ * Iterators for a merge over the files into iters (room for nfiles): one
+ * per level-0 file, newest first, then one per deeper level (its files
+ * concatenated). Returns how many.
+ */
 extern int	strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters);
 /* Every version of key in the files, newest first, until fn returns false. */
 extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,

@@ -326,6 +326,102 @@ test_merge_equals_sorted_union(void **state)
 	}
 }
 
+/*
+ * A level made of the dataset cut into nchild consecutive pieces (some
+ * empty) yields exactly what a merge of the pieces yields: the sorted
+ * union, from the start and from any seek target, crossing pieces. A
+ * piece that breaks stops the level with its error, never as its end.
+ */
+static void
+test_concat_equals_merge(void **state)
+{
+	sg_test_rng rng = {0xc0ca7};
+
+	(void) state;
+	for (int round = 0; round < 60; round++)
+	{
+		dataset		d = make_dataset(&rng, 1 + (int) sg_test_uniform(&rng, 60));
+		int			nchild = 1 + (int) sg_test_uniform(&rng, 9);
+		sg_iter    *kids[16];
+		sg_slice	largest[16];
+		size_t		cut[17];
+		int			broken = round % 10 == 9 ? (int) sg_test_uniform(&rng, nchild) : -1;
+		sg_iter    *c;
+		size_t		i = 0;
+		sg_err		err;
+
+		/* cut points; a key's versions may span a cut, as in a real level */
+		cut[0] = 0;
+		for (int k = 1; k < nchild; k++)
+			cut[k] = cut[k - 1] + sg_test_uniform(&rng, d.n - cut[k - 1] + 1);
+		cut[nchild] = d.n;
+		for (int k = 0; k < nchild; k++)
+		{
+			size_t		cnt = cut[k + 1] - cut[k];
+
+			kids[k] = array_iter_new(d.all + cut[k], cnt,
+									 k == broken && cnt > 0 ? cnt / 2 : SIZE_MAX);
+			/* an empty piece still has a bound: the previous piece's largest */
+			largest[k] = cnt > 0 ? entry_ikey(&d.all[cut[k + 1] - 1])
+				: (k > 0 ? largest[k - 1] : sg_slice_make("\0\0\0\0\0\0\0\0", 8));
+		}
+		if (broken >= 0 && cut[broken + 1] == cut[broken])
+			broken = -1;		/* an empty piece cannot break */
+		c = sg_concat_iter_new(kids, largest, nchild);
+
+		sg_iter_seek_to_first(c);
+		for (; sg_iter_valid(c); sg_iter_next(c), i++)
+		{
+			assert_true(i < d.n);
+			assert_true(sg_slice_equal(sg_iter_key(c), entry_ikey(&d.all[i])));
+			assert_true(sg_slice_equal(sg_iter_value(c), sg_slice_from_cstr(d.all[i].val)));
+		}
+		if (broken >= 0)
+		{
+			assert_int_equal(i, cut[broken] + (cut[broken + 1] - cut[broken]) / 2);
+			assert_int_equal(sg_iter_status(c, &err), SG_CORRUPTION);
+			sg_iter_destroy(c);
+			free(d.all);
+			continue;
+		}
+		assert_int_equal(i, d.n);
+		assert_int_equal(sg_iter_status(c, &err), SG_OK);
+
+		for (int s = 0; s < 40; s++)
+		{
+			char		ukey[16];
+			sg_buf		t = SG_BUF_INIT;
+			size_t		want;
+
+			snprintf(ukey, sizeof(ukey), "k%d", (int) sg_test_uniform(&rng, 200));
+			sg_ikey_append(&t, sg_slice_from_cstr(ukey), sg_test_uniform(&rng, d.max_seq + 2),
+						   (sg_value_type) sg_test_uniform(&rng, 2));
+			want = lower_bound(&d, sg_buf_slice(&t));
+			sg_iter_seek(c, sg_buf_slice(&t));
+			for (size_t j = want; j < want + 5 && j < d.n; j++)
+			{
+				assert_true(sg_iter_valid(c));
+				assert_true(sg_slice_equal(sg_iter_key(c), entry_ikey(&d.all[j])));
+				sg_iter_next(c);
+			}
+			if (want + 5 >= d.n)
+				assert_false(sg_iter_valid(c));
+			sg_buf_free(&t);
+		}
+		sg_iter_destroy(c);
+		free(d.all);
+	}
+
+	/* no children at all: an empty level */
+	sg_iter    *empty = sg_concat_iter_new(NULL, NULL, 0);
+	sg_err		err;
+
+	sg_iter_seek_to_first(empty);
+	assert_false(sg_iter_valid(empty));
+	assert_int_equal(sg_iter_status(empty, &err), SG_OK);
+	sg_iter_destroy(empty);
+}
+
 /* The model of the visible view: newest version <= snap, unless a tombstone. */
 static size_t
 model_view(const dataset *d, uint64_t snap, const entry **out)
@@ -787,6 +883,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge_equals_sorted_union),
+		cmocka_unit_test(test_concat_equals_merge),
 		cmocka_unit_test(test_view_against_model),
 		cmocka_unit_test(test_versions_against_model),
 		cmocka_unit_test(test_hand_written_view),

@@ -7,6 +7,10 @@
  *    every entry of every child in that order. This is what compaction
  *    reads and what the two views below sit on.
  *
+ *  - sg_concat_iter_new(): the files of one sorted level (1 and deeper:
+ *    disjoint key ranges in order) as one iterator, so that a level is one
+ *    child of a merge, not one per file.
+ *
  *  - sg_view_iter_new(): the user's view at a snapshot sequence: one entry
  *    per user key, the newest version with seq <= snapshot, and nothing
  *    for keys whose newest visible version is a tombstone. key() is the
@@ -43,6 +47,16 @@
  * first. The children array itself is copied; NULL children are skipped.
  */
 extern sg_iter *sg_merge_iter_new(sg_iter **children, int n);
+
+/*
+ * The concatenation of children[0..n), which cover disjoint key ranges in
+ * ascending order (every key of child i sorts before every key of child
+ * i+1); largest[i] is child i's largest internal key (copied). Yields the
+ * entries of child 0, then child 1, ...; seek() binary-searches largest[]
+ * and seeks one child. A child's error stops it for good (status()).
+ * Takes ownership of the children (the array is copied).
+ */
+extern sg_iter *sg_concat_iter_new(sg_iter **children, const sg_slice *largest, int n);
 
 /*
  * The visible view of internal at snapshot. key() is the user key, value()

@@ -524,6 +524,7 @@ mem_pread(sg_file *file, uint64_t off, void *buf, size_t n, size_t *got, sg_err 
 	sg_code		rc;
 
 	pthread_mutex_lock(&env->mu);
+	env->stats.preads++;
 	*got = 0;
 	if ((rc = file_check(env, f, err)) == SG_OK && off < f->ino->len)
 	{

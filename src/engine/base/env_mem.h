@@ -58,6 +58,7 @@ typedef struct sg_env_mem_stats
 	uint64_t	dir_syncs;		/* sync_dir() calls, failed included */
 	uint64_t	injected_failures;	/* writes and syncs failed on purpose */
 	uint64_t	crashes;		/* sg_env_mem_crash*() calls */
+	uint64_t	preads;			/* pread() calls */
 } sg_env_mem_stats;
 
 /* A new empty in-memory env, or NULL if memory ran out. */

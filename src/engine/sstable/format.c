@@ -235,72 +235,67 @@ sg_table_encode_block(sg_buf *dst, sg_slice raw, sg_codec codec, int zstd_level,
 	return SG_OK;
 }
 
-sg_code
-sg_table_read_block(sg_file *f, const char *path, uint64_t data_end,
-					sg_block_handle h, uint64_t max_raw,
-					char **out, size_t *out_len, sg_err *err)
+/* The handle's bounds, before anything is allocated: it may be garbage. */
+static sg_code
+check_block_handle(const char *path, uint64_t data_end, sg_block_handle h,
+				   uint64_t max_raw, sg_err *err)
 {
-	char	   *buf;
-	sg_code		rc;
-	uint32_t	crc;
-	uint8_t		tag;
-
-	/* Bounds before allocation: the handle may itself be garbage. */
 	if (h.offset > data_end || h.size > data_end - h.offset ||
 		SG_TABLE_TRAILER_LEN > data_end - h.offset - h.size)
 		return sg_error(err, SG_CORRUPTION,
 						"sstable \"%s\": block handle (offset %llu, size %llu) points outside the data area (%llu bytes)",
 						path, (unsigned long long) h.offset,
 						(unsigned long long) h.size, (unsigned long long) data_end);
-	if (max_raw > SG_TABLE_MAX_BLOCK_RAW)
-		max_raw = SG_TABLE_MAX_BLOCK_RAW;
 	/* A stored block is never larger than its raw form plus a length varint. */
 	if (h.size > max_raw + SG_MAX_VARINT32_LEN)
 		return sg_error(err, SG_CORRUPTION,
 						"sstable \"%s\": block at offset %llu claims %llu bytes, more than the table's largest block",
 						path, (unsigned long long) h.offset, (unsigned long long) h.size);
+	return SG_OK;
+}
 
-	buf = malloc((size_t) h.size + SG_TABLE_TRAILER_LEN);
-	if (buf == NULL)
-		return sg_error(err, SG_NO_MEMORY, "sstable \"%s\": out of memory reading block at offset %llu",
-						path, (unsigned long long) h.offset);
-	rc = sg_file_read_exact(f, h.offset, buf, (size_t) h.size + SG_TABLE_TRAILER_LEN, err);
-	if (rc != SG_OK)
-	{
-		free(buf);
+sg_code
+sg_table_decode_block(const char *stored, const char *path, uint64_t data_end,
+					  sg_block_handle h, uint64_t max_raw,
+					  char **out, size_t *out_len, sg_err *err)
+{
+	sg_code		rc;
+	uint32_t	crc;
+	uint8_t		tag;
+
+	if (max_raw > SG_TABLE_MAX_BLOCK_RAW)
+		max_raw = SG_TABLE_MAX_BLOCK_RAW;
+	if ((rc = check_block_handle(path, data_end, h, max_raw, err)) != SG_OK)
 		return rc;
-	}
-	tag = (uint8_t) buf[h.size];
-	crc = sg_crc32c_extend(0, buf, (size_t) h.size + 1);
-	if (sg_crc32c_unmask(sg_decode_fixed32(buf + h.size + 1)) != crc)
-	{
-		free(buf);
+	tag = (uint8_t) stored[h.size];
+	crc = sg_crc32c_extend(0, stored, (size_t) h.size + 1);
+	if (sg_crc32c_unmask(sg_decode_fixed32(stored + h.size + 1)) != crc)
 		return sg_error(err, SG_CORRUPTION,
 						"sstable \"%s\": block checksum mismatch at offset %llu (size %llu)",
 						path, (unsigned long long) h.offset, (unsigned long long) h.size);
-	}
 	if (tag == SG_CODEC_NONE)
 	{
+		char	   *raw;
+
 		if (h.size > max_raw)
-		{
-			free(buf);
 			return sg_error(err, SG_CORRUPTION,
 							"sstable \"%s\": block at offset %llu is larger than the table's largest block",
 							path, (unsigned long long) h.offset);
-		}
-		*out = buf;
+		raw = malloc(h.size > 0 ? (size_t) h.size : 1);
+		if (raw == NULL)
+			return sg_error(err, SG_NO_MEMORY, "sstable \"%s\": out of memory reading block at offset %llu",
+							path, (unsigned long long) h.offset);
+		memcpy(raw, stored, (size_t) h.size);
+		*out = raw;
 		*out_len = (size_t) h.size;
 		return SG_OK;
 	}
 	if (tag > SG_CODEC_MAX)
-	{
-		free(buf);
 		return sg_error(err, SG_CORRUPTION,
 						"sstable \"%s\": unknown codec tag %u in block at offset %llu",
 						path, tag, (unsigned long long) h.offset);
-	}
 
-	sg_slice	in = sg_slice_make(buf, (size_t) h.size);
+	sg_slice	in = sg_slice_make(stored, (size_t) h.size);
 	uint32_t	raw_len;
 	char	   *raw;
 	bool		ok;
@@ -312,19 +307,13 @@ sg_table_read_block(sg_file *f, const char *path, uint64_t data_end,
 	 */
 	if (!sg_get_varint32(&in, &raw_len) || raw_len > max_raw ||
 		(tag == SG_CODEC_LZ4 && raw_len > (uint64_t) in.len * 255 + 16))
-	{
-		free(buf);
 		return sg_error(err, SG_CORRUPTION,
 						"sstable \"%s\": bad uncompressed length in block at offset %llu",
 						path, (unsigned long long) h.offset);
-	}
 	raw = malloc(raw_len > 0 ? raw_len : 1);
 	if (raw == NULL)
-	{
-		free(buf);
 		return sg_error(err, SG_NO_MEMORY, "sstable \"%s\": out of memory decompressing block at offset %llu",
 						path, (unsigned long long) h.offset);
-	}
 	if (tag == SG_CODEC_LZ4)
 		ok = LZ4_decompress_safe(in.data, raw, (int) in.len, (int) raw_len) == (int) raw_len;
 	else
@@ -333,7 +322,6 @@ sg_table_read_block(sg_file *f, const char *path, uint64_t data_end,
 
 		ok = !ZSTD_isError(n) && n == raw_len;
 	}
-	free(buf);
 	if (!ok)
 	{
 		free(raw);
@@ -344,4 +332,27 @@ sg_table_read_block(sg_file *f, const char *path, uint64_t data_end,
 	*out = raw;
 	*out_len = raw_len;
 	return SG_OK;
+}
+
+sg_code
+sg_table_read_block(sg_file *f, const char *path, uint64_t data_end,
+					sg_block_handle h, uint64_t max_raw,
+					char **out, size_t *out_len, sg_err *err)
+{
+	char	   *buf;
+	sg_code		rc;
+
+	if (max_raw > SG_TABLE_MAX_BLOCK_RAW)
+		max_raw = SG_TABLE_MAX_BLOCK_RAW;
+	if ((rc = check_block_handle(path, data_end, h, max_raw, err)) != SG_OK)
+		return rc;
+	buf = malloc((size_t) h.size + SG_TABLE_TRAILER_LEN);
+	if (buf == NULL)
+		return sg_error(err, SG_NO_MEMORY, "sstable \"%s\": out of memory reading block at offset %llu",
+						path, (unsigned long long) h.offset);
+	rc = sg_file_read_exact(f, h.offset, buf, (size_t) h.size + SG_TABLE_TRAILER_LEN, err);
+	if (rc == SG_OK)
+		rc = sg_table_decode_block(buf, path, data_end, h, max_raw, out, out_len, err);
+	free(buf);
+	return rc;
 }

@@ -135,6 +135,16 @@ extern sg_code sg_table_read_block(sg_file *f, const char *path, uint64_t data_e
 								   sg_block_handle h, uint64_t max_raw,
 								   char **out, size_t *out_len, sg_err *err);
 
+/*
+ * The same for a block already in memory: stored holds the h.size bytes of
+ * the stored block and its trailer (borrowed; a sequential reader's
+ * read-ahead window). Same checks, same errors; *out is always a new
+ * buffer.
+ */
+extern sg_code sg_table_decode_block(const char *stored, const char *path, uint64_t data_end,
+									 sg_block_handle h, uint64_t max_raw,
+									 char **out, size_t *out_len, sg_err *err);
+
 /* "none", "lz4", "zstd" or "unknown". */
 extern const char *sg_codec_name(sg_codec codec);
 

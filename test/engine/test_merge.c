@@ -271,6 +271,36 @@ lower_bound(const dataset *d, sg_slice target)
 	return i;
 }
 
+/*
+ * Seek it to 40 random targets, present or not, and walk a few entries from
+ * each: they must be d's entries from the first one >= target on.
+ */
+static void
+check_random_seeks(sg_test_rng *rng, sg_iter *it, const dataset *d)
+{
+	for (int s = 0; s < 40; s++)
+	{
+		char		ukey[16];
+		sg_buf		t = SG_BUF_INIT;
+		size_t		want;
+
+		snprintf(ukey, sizeof(ukey), "k%d", (int) sg_test_uniform(rng, 200));
+		sg_ikey_append(&t, sg_slice_from_cstr(ukey), sg_test_uniform(rng, d->max_seq + 2),
+					   (sg_value_type) sg_test_uniform(rng, 2));
+		want = lower_bound(d, sg_buf_slice(&t));
+		sg_iter_seek(it, sg_buf_slice(&t));
+		for (size_t j = want; j < want + 5 && j < d->n; j++)
+		{
+			assert_true(sg_iter_valid(it));
+			assert_true(sg_slice_equal(sg_iter_key(it), entry_ikey(&d->all[j])));
+			sg_iter_next(it);
+		}
+		if (want + 5 >= d->n)
+			assert_false(sg_iter_valid(it));
+		sg_buf_free(&t);
+	}
+}
+
 /* ------------------------------------------------------------- tests */
 
 static void
@@ -298,29 +328,7 @@ test_merge_equals_sorted_union(void **state)
 		assert_int_equal(i, d.n);
 		assert_int_equal(sg_iter_status(m, &err), SG_OK);
 
-		/* seek to random targets, present or not */
-		for (int s = 0; s < 40; s++)
-		{
-			char		ukey[16];
-			sg_buf		t = SG_BUF_INIT;
-			size_t		want;
-
-			snprintf(ukey, sizeof(ukey), "k%d", (int) sg_test_uniform(&rng, 200));
-			sg_ikey_append(&t, sg_slice_from_cstr(ukey), sg_test_uniform(&rng, d.max_seq + 2),
-						   (sg_value_type) sg_test_uniform(&rng, 2));
-			want = lower_bound(&d, sg_buf_slice(&t));
-			sg_iter_seek(m, sg_buf_slice(&t));
-			/* walk a few entries from there */
-			for (size_t j = want; j < want + 5 && j < d.n; j++)
-			{
-				assert_true(sg_iter_valid(m));
-				assert_true(sg_slice_equal(sg_iter_key(m), entry_ikey(&d.all[j])));
-				sg_iter_next(m);
-			}
-			if (want + 5 >= d.n)
-				assert_false(sg_iter_valid(m));
-			sg_buf_free(&t);
-		}
+		check_random_seeks(&rng, m, &d);
 		sg_iter_destroy(m);
 		free(d.all);
 	}
@@ -387,27 +395,7 @@ test_concat_equals_merge(void **state)
 		assert_int_equal(i, d.n);
 		assert_int_equal(sg_iter_status(c, &err), SG_OK);
 
-		for (int s = 0; s < 40; s++)
-		{
-			char		ukey[16];
-			sg_buf		t = SG_BUF_INIT;
-			size_t		want;
-
-			snprintf(ukey, sizeof(ukey), "k%d", (int) sg_test_uniform(&rng, 200));
-			sg_ikey_append(&t, sg_slice_from_cstr(ukey), sg_test_uniform(&rng, d.max_seq + 2),
-						   (sg_value_type) sg_test_uniform(&rng, 2));
-			want = lower_bound(&d, sg_buf_slice(&t));
-			sg_iter_seek(c, sg_buf_slice(&t));
-			for (size_t j = want; j < want + 5 && j < d.n; j++)
-			{
-				assert_true(sg_iter_valid(c));
-				assert_true(sg_slice_equal(sg_iter_key(c), entry_ikey(&d.all[j])));
-				sg_iter_next(c);
-			}
-			if (want + 5 >= d.n)
-				assert_false(sg_iter_valid(c));
-			sg_buf_free(&t);
-		}
+		check_random_seeks(&rng, c, &d);
 		sg_iter_destroy(c);
 		free(d.all);
 	}

@@ -72,13 +72,8 @@ sub listing
 
 sub slurp_md5
 {
-	my ($path) = @_;
-	open(my $f, '<:raw', $path) or die "open $path: $!";
-	local $/;
-	my $data = <$f>;
-	close($f);
 	require Digest::MD5;
-	return Digest::MD5::md5_hex($data // '');
+	return Digest::MD5::md5_hex(slurp_file($_[0]));
 }
 
 sub write_file
@@ -121,7 +116,7 @@ for my $d (@damages)
 	my $dir = tree_dir('bad');
 	$node->stop;
 
-	my @saved = map { [ $_, -e $_ ? slurp($_) : undef ] } ("$dir/CURRENT", manifest_of($dir));
+	my @saved = map { [ $_, -e $_ ? slurp_file($_) : undef ] } ("$dir/CURRENT", manifest_of($dir));
 	$damage->($dir);
 	my $before = listing($dir);
 	my $log_start = -s $node->logfile;
@@ -156,15 +151,6 @@ for my $d (@damages)
 	pass("$what: amcheck finds every row in the index");
 }
 
-sub slurp
-{
-	my ($path) = @_;
-	open(my $f, '<:raw', $path) or die "open $path: $!";
-	local $/;
-	my $data = <$f>;
-	close($f);
-	return $data;
-}
 
 # --- (b) a corrupt SSTable block under compaction and VACUUM ---
 $node->safe_psql('postgres', q{

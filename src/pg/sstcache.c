@@ -39,6 +39,14 @@ typedef struct ReaderEntry
 	uint64		number;
 	sg_table_reader *reader;
 	int			refs;
+
+	/*
+	 * The iterator this backend's point lookups in the file reuse (NULL
+	 * until the first): it keeps the block it read last, so fetches of
+	 * neighbouring rows (an index range scan) seek within that block
+	 * instead of reading and decompressing it again each time.
+	 */
+	sg_iter    *lookup_it;
 } ReaderEntry;
 
 struct StrataLocalVersion
@@ -89,6 +97,8 @@ reader_unref(LocalTree *lt, ReaderEntry *re)
 {
 	if (--re->refs > 0)
 		return;
+	if (re->lookup_it != NULL)
+		sg_iter_destroy(re->lookup_it);
 	sg_table_reader_close(re->reader);
 	open_readers--;
 	for (int i = 0; i < lt->nreaders; i++)
@@ -126,6 +136,7 @@ reader_get(LocalTree *lt, const char *dir, uint64 number)
 	}
 	re->number = number;
 	re->refs = 1;
+	re->lookup_it = NULL;
 	open_readers++;
 	if (lt->nreaders == lt->capreaders)
 	{
@@ -408,9 +419,14 @@ strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
 	return n;
 }
 
-/* Visit every version of key in one table, newest first, until fn says stop; true then. */
+/*
+ * Visit every version of key in one file, newest first, until fn says
+ * stop; true then. Uses the file's lookup iterator (ReaderEntry), made
+ * anew after an error. REQUIRES: fn does not look up this file again (the
+ * values it is shown live in that iterator's block until the next lookup).
+ */
 static bool
-table_versions(sg_table_reader *r, sg_slice key,
+table_versions(ReaderEntry *re, sg_slice key,
 			   bool (*fn) (void *arg, uint64_t seq, sg_value_type type, sg_slice value),
 			   void *arg)
 {
@@ -419,12 +435,14 @@ table_versions(sg_table_reader *r, sg_slice key,
 	sg_err		err = {0};
 	char		target[STRATA_ROWID_KEY_LEN + SG_IKEY_TRAILER_LEN];
 
-	if (!sg_table_reader_may_contain(r, key) || key.len != STRATA_ROWID_KEY_LEN)
+	if (!sg_table_reader_may_contain(re->reader, key) || key.len != STRATA_ROWID_KEY_LEN)
 		return false;
 	/* seek to the newest version: the user key with the largest trailer */
 	memcpy(target, key.data, key.len);
 	sg_encode_fixed64(target + key.len, sg_ikey_pack_trailer(SG_MAX_SEQUENCE, SG_TYPE_FOR_SEEK));
-	it = sg_table_reader_iter(r);
+	if (re->lookup_it == NULL)
+		re->lookup_it = sg_table_reader_iter(re->reader);
+	it = re->lookup_it;
 	for (sg_iter_seek(it, sg_slice_make(target, sizeof(target))); sg_iter_valid(it); sg_iter_next(it))
 	{
 		sg_parsed_ikey k;
@@ -439,10 +457,11 @@ table_versions(sg_table_reader *r, sg_slice key,
 	}
 	if (sg_iter_status(it, &err) != SG_OK)
 	{
+		/* its error is sticky: the next lookup starts over */
 		sg_iter_destroy(it);
+		re->lookup_it = NULL;
 		strata_engine_error(err.code, &err);
 	}
-	sg_iter_destroy(it);
 	return tombstone;
 }
 
@@ -458,7 +477,7 @@ strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 							  void *arg)
 {
 	for (int i = 0; i < lv->nfiles; i++)
-		if (table_versions(lv->files[i]->reader, key, fn, arg))
+		if (table_versions(lv->files[i], key, fn, arg))
 			return true;
 	return false;
 }

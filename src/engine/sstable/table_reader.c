@@ -73,12 +73,13 @@ set_data_iter(table_iter *it, sg_iter *data, uint64_t offset)
 }
 
 /*
- * The block at h, from the read-ahead window when it lies there; a block
- * that starts where the previously loaded one ended (a scan) refills the
- * window first. Seeks elsewhere read just the block, as before.
+ * The block at h, from the read-ahead window when it lies there; when the
+ * iterator moves on to the block right after the one it read (sequential:
+ * a scan's next(), not a seek) the window is refilled first. Seeks read
+ * just the block, so an iterator kept for point lookups holds no window.
  */
 static sg_code
-read_block(table_iter *it, sg_block_handle h, char **block, size_t *len)
+read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, size_t *len)
 {
 	sg_table_reader *r = it->r;
 	uint64_t	need = h.size + SG_TABLE_TRAILER_LEN;
@@ -87,8 +88,8 @@ read_block(table_iter *it, sg_block_handle h, char **block, size_t *len)
 		h.size <= it->ra_len && h.offset - it->ra_offset <= it->ra_len - need)
 		return sg_table_decode_block(it->ra + (h.offset - it->ra_offset), r->path, r->data_end,
 									 h, r->props.max_block_raw, block, len, &it->err);
-	if (it->data_it != NULL && h.offset == it->data_end && need <= SG_TABLE_READAHEAD &&
-		h.offset < r->data_end)
+	if (sequential && it->data_it != NULL && h.offset == it->data_end &&
+		need <= SG_TABLE_READAHEAD && h.offset < r->data_end)
 	{
 		size_t		want = r->data_end - h.offset < SG_TABLE_READAHEAD
 			? (size_t) (r->data_end - h.offset) : SG_TABLE_READAHEAD;
@@ -120,10 +121,12 @@ read_block(table_iter *it, sg_block_handle h, char **block, size_t *len)
 
 /*
  * Load the data block the index iterator points at (unless already
- * loaded). On failure records the error and leaves no data iterator.
+ * loaded: a seek within the block read last reads nothing). sequential:
+ * the iterator stepped from the previous block (read-ahead applies). On
+ * failure records the error and leaves no data iterator.
  */
 static void
-load_data_block(table_iter *it)
+load_data_block(table_iter *it, bool sequential)
 {
 	sg_table_reader *r = it->r;
 	sg_block_handle h;
@@ -147,7 +150,7 @@ load_data_block(table_iter *it)
 	}
 	if (it->data_it != NULL && it->data_offset == h.offset)
 		return;
-	if (read_block(it, h, &block, &len) != SG_OK)
+	if (read_block(it, h, sequential, &block, &len) != SG_OK)
 	{
 		set_data_iter(it, NULL, 0);
 		it->code = it->err.code;
@@ -172,7 +175,7 @@ skip_empty_blocks(table_iter *it)
 			return;
 		}
 		sg_iter_next(it->index_it);
-		load_data_block(it);
+		load_data_block(it, true);
 		if (it->data_it != NULL)
 			sg_iter_seek_to_first(it->data_it);
 	}
@@ -194,7 +197,7 @@ ti_seek_to_first(sg_iter *base)
 	if (it->code != SG_OK)
 		return;
 	sg_iter_seek_to_first(it->index_it);
-	load_data_block(it);
+	load_data_block(it, false);
 	if (it->data_it != NULL)
 		sg_iter_seek_to_first(it->data_it);
 	skip_empty_blocks(it);
@@ -208,7 +211,7 @@ ti_seek(sg_iter *base, sg_slice target)
 	if (it->code != SG_OK)
 		return;
 	sg_iter_seek(it->index_it, target);
-	load_data_block(it);
+	load_data_block(it, false);
 	if (it->data_it != NULL)
 		sg_iter_seek(it->data_it, target);
 	skip_empty_blocks(it);

@@ -968,6 +968,34 @@ test_scan_reads_ahead(void **state)
 		   (unsigned long long) (st1.preads - st0.preads), blocks);
 	assert_true(st1.preads - st0.preads <= blocks);
 	assert_true(st1.preads - st0.preads >= blocks / 2);
+
+	/* reused for targets in any order, present or not: as a fresh one */
+	sg_test_rng rng = {0x5ee4};
+
+	for (int s = 0; s < 3000; s++)
+	{
+		sg_slice	k = ekey(&d, sg_test_uniform(&rng, d.n));
+		char		t[512];
+		sg_iter    *fresh = sg_table_reader_iter(r);
+
+		/* half the time a key between entries: the same key, another trailer */
+		memcpy(t, k.data, k.len);
+		if (s % 2)
+			sg_encode_fixed64(t + k.len - 8, sg_decode_fixed64(k.data + k.len - 8) ^ 0x100);
+		sg_iter_seek(it, sg_slice_make(t, k.len));
+		sg_iter_seek(fresh, sg_slice_make(t, k.len));
+		assert_int_equal(sg_iter_valid(it), sg_iter_valid(fresh));
+		if (sg_iter_valid(fresh))
+		{
+			assert_true(sg_slice_equal(sg_iter_key(it), sg_iter_key(fresh)));
+			sg_iter_next(it);
+			sg_iter_next(fresh);
+			assert_int_equal(sg_iter_valid(it), sg_iter_valid(fresh));
+			if (sg_iter_valid(fresh))
+				assert_true(sg_slice_equal(sg_iter_key(it), sg_iter_key(fresh)));
+		}
+		sg_iter_destroy(fresh);
+	}
 	sg_iter_destroy(it);
 	sg_table_reader_close(r);
 	assert_int_equal(sg_table_reader_open(env, "/db/ra.sst", &r, &err), SG_OK);

@@ -62,6 +62,13 @@ typedef struct table_iter
 	char	   *ra;
 	uint64_t	ra_offset;
 	size_t		ra_len;
+
+	/*
+	 * The loaded block's first key (empty: unknown). With the index entry
+	 * of that block (a key >= its last key), it bounds the keys the block
+	 * can hold, so a seek inside those bounds needs no index search.
+	 */
+	sg_buf		first_key;
 } table_iter;
 
 static void
@@ -158,6 +165,10 @@ load_data_block(table_iter *it, bool sequential)
 	}
 	set_data_iter(it, sg_block_iter_new(block, len, block, r->path, h.offset), h.offset);
 	it->data_end = h.offset + h.size + SG_TABLE_TRAILER_LEN;
+	sg_buf_reset(&it->first_key);
+	sg_iter_seek_to_first(it->data_it);
+	if (sg_iter_valid(it->data_it))
+		sg_buf_append_slice(&it->first_key, sg_iter_key(it->data_it));
 }
 
 /* Move past exhausted data blocks; stop at an error. */
@@ -210,6 +221,21 @@ ti_seek(sg_iter *base, sg_slice target)
 
 	if (it->code != SG_OK)
 		return;
+
+	/*
+	 * Inside the loaded block's bounds (a lookup of a key near the last
+	 * one, as an index range scan makes): seek in the block alone. Past
+	 * its last key, the step to the next block is the ordinary one.
+	 */
+	if (it->data_it != NULL && sg_iter_valid(it->index_it) &&
+		it->first_key.len > 0 && !sg_buf_failed(&it->first_key) &&
+		sg_ikey_compare(sg_buf_slice(&it->first_key), target) <= 0 &&
+		sg_ikey_compare(target, sg_iter_key(it->index_it)) <= 0)
+	{
+		sg_iter_seek(it->data_it, target);
+		skip_empty_blocks(it);
+		return;
+	}
 	sg_iter_seek(it->index_it, target);
 	load_data_block(it, false);
 	if (it->data_it != NULL)
@@ -268,6 +294,7 @@ ti_destroy(sg_iter *base)
 	sg_iter_destroy(it->data_it);
 	sg_iter_destroy(it->index_it);
 	free(it->ra);
+	sg_buf_free(&it->first_key);
 	free(it);
 }
 
@@ -287,6 +314,7 @@ sg_table_reader_iter(sg_table_reader *r)
 	it->r = r;
 	it->code = SG_OK;
 	sg_err_clear(&it->err);
+	sg_buf_init(&it->first_key);
 	it->index_it = sg_block_iter_new(r->index_block, r->index_len, NULL, r->path,
 									 r->footer.index.offset);
 	return &it->base;

@@ -419,6 +419,15 @@ strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
 	return n;
 }
 
+/* The user key of an internal key (empty for a key too short to be one). */
+static sg_slice
+ikey_user_part(sg_slice ikey)
+{
+	return ikey.len >= SG_IKEY_TRAILER_LEN
+		? sg_slice_make(ikey.data, ikey.len - SG_IKEY_TRAILER_LEN)
+		: sg_slice_make(ikey.data, 0);
+}
+
 /*
  * Visit every version of key in one file, newest first, until fn says
  * stop; true then. Uses the file's lookup iterator (ReaderEntry), made
@@ -476,8 +485,37 @@ strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 										  sg_slice value),
 							  void *arg)
 {
-	for (int i = 0; i < lv->nfiles; i++)
+	/* level 0: files overlap, newest first */
+	for (int i = lv->level_start[0]; i < lv->level_start[1]; i++)
 		if (table_versions(lv->files[i], key, fn, arg))
 			return true;
+
+	/*
+	 * Deeper levels: compaction cuts files only between user keys, so one
+	 * file at most can hold key: the first whose largest user key is >=
+	 * key, if its smallest is <= key. Its bloom filter is the only one
+	 * consulted, not one per file.
+	 */
+	for (int level = 1; level < SG_NUM_LEVELS; level++)
+	{
+		int			lo = lv->level_start[level];
+		int			hi = lv->level_start[level + 1];
+
+		while (lo < hi)
+		{
+			int			mid = lo + (hi - lo) / 2;
+			const sg_table_props *p = sg_table_reader_props(lv->files[mid]->reader);
+
+			if (sg_slice_compare(ikey_user_part(p->largest_key), key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < lv->level_start[level + 1] &&
+			sg_slice_compare(ikey_user_part(sg_table_reader_props(lv->files[lo]->reader)->smallest_key),
+							 key) <= 0 &&
+			table_versions(lv->files[lo], key, fn, arg))
+			return true;
+	}
 	return false;
 }

@@ -998,7 +998,6 @@ test_scan_reads_ahead(void **state)
 	}
 	sg_iter_destroy(it);
 	sg_table_reader_close(r);
-	assert_int_equal(sg_table_reader_open(env, "/db/ra.sst", &r, &err), SG_OK);
 
 	/* a flipped byte half way into the data blocks */
 	assert_int_equal(sg_env_read_file(env, "/db/ra.sst", &data, &n, &err), SG_OK);

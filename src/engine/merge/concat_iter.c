@@ -174,7 +174,8 @@ sg_concat_iter_new(sg_iter **children, const sg_slice *largest, int n)
 	}
 	c->base.ops = &concat_ops;
 	c->n = n;
-	memcpy(c->children, children, sizeof(sg_iter *) * n);
+	if (n > 0)
+		memcpy(c->children, children, sizeof(sg_iter *) * n);
 	total = 0;
 	for (int i = 0; i < n; i++)
 	{

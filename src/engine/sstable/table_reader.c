@@ -228,7 +228,9 @@ ti_seek(sg_iter *base, sg_slice target)
 	 * its last key, the step to the next block is the ordinary one.
 	 */
 	if (it->data_it != NULL && sg_iter_valid(it->index_it) &&
-		it->first_key.len > 0 && !sg_buf_failed(&it->first_key) &&
+		target.len >= SG_IKEY_TRAILER_LEN &&
+		it->first_key.len >= SG_IKEY_TRAILER_LEN && !sg_buf_failed(&it->first_key) &&
+		sg_iter_key(it->index_it).len >= SG_IKEY_TRAILER_LEN &&
 		sg_ikey_compare(sg_buf_slice(&it->first_key), target) <= 0 &&
 		sg_ikey_compare(target, sg_iter_key(it->index_it)) <= 0)
 	{

@@ -69,13 +69,23 @@ SELECT count(*), cur_diff() AS diff FROM cur_t;
 -- a compaction between every two steps. PL/pgSQL cursors are portals with
 -- resource owners of their own, as DECLAREd ones are.
 --
+-- one step: write row n, then flush, or every fifth row compact
+CREATE FUNCTION cur_write_and_flush(n int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM cur_add(n, n);
+	IF n % 5 = 0 THEN
+		PERFORM stratago.compact('cur_t');
+	ELSE
+		PERFORM stratago.flush('cur_t');
+	END IF;
+END $$;
+
 CREATE FUNCTION cur_orders() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
 	perms int[] := '{{1,2,3},{1,3,2},{2,1,3},{2,3,1},{3,1,2},{3,2,1}}';
 	cv refcursor;
 	r record;
 	n int := 20000;
-	step int := 0;
 	combos int := 0;
 	d bigint;
 BEGIN
@@ -89,14 +99,8 @@ BEGIN
 				IF r.a IS NULL THEN
 					RAISE EXCEPTION 'cursor % read no row', cv;
 				END IF;
-				PERFORM cur_add(n, n);
+				PERFORM cur_write_and_flush(n);
 				n := n + 1;
-				step := step + 1;
-				IF step % 5 = 0 THEN
-					PERFORM stratago.compact('cur_t');
-				ELSE
-					PERFORM stratago.flush('cur_t');
-				END IF;
 			END LOOP;
 			FOR k IN 1..3 LOOP
 				cv := 'cur' || k;
@@ -107,14 +111,8 @@ BEGIN
 			FOR k IN 1..3 LOOP
 				cv := 'cur' || perms[c][k];
 				CLOSE cv;
-				PERFORM cur_add(n, n);
+				PERFORM cur_write_and_flush(n);
 				n := n + 1;
-				step := step + 1;
-				IF step % 5 = 0 THEN
-					PERFORM stratago.compact('cur_t');
-				ELSE
-					PERFORM stratago.flush('cur_t');
-				END IF;
 				d := cur_diff();
 				IF d <> 0 THEN
 					RAISE EXCEPTION 'open order %, close order %: % rows differ from the twin',
@@ -224,4 +222,4 @@ SELECT arena_used_bytes <= :arena_used_start AS no_memtable_kept
 FROM stratago.memory_stats();
 
 DROP TABLE cur_t, cur_twin;
-DROP FUNCTION cur_add(int, int), cur_diff(), cur_orders();
+DROP FUNCTION cur_add(int, int), cur_diff(), cur_write_and_flush(int), cur_orders();

@@ -618,12 +618,6 @@ strata_sweep_dropped(void)
  * ------------------------------------------------------------------------
  */
 
-/*
- * The longest a process waits for others in the two bounded waits below:
- * the worker at shutdown for the backends to be gone, and a backend with a
- * full registry for the worker's sweeps (ms).
- */
-#define STRATA_BOUNDED_WAIT_MS 10000
 
 /*
  * Whether a backend that may still write strata tables is alive: a client

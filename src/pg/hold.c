@@ -99,9 +99,3 @@ strata_unhold(StrataHoldId id)
 		}
 	elog(ERROR, "stratago: hold " UINT64_FORMAT " given back but not held", id);
 }
-
-int
-strata_holds_count(void)
-{
-	return nholds;
-}

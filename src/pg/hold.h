@@ -52,7 +52,4 @@ extern StrataHoldId strata_hold(StrataHoldRelease release, uintptr_t a, uintptr_
  */
 extern void strata_unhold(StrataHoldId id);
 
-/* Holds this backend has now (tests and assertions). */
-extern int	strata_holds_count(void);
-
 #endif							/* STRATA_HOLD_H */

@@ -129,8 +129,9 @@ read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, siz
 /*
  * Load the data block the index iterator points at (unless already
  * loaded: a seek within the block read last reads nothing). sequential:
- * the iterator stepped from the previous block (read-ahead applies). On
- * failure records the error and leaves no data iterator.
+ * the iterator stepped from the previous block (read-ahead applies). A
+ * block loaded anew is positioned at its first entry. On failure records
+ * the error and leaves no data iterator.
  */
 static void
 load_data_block(table_iter *it, bool sequential)
@@ -186,9 +187,7 @@ skip_empty_blocks(table_iter *it)
 			return;
 		}
 		sg_iter_next(it->index_it);
-		load_data_block(it, true);
-		if (it->data_it != NULL)
-			sg_iter_seek_to_first(it->data_it);
+		load_data_block(it, true);	/* a new block: at its first entry */
 	}
 }
 
@@ -209,6 +208,7 @@ ti_seek_to_first(sg_iter *base)
 		return;
 	sg_iter_seek_to_first(it->index_it);
 	load_data_block(it, false);
+	/* the block may have been loaded already, and read part way */
 	if (it->data_it != NULL)
 		sg_iter_seek_to_first(it->data_it);
 	skip_empty_blocks(it);

@@ -23,6 +23,9 @@ step "build and install"
 make -s -j2
 if [ "$(id -u)" = 0 ]; then make -s install; fi
 
+step "glue layering (calls only go down: src/pg/README.md)"
+python3 tools/glue-deps.py src/pg || failed+=("glue layering")
+
 step "engine unit tests"
 make -s engine-check || failed+=("engine unit tests")
 

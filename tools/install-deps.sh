@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-	build-essential make ca-certificates \
+	build-essential make ca-certificates python3 \
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 \
 	liblz4-dev libzstd-dev libxxhash-dev \
 	libcmocka-dev libipc-run-perl \

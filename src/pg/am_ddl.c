@@ -25,6 +25,7 @@
 #include "utils/tuplesort.h"
 
 #include "pg/am_internal.h"
+#include "pg/publication.h"
 #include "pg/read.h"
 #include "pg/rowversion.h"
 #include "pg/stratago.h"

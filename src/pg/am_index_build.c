@@ -275,7 +275,7 @@ strata_index_validate_scan(Relation table_rel, Relation index_rel,
 	/* no synchronized scan: the merge needs row ids from the first one up */
 	scan = table_beginscan_strat(table_rel, snapshot, 0, NULL, true, false);
 	pgstat_progress_update_param(PROGRESS_SCAN_BLOCKS_TOTAL,
-								 strata_relation_size(table_rel, MAIN_FORKNUM) / BLCKSZ);
+								 strata_tree_nblocks(strata_tree_get(table_rel)));
 
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{

@@ -7,17 +7,16 @@
  * Calls go one way, from the later files in this list to the earlier
  * ones, never back:
  *
- *   tableam.c         strata_relation_size (used by VACUUM and index builds)
  *   am_fetch.c        row helpers, index fetches, single-row reads
  *   am_scan.c         uses am_fetch.c
- *   am_index_build.c  uses am_scan.c, am_fetch.c, tableam.c
- *   am_vacuum.c       uses am_fetch.c, tableam.c
+ *   am_index_build.c  uses am_scan.c, am_fetch.c
+ *   am_vacuum.c       uses am_fetch.c
  *   am_ddl.c          uses am_fetch.c
  *   am_lock.c         uses am_fetch.c
  *   am_modify.c       uses am_lock.c, am_fetch.c
  *
- * (tableam.c takes the address of every callback for its TableAmRoutine
- * but calls none of them.)
+ * and tableam.c, above them all, takes the address of every callback for
+ * its TableAmRoutine but calls none of them.
  */
 #ifndef STRATA_AM_INTERNAL_H
 #define STRATA_AM_INTERNAL_H
@@ -84,11 +83,6 @@ typedef struct StrataScanDescData
 } StrataScanDescData;
 
 typedef StrataScanDescData *StrataScanDesc;
-
-/* tableam.c */
-
-/* BLCKSZ per 291 row ids handed out, so that block numbers match TIDs. */
-extern uint64 strata_relation_size(Relation rel, ForkNumber forkNumber);
 
 /* am_fetch.c */
 

@@ -6,8 +6,7 @@
  *
  * Separate because it is heap's lazy VACUUM redone for an LSM tree: of
  * the other files it uses only the test for a row gone for every snapshot
- * (strata_row_dead_to_all, am_fetch.c) and the relation's size in blocks
- * (strata_relation_size, tableam.c). VACUUM FULL and CLUSTER rewrite the
+ * (strata_row_dead_to_all, am_fetch.c). VACUUM FULL and CLUSTER rewrite the
  * table and live in am_ddl.c.
  */
 #include "postgres.h"
@@ -255,7 +254,7 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 		if (!TransactionIdIsNormal(new_frozen))
 			new_frozen = InvalidTransactionId;
 	}
-	vac_update_relstats(rel, (BlockNumber) (strata_relation_size(rel, MAIN_FORKNUM) / BLCKSZ),
+	vac_update_relstats(rel, (BlockNumber) strata_tree_nblocks(strata_tree_get(rel)),
 						vs.live, 0, vs.nindexes > 0, new_frozen, new_minmulti,
 						&frozen_updated, &minmulti_updated, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,

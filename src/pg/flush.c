@@ -18,7 +18,7 @@
 #include "pg/flush.h"
 #include "pg/tree.h"
 #include "pg/vset.h"
-#include "pg/write.h"
+#include "pg/wakeup.h"
 #include "pgstat.h"
 #include "storage/fd.h"
 #include "utils/resowner.h"
@@ -519,11 +519,11 @@ wait_for_worker(StrataTree *tree, const uint64 *counter, uint64 target)
 	tree->job_retry_at = 0;
 	LWLockRelease(&tree->lock);
 
-	if (strata_shared->maintenance_pid == 0)
+	if (!strata_worker_running())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the stratago maintenance worker is not running")));
-	kill(strata_shared->maintenance_pid, SIGUSR1);
+	strata_worker_wake();
 
 	ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
 	for (;;)
@@ -552,8 +552,7 @@ wait_for_worker(StrataTree *tree, const uint64 *counter, uint64 target)
 					 errdetail("Nothing written to the table is lost; the maintenance worker retries by itself.")));
 		}
 		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);
-		if (strata_shared->maintenance_pid != 0)
-			kill(strata_shared->maintenance_pid, SIGUSR1);
+		strata_worker_wake();
 	}
 	ConditionVariableCancelSleep();
 }
@@ -609,7 +608,7 @@ strata_sweep_dropped(void)
 		strata_tree_drop(&key, tree_id);
 	}
 	pfree(trees);
-	pg_atomic_fetch_add_u64(&strata_shared->sweeps, 1);
+	strata_worker_sweep_done();
 	ConditionVariableBroadcast(&strata_shared->flush_cv);
 }
 

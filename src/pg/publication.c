@@ -1,5 +1,6 @@
 /*
- * publication.c — keeps strata tables out of logical replication.
+ * publication.c — keeps strata tables out of logical replication
+ * (publication.h).
  *
  * Logical decoding reads PostgreSQL's WAL through each resource manager's
  * rm_decode. Strata changes are either in the engine WAL (invisible to
@@ -8,22 +9,19 @@
  * send its subscribers nothing for it, silently. Until rm_decode exists,
  * every way of putting a strata table into a publication is an ERROR:
  * CREATE/ALTER PUBLICATION naming one (directly, through a schema, or FOR
- * ALL TABLES), and creating a strata table where an existing publication
- * would include it.
+ * ALL TABLES; utility.c looks once the command is done), and creating a
+ * strata table where an existing publication would include it (am_ddl.c).
  */
 #include "postgres.h"
 
-#include "access/relation.h"
-#include "access/xact.h"
 #include "catalog/pg_publication.h"
-#include "nodes/parsenodes.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "pg/stratago.h"
+#include "pg/publication.h"
 
-static void
-publication_not_supported(const char *relname, const char *pubname)
+void
+strata_publication_refuse(const char *relname, const char *pubname)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -31,38 +29,6 @@ publication_not_supported(const char *relname, const char *pubname)
 					relname, pubname),
 			 errdetail("Logical decoding of strata tables is not supported yet, so the publication would send no changes of it."),
 			 errhint("Leave strata tables out of publications, or use a heap table for data that must be replicated logically.")));
-}
-
-/*
- * ERROR if publication pubname covers a strata table (utility.c calls it
- * after CREATE/ALTER PUBLICATION).
- */
-void
-strata_check_publication(const char *pubname)
-{
-	Publication *pub;
-	List	   *relids;
-	ListCell   *lc;
-
-	CommandCounterIncrement();	/* see what the command just did */
-	pub = GetPublicationByName(pubname, true);
-	if (pub == NULL)
-		return;
-	if (pub->alltables)
-		relids = GetAllTablesPublicationRelations(false);
-	else
-		relids = list_concat(GetPublicationRelations(pub->oid, PUBLICATION_PART_ALL),
-							 GetAllSchemaPublicationRelations(pub->oid, PUBLICATION_PART_ALL));
-	foreach(lc, relids)
-	{
-		Relation	rel = try_relation_open(lfirst_oid(lc), AccessShareLock);
-
-		if (rel == NULL)
-			continue;
-		if (strata_relation_is_strata(rel))
-			publication_not_supported(RelationGetRelationName(rel), pubname);
-		relation_close(rel, AccessShareLock);
-	}
 }
 
 /*
@@ -77,6 +43,6 @@ strata_check_not_published(Relation rel)
 
 	pubs = list_concat(pubs, GetRelationPublications(RelationGetRelid(rel)));
 	if (pubs != NIL)
-		publication_not_supported(RelationGetRelationName(rel),
+		strata_publication_refuse(RelationGetRelationName(rel),
 								  get_publication_name(linitial_oid(pubs), false));
 }

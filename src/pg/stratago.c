@@ -1,7 +1,7 @@
 /*
  * stratago.c — module entry point: refuses to load outside
- * shared_preload_libraries, defines the stratago.* GUCs, reserves and
- * initialises shared memory, creates the engine's folder in the data
+ * shared_preload_libraries, has the stratago.* GUCs defined (settings.c),
+ * reserves and initialises each module's shared memory, creates the engine's folder in the data
  * directory, and registers the maintenance background worker.
  *
  * Why preload only: strata tables keep their memtables, WAL buffer and
@@ -20,31 +20,15 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
-#include "utils/guc.h"
 
 #include "pg/enginewal.h"
 #include "pg/pgwal.h"
 #include "pg/recovery.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
+#include "pg/wakeup.h"
 
 PG_MODULE_MAGIC;
-
-StrataShared *strata_shared = NULL;
-
-int			strata_maintenance_naptime = 1000;
-int			strata_memtable_memory_mb = 256;
-int			strata_memtable_size_kb = 4096;
-int			strata_max_tables = 1000;
-bool		strata_sync = true;
-int			strata_wal_sink = STRATA_SINK_POSTGRES;
-bool		strata_checkpoint_guard = true;
-
-static const struct config_enum_entry wal_sink_options[] = {
-	{"engine", STRATA_SINK_ENGINE, false},
-	{"postgres", STRATA_SINK_POSTGRES, false},
-	{NULL, 0, false}
-};
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -52,7 +36,6 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static void strata_shmem_request(void);
 static void strata_shmem_startup(void);
 
-static void strata_define_gucs(void);
 static void strata_create_data_dir(void);
 
 void
@@ -80,75 +63,6 @@ _PG_init(void)
 	strata_utility_init();
 }
 
-static void
-strata_define_gucs(void)
-{
-	DefineCustomIntVariable("stratago.maintenance_naptime",
-							"Time the maintenance worker sleeps between rounds.",
-							NULL,
-							&strata_maintenance_naptime,
-							1000, 10, 3600 * 1000,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("stratago.memtable_memory",
-							"Shared memory for the memtables of all strata tables.",
-							NULL,
-							&strata_memtable_memory_mb,
-							256, 8, INT_MAX / 2,
-							PGC_POSTMASTER,
-							GUC_UNIT_MB,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("stratago.memtable_size",
-							"Size at which a table's memtable is frozen and flushed.",
-							NULL,
-							&strata_memtable_size_kb,
-							4096, 64, INT_MAX / 1024,
-							PGC_SIGHUP,
-							GUC_UNIT_KB,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("stratago.max_tables",
-							"Maximum number of strata relfilenodes in the cluster.",
-							NULL,
-							&strata_max_tables,
-							1000, 16, 1000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("stratago.sync",
-							 "Makes a transaction's strata changes durable before its commit.",
-							 "Only with stratago.wal_sink = engine (with postgres, synchronous_commit decides). Off gives up crash atomicity of strata changes with the rest of the transaction.",
-							 &strata_sync,
-							 true,
-							 PGC_USERSET,
-							 0,
-							 NULL, NULL, NULL);
-
-	DefineCustomEnumVariable("stratago.wal_sink",
-							 "Where strata tables log their changes.",
-							 "\"engine\": the engine's own WAL, synced at pre-commit. \"postgres\": PostgreSQL's WAL, made durable by the commit record's flush and sent to standbys.",
-							 &strata_wal_sink,
-							 STRATA_SINK_POSTGRES,
-							 wal_sink_options,
-							 PGC_POSTMASTER,
-							 0,
-							 NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("stratago.checkpoint_guard",
-							 "Makes checkpoints wait until memtables holding older changes are flushed.",
-							 "Only with stratago.wal_sink = postgres. Off lets a checkpoint complete sooner; crash recovery then replays those changes from the WAL the stratago slot keeps, but a base backup started by such a checkpoint may not restore.",
-							 &strata_checkpoint_guard,
-							 true,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("stratago");
-}
 
 static void
 strata_shmem_request(void)
@@ -159,6 +73,7 @@ strata_shmem_request(void)
 	RequestAddinShmemSpace(strata_shmem_size());
 	RequestAddinShmemSpace(strata_wal_shmem_size());
 	RequestAddinShmemSpace(strata_pgwal_shmem_size());
+	RequestAddinShmemSpace(strata_wakeup_shmem_size());
 	RequestNamedLWLockTranche("stratago", 2);
 	RequestNamedLWLockTranche("stratago wal", 2);
 	RequestNamedLWLockTranche("stratago xid", 1);
@@ -175,6 +90,7 @@ strata_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	strata_wal_shmem_init();
 	strata_pgwal_shmem_init();
+	strata_wakeup_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 
 	/*

@@ -20,7 +20,7 @@
 /* Folder under the data directory that holds all engine files. */
 #define STRATAGO_DIR "stratago"
 
-/* GUCs (stratago.c) */
+/* GUCs (settings.c) */
 extern int	strata_maintenance_naptime;
 extern int	strata_memtable_memory_mb;
 extern int	strata_memtable_size_kb;
@@ -37,16 +37,15 @@ typedef enum StrataWalSink
 } StrataWalSink;
 
 
+/* settings.c: define the GUCs above (once, from _PG_init) */
+extern void strata_define_gucs(void);
+
 /* stratago.c */
 extern void _PG_init(void);
 
 /* worker.c */
 extern void strata_register_maintenance_worker(void);
 extern PGDLLEXPORT void strata_maintenance_main(Datum main_arg);
-
-/* publication.c */
-extern void strata_check_publication(const char *pubname);
-extern void strata_check_not_published(Relation rel);
 
 /* utility.c */
 extern void strata_utility_init(void);

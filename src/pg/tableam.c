@@ -11,8 +11,7 @@
  * This file wires the routine together, as heapam_handler.c does for
  * heap; it keeps only the slot and size callbacks, which are short. The
  * other callbacks live by family in files of their own (declared in
- * am_internal.h), each calling only the files listed above it and this
- * file's strata_relation_size:
+ * am_internal.h), each calling only the files listed above it:
  *
  *   am_fetch.c        index fetches, index_delete_tuples, single-row reads;
  *                     the row helpers the other files use
@@ -67,17 +66,12 @@ strata_slot_callbacks(Relation rel)
  * row ids handed out, so that block numbers match TIDs. The bytes the
  * table really takes are the engine's files (see the README).
  */
-uint64
+static uint64
 strata_relation_size(Relation rel, ForkNumber forkNumber)
 {
-	StrataTree *tree;
-	uint64		blocks;
-
 	if (forkNumber != MAIN_FORKNUM && forkNumber != InvalidForkNumber)
 		return 0;
-	tree = strata_tree_get(rel);
-	blocks = (tree->next_rowid + STRATA_ROWS_PER_BLOCK - 1) / STRATA_ROWS_PER_BLOCK;
-	return blocks * BLCKSZ;
+	return strata_tree_nblocks(strata_tree_get(rel)) * BLCKSZ;
 }
 
 static bool

@@ -13,11 +13,13 @@
 #include "pg/error.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
-#include "pg/write.h"
+#include "pg/wakeup.h"
 #include "pgstat.h"
 #include "postmaster/bgwriter.h"
 #include "storage/fd.h"
 #include "storage/proc.h"
+
+StrataShared *strata_shared = NULL;
 
 static HTAB *strata_registry = NULL;
 
@@ -124,7 +126,6 @@ strata_shmem_init(void)
 		strata_shared->arena_nchunks = arena_chunks();
 		strata_shared->arena_free = arena_chunks();
 		strata_shared->arena_offset = header_size();
-		pg_atomic_init_u64(&strata_shared->sweeps, 0);
 		pg_atomic_init_u64(&strata_shared->memtable_generation, 0);
 		ConditionVariableInit(&strata_shared->flush_cv);
 		strata_shared->tree_tranche_id = LWLockNewTrancheId();
@@ -671,8 +672,7 @@ strata_freeze_active(StrataTree *tree)
 	tree->active_min_lsn = 0;
 	tree->active_pg_first = tree->active_pg_last = 0;
 	tree->active_entries = 0;
-	if (strata_shared->maintenance_pid != 0)
-		kill(strata_shared->maintenance_pid, SIGUSR1);
+	strata_worker_wake();
 	return true;
 }
 
@@ -706,14 +706,14 @@ strata_reclaim_dropped_trees(void)
 
 	RequestCheckpoint(CHECKPOINT_IMMEDIATE | CHECKPOINT_FORCE | CHECKPOINT_WAIT);
 	/* a sweep under way may have listed the trees before the unlinks */
-	target = pg_atomic_read_u64(&strata_shared->sweeps) + 2;
+	target = strata_worker_sweeps() + 2;
 	start = GetCurrentTimestamp();
 	ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
-	while (pg_atomic_read_u64(&strata_shared->sweeps) < target &&
-		   strata_shared->maintenance_pid != 0 &&
+	while (strata_worker_sweeps() < target &&
+		   strata_worker_running() &&
 		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(), STRATA_BOUNDED_WAIT_MS))
 	{
-		kill(strata_shared->maintenance_pid, SIGUSR1);
+		strata_worker_wake();
 		ConditionVariableTimedSleep(&strata_shared->flush_cv, 100, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();

@@ -187,9 +187,6 @@ typedef struct StrataShared
 	LWLock	   *row_latches;	/* STRATA_ROW_LATCHES locks */
 
 	int			tree_tranche_id;	/* LWLock tranche of StrataTree.lock */
-	pid_t		maintenance_pid;
-	uint64		maintenance_starts;
-	pg_atomic_uint64 sweeps;	/* rounds of strata_sweep_dropped completed */
 
 	/* memtable arena: chunk i is at arena_base + (i + 1) * STRATA_CHUNK_SIZE */
 	pg_atomic_uint64 memtable_generation;	/* the last one handed out */
@@ -261,6 +258,18 @@ strata_rowid_to_tid(uint64 rowid, ItemPointer tid)
 {
 	ItemPointerSet(tid, (BlockNumber) (rowid / STRATA_ROWS_PER_BLOCK),
 				   (OffsetNumber) (rowid % STRATA_ROWS_PER_BLOCK + 1));
+}
+
+/*
+ * The blocks the tree's row ids handed out so far span (one per
+ * STRATA_ROWS_PER_BLOCK), so that block numbers match TIDs: the size
+ * PostgreSQL's planner, ANALYZE and VACUUM work with. A read without the
+ * tree lock may be one allocation behind, as heap's unlocked size is.
+ */
+static inline uint64
+strata_tree_nblocks(const StrataTree *tree)
+{
+	return (tree->next_rowid + STRATA_ROWS_PER_BLOCK - 1) / STRATA_ROWS_PER_BLOCK;
 }
 
 static inline bool

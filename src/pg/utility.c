@@ -1,9 +1,10 @@
 /*
  * utility.c — stratago's ProcessUtility hook. It watches the commands
  * that would take strata rows somewhere strata cannot follow yet:
- * CREATE/ALTER PUBLICATION (publication.c checks them once they are
- * done), and the commands that copy or move a whole database's files
- * behind the table access method's back (doc/DESIGN.md §7, T10):
+ * CREATE/ALTER PUBLICATION (checked once they are done: a publication
+ * covering a strata table is refused, publication.c), and the commands
+ * that copy or move a whole database's files behind the table access
+ * method's back (doc/DESIGN.md §7, T10):
  *
  *   CREATE DATABASE ... TEMPLATE t   copies t's smgr files (STRATEGY
  *                                    WAL_LOG block by block, FILE_COPY as
@@ -24,11 +25,15 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_publication.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 
+#include "pg/publication.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
 
@@ -98,6 +103,38 @@ check_database_utility(Node *parsetree)
 	}
 }
 
+/*
+ * ERROR if publication pubname covers a strata table, once CREATE/ALTER
+ * PUBLICATION has run (the ERROR undoes the command).
+ */
+static void
+check_publication(const char *pubname)
+{
+	Publication *pub;
+	List	   *relids;
+	ListCell   *lc;
+
+	CommandCounterIncrement();	/* see what the command just did */
+	pub = GetPublicationByName(pubname, true);
+	if (pub == NULL)
+		return;
+	if (pub->alltables)
+		relids = GetAllTablesPublicationRelations(false);
+	else
+		relids = list_concat(GetPublicationRelations(pub->oid, PUBLICATION_PART_ALL),
+							 GetAllSchemaPublicationRelations(pub->oid, PUBLICATION_PART_ALL));
+	foreach(lc, relids)
+	{
+		Relation	rel = try_relation_open(lfirst_oid(lc), AccessShareLock);
+
+		if (rel == NULL)
+			continue;
+		if (strata_relation_is_strata(rel))
+			strata_publication_refuse(RelationGetRelationName(rel), pubname);
+		relation_close(rel, AccessShareLock);
+	}
+}
+
 static void
 strata_process_utility(PlannedStmt *pstmt, const char *queryString,
 					   bool readOnlyTree, ProcessUtilityContext context,
@@ -120,9 +157,8 @@ strata_process_utility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
 								queryEnv, dest, qc);
 
-	/* checked once the publication exists; the ERROR undoes the command */
 	if (pubname != NULL)
-		strata_check_publication(pubname);
+		check_publication(pubname);
 }
 
 void

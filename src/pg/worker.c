@@ -25,7 +25,7 @@
 #include "pg/checkpoint.h"
 #include "pg/flush.h"
 #include "pg/stratago.h"
-#include "pg/tree.h"
+#include "pg/wakeup.h"
 
 /* Seconds the postmaster waits before restarting a worker that died. */
 #define STRATA_WORKER_RESTART_SECONDS 5
@@ -51,15 +51,6 @@ strata_register_maintenance_worker(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "stratago maintenance");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "stratago maintenance");
 	RegisterBackgroundWorker(&worker);
-}
-
-static void
-strata_maintenance_detach(int code, Datum arg)
-{
-	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
-	if (strata_shared->maintenance_pid == MyProcPid)
-		strata_shared->maintenance_pid = 0;
-	LWLockRelease(strata_shared->registry_lock);
 }
 
 /*
@@ -124,11 +115,7 @@ strata_maintenance_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
-	strata_shared->maintenance_pid = MyProcPid;
-	strata_shared->maintenance_starts++;
-	LWLockRelease(strata_shared->registry_lock);
-	before_shmem_exit(strata_maintenance_detach, (Datum) 0);
+	strata_worker_announce();
 
 	ereport(DEBUG1, (errmsg_internal("stratago maintenance worker started")));
 

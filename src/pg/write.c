@@ -19,6 +19,7 @@
 #include "pg/rowversion.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
+#include "pg/wakeup.h"
 #include "pg/write.h"
 #include "pgstat.h"
 #include "storage/fd.h"
@@ -211,7 +212,7 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 		 */
 		if ((strata_shared->arena_free >= STRATA_ARENA_RESERVE_CHUNKS &&
 			 tree->l0_files < STRATA_L0_STOP_FILES) ||
-			strata_shared->maintenance_pid == 0)
+			!strata_worker_running())
 		{
 			LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
 			if (strata_ensure_active_memtable(tree))
@@ -226,8 +227,7 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 			wait_start = GetCurrentTimestamp();
 		else
 			strata_check_flush_failing(wait_start);
-		if (strata_shared->maintenance_pid != 0)
-			kill(strata_shared->maintenance_pid, SIGUSR1);
+		strata_worker_wake();
 		ConditionVariableTimedSleep(&strata_shared->flush_cv, 1000, PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 	}

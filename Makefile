@@ -22,7 +22,7 @@ OBJS = $(GLUE_SRCS:.c=.o) $(ENGINE_SRCS:.c=.o)
 # preloaded (PGXS refuses `make check`; initdb refuses root: see test/run_all.sh).
 REGRESS = extension dml functions indexes constraints vacuum rewrites publication persistence cic \
 	cursors \
-	scans
+	scans fetches
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/stratago.conf
 ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
 	strata-delete-conflict strata-row-locks strata-savepoint-conflict strata-old-row-version \
@@ -30,7 +30,7 @@ ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
 	strata-vacuum-snapshot \
 	strata-lock-queue strata-partition-move strata-merge-recheck strata-keyshare-chain \
 	strata-lock-recheck strata-upsert-trigger strata-cic strata-upsert-rr \
-	strata-cursors-flush
+	strata-cursors-flush strata-fetcher
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--temp-instance=tmp_check_iso --temp-config=test/stratago.conf
 

@@ -58,3 +58,8 @@ CREATE FUNCTION memory_stats(OUT arena_bytes bigint, OUT arena_used_bytes bigint
 AS 'MODULE_PATHNAME', 'stratago_memory_stats' LANGUAGE C;
 COMMENT ON FUNCTION memory_stats() IS 'the shared memtable arena: its size and the bytes memtables hold, also frozen ones still read by a scan';
 REVOKE EXECUTE ON FUNCTION memory_stats() FROM PUBLIC;
+
+CREATE FUNCTION read_stats(OUT lookups bigint, OUT fetcher_steps bigint,
+                           OUT fetcher_seeks bigint)
+AS 'MODULE_PATHNAME', 'stratago_read_stats' LANGUAGE C;
+COMMENT ON FUNCTION read_stats() IS 'this backend''s reads of rows by row id: point lookups, and index or bitmap fetches answered by stepping a kept iterator forward or by seeking it';

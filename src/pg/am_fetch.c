@@ -138,6 +138,7 @@ typedef struct StrataIndexFetchData
 {
 	IndexFetchTableData base;
 	StrataTree *tree;
+	StrataRowFetcher *fetcher;	/* index order often is row id order */
 	MemoryContext cxt;			/* the versions of the row last fetched */
 } StrataIndexFetchData;
 
@@ -146,11 +147,15 @@ strata_index_fetch_begin(Relation rel)
 {
 	StrataIndexFetchData *f = MemoryContextAllocZero(TopTransactionContext,
 													 sizeof(StrataIndexFetchData));
+	MemoryContext old;
 
 	f->base.rel = rel;
 	f->tree = strata_tree_get(rel);
 	f->cxt = AllocSetContextCreate(TopTransactionContext, "strata index fetch",
 								   ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	f->fetcher = strata_row_fetcher_begin(rel, f->tree);
+	MemoryContextSwitchTo(old);
 	return &f->base;
 }
 
@@ -162,8 +167,11 @@ strata_index_fetch_reset(IndexFetchTableData *data)
 void
 strata_index_fetch_end(IndexFetchTableData *data)
 {
-	MemoryContextDelete(((StrataIndexFetchData *) data)->cxt);
-	pfree(data);
+	StrataIndexFetchData *f = (StrataIndexFetchData *) data;
+
+	strata_row_fetcher_end(f->fetcher);
+	MemoryContextDelete(f->cxt);
+	pfree(f);
 }
 
 bool
@@ -185,7 +193,7 @@ strata_index_fetch_tuple(IndexFetchTableData *data, ItemPointer tid,
 		return false;
 
 	MemoryContextReset(f->cxt);
-	n = strata_tree_versions(rel, f->tree, rowid, &versions, f->cxt);
+	n = strata_row_fetcher_versions(f->fetcher, rowid, snapshot, &versions, f->cxt);
 	r = strata_resolve(versions, n, snapshot);
 	strata_ssi_read(rel, versions, n, r, tid, snapshot);
 	if (snapshot->snapshot_type == SNAPSHOT_DIRTY && TransactionIdIsValid(snapshot->xmin))
@@ -195,11 +203,16 @@ strata_index_fetch_tuple(IndexFetchTableData *data, ItemPointer tid,
 		strata_store_version(rel, &versions[r.index], tid, slot);
 		return true;
 	}
-	/* let the index kill its entry when nobody can see the row any more */
+	/*
+	 * Let the index kill its entry when nobody can see the row any more:
+	 * judged from all of its versions as of now, not from the fetcher's
+	 * view, which may lack the newest.
+	 */
 	if (all_dead && snapshot->snapshot_type == SNAPSHOT_MVCC)
 	{
 		TransactionId latest = InvalidTransactionId;
 
+		n = strata_tree_versions(rel, f->tree, rowid, &versions, f->cxt);
 		*all_dead = strata_row_dead_to_all(versions, n, GlobalVisTestFor(rel), &latest);
 	}
 	return false;
@@ -213,11 +226,28 @@ bool
 strata_tuple_fetch_row_version(Relation rel, ItemPointer tid,
 							   Snapshot snapshot, TupleTableSlot *slot)
 {
-	StrataTree *tree = strata_tree_get(rel);
+	return strata_fetch_row_version(rel, NULL, tid, snapshot, slot);
+}
+
+/*
+ * The version of the row at tid that snapshot sees, into slot; read
+ * through fetcher if not NULL (a bitmap scan's), else afresh.
+ */
+bool
+strata_fetch_row_version(Relation rel, StrataRowFetcher *fetcher, ItemPointer tid,
+						 Snapshot snapshot, TupleTableSlot *slot)
+{
 	uint64		rowid = strata_rowid_or_error(rel, tid);
 	StrataVersion *versions;
-	int			n = strata_tree_versions(rel, tree, rowid, &versions, CurrentMemoryContext);
+	int			n;
 	StrataResolved r;
+
+	if (fetcher != NULL)
+		n = strata_row_fetcher_versions(fetcher, rowid, snapshot, &versions,
+										CurrentMemoryContext);
+	else
+		n = strata_tree_versions(rel, strata_tree_get(rel), rowid, &versions,
+								 CurrentMemoryContext);
 
 	/* SnapshotAny: the version the executor is acting on (strata_resolve_any) */
 	if (snapshot->snapshot_type == SNAPSHOT_ANY)

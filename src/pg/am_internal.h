@@ -59,6 +59,7 @@ typedef struct StrataScanDescData
 	BlockNumber bm_block;
 	int			bm_index;
 	MemoryContext fetchcxt;		/* the row fetched last */
+	StrataRowFetcher *fetcher;	/* bitmap scans: TIDs come in ascending order */
 	bool		sample_started; /* TABLESAMPLE without NextSampleBlock */
 
 	/*
@@ -85,6 +86,14 @@ typedef struct StrataScanDescData
 typedef StrataScanDescData *StrataScanDesc;
 
 /* am_fetch.c */
+
+/*
+ * The version of the row at tid that snapshot sees, into slot (false: none);
+ * through fetcher (read.h) if not NULL, else read afresh.
+ */
+extern bool strata_fetch_row_version(Relation rel, StrataRowFetcher *fetcher,
+									 ItemPointer tid, Snapshot snapshot,
+									 TupleTableSlot *slot);
 
 /* The row id of tid; ERROR if tid cannot name a row of rel. */
 extern uint64 strata_rowid_or_error(Relation rel, ItemPointer tid);

@@ -79,6 +79,8 @@ strata_scan_end(TableScanDesc sscan)
 
 	if (scan->tscan)
 		strata_tree_scan_end(scan->tscan);
+	if (scan->fetcher)
+		strata_row_fetcher_end(scan->fetcher);
 	if (sscan->rs_flags & SO_TEMP_SNAPSHOT)
 		UnregisterSnapshot(sscan->rs_snapshot);
 	MemoryContextDelete(scan->scancxt);
@@ -408,11 +410,17 @@ scan_fetch_tid(StrataScanDesc scan, ItemPointer tid, TupleTableSlot *slot)
 
 	CHECK_FOR_INTERRUPTS();
 	if (scan->fetchcxt == NULL)
+	{
 		scan->fetchcxt = AllocSetContextCreate(scan->scancxt, "strata fetch",
 											   ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(scan->scancxt);
+		scan->fetcher = strata_row_fetcher_begin(scan->base.rs_rd, scan->tree);
+		MemoryContextSwitchTo(old);
+	}
 	MemoryContextReset(scan->fetchcxt);
 	old = MemoryContextSwitchTo(scan->fetchcxt);
-	found = strata_tuple_fetch_row_version(scan->base.rs_rd, tid, scan->base.rs_snapshot, slot);
+	found = strata_fetch_row_version(scan->base.rs_rd, scan->fetcher, tid,
+									 scan->base.rs_snapshot, slot);
 	MemoryContextSwitchTo(old);
 	return found;
 }

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "engine/merge/merge.h"
 #include "pg/error.h"
 #include "pg/filestats.h"
@@ -15,12 +16,22 @@
 #include "pg/sstcache.h"
 #include "pg/tree.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 /* ------------------------------------------------------------------------
  * Read paths
  * ------------------------------------------------------------------------
  */
+
+/* This backend's reads by row id since it started (read.h). */
+static StrataReadCounters read_counters;
+
+void
+strata_read_counters_get(StrataReadCounters *counters)
+{
+	*counters = read_counters;
+}
 
 /* Memtables of a tree pinned for reading, newest first, each with its hold. */
 typedef struct PinnedSet
@@ -292,6 +303,7 @@ strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 	char		key[STRATA_ROWID_KEY_LEN];
 	sg_memtable mt;
 
+	read_counters.lookups++;
 	sg_encode_be64(key, rowid);
 	pin_memtables(tree, &ps);
 	for (int i = 0; i < ps.n && !vc.corrupt && !vc.tombstone && !vc.complete; i++)
@@ -376,12 +388,48 @@ strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid)
 	scan->started = true;
 }
 
+/* The scan's current key. REQUIRES: the iterator is valid. */
+static void
+parse_scan_key(StrataTreeScan *scan, sg_parsed_ikey *k)
+{
+	if (!sg_ikey_parse(sg_iter_key(scan->it), k) || k->user_key.len != STRATA_ROWID_KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("malformed key in strata table \"%s\"",
+						RelationGetRelationName(scan->rel))));
+}
+
+/*
+ * Every version of rowid, newest first, into vc, leaving the iterator on
+ * the next row id. REQUIRES: the iterator is on rowid's newest version,
+ * whose key is *k.
+ */
+static void
+collect_row(StrataTreeScan *scan, sg_parsed_ikey *k, uint64 rowid, VersionCollector *vc)
+{
+	for (;;)
+	{
+		if (k->type == SG_TYPE_PUT)
+			collect_version(vc, k->seq, sg_iter_value(scan->it));
+		if (vc->corrupt)
+			report_corrupt_version(scan->rel, rowid);
+		if (vc->complete && !scan->full_chains)
+		{
+			sg_versions_iter_next_key(scan->it);
+			return;
+		}
+		sg_iter_next(scan->it);
+		if (!sg_iter_valid(scan->it) || !sg_ikey_parse(sg_iter_key(scan->it), k) ||
+			k->user_key.len != STRATA_ROWID_KEY_LEN ||
+			sg_decode_be64(k->user_key.data) != rowid)
+			return;
+	}
+}
+
 bool
 strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 					  StrataVersion **versions, int *nversions)
 {
-	sg_err		err = {0};
-
 	if (!scan->started)
 	{
 		sg_iter_seek_to_first(scan->it);
@@ -394,39 +442,16 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 		sg_parsed_ikey k;
 		VersionCollector vc = VERSION_COLLECTOR_INIT(scan->rowcxt);
 
-		if (!sg_ikey_parse(sg_iter_key(scan->it), &k) || k.user_key.len != STRATA_ROWID_KEY_LEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("malformed key in strata table \"%s\"",
-							RelationGetRelationName(scan->rel))));
+		parse_scan_key(scan, &k);
 		*rowid = sg_decode_be64(k.user_key.data);
-
-		/* every version of this row id, newest first */
-		for (;;)
-		{
-			if (k.type == SG_TYPE_PUT)
-				collect_version(&vc, k.seq, sg_iter_value(scan->it));
-			if (vc.corrupt)
-				report_corrupt_version(scan->rel, *rowid);
-			if (vc.complete && !scan->full_chains)
-			{
-				sg_versions_iter_next_key(scan->it);
-				break;
-			}
-			sg_iter_next(scan->it);
-			if (!sg_iter_valid(scan->it) || !sg_ikey_parse(sg_iter_key(scan->it), &k) ||
-				k.user_key.len != STRATA_ROWID_KEY_LEN ||
-				sg_decode_be64(k.user_key.data) != *rowid)
-				break;
-		}
+		collect_row(scan, &k, *rowid, &vc);
 		if (vc.n == 0)
 			continue;			/* only a tombstone: the row is gone */
 		*versions = vc.versions;
 		*nversions = vc.n;
 		return true;
 	}
-	if (sg_iter_status(scan->it, &err) != SG_OK)
-		strata_engine_error(err.code, &err);
+	strata_iter_check(scan->it);
 	return false;
 }
 
@@ -438,4 +463,203 @@ strata_tree_scan_end(StrataTreeScan *scan)
 	unpin_memtables(&scan->pinned);
 	MemoryContextDelete(scan->rowcxt);
 	pfree(scan);
+}
+
+/* ------------------------------------------------------------------------
+ * Row fetchers
+ *
+ * An index scan over rows loaded in key order, and every bitmap scan,
+ * asks for row ids that mostly ascend in small steps. Looking each one up
+ * afresh pins the memtables, takes the local version and searches every
+ * level again per row; a fetcher instead keeps one merged iterator (a
+ * "view", the forward scan above) and steps it to the next row id, as a
+ * batched multi-get would. Row ids far ahead or behind still take the
+ * point lookup, whose bloom filters suit random access better.
+ *
+ * Why a kept view is correct: it shows every version applied to the tree
+ * before the view was pinned (and some applied after). A writer applies
+ * its versions before it commits, so every transaction an MVCC snapshot
+ * sees as committed applied its versions before that snapshot was taken;
+ * a view pinned after the snapshot was taken therefore holds every version
+ * the snapshot can see, and the newest such version decides. So a view
+ * serves only the snapshot it was pinned for, and is pinned again when
+ * another one comes. What it may miss (versions applied after the pin)
+ * the snapshot cannot see, which is enough for MVCC reads but not for
+ * SERIALIZABLE's conflict checks, dirty or self snapshots, or deciding
+ * that a row is dead to everyone: those read afresh.
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * How far past the row fetched last the next may be for the view to step
+ * there (row ids), and how many rows it steps over before it seeks.
+ */
+#define STRATA_FETCH_NEAR		(4 * STRATA_ROWS_PER_BLOCK)
+#define STRATA_FETCH_MAX_STEPS	8
+
+struct StrataRowFetcher
+{
+	Relation	rel;
+	StrataTree *tree;
+	MemoryContext cxt;			/* the fetcher and its view */
+	ResourceOwner owner;		/* the view's holds are taken under it */
+	StrataTreeScan *view;		/* NULL: none */
+
+	/* the snapshot the view was pinned for (what tells two apart) */
+	Snapshot	snapshot;
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	curcid;
+	uint64		completions;	/* snapXactCompletionCount */
+
+	bool		have_last;
+	uint64		last_rowid;		/* asked for last, by either path */
+	bool		view_positioned;	/* the view's iterator was placed by a seek */
+	uint64		view_below;		/* ... and stands on the first row id above this */
+};
+
+StrataRowFetcher *
+strata_row_fetcher_begin(Relation rel, StrataTree *tree)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "strata row fetcher",
+											  ALLOCSET_SMALL_SIZES);
+	StrataRowFetcher *f = MemoryContextAllocZero(cxt, sizeof(StrataRowFetcher));
+
+	f->rel = rel;
+	f->tree = tree;
+	f->cxt = cxt;
+	f->owner = CurrentResourceOwner;
+	return f;
+}
+
+static bool
+view_serves(StrataRowFetcher *f, Snapshot snapshot)
+{
+	return f->view != NULL && f->snapshot == snapshot && f->xmin == snapshot->xmin &&
+		f->xmax == snapshot->xmax && f->curcid == snapshot->curcid &&
+		f->completions == snapshot->snapXactCompletionCount;
+}
+
+static void
+drop_view(StrataRowFetcher *f)
+{
+	if (f->view != NULL)
+	{
+		StrataTreeScan *view = f->view;
+
+		f->view = NULL;
+		strata_tree_scan_end(view);
+	}
+}
+
+/* Pin a view for snapshot, under the fetcher's resource owner. */
+static void
+pin_view(StrataRowFetcher *f, Snapshot snapshot)
+{
+	ResourceOwner saved_owner = CurrentResourceOwner;
+	MemoryContext saved_cxt = MemoryContextSwitchTo(f->cxt);
+
+	drop_view(f);
+	f->view_positioned = false;
+	CurrentResourceOwner = f->owner;
+	PG_TRY();
+	{
+		f->view = strata_tree_scan_begin(f->rel, f->tree, false);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = saved_owner;
+		MemoryContextSwitchTo(saved_cxt);
+	}
+	PG_END_TRY();
+	f->snapshot = snapshot;
+	f->xmin = snapshot->xmin;
+	f->xmax = snapshot->xmax;
+	f->curcid = snapshot->curcid;
+	f->completions = snapshot->snapXactCompletionCount;
+	f->view->started = true;	/* positioned by view_find, never from the start */
+}
+
+/*
+ * Move the view to rowid's newest version: step over a few rows from where
+ * it stands if that is before rowid, else seek. True if rowid has a
+ * version there (its key in *k).
+ */
+static bool
+view_find(StrataRowFetcher *f, uint64 rowid, sg_parsed_ikey *k)
+{
+	StrataTreeScan *view = f->view;
+	char		key[STRATA_ROWID_KEY_LEN];
+
+	/*
+	 * The iterator stands on the first row id after view_below: only a row
+	 * id past that may be stepped to, or the rows in between were skipped.
+	 */
+	for (int steps = 0; f->view_positioned && rowid > f->view_below &&
+		 sg_iter_valid(view->it); steps++)
+	{
+		uint64		at;
+
+		parse_scan_key(view, k);
+		at = sg_decode_be64(k->user_key.data);
+		if (at >= rowid)
+		{
+			read_counters.fetcher_steps++;
+			return at == rowid;
+		}
+		if (steps == STRATA_FETCH_MAX_STEPS)
+			break;
+		sg_versions_iter_next_key(view->it);
+	}
+	strata_iter_check(view->it);
+
+	read_counters.fetcher_seeks++;
+	f->view_positioned = true;
+	sg_encode_be64(key, rowid);
+	sg_iter_seek(view->it, sg_slice_make(key, sizeof(key)));
+	if (!sg_iter_valid(view->it))
+	{
+		strata_iter_check(view->it);
+		return false;
+	}
+	parse_scan_key(view, k);
+	return sg_decode_be64(k->user_key.data) == rowid;
+}
+
+int
+strata_row_fetcher_versions(StrataRowFetcher *f, uint64 rowid, Snapshot snapshot,
+							StrataVersion **versions, MemoryContext mcxt)
+{
+	VersionCollector vc = VERSION_COLLECTOR_INIT(mcxt);
+	sg_parsed_ikey k;
+	bool		near;
+
+	if (snapshot->snapshot_type != SNAPSHOT_MVCC || IsolationIsSerializable())
+		return strata_tree_versions(f->rel, f->tree, rowid, versions, mcxt);
+
+	/* just ahead of the row asked for last, or of where the view stands */
+	near = (f->have_last && rowid > f->last_rowid &&
+			rowid - f->last_rowid <= STRATA_FETCH_NEAR) ||
+		(f->view_positioned && rowid > f->view_below &&
+		 rowid - f->view_below <= STRATA_FETCH_NEAR);
+	f->have_last = true;
+	f->last_rowid = rowid;
+	if (!near)
+		return strata_tree_versions(f->rel, f->tree, rowid, versions, mcxt);
+
+	if (!view_serves(f, snapshot))
+		pin_view(f, snapshot);
+	if (view_find(f, rowid, &k))
+		collect_row(f->view, &k, rowid, &vc);
+	/* found or not, the iterator now stands after rowid */
+	f->view_below = rowid;
+	*versions = vc.versions;
+	return vc.n;
+}
+
+void
+strata_row_fetcher_end(StrataRowFetcher *f)
+{
+	drop_view(f);
+	MemoryContextDelete(f->cxt);
 }

@@ -35,4 +35,33 @@ extern bool strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 extern void strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid);
 extern void strata_tree_scan_end(StrataTreeScan *scan);
 
+/*
+ * A row fetcher reads rows by row id for a caller whose row ids mostly
+ * ascend (index and bitmap scans): it steps one kept iterator forward
+ * instead of looking each row up afresh. Its answers are those of
+ * strata_tree_versions() as far as snapshot can tell them apart (read.c
+ * says why); snapshots other than MVCC, and SERIALIZABLE transactions,
+ * always read afresh. The kept iterator's holds are taken under the
+ * resource owner current at begin, and given back at end.
+ */
+typedef struct StrataRowFetcher StrataRowFetcher;
+extern StrataRowFetcher *strata_row_fetcher_begin(Relation rel, StrataTree *tree);
+extern int	strata_row_fetcher_versions(StrataRowFetcher *f, uint64 rowid, Snapshot snapshot,
+										StrataVersion **versions, MemoryContext mcxt);
+extern void strata_row_fetcher_end(StrataRowFetcher *f);
+
+/*
+ * How this backend read rows by row id since it started: point lookups
+ * (strata_tree_versions), and a fetcher's reads answered by stepping its
+ * kept iterator forward or by seeking it. Backend-local, no locks.
+ */
+typedef struct StrataReadCounters
+{
+	uint64		lookups;
+	uint64		fetcher_steps;
+	uint64		fetcher_seeks;
+} StrataReadCounters;
+
+extern void strata_read_counters_get(StrataReadCounters *counters);
+
 #endif							/* STRATA_READ_H */

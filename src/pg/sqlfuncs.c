@@ -12,6 +12,9 @@
  *                          wrote it, the fsyncs group commit issued for
  *                          them, segments removed
  *   memory_stats()         the shared memtable arena: size and bytes in use
+ *   read_stats()           this backend's reads of rows by row id: point
+ *                          lookups, and index/bitmap fetches answered by
+ *                          stepping a kept iterator or by seeking it
  *
  * Each takes a strata table and refuses anything else (a heap table, an
  * index, a view, a dropped relation) with a clear error. flush and compact
@@ -41,6 +44,7 @@
 #include "engine/version/version_edit.h"
 #include "pg/enginewal.h"
 #include "pg/flush.h"
+#include "pg/read.h"
 #include "pg/sstcache.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
@@ -52,6 +56,7 @@ PG_FUNCTION_INFO_V1(stratago_table_stats);
 PG_FUNCTION_INFO_V1(stratago_relation_size);
 PG_FUNCTION_INFO_V1(stratago_wal_stats);
 PG_FUNCTION_INFO_V1(stratago_memory_stats);
+PG_FUNCTION_INFO_V1(stratago_read_stats);
 
 /* What a caller must be allowed to do with the table. */
 typedef enum StrataNeed
@@ -313,5 +318,26 @@ stratago_memory_stats(PG_FUNCTION_ARGS)
 	LWLockRelease(strata_shared->arena_lock);
 	values[0] = Int64GetDatum(total * STRATA_CHUNK_SIZE);
 	values[1] = Int64GetDatum((total - free_chunks) * STRATA_CHUNK_SIZE);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * This backend's reads of rows by row id since it started. Few lookups
+ * and many steps is an index or bitmap scan in row id order at work.
+ */
+Datum
+stratago_read_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+	StrataReadCounters c;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	strata_read_counters_get(&c);
+	values[0] = Int64GetDatum((int64) c.lookups);
+	values[1] = Int64GetDatum((int64) c.fetcher_steps);
+	values[2] = Int64GetDatum((int64) c.fetcher_seeks);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -441,7 +441,7 @@ table_versions(ReaderEntry *re, sg_slice key,
 {
 	sg_iter    *it;
 	bool		tombstone = false;
-	sg_err		err = {0};
+	sg_err		err;
 	char		target[STRATA_ROWID_KEY_LEN + SG_IKEY_TRAILER_LEN];
 
 	if (!sg_table_reader_may_contain(re->reader, key) || key.len != STRATA_ROWID_KEY_LEN)
@@ -464,6 +464,7 @@ table_versions(ReaderEntry *re, sg_slice key,
 			break;
 		}
 	}
+	/* not cleared beforehand: a status other than SG_OK fills it */
 	if (sg_iter_status(it, &err) != SG_OK)
 	{
 		/* its error is sticky: the next lookup starts over */

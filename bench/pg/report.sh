@@ -30,8 +30,10 @@ init_s|pgbench -i, all steps (load, vacuum, keys)|s|lower|-|||pgbench -i time
 ins1_tps|single-row INSERT, 1 client|tps|higher|-|||INSERT tps, 1 client
 ins8_tps|single-row INSERT, 8 clients|tps|higher|-|||INSERT tps, 8 clients
 tpcb_tps|pgbench TPC-B, 8 clients|tps|higher|ratio_ge|1.0|>= heap|TPC-B tps
-selS_tps|pgbench -S point lookups, 8 clients|tps|higher|ratio_ge|0.8|>= 0.8x heap|pgbench -S tps
-scan_ms|whole-table aggregate over the COPY table|ms|lower|-|||aggregate scan time
+selS_tps|pgbench -S point lookups, 8 clients|tps|higher|ratio_ge|1.0|>= heap|pgbench -S tps
+range_tps|10,000 rows by key as an index scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|index range scan tps
+bitmap_tps|10,000 rows by key as a bitmap heap scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|bitmap scan tps
+scan_ms|whole-table aggregate over the COPY table|ms|lower|ratio_le|1.0|<= heap|aggregate scan time
 upd1_bytes_kb|bytes written per 1,000 updates, 1 row a transaction|kB|lower|ratio_le|0.3|<= 0.3x heap|bytes/update, 1 row/xact
 upd1_pgwal_kb|of which PostgreSQL WAL generated|kB|lower|-|||
 upd1_enginewal_kb|of which strata WAL records (engine WAL, or inside PostgreSQL WAL with wal_sink = postgres)|kB|lower|-|||

@@ -170,7 +170,7 @@ settle() {
 # prints its stdout, leaves stderr in $DIR/pgbench.err.
 pgbench_() {
 	local am=$1; shift
-	as_pg env PGOPTIONS="-c default_table_access_method=$am" \
+	as_pg env PGOPTIONS="-c default_table_access_method=$am ${EXTRA_PGOPTIONS:-}" \
 		"$PGBIN/pgbench" -h "$DIR" -p "$PORT" "$@" 2>"$DIR/pgbench.err"
 }
 tps_of() { awk '/^tps = / {print $3; exit}'; }
@@ -329,7 +329,7 @@ if want pgbench; then
 		record accounts_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 		say "pgbench -i $am: pgbench_accounts $bytes bytes"
 	done
-	for kind in tpcb selS; do
+	for kind in tpcb selS range bitmap; do
 		for r in $(seq 1 "$REPS"); do
 			for am in $(order "$r"); do
 				if [ "${PGB_OK[$am]}" != 1 ]; then
@@ -339,8 +339,17 @@ if want pgbench; then
 				if [ "$kind" = tpcb ]; then
 					as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "pgb_$am" -c CHECKPOINT
 					tps=$(pgbench_ "$am" -n -c 8 -j 2 -T "$TPCB_SECONDS" "pgb_$am" | tps_of)
-				else
+				elif [ "$kind" = selS ]; then
 					tps=$(pgbench_ "$am" -n -S -c 8 -j 2 -T "$SEL_SECONDS" "pgb_$am" | tps_of)
+				else
+					# 10,000 rows by key, one client: the plan forced alike on both
+					if [ "$kind" = range ]; then
+						plan="-c enable_seqscan=off -c enable_bitmapscan=off"
+					else
+						plan="-c enable_seqscan=off -c enable_indexscan=off"
+					fi
+					tps=$(EXTRA_PGOPTIONS="$plan" pgbench_ "$am" -n -c 1 -T "$SEL_SECONDS" \
+						-D rows=$((SCALE * 100000)) -f "$HERE/range.sql" "pgb_$am" | tps_of)
 				fi
 				record "${kind}_tps" "$am" "$r" "${tps:-NA}" "$([ -n "$tps" ] || head -c 200 "$DIR/pgbench.err")"
 				say "$kind $am rep $r: $tps tps"

@@ -10,6 +10,10 @@
  * Invariants:
  *  - heap[0..heap_len) holds exactly the children that are valid, each
  *    with a key of at least SG_IKEY_TRAILER_LEN bytes, in heap order;
+ *  - keys[c] is child c's current key whenever c is in the heap. A child's
+ *    key stays valid until that child moves, and only the merge moves its
+ *    children, so heap comparisons and key() read the cached slices instead
+ *    of calling down through every layer (level, table, block) each time;
  *  - once failed is set it stays set: valid() is false and status()
  *    reports err, whatever seek is called later.
  */
@@ -25,6 +29,7 @@ typedef struct merge_iter
 	sg_iter		base;
 	int			n;
 	sg_iter   **children;
+	sg_slice   *keys;			/* current key of each child in the heap */
 	int		   *heap;			/* child indexes */
 	int			heap_len;
 	bool		failed;
@@ -34,7 +39,7 @@ typedef struct merge_iter
 static bool
 child_less(merge_iter *m, int a, int b)
 {
-	int			r = sg_ikey_compare(sg_iter_key(m->children[a]), sg_iter_key(m->children[b]));
+	int			r = sg_ikey_compare(m->keys[a], m->keys[b]);
 
 	return r < 0 || (r == 0 && a < b);
 }
@@ -64,7 +69,8 @@ sift_down(merge_iter *m, int i)
 
 /*
  * Check child c after it moved: true if it is valid with a well-formed
- * key; otherwise false, after recording any error it reports.
+ * key, which is then cached in keys[c]; otherwise false, after recording
+ * any error it reports.
  */
 static bool
 child_usable(merge_iter *m, int c)
@@ -77,6 +83,7 @@ child_usable(merge_iter *m, int c)
 	{
 		sg_slice	k = sg_iter_key(it);
 
+		m->keys[c] = k;
 		if (k.len >= SG_IKEY_TRAILER_LEN)
 			return true;
 		m->failed = true;
@@ -168,7 +175,7 @@ merge_key(sg_iter *it)
 {
 	merge_iter *m = (merge_iter *) it;
 
-	return sg_iter_key(m->children[m->heap[0]]);
+	return m->keys[m->heap[0]];
 }
 
 static sg_slice
@@ -208,6 +215,7 @@ merge_destroy(sg_iter *it)
 	for (int c = 0; c < m->n; c++)
 		sg_iter_destroy(m->children[c]);
 	free(m->children);
+	free(m->keys);
 	free(m->heap);
 	free(m);
 }
@@ -228,11 +236,13 @@ sg_merge_iter_new(sg_iter **children, int n)
 	m = calloc(1, sizeof(*m));
 	if (m == NULL
 		|| (m->children = malloc(sizeof(sg_iter *) * (size_t) (n ? n : 1))) == NULL
+		|| (m->keys = malloc(sizeof(sg_slice) * (size_t) (n ? n : 1))) == NULL
 		|| (m->heap = malloc(sizeof(int) * (size_t) (n ? n : 1))) == NULL)
 	{
 		if (m != NULL)
 		{
 			free(m->children);
+			free(m->keys);
 			free(m);
 		}
 		for (int c = 0; c < n; c++)

@@ -134,10 +134,14 @@ pg-suites:
 
 # Engine microbenchmark against RocksDB's db_bench (bench/engine/run.sh).
 .PHONY: engine-bench
-engine-bench: $(BUILD)/bench/engine_bench
+engine-bench: $(BUILD)/bench/engine_bench $(BUILD)/bench/leveldb_bench
 $(BUILD)/bench/engine_bench: bench/engine/engine_bench.c $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(ECC) $(ECFLAGS) -O2 $< $(ENGINE_LIB) $(ELIBS) -o $@
+# the same program over LevelDB (Debian's libleveldb-dev), the second anchor
+$(BUILD)/bench/leveldb_bench: bench/engine/engine_bench.c
+	@mkdir -p $(dir $@)
+	$(ECC) $(ECFLAGS) -O2 -DBENCH_LEVELDB $< -lleveldb -o $@
 
 # strata against heap in one scratch PostgreSQL cluster (bench/pg/README.md):
 # every workload on both access methods, alternately, medians and ratios in

@@ -10,4 +10,4 @@ apt-get install -y -qq --no-install-recommends \
 	liblz4-dev libzstd-dev libxxhash-dev \
 	libcmocka-dev libipc-run-perl \
 	clang-14 libclang-rt-14-dev llvm-14 \
-	rocksdb-tools >/dev/null
+	rocksdb-tools libleveldb-dev sysbench >/dev/null

@@ -34,6 +34,10 @@ selS_tps|pgbench -S point lookups, 8 clients|tps|higher|ratio_ge|1.0|>= heap|pgb
 range_tps|10,000 rows by key as an index scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|index range scan tps
 bitmap_tps|10,000 rows by key as a bitmap heap scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|bitmap scan tps
 scan_ms|whole-table aggregate over the COPY table|ms|lower|ratio_le|1.0|<= heap|aggregate scan time
+sb_point_select_tps|sysbench oltp_point_select, 4 x 100k rows, 8 threads|tps|higher|ratio_ge|1.0|>= heap|sysbench point_select
+sb_read_only_tps|sysbench oltp_read_only, 4 x 100k rows, 8 threads|tps|higher|ratio_ge|1.0|>= heap|sysbench read_only
+sb_write_only_tps|sysbench oltp_write_only, 4 x 100k rows, 8 threads|tps|higher|ratio_ge|1.0|>= heap|sysbench write_only
+sb_read_write_tps|sysbench oltp_read_write, 4 x 100k rows, 8 threads|tps|higher|ratio_ge|1.0|>= heap|sysbench read_write
 upd1_bytes_kb|bytes written per 1,000 updates, 1 row a transaction|kB|lower|ratio_le|0.3|<= 0.3x heap|bytes/update, 1 row/xact
 upd1_pgwal_kb|of which PostgreSQL WAL generated|kB|lower|-|||
 upd1_enginewal_kb|of which strata WAL records (engine WAL, or inside PostgreSQL WAL with wal_sink = postgres)|kB|lower|-|||

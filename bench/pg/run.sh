@@ -18,7 +18,7 @@
 #                      (120; the issue's full run is 600)
 #   --quick            tiny sizes and durations: checks the harness, not speed
 #   --only LIST        comma-separated workloads: copy,insert,pgbench,scan,
-#                      updbytes,bloat (all)
+#                      sysbench,updbytes,bloat (all)
 #   --no-build         skip `make && make install`
 #   --head             build and install from a clean export of the commit
 #                      checked out (git archive HEAD), not the work tree, so
@@ -41,7 +41,7 @@ DATA=$DIR/data
 REPS=3
 BLOAT_SECONDS=120
 QUICK=0
-ONLY=copy,insert,pgbench,scan,updbytes,bloat
+ONLY=copy,insert,pgbench,scan,sysbench,updbytes,bloat
 BUILD=1
 OUT=$ROOT/bench/results
 KEEP=0
@@ -75,6 +75,8 @@ INS_SECONDS=12		# each single-row INSERT run
 TPCB_SECONDS=15		# each TPC-B run
 SEL_SECONDS=10		# each pgbench -S run
 SCAN_RUNS=5		# aggregate scans per access method, after one warm-up each
+SB_SECONDS=10		# each sysbench run (4 tables x SB_ROWS rows, 8 threads)
+SB_ROWS=100000
 UPD_ROWS=		# rows of the updated table: 100000 with a primary key,
 			# 10000 if strata cannot build indexes (updates then scan)
 UPD_COUNT=2000		# updates per bytes-written measurement
@@ -82,7 +84,7 @@ BLOAT_CLIENTS=2
 SAMPLE_SECONDS=5	# size samples during the bloat run
 if [ "$QUICK" = 1 ]; then
 	COPY_ROWS=50000; SCALE=1; INS_SECONDS=3; TPCB_SECONDS=3; SEL_SECONDS=3
-	SCAN_RUNS=2; UPD_ROWS=5000; UPD_COUNT=300; SAMPLE_SECONDS=2
+	SCAN_RUNS=2; UPD_ROWS=5000; UPD_COUNT=300; SAMPLE_SECONDS=2; SB_SECONDS=3; SB_ROWS=5000
 	[ "$BLOAT_SECONDS" = 120 ] && BLOAT_SECONDS=10
 fi
 
@@ -357,6 +359,45 @@ if want pgbench; then
 		done
 	done
 	for am in "${AMS[@]}"; do q "DROP DATABASE IF EXISTS pgb_$am"; done
+fi
+
+# ---------------------------------------------------------------------------
+# sysbench's OLTP workloads (Debian `sysbench`, pgsql driver): 4 tables of
+# SB_ROWS rows in a database per access method (the AM as
+# default_table_access_method while sysbench prepares them), 8 threads,
+# SB_SECONDS a run, the access methods taking turns.
+# ---------------------------------------------------------------------------
+sysbench_() {
+	local am=$1; shift
+	as_pg env PGOPTIONS="-c default_table_access_method=$am" sysbench --db-driver=pgsql \
+		--pgsql-host="$DIR" --pgsql-port="$PORT" --pgsql-user=postgres --pgsql-db="sb_$am" \
+		--tables=4 --table-size="$SB_ROWS" "$@" 2>"$DIR/sysbench.err"
+}
+if want sysbench; then
+	if ! command -v sysbench >/dev/null; then
+		say "sysbench not installed (apt-get install sysbench): skipped"
+	else
+		for am in "${AMS[@]}"; do
+			q "DROP DATABASE IF EXISTS sb_$am"
+			as_pg "$PGBIN/createdb" -h "$DIR" -p "$PORT" "sb_$am"
+			as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "sb_$am" -c "CREATE EXTENSION stratago"
+			sysbench_ "$am" --threads=2 oltp_read_write prepare >/dev/null
+			[ "$am" = strata ] && as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "sb_$am" \
+				-c "SELECT stratago.flush(c.oid) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'strata'" >/dev/null
+			as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "sb_$am" -c "VACUUM ANALYZE" -c CHECKPOINT
+		done
+		for test in oltp_point_select oltp_read_only oltp_write_only oltp_read_write; do
+			for r in $(seq 1 "$REPS"); do
+				for am in $(order "$r"); do
+					tps=$(sysbench_ "$am" --threads=8 --time="$SB_SECONDS" --report-interval=0 "$test" run |
+						awk '/transactions:/ {gsub(/[(]/, "", $3); print $3; exit}')
+					record "sb_${test#oltp_}_tps" "$am" "$r" "${tps:-NA}" "$([ -n "$tps" ] || head -c 200 "$DIR/sysbench.err")"
+					say "sysbench $test $am rep $r: $tps tps"
+				done
+			done
+		done
+		for am in "${AMS[@]}"; do q "DROP DATABASE IF EXISTS sb_$am"; done
+	fi
 fi
 
 # ---------------------------------------------------------------------------

@@ -171,12 +171,25 @@ mark_unflushed(StrataTree *tree)
  * sequence order agree. COPY uses this to write a whole buffer at once.
  * Unlogged and temporary trees write no WAL: only the memtable.
  */
+/*
+ * The batch writes encode into, kept from one write to the next: COPY
+ * writes a thousand rows a call, and a batch freed after every call let
+ * malloc hand its few hundred kilobytes back to the kernel and fault them
+ * in again on the next call (page faults and the TLB shootdowns of the
+ * trimming were a quarter of COPY's time). A batch that grew past
+ * STRATA_KEPT_BATCH_BYTES (a huge row) is freed after use all the same.
+ */
+#define STRATA_KEPT_BATCH_BYTES (4 * 1024 * 1024)
+
+static sg_batch kept_batch;
+static bool kept_batch_ready = false;
+
 static void
 append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 			   StringInfo *versions, int n)
 {
 	char	   *keys = palloc(STRATA_ROWID_KEY_LEN * n);
-	sg_batch	batch;
+	sg_batch   *batch = &kept_batch;
 	sg_memtable mt;
 	sg_err		err = {0};
 	sg_code		rc = SG_OK;
@@ -189,15 +202,21 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 	if (versions != NULL)
 		strata_reserve_xid(GetCurrentFullTransactionId());
 
-	sg_batch_init(&batch);
+	if (!kept_batch_ready)
+	{
+		sg_batch_init(batch);
+		kept_batch_ready = true;
+	}
+	/* whatever an earlier write that failed half way left in it goes */
+	sg_batch_clear(batch);
 	for (int i = 0; i < n; i++)
 	{
 		sg_slice	key = sg_slice_make(keys + i * STRATA_ROWID_KEY_LEN, STRATA_ROWID_KEY_LEN);
 
 		sg_encode_be64(keys + i * STRATA_ROWID_KEY_LEN, rowids[i]);
 		if ((versions != NULL
-			 ? sg_batch_put(&batch, key, sg_slice_make(versions[i]->data, versions[i]->len))
-			 : sg_batch_delete(&batch, key)) != SG_OK)
+			 ? sg_batch_put(batch, key, sg_slice_make(versions[i]->data, versions[i]->len))
+			 : sg_batch_delete(batch, key)) != SG_OK)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
 
@@ -238,7 +257,7 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 
 	seq = tree->next_seq;
 	tree->next_seq += n;
-	sg_batch_set_sequence(&batch, seq);
+	sg_batch_set_sequence(batch, seq);
 	end_lsn = 0;
 	if (!strata_tree_logged(tree))
 		;						/* rows that die with a crash */
@@ -247,14 +266,14 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 		XLogRecPtr	start;
 
 		/* PostgreSQL's commit flush makes it durable: nothing to wait for */
-		end_lsn = strata_pgwal_log_rows(tree, sg_batch_contents(&batch), &start);
+		end_lsn = strata_pgwal_log_rows(tree, sg_batch_contents(batch), &start);
 		if (tree->active_pg_first == 0)
 			tree->active_pg_first = start;
 		tree->active_pg_last = end_lsn;
 	}
 	else
 	{
-		end_lsn = strata_wal_append_rows(tree, sg_batch_contents(&batch));
+		end_lsn = strata_wal_append_rows(tree, sg_batch_contents(batch));
 		if (tree->active_min_lsn == 0)
 			tree->active_min_lsn = end_lsn;
 	}
@@ -275,7 +294,11 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 	tree->rows_written += added;
 	tree->active_entries += added;
 	LWLockRelease(&tree->lock);
-	sg_batch_free(&batch);
+	if (batch->rep.cap > STRATA_KEPT_BATCH_BYTES)
+	{
+		sg_batch_free(batch);
+		kept_batch_ready = false;
+	}
 	pfree(keys);
 
 	/*

@@ -71,9 +71,10 @@ typedef struct array_iter
 	bool		failed;
 } array_iter;
 
-/* Calls of the array iterators' key() and of their positioning methods. */
+/* Calls of the array iterators' key(), their positioning methods, seek(). */
 static size_t array_key_calls;
 static size_t array_moves;
+static size_t array_seeks;
 
 static void
 array_check_fail(array_iter *a)
@@ -121,6 +122,7 @@ array_seek(sg_iter *it, sg_slice target)
 	}
 	a->pos = lo;
 	array_moves++;
+	array_seeks++;
 	array_check_fail(a);
 }
 
@@ -371,6 +373,99 @@ test_merge_reads_child_keys_once(void **state)
 	assert_true(array_key_calls <= array_moves);
 	sg_iter_destroy(m);
 	free(d.all);
+}
+
+/*
+ * Seeks that go forward from the current entry (a scan skipping the rest
+ * of a key's versions, an index scan's next row) land where a seek from
+ * scratch lands, and move only the children that stand before the
+ * target: a child already past it is not sought again.
+ */
+static void
+test_merge_forward_seeks(void **state)
+{
+	sg_test_rng rng = {0xf02a2d};
+
+	(void) state;
+	for (int round = 0; round < 40; round++)
+	{
+		dataset		d = make_dataset(&rng, 20 + (int) sg_test_uniform(&rng, 150));
+		int			nchild = 1 + round % 9;
+		sg_iter    *m = merged_over(&rng, &d, nchild);
+		size_t		i = 0;
+
+		sg_iter_seek_to_first(m);
+		while (i < d.n)
+		{
+			/* a target a few entries on, or between two entries */
+			size_t		j = i + 1 + sg_test_uniform(&rng, 6);
+			sg_buf		t = SG_BUF_INIT;
+			size_t		want;
+
+			if (j >= d.n)
+				break;
+			sg_buf_append_slice(&t, entry_ikey(&d.all[j]));
+			if (sg_test_uniform(&rng, 2))
+			{
+				/* one past entry j: the same user key, an older sequence */
+				sg_buf_reset(&t);
+				sg_ikey_append(&t, sg_slice_from_cstr(d.all[j].ukey),
+							   d.all[j].seq > 0 ? d.all[j].seq - 1 : 0, SG_TYPE_DELETE);
+			}
+			want = lower_bound(&d, sg_buf_slice(&t));
+			sg_iter_seek(m, sg_buf_slice(&t));
+			if (want == d.n)
+				assert_false(sg_iter_valid(m));
+			else
+			{
+				assert_true(sg_iter_valid(m));
+				assert_true(sg_slice_equal(sg_iter_key(m), entry_ikey(&d.all[want])));
+				/* and steps on from there as usual */
+				sg_iter_next(m);
+				if (want + 1 < d.n)
+					assert_true(sg_slice_equal(sg_iter_key(m), entry_ikey(&d.all[want + 1])));
+			}
+			i = want + 1;
+			sg_buf_free(&t);
+		}
+		sg_iter_destroy(m);
+		free(d.all);
+	}
+
+	/*
+	 * Eight children, each holding every eighth key: a seek to the next
+	 * key but one moves at most the children before it, never all eight.
+	 */
+	{
+		entry		parts[8][16];
+		sg_iter    *kids[8];
+		sg_iter    *m;
+		size_t		full;
+
+		for (int c = 0; c < 8; c++)
+		{
+			for (int k = 0; k < 16; k++)
+			{
+				char		ukey[16];
+
+				snprintf(ukey, sizeof(ukey), "k%03d", k * 8 + c);
+				entry_make(&parts[c][k], ukey, 100, SG_TYPE_PUT);
+			}
+			kids[c] = array_iter_new(parts[c], 16, SIZE_MAX);
+		}
+		m = sg_merge_iter_new(kids, 8);
+		sg_iter_seek_to_first(m);
+		array_seeks = 0;
+		sg_iter_seek(m, entry_ikey(&parts[2][0]));	/* k002: two children behind */
+		assert_true(sg_slice_equal(sg_iter_key(m), entry_ikey(&parts[2][0])));
+		assert_int_equal(array_seeks, 2);
+		/* backwards: every child seeks */
+		array_seeks = 0;
+		sg_iter_seek(m, entry_ikey(&parts[0][0]));
+		full = array_seeks;
+		assert_int_equal(full, 8);
+		sg_iter_destroy(m);
+	}
 }
 
 /*
@@ -911,6 +1006,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge_equals_sorted_union),
 		cmocka_unit_test(test_merge_reads_child_keys_once),
+		cmocka_unit_test(test_merge_forward_seeks),
 		cmocka_unit_test(test_concat_equals_merge),
 		cmocka_unit_test(test_view_against_model),
 		cmocka_unit_test(test_versions_against_model),

@@ -15,7 +15,9 @@
  *    children, so heap comparisons and key() read the cached slices instead
  *    of calling down through every layer (level, table, block) each time;
  *  - once failed is set it stays set: valid() is false and status()
- *    reports err, whatever seek is called later.
+ *    reports err, whatever seek is called later;
+ *  - every key a child has left behind is at or before the current entry
+ *    (what lets a forward seek leave children alone: seek_forward).
  */
 #include "engine/merge/merge.h"
 
@@ -135,6 +137,41 @@ merge_seek_to_first(sg_iter *it)
 	rebuild(m);
 }
 
+/*
+ * A seek past the current entry moves only the children that stand before
+ * the target. Every key a child has left behind (yielded, or passed over
+ * by an earlier seek) is at or before the current entry, so a child whose
+ * current key is already >= target stands on its first key >= target, and
+ * an exhausted child has nothing there. Skipping the rest of a hot row's
+ * versions, or an index scan's step to the next row, then seeks only the
+ * memtable or file that holds them, instead of reading a block of every
+ * file of every level again.
+ */
+static bool
+seek_forward(merge_iter *m, sg_slice target)
+{
+	int			kept = 0;
+
+	if (m->heap_len == 0 || sg_ikey_compare(target, m->keys[m->heap[0]]) <= 0)
+		return false;
+	for (int i = 0; i < m->heap_len; i++)
+	{
+		int			c = m->heap[i];
+
+		if (sg_ikey_compare(m->keys[c], target) < 0)
+		{
+			sg_iter_seek(m->children[c], target);
+			if (!child_usable(m, c))
+				continue;
+		}
+		m->heap[kept++] = c;	/* kept <= i: in place */
+	}
+	m->heap_len = kept;
+	for (int i = m->heap_len / 2 - 1; i >= 0; i--)
+		sift_down(m, i);
+	return true;
+}
+
 static void
 merge_seek(sg_iter *it, sg_slice target)
 {
@@ -150,6 +187,8 @@ merge_seek(sg_iter *it, sg_slice target)
 				 "merge: seek target of %zu bytes is not an internal key", target.len);
 		return;
 	}
+	if (seek_forward(m, target))
+		return;
 	for (int c = 0; c < m->n; c++)
 		sg_iter_seek(m->children[c], target);
 	rebuild(m);

@@ -376,6 +376,30 @@ EXPLAIN (COSTS OFF) SELECT * FROM st WHERE a = 7;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM st;
 DROP TABLE st, st_heap, plan_queries;
 
+-- Hot rows: a small table whose rows were each updated many times holds
+-- their versions in the memtable until a flush and a compaction drop
+-- them. A sequential scan steps over every one of them, an index lookup
+-- of one key does not: the planner is told the memtable's bytes as pages
+-- (tableam.c, relation_estimate_size), so it stops choosing the scan.
+CREATE TABLE hot (id int PRIMARY KEY, v int);
+INSERT INTO hot SELECT g, 0 FROM generate_series(1, 10) g;
+ANALYZE hot;
+EXPLAIN (COSTS OFF) SELECT v FROM hot WHERE id = 3;
+DO $$
+BEGIN
+	FOR i IN 1..400 LOOP
+		UPDATE hot SET v = v + 1;
+	END LOOP;
+END $$;
+SELECT count(*), sum(v) FROM hot;
+SELECT (SELECT memtable_bytes FROM stratago.table_stats('hot')) > 10 * 8192 AS many_versions_in_memory;
+EXPLAIN (COSTS OFF) SELECT v FROM hot WHERE id = 3;
+SELECT v FROM hot WHERE id = 3;
+-- flushed and compacted, the old versions are gone and the table is small again
+SELECT stratago.compact('hot');
+EXPLAIN (COSTS OFF) SELECT v FROM hot WHERE id = 3;
+DROP TABLE hot;
+
 DROP FUNCTION explain_n(text), digest(text), seq_digest(text), same_as_seq(text),
 	sample_ids(text, float8, int), plan_of(text), sort_mcv(anyarray);
 RESET default_table_access_method;

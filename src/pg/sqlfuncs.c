@@ -182,20 +182,10 @@ engine_bytes(StrataTree *tree, EngineBytes *eb)
 {
 	StrataLocalVersion *lv;
 	StrataHoldId lv_hold;
-	sg_memtable mt;
 
 	memset(eb, 0, sizeof(*eb));
+	eb->mem = strata_tree_memtable_bytes(tree);
 	LWLockAcquire(&tree->lock, LW_SHARED);
-	if (strata_has_active(tree))
-	{
-		strata_memtable_attach(tree->active, &mt);
-		eb->mem += sg_memtable_data_bytes(&mt);
-	}
-	for (int i = 0; i < tree->nimm; i++)
-	{
-		strata_memtable_attach(tree->imm[i], &mt);
-		eb->mem += sg_memtable_data_bytes(&mt);
-	}
 	eb->frozen = tree->nimm;
 	LWLockRelease(&tree->lock);
 

@@ -126,6 +126,17 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
 		*tuples = rint(reltuples / relpages * curpages);
 	else
 		*tuples = (double) curpages * STRATA_ROWS_PER_BLOCK;
+
+	/*
+	 * A sequential scan reads every version the memtables hold, not one per
+	 * row: a small table of hot rows (pgbench's branches and tellers) can
+	 * hold thousands of versions per row until they are flushed and
+	 * compacted away, which a scan steps over and an index scan of one key
+	 * does not. Counting those bytes as pages lets the planner see that;
+	 * for a table whose rows change rarely, the row ids' blocks are more.
+	 */
+	*pages = Max(*pages, (BlockNumber) Min(strata_tree_memtable_bytes(strata_tree_get(rel)) / BLCKSZ,
+										   (uint64) MaxBlockNumber));
 }
 
 static const TableAmRoutine strata_methods = {

@@ -648,6 +648,27 @@ strata_ensure_active_memtable(StrataTree *tree)
 	return strata_freeze_active(tree);
 }
 
+uint64
+strata_tree_memtable_bytes(StrataTree *tree)
+{
+	sg_memtable mt;
+	uint64		bytes = 0;
+
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	if (strata_has_active(tree))
+	{
+		strata_memtable_attach(tree->active, &mt);
+		bytes += sg_memtable_data_bytes(&mt);
+	}
+	for (int i = 0; i < tree->nimm; i++)
+	{
+		strata_memtable_attach(tree->imm[i], &mt);
+		bytes += sg_memtable_data_bytes(&mt);
+	}
+	LWLockRelease(&tree->lock);
+	return bytes;
+}
+
 /*
  * Move the active memtable to the frozen list and wake the worker to
  * flush it. REQUIRES: tree lock held exclusively. False if the frozen list

@@ -126,6 +126,30 @@ END
 $$;
 SELECT fet_cursor_check();
 
+-- A fetcher's pins are holds (src/pg/hold.h): given back when its scan
+-- ends, however it ends. An index-scan cursor WITH HOLD (materialised at
+-- COMMIT), one closed by ROLLBACK TO SAVEPOINT, one that outlives a failed
+-- subtransaction, and one ended by an error: no reference is left behind
+-- (it would show as a WARNING at commit), and the table stays whole.
+BEGIN;
+DECLARE wh CURSOR WITH HOLD FOR SELECT id, v FROM fet_t WHERE id > 0 ORDER BY id;
+FETCH 3 FROM wh;
+COMMIT;
+FETCH 2 FROM wh;
+CLOSE wh;
+BEGIN;
+SAVEPOINT s1;
+DECLARE sc CURSOR FOR SELECT id FROM fet_t WHERE id > 100 ORDER BY id;
+FETCH 2 FROM sc;
+ROLLBACK TO SAVEPOINT s1;
+DECLARE oc CURSOR FOR SELECT id FROM fet_t WHERE id > 200 ORDER BY id;
+FETCH 1 FROM oc;
+SAVEPOINT s2;
+SELECT id / 0 FROM fet_t WHERE id > 300 ORDER BY id LIMIT 1;
+ROLLBACK TO SAVEPOINT s2;
+FETCH 1 FROM oc;
+COMMIT;
+
 -- and a new scan sees the changes
 SELECT (SELECT (count(*), sum(v), sum(id)) FROM fet_t WHERE id > 0) =
 	   (SELECT (count(*), sum(v), sum(id)) FROM fet_twin WHERE id > 0) AS after_agrees;

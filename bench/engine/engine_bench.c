@@ -537,6 +537,17 @@ report(const char *name, uint64_t ops, uint64_t bytes, double secs,
 	fflush(stdout);
 }
 
+/* A read benchmark's line: how many of its num operations found their key. */
+static void
+report_found(const char *name, uint64_t num, uint64_t found, uint64_t bytes, double secs)
+{
+	char		extra[64];
+
+	snprintf(extra, sizeof(extra), " (%llu of %llu found)",
+			 (unsigned long long) found, (unsigned long long) num);
+	report(name, num, bytes, secs, extra);
+}
+
 static bench_slice
 key_of(char *buf, const bench_cfg *cfg, uint64_t v)
 {
@@ -574,7 +585,6 @@ bench_readrandom(const bench_cfg *cfg, store *s, uint64_t seed)
 {
 	bench_rng	r;
 	char		key[64];
-	char		extra[64];
 	uint64_t	found = 0;
 	uint64_t	bytes = 0;
 
@@ -591,11 +601,7 @@ bench_readrandom(const bench_cfg *cfg, store *s, uint64_t seed)
 			bytes += (uint64_t) cfg->key_size + vlen;
 		}
 	}
-	double		secs = now_seconds() - t0;
-
-	snprintf(extra, sizeof(extra), " (%llu of %llu found)",
-			 (unsigned long long) found, (unsigned long long) cfg->num);
-	report("readrandom", cfg->num, bytes, secs, extra);
+	report_found("readrandom", cfg->num, found, bytes, now_seconds() - t0);
 }
 
 /* One pass in key order, reading each key and value as db_bench does. */
@@ -624,7 +630,6 @@ bench_seekrandom(const bench_cfg *cfg, store *s, uint64_t seed)
 {
 	bench_rng	r;
 	char		key[64];
-	char		extra[64];
 	uint64_t	found = 0;
 	uint64_t	bytes = 0;
 	store_iter *it = store_iter_new(s);
@@ -651,9 +656,7 @@ bench_seekrandom(const bench_cfg *cfg, store *s, uint64_t seed)
 	double		secs = now_seconds() - t0;
 
 	store_iter_destroy(it);
-	snprintf(extra, sizeof(extra), " (%llu of %llu found)",
-			 (unsigned long long) found, (unsigned long long) cfg->num);
-	report("seekrandom", cfg->num, bytes, secs, extra);
+	report_found("seekrandom", cfg->num, found, bytes, secs);
 }
 
 static bool

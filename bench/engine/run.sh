@@ -56,24 +56,23 @@ parse()
 		}' >>"$RESULTS"
 }
 
+# One run of one side: SIDE DBDIR COMMAND...; its output is parsed.
+run_side()
+{
+	local side=$1 db=$2
+	shift 2
+	echo "== run $run/$RUNS: $side" >&2
+	rm -rf "$WORK/$db"
+	"$@" >"$WORK/$side.$run" 2>"$WORK/$side.$run.err" ||
+		{ cat "$WORK/$side.$run" "$WORK/$side.$run.err" >&2; exit 1; }
+	parse "$side" "$run" <"$WORK/$side.$run"
+	rm -rf "$WORK/$db"
+}
+
 for run in $(seq 1 "$RUNS"); do
-	echo "== run $run/$RUNS: ours" >&2
-	rm -rf "$WORK/ours"
-	$OURS_CMD >"$WORK/ours.$run" 2>"$WORK/ours.$run.err" ||
-		{ cat "$WORK/ours.$run.err" >&2; exit 1; }
-	parse ours "$run" <"$WORK/ours.$run"
-	rm -rf "$WORK/ours"
-	echo "== run $run/$RUNS: leveldb" >&2
-	rm -rf "$WORK/level"
-	$LEVEL_CMD >"$WORK/level.$run" 2>"$WORK/level.$run.err" ||
-		{ cat "$WORK/level.$run.err" >&2; exit 1; }
-	parse leveldb "$run" <"$WORK/level.$run"
-	rm -rf "$WORK/level"
-	echo "== run $run/$RUNS: rocksdb" >&2
-	rm -rf "$WORK/rocks"
-	$ROCKS_CMD >"$WORK/rocks.$run" 2>&1 || { cat "$WORK/rocks.$run" >&2; exit 1; }
-	parse rocksdb "$run" <"$WORK/rocks.$run"
-	rm -rf "$WORK/rocks"
+	run_side ours ours $OURS_CMD
+	run_side leveldb level $LEVEL_CMD
+	run_side rocksdb rocks $ROCKS_CMD
 done
 
 # Medians per side and benchmark: "bench ours_ops ours_mbs rocks_ops rocks_mbs ours_found rocks_found"

@@ -99,6 +99,13 @@ as_pg() { runuser -u postgres -- "$@"; }
 psql_() { as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d bench -v ON_ERROR_STOP=1 "$@"; }
 q() { psql_ -c "$1"; }
 record() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-}" >> "$RAW"; }
+# A rate: record KEY AM REP TPS, with ERRFILE's start as the note when TPS is
+# empty (the run failed), and say it as LABEL.
+record_rate() {
+	local key=$1 am=$2 r=$3 tps=$4 errfile=$5 label=$6
+	record "$key" "$am" "$r" "${tps:-NA}" "$([ -n "$tps" ] || head -c 200 "$errfile")"
+	say "$label $am rep $r: $tps tps"
+}
 # Repetition r runs heap then strata when r is odd, strata then heap when even.
 order() { if [ $(($1 % 2)) = 1 ]; then echo heap strata; else echo strata heap; fi; }
 
@@ -292,8 +299,7 @@ if want insert; then
 				make_table ins "$am"
 				q "CHECKPOINT"
 				tps=$(pgbench_ "$am" -n -c "$clients" -j $((clients < 2 ? 1 : 2)) -T "$INS_SECONDS" -f "$HERE/insert.sql" bench | tps_of)
-				record "ins${clients}_tps" "$am" "$r" "${tps:-NA}" "$([ -n "$tps" ] || head -c 200 "$DIR/pgbench.err")"
-				say "insert c=$clients $am rep $r: $tps tps"
+				record_rate "ins${clients}_tps" "$am" "$r" "$tps" "$DIR/pgbench.err" "insert c=$clients"
 			done
 		done
 	done
@@ -353,8 +359,7 @@ if want pgbench; then
 					tps=$(EXTRA_PGOPTIONS="$plan" pgbench_ "$am" -n -c 1 -T "$SEL_SECONDS" \
 						-D rows=$((SCALE * 100000)) -f "$HERE/range.sql" "pgb_$am" | tps_of)
 				fi
-				record "${kind}_tps" "$am" "$r" "${tps:-NA}" "$([ -n "$tps" ] || head -c 200 "$DIR/pgbench.err")"
-				say "$kind $am rep $r: $tps tps"
+				record_rate "${kind}_tps" "$am" "$r" "$tps" "$DIR/pgbench.err" "$kind"
 			done
 		done
 	done
@@ -391,8 +396,7 @@ if want sysbench; then
 				for am in $(order "$r"); do
 					tps=$(sysbench_ "$am" --threads=8 --time="$SB_SECONDS" --report-interval=0 "$test" run |
 						awk '/transactions:/ {gsub(/[(]/, "", $3); print $3; exit}')
-					record "sb_${test#oltp_}_tps" "$am" "$r" "${tps:-NA}" "$([ -n "$tps" ] || head -c 200 "$DIR/sysbench.err")"
-					say "sysbench $test $am rep $r: $tps tps"
+					record_rate "sb_${test#oltp_}_tps" "$am" "$r" "$tps" "$DIR/sysbench.err" "sysbench $test"
 				done
 			done
 		done

@@ -474,8 +474,7 @@ strata_scan_sample_next_block(TableScanDesc sscan, struct SampleScanState *scans
 {
 	StrataScanDesc scan = (StrataScanDesc) sscan;
 	TsmRoutine *tsm = scanstate->tsmroutine;
-	BlockNumber nblocks = (BlockNumber) ((scan->tree->next_rowid + STRATA_ROWS_PER_BLOCK - 1) /
-										STRATA_ROWS_PER_BLOCK);
+	BlockNumber nblocks = (BlockNumber) strata_tree_nblocks(scan->tree);
 	BlockNumber blockno;
 
 	if (nblocks == 0)

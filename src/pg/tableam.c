@@ -92,7 +92,8 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
 							  BlockNumber *pages, double *tuples,
 							  double *allvisfrac)
 {
-	BlockNumber curpages = (BlockNumber) (strata_relation_size(rel, MAIN_FORKNUM) / BLCKSZ);
+	StrataTree *tree = strata_tree_get(rel);
+	BlockNumber curpages = (BlockNumber) strata_tree_nblocks(tree);
 	BlockNumber relpages = (BlockNumber) rel->rd_rel->relpages;
 	double		reltuples = rel->rd_rel->reltuples;
 
@@ -135,7 +136,7 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
 	 * does not. Counting those bytes as pages lets the planner see that;
 	 * for a table whose rows change rarely, the row ids' blocks are more.
 	 */
-	*pages = Max(*pages, (BlockNumber) Min(strata_tree_memtable_bytes(strata_tree_get(rel)) / BLCKSZ,
+	*pages = Max(*pages, (BlockNumber) Min(strata_tree_memtable_bytes(tree) / BLCKSZ,
 										   (uint64) MaxBlockNumber));
 }
 

@@ -259,6 +259,34 @@ call_tree_job(void *arg)
  * of a failed flush is lost: its memtable and the log records behind it
  * stay until a later try succeeds.
  */
+/*
+ * Mark tree as having a job of this worker under way, unless it is
+ * dropped: a new tree of the same relfilenode waits for the mark to go
+ * before it removes the old directory and reuses the entry (tree.c,
+ * retire_old_tree). An error that ends the worker leaves the mark, which
+ * then names a worker that no longer runs.
+ */
+static bool
+worker_job_begin(StrataTree *tree)
+{
+	bool		dropped;
+
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	dropped = tree->dropped;
+	if (!dropped)
+		tree->worker_job = strata_worker_incarnation();
+	LWLockRelease(&tree->lock);
+	return !dropped;
+}
+
+static void
+worker_job_end(StrataTree *tree)
+{
+	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+	tree->worker_job = 0;
+	LWLockRelease(&tree->lock);
+}
+
 static bool
 run_tree_job(StrataTree *tree, TreeJob job)
 {
@@ -269,6 +297,8 @@ run_tree_job(StrataTree *tree, TreeJob job)
 	if (tree->damaged)
 		return false;
 	if (tree->job_retry_at != 0 && GetCurrentTimestamp() < tree->job_retry_at)
+		return false;
+	if (!worker_job_begin(tree))
 		return false;
 
 	edata = strata_run_isolated(call_tree_job, &call);
@@ -313,6 +343,7 @@ run_tree_job(StrataTree *tree, TreeJob job)
 						tree->key.node.spcNode, tree->key.node.dbNode,
 						tree->key.node.relNode)));
 	}
+	worker_job_end(tree);
 	/* waiters learn of success and failure alike */
 	ConditionVariableBroadcast(&strata_shared->flush_cv);
 	return ok;
@@ -325,34 +356,42 @@ run_tree_job(StrataTree *tree, TreeJob job)
  * ERRCODE_DISK_FULL naming the file). Writers retry by themselves once a
  * flush succeeds again.
  */
+typedef struct FailingFlush
+{
+	int			sqlstate;		/* 0: none found */
+	char		msg[sizeof(((StrataTree *) NULL)->job_error)];
+} FailingFlush;
+
+/* strata_registry_foreach: stop at a tree whose memtables cannot be flushed. */
+static bool
+find_failing_flush(StrataTree *tree, void *arg)
+{
+	FailingFlush *failing = arg;
+
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	if (tree->job_failures_in_row > 0 && tree->nimm > 0)
+	{
+		failing->sqlstate = tree->job_sqlstate;
+		strlcpy(failing->msg, tree->job_error, sizeof(failing->msg));
+	}
+	LWLockRelease(&tree->lock);
+	return failing->sqlstate == 0;
+}
+
 void
 strata_check_flush_failing(TimestampTz wait_start)
 {
-	StrataTree **trees;
-	int			n;
-	int			sqlstate = 0;
-	char		msg[sizeof(((StrataTree *) NULL)->job_error)];
+	FailingFlush failing = {0};
 
 	if (!TimestampDifferenceExceeds(wait_start, GetCurrentTimestamp(), STRATA_WRITER_FAIL_MS))
 		return;
-	n = strata_registry_list(&trees);
-	for (int i = 0; i < n && sqlstate == 0; i++)
-	{
-		LWLockAcquire(&trees[i]->lock, LW_SHARED);
-		if (trees[i]->job_failures_in_row > 0 && trees[i]->nimm > 0)
-		{
-			sqlstate = trees[i]->job_sqlstate;
-			strlcpy(msg, trees[i]->job_error, sizeof(msg));
-		}
-		LWLockRelease(&trees[i]->lock);
-	}
-	pfree(trees);
-	if (sqlstate != 0)
+	strata_registry_foreach(find_failing_flush, &failing);
+	if (failing.sqlstate != 0)
 		ereport(ERROR,
-				(errcode(sqlstate),
-				 errmsg("could not make room for strata changes: %s", msg),
+				(errcode(failing.sqlstate),
+				 errmsg("could not make room for strata changes: %s", failing.msg),
 				 errdetail("Memtable memory is exhausted and the maintenance worker cannot write memtables to disk."),
-				 errhint(sqlstate == ERRCODE_DISK_FULL
+				 errhint(failing.sqlstate == ERRCODE_DISK_FULL
 						 ? "Free disk space; writes resume by themselves once a flush succeeds."
 						 : "See the server log; writes resume by themselves once a flush succeeds.")));
 }
@@ -671,7 +710,7 @@ strata_flush_unlogged_at_shutdown(void)
 	{
 		StrataTree *tree = trees[i];
 
-		if (tree->persistence != RELPERSISTENCE_UNLOGGED)
+		if (tree->persistence != RELPERSISTENCE_UNLOGGED || !worker_job_begin(tree))
 			continue;
 		for (;;)
 		{
@@ -706,6 +745,7 @@ strata_flush_unlogged_at_shutdown(void)
 			if (done)
 				break;
 		}
+		worker_job_end(tree);
 	}
 	pfree(trees);
 }

@@ -282,20 +282,36 @@ strata_tree_dir(const StrataTree *tree, char *buf, size_t len)
 	tree_dir_path_of(&tree->key, tree->tree_id, buf, len);
 }
 
+/*
+ * Give an entry a new tree: everything but its key and its locks, which
+ * another process may be holding or waiting for (tree.h).
+ */
+static void
+reset_tree_entry(StrataTree *tree, uint64 tree_id, char persistence)
+{
+	StaticAssertStmt(offsetof(StrataTree, manifest_lock) < offsetof(StrataTree, tree_id) &&
+					 offsetof(StrataTree, lock) < offsetof(StrataTree, tree_id),
+					 "a tree's locks must precede what reset_tree_entry clears");
+	memset((char *) tree + offsetof(StrataTree, tree_id), 0,
+		   sizeof(StrataTree) - offsetof(StrataTree, tree_id));
+	tree->tree_id = tree_id;
+	tree->persistence = persistence;
+}
+
+/* A new registry entry (its key set by hash_search). */
 static void
 init_tree_entry(StrataTree *tree, uint64 tree_id, char persistence)
 {
-	RelFileNodeBackend key = tree->key;
-
-	memset(tree, 0, sizeof(*tree));
-	tree->key = key;
-	tree->tree_id = tree_id;
-	tree->persistence = persistence;
 	LWLockInitialize(&tree->lock, strata_tree_tranche_id);
 	LWLockInitialize(&tree->manifest_lock, strata_tree_tranche_id);
+	reset_tree_entry(tree, tree_id, persistence);
 }
 
-/* Every live tree (palloc'd array of pointers into the registry). */
+/*
+ * Every live tree (palloc'd array of pointers into the registry). The
+ * pointers stay valid entries only in the maintenance worker, until its
+ * next sweep (tree.h); other processes use strata_registry_foreach.
+ */
 int
 strata_registry_list(StrataTree ***trees)
 {
@@ -322,7 +338,45 @@ strata_registry_list(StrataTree ***trees)
 	return n;
 }
 
-/* Remove every directory of this relfilenode (a stale tree: doc/DESIGN.md §7, T12). */
+/*
+ * Call fn on every live tree, with the registry locked shared so that no
+ * entry is removed and reused meanwhile; fn may take tree locks (the
+ * registry's lock comes first: strata_tree_drop). Stops when fn returns
+ * false.
+ */
+void
+strata_registry_foreach(bool (*fn) (StrataTree *tree, void *arg), void *arg)
+{
+	HASH_SEQ_STATUS status;
+	StrataTree *tree;
+
+	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
+	hash_seq_init(&status, strata_registry);
+	while ((tree = hash_seq_search(&status)) != NULL)
+	{
+		if (tree->dropped)
+			continue;
+		if (!fn(tree, arg))
+		{
+			hash_seq_term(&status);
+			break;
+		}
+	}
+	LWLockRelease(strata_shared->registry_lock);
+}
+
+static bool
+directory_is_gone(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) != 0 && errno == ENOENT;
+}
+
+/*
+ * Remove every directory of this relfilenode (a stale tree: doc/DESIGN.md
+ * §7, T12). REQUIRES: no registered tree of it is in use (retire_old_tree).
+ */
 static void
 remove_tree_dirs(const RelFileNodeBackend *key)
 {
@@ -343,7 +397,8 @@ remove_tree_dirs(const RelFileNodeBackend *key)
 			char		path[MAXPGPATH];
 
 			snprintf(path, sizeof(path), "%s/%s", dbdir, de->d_name);
-			if (!rmtree(path, true))
+			/* the worker's sweep may be removing the same one */
+			if (!rmtree(path, true) && !directory_is_gone(path))
 				ereport(ERROR,
 						(errcode_for_file_access(),
 						 errmsg("could not remove stale strata storage \"%s\"", path)));
@@ -392,6 +447,73 @@ strata_tree_storage_exists(const StrataTree *tree)
 	return exists;
 }
 
+/*
+ * Before a relfilenode gets a new tree, its old one (of a relation that was
+ * dropped, or truncated in the transaction that created it) gives up its
+ * memtables. The maintenance worker may be in the middle of a flush or a
+ * compaction of that tree, writing into its directory and its entry: the
+ * entry is marked dropped, so that the worker starts no other job on it,
+ * and this waits for the job under way to end. Only then may the old
+ * directory be removed and the entry reused (strata_tree_create_with_id).
+ * The entry stays registered, dropped and empty, for that reuse.
+ *
+ * The wait cannot be cancelled, so the memtables are always given back: it
+ * lasts one job of the worker on one tree, and ends if the worker exits.
+ */
+static void
+retire_old_tree(const RelFileNodeBackend *key)
+{
+	StrataMemtableRef mts[STRATA_MAX_IMM + 1];
+	int			n = 0;
+	bool		slept = false;
+
+	for (;;)
+	{
+		StrataTree *tree;
+		bool		busy;
+
+		/* shared is enough to keep the entry: only the sweep removes one */
+		LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
+		tree = hash_search(strata_registry, key, HASH_FIND, NULL);
+		if (tree == NULL)
+		{
+			LWLockRelease(strata_shared->registry_lock);
+			break;
+		}
+		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		tree->dropped = true;
+		busy = tree->worker_job != 0 && tree->worker_job == strata_worker_incarnation();
+		if (!busy)
+		{
+			if (strata_has_active(tree))
+				mts[n++] = tree->active;
+			for (int i = 0; i < tree->nimm; i++)
+				mts[n++] = tree->imm[i];
+			memset(&tree->active, 0, sizeof(tree->active));
+			tree->nimm = 0;
+		}
+		LWLockRelease(&tree->lock);
+		LWLockRelease(strata_shared->registry_lock);
+		if (!busy)
+			break;
+		if (!slept)
+		{
+			HOLD_INTERRUPTS();
+			ConditionVariablePrepareToSleep(&strata_shared->flush_cv);
+			slept = true;
+		}
+		/* run_tree_job broadcasts when a job ends */
+		ConditionVariableTimedSleep(&strata_shared->flush_cv, 100, PG_WAIT_EXTENSION);
+	}
+	if (slept)
+	{
+		ConditionVariableCancelSleep();
+		RESUME_INTERRUPTS();
+	}
+	for (int i = 0; i < n; i++)
+		strata_memtable_unpin(mts[i]);
+}
+
 /* strata_tree_create with a given id (also the redo of a creation). */
 StrataTree *
 strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
@@ -406,6 +528,7 @@ strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 
 	key.node = *rnode;
 	key.backend = backend;
+	retire_old_tree(&key);
 	remove_tree_dirs(&key);
 
 	snprintf(dbdir, sizeof(dbdir), "%s/%u", STRATAGO_DIR, rnode->dbNode);
@@ -461,20 +584,15 @@ strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 		strata_reclaim_dropped_trees();
 		reclaimed = true;
 	}
-	if (found && strata_has_active(tree))
+	if (found)
 	{
-		/* a stale entry: its memtables die with it */
-		StrataMemtableRef active = tree->active;
-		int			nimm = tree->nimm;
-		StrataMemtableRef imm[STRATA_MAX_IMM];
-
-		memcpy(imm, tree->imm, sizeof(imm));
-		init_tree_entry(tree, tree_id, persistence);
-		LWLockRelease(strata_shared->registry_lock);
-		strata_memtable_unpin(active);
-		for (int i = 0; i < nimm; i++)
-			strata_memtable_unpin(imm[i]);
-		LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+		/* the old tree's entry, retired above: taken over in place */
+		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		if (!tree->dropped || strata_has_active(tree) || tree->nimm > 0)
+			elog(ERROR, "stratago: the old tree of relfilenode %u/%u/%u was not retired",
+				 rnode->spcNode, rnode->dbNode, rnode->relNode);
+		reset_tree_entry(tree, tree_id, persistence);
+		LWLockRelease(&tree->lock);
 	}
 	else
 		init_tree_entry(tree, tree_id, persistence);
@@ -485,7 +603,13 @@ strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 /*
  * Forget the tree of a relation that no longer exists: its memtables, its
  * registry entry and its directory. Only if the entry still holds tree_id
- * (a new tree under the same relfilenode is left alone).
+ * and is not already dropped (a new tree under the same relfilenode, or
+ * one retiring this tree for it, is left alone). Maintenance worker only.
+ *
+ * The entry stays registered, dropped and marked with the worker's job,
+ * while the directory is removed: a new tree of the same relfilenode
+ * created meanwhile waits for it to go (retire_old_tree) rather than
+ * remove the same directory at the same time.
  */
 void
 strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
@@ -495,9 +619,9 @@ strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
 	int			n = 0;
 	char		path[MAXPGPATH];
 
-	LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
 	tree = hash_search(strata_registry, key, HASH_FIND, NULL);
-	if (tree == NULL || tree->tree_id != tree_id)
+	if (tree == NULL || tree->tree_id != tree_id || tree->dropped)
 	{
 		LWLockRelease(strata_shared->registry_lock);
 		return;
@@ -507,18 +631,32 @@ strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
 		mts[n++] = tree->active;
 	for (int i = 0; i < tree->nimm; i++)
 		mts[n++] = tree->imm[i];
+	memset(&tree->active, 0, sizeof(tree->active));
+	tree->nimm = 0;
 	strata_tree_dir(tree, path, sizeof(path));
 	tree->dropped = true;
+	tree->worker_job = strata_worker_incarnation();
 	LWLockRelease(&tree->lock);
-	hash_search(strata_registry, key, HASH_REMOVE, NULL);
 	LWLockRelease(strata_shared->registry_lock);
 
-	for (int i = 0; i < n; i++)
-		strata_memtable_unpin(mts[i]);
-	if (!rmtree(path, true))
-		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not remove strata storage \"%s\"", path)));
+	PG_TRY();
+	{
+		for (int i = 0; i < n; i++)
+			strata_memtable_unpin(mts[i]);
+		if (!rmtree(path, true) && !directory_is_gone(path))
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not remove strata storage \"%s\"", path)));
+	}
+	PG_FINALLY();
+	{
+		LWLockAcquire(strata_shared->registry_lock, LW_EXCLUSIVE);
+		tree = hash_search(strata_registry, key, HASH_FIND, NULL);
+		if (tree != NULL && tree->tree_id == tree_id && tree->dropped)
+			hash_search(strata_registry, key, HASH_REMOVE, NULL);
+		LWLockRelease(strata_shared->registry_lock);
+	}
+	PG_END_TRY();
 	ereport(DEBUG1, (errmsg_internal("stratago: removed tree \"%s\" of a dropped relation", path)));
 }
 

@@ -75,9 +75,15 @@ typedef struct StrataMemtableRef
  * One tree (one relfilenode of one strata relation). Lives in the shared
  * registry hash; found by any backend.
  *
- * lock protects everything below it; memtables are written only under it
- * in exclusive mode (the skiplist's single-writer rule), and read
- * lock-free by any backend that pinned them under it in shared mode.
+ * lock protects every field after the two locks; memtables are written
+ * only under it in exclusive mode (the skiplist's single-writer rule), and
+ * read lock-free by any backend that pinned them under it in shared mode.
+ *
+ * An entry leaves the registry only in the maintenance worker's sweep, and
+ * a new tree of the same relfilenode takes its entry over in place: so a
+ * pointer from strata_registry_list stays a valid entry, with valid locks,
+ * in the worker until its next sweep; elsewhere, brief looks at every tree
+ * use strata_registry_foreach, under the registry lock.
  */
 typedef struct StrataTree
 {
@@ -87,9 +93,31 @@ typedef struct StrataTree
 	 * one's (PostgreSQL checks them only against the owning backend's files).
 	 */
 	RelFileNodeBackend key;
-	uint64		tree_id;		/* random; names the directory, tags WAL records */
 	LWLock		lock;
+
+	/*
+	 * manifest_lock orders MANIFEST appends and SSTable unlinks (worker,
+	 * exclusive) against backends replaying the MANIFEST and opening the
+	 * files it names (shared): a file is never unlinked between a backend
+	 * reading its name and opening it.
+	 */
+	LWLock		manifest_lock;
+
+	/*
+	 * From here on, everything is reset when a relfilenode gets a new tree
+	 * (tree.c, reset_tree_entry); the key and the locks above never are,
+	 * as another process may hold or wait for a lock meanwhile.
+	 */
+	uint64		tree_id;		/* random; names the directory, tags WAL records */
 	bool		dropped;		/* storage gone; entry awaits removal */
+
+	/*
+	 * The incarnation of the maintenance worker running a job on this tree
+	 * (strata_worker_incarnation), 0 if none. A new tree under the same
+	 * relfilenode waits for that job to end before it takes the entry and
+	 * removes the old directory (tree.c, retire_old_tree).
+	 */
+	uint64		worker_job;
 
 	/*
 	 * RELPERSISTENCE_*. Only permanent trees are WAL-logged (either sink);
@@ -159,13 +187,6 @@ typedef struct StrataTree
 	bool		flush_requested;	/* stratago.flush(): freeze and flush active */
 	bool		compact_requested;	/* stratago.compact(): compact everything */
 
-	/*
-	 * manifest_lock orders MANIFEST appends and SSTable unlinks (worker,
-	 * exclusive) against backends replaying the MANIFEST and opening the
-	 * files it names (shared): a file is never unlinked between a backend
-	 * reading its name and opening it.
-	 */
-	LWLock		manifest_lock;
 	/* statistics */
 	uint64		rows_written;	/* versions appended */
 	uint64		wal_bytes;		/* engine WAL bytes for this tree */
@@ -231,6 +252,7 @@ extern StrataTree *strata_tree_register_found(const RelFileNodeBackend *key, uin
 											  char persistence);
 extern void strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id);
 extern int	strata_registry_list(StrataTree ***trees);
+extern void strata_registry_foreach(bool (*fn) (StrataTree *tree, void *arg), void *arg);
 extern bool strata_database_has_tables(Oid dboid);
 extern void strata_reclaim_dropped_trees(void);
 extern char strata_persistence_on_disk(const RelFileNode *rnode);

@@ -88,6 +88,17 @@ strata_worker_running(void)
 }
 
 uint64
+strata_worker_incarnation(void)
+{
+	uint64		incarnation;
+
+	SpinLockAcquire(&worker_shared->mutex);
+	incarnation = worker_shared->pid != 0 ? worker_shared->starts : 0;
+	SpinLockRelease(&worker_shared->mutex);
+	return incarnation;
+}
+
+uint64
 strata_worker_sweeps(void)
 {
 	return pg_atomic_read_u64(&worker_shared->sweeps);

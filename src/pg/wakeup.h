@@ -7,7 +7,7 @@
  * Contract:
  *  - strata_worker_wake() signals the worker if it runs and does nothing
  *    otherwise; a wake-up is a hint (the worker also wakes on its own every
- *    stratago.flush_interval), so a lost one only delays work.
+ *    stratago.maintenance_naptime), so a lost one only delays work.
  *  - strata_worker_running() may be stale the moment it returns; callers
  *    use it to choose between waiting for the worker and doing without it,
  *    and every such wait is bounded or re-checks it.
@@ -28,6 +28,13 @@ extern void strata_wakeup_shmem_init(void);
 
 extern void strata_worker_wake(void);
 extern bool strata_worker_running(void);
+
+/*
+ * Which start of the worker is running (1 for the first, counting
+ * restarts), 0 if none: a mark the worker leaves on shared state stops
+ * meaning anything once the worker that left it is gone.
+ */
+extern uint64 strata_worker_incarnation(void);
 
 /* Sweeps of dropped trees the worker has completed since startup. */
 extern uint64 strata_worker_sweeps(void);

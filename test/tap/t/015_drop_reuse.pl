@@ -8,7 +8,10 @@
 #    is dropped, and a new one is created with the same relfilenode
 #    (binary_upgrade_set_next_heap_relfilenode) while the old tree is still
 #    on disk: the new table is empty, also after kill -9 and the replay of
-#    a log that holds the old table's rows.
+#    a log that holds the old table's rows;
+#  - a relfilenode given a new tree while the worker flushes the old one
+#    (TRUNCATE in the creating transaction, reused temporary tables): the
+#    new tree waits for the job, nothing fails, the rows are right.
 # Run with both WAL sinks (test/run_all.sh).
 use strict;
 use warnings;
@@ -170,6 +173,56 @@ is($node->safe_psql('postgres', 'SELECT count(*), sum(x) FROM new_t'), '3|-6',
 	'also once flushed and compacted');
 is($node->safe_psql('postgres', 'SELECT count(*), sum(x) FROM keep'),
 	'20000|200010000', 'the other table lost nothing');
+
+# --- a new tree of a relfilenode while the worker is busy with the old one ---
+# TRUNCATE of a table created in the same transaction gives the same
+# relfilenode a new tree, as a reused temporary table's number does. With
+# small memtables the worker is often flushing the old tree right then: the
+# new tree must wait for that job, not remove the directory under it or
+# take over its registry entry mid-flush (which failed the flush, failed the
+# TRUNCATE, and could leave the worker's flush working on the new tree).
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM SET stratago.memtable_size = '256kB';
+	SELECT pg_reload_conf();
+});
+my $log_start = -s $node->logfile;
+my $rounds_ok = 0;
+for my $round (1 .. 40)
+{
+	my ($rc, $out, $err) = $node->psql('postgres', qq{
+		BEGIN;
+		CREATE TABLE busy_t (a int, b text) USING strata;
+		INSERT INTO busy_t SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;
+		TRUNCATE busy_t;
+		INSERT INTO busy_t SELECT g, repeat('y', 100) FROM generate_series(1, 5000) g;
+		COMMIT;
+		SELECT count(*), sum(a) FROM busy_t;
+		CREATE TEMP TABLE busy_tmp (a int, b text) USING strata;
+		INSERT INTO busy_tmp SELECT g, repeat('z', 100) FROM generate_series(1, 10000) g;
+		DROP TABLE busy_tmp;
+		CREATE TEMP TABLE busy_tmp (a int) USING strata;
+		INSERT INTO busy_tmp VALUES ($round);
+		SELECT count(*), sum(a) FROM busy_tmp;
+		DROP TABLE busy_t;
+	});
+	if ($rc == 0 && $err eq '' && $out eq "5000|12502500\n1|$round")
+	{
+		$rounds_ok++;
+	}
+	else
+	{
+		diag("round $round: rc $rc, out '$out', err '$err'");
+		last;
+	}
+}
+is($rounds_ok, 40, 'TRUNCATE in the creating transaction and reused temporary tables, 40 rounds: right rows, no error');
+my $busy_log = substr(slurp_file($node->logfile), $log_start);
+unlike($busy_log, qr/maintenance of relfilenode .* failed|could not remove|was not retired/,
+	'the worker never lost a directory under a job, nor a backend one under its feet');
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM RESET stratago.memtable_size;
+	SELECT pg_reload_conf();
+});
 
 $node->stop;
 done_testing();

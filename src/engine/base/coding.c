@@ -59,8 +59,9 @@ sg_decode_varint64(const char *p, const char *limit, uint64_t *v)
 	return NULL;
 }
 
+/* sg_decode_varint32 past its one-byte case */
 const char *
-sg_decode_varint32(const char *p, const char *limit, uint32_t *v)
+sg_decode_varint32_long(const char *p, const char *limit, uint32_t *v)
 {
 	uint64_t	v64;
 	const char *q = sg_decode_varint64(p, limit, &v64);

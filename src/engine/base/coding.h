@@ -58,24 +58,35 @@ sg_decode_fixed64(const char *src)
 }
 
 /* Big-endian 64-bit: for keys whose memcmp order must be numeric order. */
+/*
+ * Written out byte by byte, as the fixed-width helpers above are, so that
+ * the compiler turns each into one load or store (and a byte swap); the
+ * loop form it left as a loop, and every row key is decoded this way.
+ */
 static inline void
 sg_encode_be64(char *dst, uint64_t v)
 {
-	for (int i = 7; i >= 0; i--)
-	{
-		dst[i] = (char) (v & 0xff);
-		v >>= 8;
-	}
+	uint8_t    *p = (uint8_t *) dst;
+
+	p[0] = (uint8_t) (v >> 56);
+	p[1] = (uint8_t) (v >> 48);
+	p[2] = (uint8_t) (v >> 40);
+	p[3] = (uint8_t) (v >> 32);
+	p[4] = (uint8_t) (v >> 24);
+	p[5] = (uint8_t) (v >> 16);
+	p[6] = (uint8_t) (v >> 8);
+	p[7] = (uint8_t) v;
 }
 
 static inline uint64_t
 sg_decode_be64(const char *src)
 {
-	uint64_t	v = 0;
+	const uint8_t *p = (const uint8_t *) src;
 
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | (uint8_t) src[i];
-	return v;
+	return ((uint64_t) p[0] << 56) | ((uint64_t) p[1] << 48) |
+		((uint64_t) p[2] << 40) | ((uint64_t) p[3] << 32) |
+		((uint64_t) p[4] << 24) | ((uint64_t) p[5] << 16) |
+		((uint64_t) p[6] << 8) | (uint64_t) p[7];
 }
 
 /* Write a varint at dst (room for SG_MAX_VARINT*_LEN); return the end. */
@@ -87,8 +98,23 @@ extern int	sg_varint_length(uint64_t v);
  * Parse a varint from [p, limit). Returns the byte after it, or NULL when
  * the input is truncated or the value does not fit.
  */
-extern const char *sg_decode_varint32(const char *p, const char *limit, uint32_t *v);
+extern const char *sg_decode_varint32_long(const char *p, const char *limit, uint32_t *v);
 extern const char *sg_decode_varint64(const char *p, const char *limit, uint64_t *v);
+
+/*
+ * Inline for the one-byte case (values below 128: most lengths in block
+ * entries and records), which a scan meets three times per row.
+ */
+static inline const char *
+sg_decode_varint32(const char *p, const char *limit, uint32_t *v)
+{
+	if (p < limit && ((uint8_t) *p & 0x80) == 0)
+	{
+		*v = (uint8_t) *p;
+		return p + 1;
+	}
+	return sg_decode_varint32_long(p, limit, v);
+}
 
 /* sg_buf appenders (failures are sticky in the buffer, see slice.h). */
 extern void sg_put_fixed32(sg_buf *b, uint32_t v);

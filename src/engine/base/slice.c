@@ -67,8 +67,9 @@ sg_buf_reserve(sg_buf *b, size_t n)
 	return true;
 }
 
+/* sg_buf_append when the bytes do not fit (or the buffer failed) */
 void
-sg_buf_append(sg_buf *b, const void *data, size_t n)
+sg_buf_append_grow(sg_buf *b, const void *data, size_t n)
 {
 	if (n == 0 || !sg_buf_reserve(b, n))
 		return;

@@ -74,7 +74,7 @@ extern void sg_buf_free(sg_buf *b);
 extern void sg_buf_reset(sg_buf *b);
 /* Make room for n more bytes; false (and failed) if memory ran out. */
 extern bool sg_buf_reserve(sg_buf *b, size_t n);
-extern void sg_buf_append(sg_buf *b, const void *data, size_t n);
+extern void sg_buf_append_grow(sg_buf *b, const void *data, size_t n);
 extern void sg_buf_append_byte(sg_buf *b, uint8_t c);
 extern void sg_buf_append_slice(sg_buf *b, sg_slice s);
 /* Set length to n (n <= len), e.g. to drop a partially written record. */
@@ -84,6 +84,23 @@ static inline bool
 sg_buf_failed(const sg_buf *b)
 {
 	return b->failed;
+}
+
+/*
+ * Append n bytes. Inline while they fit (a block iterator rebuilds every
+ * key this way); sg_buf_append_grow makes room otherwise.
+ */
+static inline void
+sg_buf_append(sg_buf *b, const void *data, size_t n)
+{
+	if (!b->failed && n <= b->cap - b->len)
+	{
+		if (n > 0)
+			memcpy(b->data + b->len, data, n);
+		b->len += n;
+		return;
+	}
+	sg_buf_append_grow(b, data, n);
 }
 
 static inline sg_slice

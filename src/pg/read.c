@@ -344,6 +344,15 @@ struct StrataTreeScan
 	sg_iter    *it;				/* versions view over the merged sources */
 	MemoryContext rowcxt;		/* versions of the current row */
 	bool		started;
+
+	/*
+	 * The row returned last was its single version, decoded where the
+	 * iterator holds it: the iterator still stands on it, and moves to the
+	 * next row id only at the next call (the engine's values stay valid
+	 * until the iterator moves).
+	 */
+	bool		advance_pending;
+	StrataVersion single;
 };
 
 StrataTreeScan *
@@ -386,6 +395,7 @@ strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid)
 	sg_encode_be64(key, rowid);
 	sg_iter_seek(scan->it, sg_slice_make(key, sizeof(key)));
 	scan->started = true;
+	scan->advance_pending = false;
 }
 
 /* The scan's current key. REQUIRES: the iterator is valid. */
@@ -435,7 +445,13 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 		sg_iter_seek_to_first(scan->it);
 		scan->started = true;
 	}
-	MemoryContextReset(scan->rowcxt);
+	if (scan->advance_pending)
+	{
+		sg_versions_iter_next_key(scan->it);
+		scan->advance_pending = false;
+	}
+	else
+		MemoryContextReset(scan->rowcxt);	/* the last row was collected there */
 
 	while (sg_iter_valid(scan->it))
 	{
@@ -444,6 +460,29 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 
 		parse_scan_key(scan, &k);
 		*rowid = sg_decode_be64(k.user_key.data);
+
+		/*
+		 * Most rows of a settled table have one version, which every
+		 * snapshot here sees or not by itself: no copy, no collection.
+		 * Anything else (a chain, a speculative insert's undoing, damage)
+		 * takes collect_row from the same place.
+		 */
+		if (k.type == SG_TYPE_PUT && !scan->full_chains)
+		{
+			StrataVersion *v = &scan->single;
+			sg_slice	value = sg_iter_value(scan->it);
+
+			if (strata_version_decode(value.data, value.len, v) &&
+				!(v->kind == STRATA_TOMBSTONE && (v->flags & STRATA_VF_KILLS_INSERT)) &&
+				version_ends_chain(v))
+			{
+				v->seq = k.seq;
+				scan->advance_pending = true;
+				*versions = v;
+				*nversions = 1;
+				return true;
+			}
+		}
 		collect_row(scan, &k, *rowid, &vc);
 		if (vc.n == 0)
 			continue;			/* only a tombstone: the row is gone */

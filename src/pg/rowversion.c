@@ -11,6 +11,7 @@
 #include "storage/procarray.h"
 #include "utils/snapmgr.h"
 
+#include "engine/base/coding.h"
 #include "pg/rowversion.h"
 
 static inline void
@@ -20,44 +21,10 @@ put_u16(char *p, uint16 v)
 	p[1] = (char) (v >> 8);
 }
 
-static inline void
-put_u32(char *p, uint32 v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (char) ((v >> (8 * i)) & 0xff);
-}
-
-static inline void
-put_u64(char *p, uint64 v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (char) ((v >> (8 * i)) & 0xff);
-}
-
 static inline uint16
 get_u16(const char *p)
 {
 	return (uint16) ((uint8) p[0] | ((uint8) p[1] << 8));
-}
-
-static inline uint32
-get_u32(const char *p)
-{
-	uint32		v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | (uint8) p[i];
-	return v;
-}
-
-static inline uint64
-get_u64(const char *p)
-{
-	uint64		v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | (uint8) p[i];
-	return v;
 }
 
 void
@@ -71,8 +38,8 @@ strata_version_encode(StringInfo buf, StrataVersionKind kind,
 	memset(hdr, 0, sizeof(hdr));
 	hdr[0] = (char) kind;
 	hdr[1] = (char) flags;
-	put_u32(hdr + 4, cid);
-	put_u64(hdr + 8, U64FromFullTransactionId(writer));
+	sg_encode_fixed32(hdr + 4, cid);
+	sg_encode_fixed64(hdr + 8, U64FromFullTransactionId(writer));
 	appendBinaryStringInfo(buf, hdr, sizeof(hdr));
 
 	if (kind == STRATA_DATA)
@@ -86,7 +53,7 @@ strata_version_encode(StringInfo buf, StrataVersionKind kind,
 
 		Assert(moved_to != NULL);
 		/* NoCheck: a row moved to another partition links to an invalid TID */
-		put_u32(tid, ItemPointerGetBlockNumberNoCheck(moved_to));
+		sg_encode_fixed32(tid, ItemPointerGetBlockNumberNoCheck(moved_to));
 		put_u16(tid + 4, ItemPointerGetOffsetNumberNoCheck(moved_to));
 		appendBinaryStringInfo(buf, tid, sizeof(tid));
 	}
@@ -115,8 +82,8 @@ strata_version_decode(const char *data, size_t len, StrataVersion *v)
 		return false;
 	v->kind = (StrataVersionKind) (uint8) data[0];
 	v->flags = (uint8) data[1];
-	v->cid = get_u32(data + 4);
-	v->writer = FullTransactionIdFromU64(get_u64(data + 8));
+	v->cid = sg_decode_fixed32(data + 4);
+	v->writer = FullTransactionIdFromU64(sg_decode_fixed64(data + 8));
 	v->tuple = NULL;
 	v->tuple_len = 0;
 	ItemPointerSetInvalid(&v->moved_to);
@@ -143,7 +110,7 @@ strata_version_decode(const char *data, size_t len, StrataVersion *v)
 		case STRATA_MOVED:
 			if (len != 6)
 				return false;
-			ItemPointerSet(&v->moved_to, get_u32(data), get_u16(data + 4));
+			ItemPointerSet(&v->moved_to, sg_decode_fixed32(data), get_u16(data + 4));
 			return true;
 		case STRATA_LOCK:
 			if (len != 1 || (uint8) data[0] > LockTupleExclusive)
@@ -423,15 +390,20 @@ strata_resolve(const StrataVersion *versions, int nversions, Snapshot snapshot)
 HeapTuple
 strata_version_to_heap(const StrataVersion *v, ItemPointer tid, Oid relid)
 {
-	MinimalTuple mt;
+	uint32		len = v->tuple_len + MINIMAL_TUPLE_OFFSET;
 	HeapTuple	tuple;
 
 	Assert(v->kind == STRATA_DATA);
-	/* the stored bytes may be unaligned: copy into an aligned buffer */
-	mt = (MinimalTuple) palloc(v->tuple_len);
-	memcpy(mt, v->tuple, v->tuple_len);
-	tuple = heap_tuple_from_minimal_tuple(mt);
-	pfree(mt);
+
+	/*
+	 * heap_tuple_from_minimal_tuple's layout, copied straight from the stored
+	 * bytes (which may be unaligned): one copy per row, not two.
+	 */
+	tuple = (HeapTuple) palloc(HEAPTUPLESIZE + len);
+	tuple->t_len = len;
+	tuple->t_data = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
+	memcpy((char *) tuple->t_data + MINIMAL_TUPLE_OFFSET, v->tuple, v->tuple_len);
+	memset(tuple->t_data, 0, offsetof(HeapTupleHeaderData, t_infomask2));
 
 	tuple->t_self = *tid;
 	tuple->t_tableOid = relid;

@@ -113,7 +113,9 @@ strata_ssi_read(Relation rel, const StrataVersion *versions, int n, StrataResolv
 {
 	int			upto;
 
-	if (!IsMVCCSnapshot(snapshot) || !CheckForSerializableConflictOutNeeded(rel, snapshot))
+	/* every row of every read comes here: the cheap test first */
+	if (!IsolationIsSerializable() || !IsMVCCSnapshot(snapshot) ||
+		!CheckForSerializableConflictOutNeeded(rel, snapshot))
 		return;
 	upto = r.visible ? r.index : n;
 	for (int i = 0; i < upto; i++)

@@ -39,6 +39,7 @@ typedef struct PinnedSet
 	int			n;
 	StrataMemtableRef mts[STRATA_MAX_IMM + 1];
 	StrataHoldId holds[STRATA_MAX_IMM + 1];
+	bool		empty[STRATA_MAX_IMM + 1];	/* held nothing when pinned */
 } PinnedSet;
 
 /*
@@ -53,6 +54,11 @@ release_memtable_pin(uintptr_t off, uintptr_t generation)
 	strata_memtable_unpin(ref);
 }
 
+/*
+ * Pin tree's memtables. A memtable found empty here may fill while pinned;
+ * a reader may skip it only if what comes after the pin cannot matter to
+ * it (strata_tree_scan_begin).
+ */
 static void
 pin_memtables(StrataTree *tree, PinnedSet *ps)
 {
@@ -71,6 +77,8 @@ pin_memtables(StrataTree *tree, PinnedSet *ps)
 	{
 		strata_memtable_attach(ps->mts[i], &mt);
 		sg_memtable_ref(&mt);
+		/* read under the tree lock, which every writer holds to add */
+		ps->empty[i] = sg_memtable_entries(&mt) == 0;
 		ps->holds[i] = strata_hold(release_memtable_pin, (uintptr_t) ps->mts[i].off,
 								   (uintptr_t) ps->mts[i].generation);
 	}
@@ -374,14 +382,24 @@ strata_tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains)
 	children = malloc(sizeof(sg_iter *) * (scan->pinned.n + strata_local_version_nfiles(scan->lv) + 1));
 	if (children == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	/*
+	 * A memtable empty when pinned holds nothing a scan's snapshot can see
+	 * (whatever comes later was not committed when the scan began), nor
+	 * anything a fetcher's view must show (read.c, "Why a kept view is
+	 * correct"): it is left out, and a tree whose rows are all in one
+	 * sorted run is read without a merge.
+	 */
+	nchildren = 0;
 	for (int i = 0; i < scan->pinned.n; i++)
 	{
+		if (scan->pinned.empty[i])
+			continue;
 		strata_memtable_attach(scan->pinned.mts[i], &mt);
-		children[i] = sg_memtable_iter(&mt);
+		children[nchildren++] = sg_memtable_iter(&mt);
 	}
-	nchildren = scan->pinned.n +
-		strata_local_version_iters(scan->lv, children + scan->pinned.n);
-	scan->it = sg_versions_iter_new(sg_merge_iter_new(children, nchildren),
+	nchildren += strata_local_version_iters(scan->lv, children + nchildren);
+	scan->it = sg_versions_iter_new(nchildren == 1 ? children[0]
+									: sg_merge_iter_new(children, nchildren),
 									SG_MAX_SEQUENCE);
 	free(children);
 	return scan;
@@ -436,6 +454,31 @@ collect_row(StrataTreeScan *scan, sg_parsed_ikey *k, uint64 rowid, VersionCollec
 	}
 }
 
+/*
+ * Most rows of a settled table have one version, which every snapshot here
+ * sees or not by itself: if the version the iterator stands on (key *k) is
+ * such a row's, decode it in place into scan->single (valid until the
+ * iterator moves), with no copy and no collection. Anything else (a chain,
+ * a speculative insert's undoing, damage) is left to collect_row, from the
+ * same place.
+ */
+static bool
+decode_single_version(StrataTreeScan *scan, const sg_parsed_ikey *k)
+{
+	StrataVersion *v = &scan->single;
+	sg_slice	value;
+
+	if (k->type != SG_TYPE_PUT || scan->full_chains)
+		return false;
+	value = sg_iter_value(scan->it);
+	if (!strata_version_decode(value.data, value.len, v) ||
+		(v->kind == STRATA_TOMBSTONE && (v->flags & STRATA_VF_KILLS_INSERT)) ||
+		!version_ends_chain(v))
+		return false;
+	v->seq = k->seq;
+	return true;
+}
+
 bool
 strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 					  StrataVersion **versions, int *nversions)
@@ -461,27 +504,12 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 		parse_scan_key(scan, &k);
 		*rowid = sg_decode_be64(k.user_key.data);
 
-		/*
-		 * Most rows of a settled table have one version, which every
-		 * snapshot here sees or not by itself: no copy, no collection.
-		 * Anything else (a chain, a speculative insert's undoing, damage)
-		 * takes collect_row from the same place.
-		 */
-		if (k.type == SG_TYPE_PUT && !scan->full_chains)
+		if (decode_single_version(scan, &k))
 		{
-			StrataVersion *v = &scan->single;
-			sg_slice	value = sg_iter_value(scan->it);
-
-			if (strata_version_decode(value.data, value.len, v) &&
-				!(v->kind == STRATA_TOMBSTONE && (v->flags & STRATA_VF_KILLS_INSERT)) &&
-				version_ends_chain(v))
-			{
-				v->seq = k.seq;
-				scan->advance_pending = true;
-				*versions = v;
-				*nversions = 1;
-				return true;
-			}
+			scan->advance_pending = true;
+			*versions = &scan->single;
+			*nversions = 1;
+			return true;
 		}
 		collect_row(scan, &k, *rowid, &vc);
 		if (vc.n == 0)
@@ -554,7 +582,8 @@ struct StrataRowFetcher
 	bool		have_last;
 	uint64		last_rowid;		/* asked for last, by either path */
 	bool		view_positioned;	/* the view's iterator was placed by a seek */
-	uint64		view_below;		/* ... and stands on the first row id above this */
+	uint64		view_below;		/* ... and stands on this row id (read in
+								 * place) or the first one above it */
 };
 
 StrataRowFetcher *
@@ -631,8 +660,9 @@ view_find(StrataRowFetcher *f, uint64 rowid, sg_parsed_ikey *k)
 	char		key[STRATA_ROWID_KEY_LEN];
 
 	/*
-	 * The iterator stands on the first row id after view_below: only a row
-	 * id past that may be stepped to, or the rows in between were skipped.
+	 * The iterator stands on view_below or on the first row id after it:
+	 * only a row id past view_below may be stepped to, or the rows in
+	 * between were skipped.
 	 */
 	for (int steps = 0; f->view_positioned && rowid > f->view_below &&
 		 sg_iter_valid(view->it); steps++)
@@ -672,6 +702,7 @@ strata_row_fetcher_versions(StrataRowFetcher *f, uint64 rowid, Snapshot snapshot
 	VersionCollector vc = VERSION_COLLECTOR_INIT(mcxt);
 	sg_parsed_ikey k;
 	bool		near;
+	bool		found;
 
 	if (snapshot->snapshot_type != SNAPSHOT_MVCC || IsolationIsSerializable())
 		return strata_tree_versions(f->rel, f->tree, rowid, versions, mcxt);
@@ -688,10 +719,22 @@ strata_row_fetcher_versions(StrataRowFetcher *f, uint64 rowid, Snapshot snapshot
 
 	if (!view_serves(f, snapshot))
 		pin_view(f, snapshot);
-	if (view_find(f, rowid, &k))
-		collect_row(f->view, &k, rowid, &vc);
-	/* found or not, the iterator now stands after rowid */
+	found = view_find(f, rowid, &k);
 	f->view_below = rowid;
+	if (found)
+	{
+		/*
+		 * A single version is read where the iterator stands, which then
+		 * stays on rowid (view_find steps past it next time); collect_row
+		 * leaves it after rowid, as a miss does.
+		 */
+		if (decode_single_version(f->view, &k))
+		{
+			*versions = &f->view->single;
+			return 1;
+		}
+		collect_row(f->view, &k, rowid, &vc);
+	}
 	*versions = vc.versions;
 	return vc.n;
 }

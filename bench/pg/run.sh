@@ -41,7 +41,7 @@ DATA=$DIR/data
 REPS=3
 BLOAT_SECONDS=120
 QUICK=0
-ONLY=copy,insert,pgbench,scan,sysbench,updbytes,bloat
+ONLY=copy,insert,pgbench,scan,vacuum,sysbench,updbytes,bloat
 BUILD=1
 OUT=$ROOT/bench/results
 KEEP=0
@@ -286,6 +286,30 @@ if want scan; then
 		done
 	done
 	say "scan: done"
+fi
+
+# ---------------------------------------------------------------------------
+# VACUUM after updating 1% of the COPY table's rows (a column no index
+# covers) and deleting 0.1%, with a primary key: time, and bytes the server
+# wrote for it (VACUUM itself, then the checkpoint or flush of what it left
+# owed). Each repetition touches other rows.
+# ---------------------------------------------------------------------------
+if want vacuum && want copy; then
+	for am in "${AMS[@]}"; do q "ALTER TABLE copy_$am ADD PRIMARY KEY (id)"; done
+	for r in $(seq 1 "$REPS"); do
+		for am in $(order "$r"); do
+			q "UPDATE copy_$am SET qty = qty + 1 WHERE id % 100 = $r"
+			q "DELETE FROM copy_$am WHERE id % 1000 = 500 + $r"
+			settle "copy_$am" "$am"
+			w0=$(server_written_bytes)
+			ms=$(timed_ms "VACUUM copy_$am")
+			settle "copy_$am" "$am"
+			w1=$(server_written_bytes)
+			record vacuum_ms "$am" "$r" "$ms"
+			record vacuum_write_mb "$am" "$r" "$(awk -v b="$((w1 - w0))" 'BEGIN {printf "%.2f", b/1048576}')"
+			say "vacuum $am rep $r: ${ms} ms, $((w1 - w0)) bytes written"
+		done
+	done
 fi
 q "DROP TABLE IF EXISTS copy_heap, copy_strata"
 

@@ -1,8 +1,8 @@
 /*
- * am_vacuum.c — VACUUM of a strata table (relation_vacuum): compaction
- * retires what no snapshot needs, rows dead to every snapshot leave the
- * indexes and then the tree, the indexes are cleaned up and relfrozenxid
- * moves on; the banner below gives the steps.
+ * am_vacuum.c — VACUUM of a strata table (relation_vacuum): rows dead to
+ * every snapshot leave the indexes and then the tree, the indexes are
+ * cleaned up and relfrozenxid moves on; an aggressive VACUUM compacts the
+ * tree to freeze it. The banner below gives the steps.
  *
  * Separate because it is heap's lazy VACUUM redone for an LSM tree: of
  * the other files it uses only the test for a row gone for every snapshot
@@ -37,16 +37,22 @@
 /* ------------------------------------------------------------------------
  * VACUUM
  *
- * 1. Compaction through the maintenance worker retires every row version
- *    no snapshot can see, freezes the all-visible ones, and leaves rows
- *    gone for everyone as one-version "dead stubs" (flush.c).
+ * 1. An aggressive VACUUM (heap's rule: FREEZE, DISABLE_PAGE_SKIPPING, or
+ *    a table past vacuum_freeze_table_age) first compacts the whole tree
+ *    through the maintenance worker: that retires every row version no
+ *    snapshot can see, freezes the all-visible ones, and leaves rows gone
+ *    for everyone as one-version "dead stubs" (flush.c). Any other VACUUM
+ *    leaves all of that to the compactions the worker runs anyway, so its
+ *    cost follows the table's garbage and a read of the tree, not a
+ *    rewrite of it (doc/DESIGN.md §5).
  * 2. A scan of the tree collects the TIDs of rows dead to every snapshot
  *    (stubs, and dead rows compaction has not reached), at most
  *    maintenance_work_mem of them at a time as heap does; each batch is
  *    removed from every index (index_bulk_delete), and only then are its
  *    rows reaped (engine tombstones): a TID is never left dangling, and
  *    is never handed out again (row ids only grow). When rows were
- *    reaped, a second compaction removes them, so the space comes back.
+ *    reaped, an aggressive VACUUM compacts again so that it gives the
+ *    space back itself; otherwise compaction meets the tombstones later.
  * 3. index_vacuum_cleanup on every index, statistics as heap reports them.
  * 4. relfrozenxid moves to the oldest writer of an unfrozen version still
  *    in the tree (per-SSTable statistics plus the memtables), capped by
@@ -142,6 +148,25 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	uint64		rowid;
 	StrataVersion *versions;
 	int			n;
+	bool		aggressive;
+	TransactionId limits_xmin;
+	MultiXactId limits_mxact;
+	TransactionId freeze_limit;
+	MultiXactId mxact_cutoff;
+
+	/*
+	 * Heap's rule for an aggressive VACUUM: FREEZE, DISABLE_PAGE_SKIPPING,
+	 * or a table older than vacuum_freeze_table_age (or its multixact
+	 * counterpart). Only such a VACUUM compacts the whole tree to freeze it;
+	 * any other reads the tree once for the dead rows, and leaves retiring
+	 * versions and giving space back to the compactions that run anyway.
+	 */
+	aggressive = vacuum_set_xid_limits(rel, params->freeze_min_age, params->freeze_table_age,
+									   params->multixact_freeze_min_age,
+									   params->multixact_freeze_table_age,
+									   &limits_xmin, &limits_mxact, &freeze_limit, &mxact_cutoff);
+	if (params->options & VACOPT_DISABLE_PAGE_SKIPPING)
+		aggressive = true;
 
 	memset(&vs, 0, sizeof(vs));
 	vs.rel = rel;
@@ -154,12 +179,13 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 					get_namespace_name(RelationGetNamespace(rel)),
 					RelationGetRelationName(rel))));
 
-	/* 1. compaction: retire, freeze, leave dead stubs */
+	/* 1. aggressive only: compaction retires, freezes, leaves dead stubs */
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	dropped_before = tree->versions_dropped;
 	frozen_before = tree->versions_frozen;
 	LWLockRelease(&tree->lock);
-	strata_tree_request_compact(tree);
+	if (aggressive)
+		strata_tree_request_compact(tree);
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	dropped = tree->versions_dropped - dropped_before;
 	frozen = tree->versions_frozen - frozen_before;
@@ -211,10 +237,11 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 
 	/*
 	 * Reaped rows are engine tombstones over their stubs until compaction
-	 * meets them: compact once more so that one VACUUM gives the space
-	 * back (strata frees space by compaction, not by VACUUM-driven reuse).
+	 * meets them (strata frees space by compaction, not by VACUUM-driven
+	 * reuse). An aggressive VACUUM compacts once more so that it gives the
+	 * space back itself; any other leaves that to the worker's compactions.
 	 */
-	if (vs.reaped > 0)
+	if (vs.reaped > 0 && aggressive)
 	{
 		strata_tree_request_compact(tree);
 		LWLockAcquire(&tree->lock, LW_SHARED);

@@ -36,6 +36,11 @@ ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 
 SHLIB_LINK = -llz4 -lzstd -lpthread
 
+# strata-dump, the read-only inspector of the engine's files, is built with
+# the standalone engine below and installed next to PostgreSQL's programs
+# (pg_config --bindir), where a DBA facing a damaged table finds it.
+SCRIPTS_built = build/tools/strata-dump
+
 PG_CPPFLAGS = -I$(CURDIR)/src
 
 PG_CONFIG ?= pg_config

@@ -2,14 +2,24 @@
  * strata-dump — print the engine's on-disk files as readable tables, for
  * anyone debugging on-disk state:
  *
- *   strata-dump [--values] [--limit N] FILE-OR-DIR
+ *   strata-dump [--values] [--limit N] [--force] FILE-OR-DIR
  *
  * FILE-OR-DIR is an SSTable, a WAL segment (*.wal), a WAL directory, or a
  * MANIFEST (MANIFEST-*). Every checksum is verified on the way (the
  * readers check each block and record); the last line says whether the
- * whole file was sound. Exit status: 0 sound, 1 damaged, 2 usage or I/O.
+ * whole file was sound. Exit status: 0 sound, 1 damaged, 2 usage or I/O,
+ * or refused.
+ *
+ * It only reads: files are opened read-only and nothing is created. It
+ * refuses files inside the data directory of a running server, whose
+ * worker may rewrite or remove them while they are read (the answer could
+ * be a false "damaged"), unless given --force; a copy of the files can
+ * always be read.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -397,10 +407,52 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-			"usage: strata-dump [--values] [--limit N] FILE-OR-DIR\n"
+			"usage: strata-dump [--values] [--limit N] [--force] FILE-OR-DIR\n"
 			"  FILE-OR-DIR: an SSTable, a WAL segment (*.wal), a WAL directory,\n"
-			"               or a MANIFEST (MANIFEST-*)\n");
+			"               or a MANIFEST (MANIFEST-*)\n"
+			"  --force      read files of a running server's data directory\n");
 	exit(2);
+}
+
+/*
+ * The pid of a server running on the data directory that holds path, or 0:
+ * the nearest directory above path (or path itself) with a postmaster.pid
+ * whose first line names a live process. A stale postmaster.pid (left by a
+ * crash) names a dead one, or a process that is not the server; the
+ * second case refuses wrongly, and --force is the way past it.
+ */
+static long
+running_server_pid(const char *path, char *datadir, size_t len)
+{
+	char		dir[4096];
+	char	   *slash;
+
+	if (realpath(path, dir) == NULL)
+		return 0;
+	for (;;)
+	{
+		char		pidfile[4096 + 32];
+		FILE	   *f;
+		long		pid = 0;
+
+		snprintf(pidfile, sizeof(pidfile), "%s/postmaster.pid", dir);
+		if ((f = fopen(pidfile, "r")) != NULL)
+		{
+			if (fscanf(f, "%ld", &pid) != 1)
+				pid = 0;
+			fclose(f);
+			if (pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM))
+			{
+				snprintf(datadir, len, "%s", dir);
+				return pid;
+			}
+			return 0;
+		}
+		slash = strrchr(dir, '/');
+		if (slash == NULL || slash == dir)
+			return 0;
+		*slash = '\0';
+	}
 }
 
 int
@@ -409,6 +461,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"values", no_argument, NULL, 'v'},
 		{"limit", required_argument, NULL, 'n'},
+		{"force", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -416,8 +469,11 @@ main(int argc, char **argv)
 	const char *path;
 	const char *base;
 	struct stat st;
+	bool		force = false;
+	char		datadir[4096];
+	long		server_pid;
 
-	while ((c = getopt_long(argc, argv, "vn:h", opts, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "vn:fh", opts, NULL)) != -1)
 	{
 		switch (c)
 		{
@@ -426,6 +482,9 @@ main(int argc, char **argv)
 				break;
 			case 'n':
 				limit = strtoull(optarg, NULL, 10);
+				break;
+			case 'f':
+				force = true;
 				break;
 			default:
 				usage();
@@ -437,6 +496,16 @@ main(int argc, char **argv)
 	if (stat(path, &st) != 0)
 	{
 		perror(path);
+		return 2;
+	}
+	server_pid = running_server_pid(path, datadir, sizeof(datadir));
+	if (server_pid != 0 && !force)
+	{
+		fprintf(stderr,
+				"strata-dump: %s is in the data directory %s of a running server (pid %ld)\n"
+				"Its maintenance worker may rewrite or remove these files while they are read.\n"
+				"Stop the server, or read a copy of the files, or pass --force.\n",
+				path, datadir, server_pid);
 		return 2;
 	}
 	base = strrchr(path, '/');

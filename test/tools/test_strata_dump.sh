@@ -1,6 +1,7 @@
 #!/bin/bash
 # test_strata_dump.sh — strata-dump prints each file kind readably, reports
-# damage with the file and offset, and exits 1 on damage (0 when sound).
+# damage with the file and offset, and exits 1 on damage (0 when sound);
+# refuses a running server's files unless --force, and never writes.
 # Usage: test_strata_dump.sh BUILD_DIR
 set -u
 DUMP="$1/tools/strata-dump"
@@ -70,6 +71,28 @@ cp "$CORPUS/manifest/edits" "$TMP/m/MANIFEST-000005"
 printf '\x00\x10' | dd of="$TMP/m/MANIFEST-000005" bs=1 seek=36 conv=notrunc 2>/dev/null
 check "manifest length past end" 1 "DAMAGED: .*MANIFEST-000005.*at offset 32 \(fragment cut short by the end of the file\)" \
 	"$DUMP" "$TMP/m/MANIFEST-000005"
+
+# Files inside a running server's data directory are refused unless
+# --force: the nearest postmaster.pid above the path names a live process
+# (this shell stands in for the server). A stale one (a dead pid) does not
+# refuse. Nothing is ever written: the files and the directory listing are
+# the same after every run.
+mkdir -p "$TMP/pgdata/stratago/5/1663_16384_00000000000000aa"
+TREE="$TMP/pgdata/stratago/5/1663_16384_00000000000000aa"
+cp "$CORPUS/sstable/lz4.sst" "$TREE/000007.sst"
+cp "$CORPUS/manifest/edits" "$TREE/MANIFEST-000001"
+echo "$$" > "$TMP/pgdata/postmaster.pid"
+before=$(cd "$TMP/pgdata" && find . -type f ! -name postmaster.pid -exec md5sum {} + | sort)
+check "running server refused" 2 "running server \(pid $$\).*" "$DUMP" "$TREE/000007.sst"
+check "running server refused (manifest)" 2 "pass --force" "$DUMP" "$TREE/MANIFEST-000001"
+check "running server, --force" 0 "all block checksums verified" "$DUMP" --force "$TREE/000007.sst"
+sh -c 'exit 0' & dead=$!
+wait "$dead"
+echo "$dead" > "$TMP/pgdata/postmaster.pid"
+check "stale postmaster.pid" 0 "all block checksums verified" "$DUMP" "$TREE/000007.sst"
+check "stale postmaster.pid (manifest)" 0 "^version after 5 edits" "$DUMP" "$TREE/MANIFEST-000001"
+after=$(cd "$TMP/pgdata" && find . -type f ! -name postmaster.pid -exec md5sum {} + | sort)
+if [ "$before" = "$after" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL strata-dump changed or created files"; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

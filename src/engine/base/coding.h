@@ -102,16 +102,22 @@ extern const char *sg_decode_varint32_long(const char *p, const char *limit, uin
 extern const char *sg_decode_varint64(const char *p, const char *limit, uint64_t *v);
 
 /*
- * Inline for the one-byte case (values below 128: most lengths in block
- * entries and records), which a scan meets three times per row.
+ * Inline for one and two bytes (values below 16384: the lengths in block
+ * entries and records, three of which a scan meets per row; a row's value
+ * length passes 127 often).
  */
 static inline const char *
 sg_decode_varint32(const char *p, const char *limit, uint32_t *v)
 {
-	if (p < limit && ((uint8_t) *p & 0x80) == 0)
+	if (p < limit && ((uint8_t) p[0] & 0x80) == 0)
 	{
-		*v = (uint8_t) *p;
+		*v = (uint8_t) p[0];
 		return p + 1;
+	}
+	if (limit - p >= 2 && ((uint8_t) p[1] & 0x80) == 0)
+	{
+		*v = ((uint32_t) ((uint8_t) p[0] & 0x7f)) | ((uint32_t) (uint8_t) p[1] << 7);
+		return p + 2;
 	}
 	return sg_decode_varint32_long(p, limit, v);
 }

@@ -448,6 +448,25 @@ strata_tree_storage_exists(const StrataTree *tree)
 }
 
 /*
+ * Move a retiring tree's memtables (active first) into mts, for the caller
+ * to unpin once no lock is held; the tree is left with none. Returns how
+ * many. REQUIRES: tree lock held exclusively, no job of the worker on it.
+ */
+static int
+take_memtables(StrataTree *tree, StrataMemtableRef *mts)
+{
+	int			n = 0;
+
+	if (strata_has_active(tree))
+		mts[n++] = tree->active;
+	for (int i = 0; i < tree->nimm; i++)
+		mts[n++] = tree->imm[i];
+	memset(&tree->active, 0, sizeof(tree->active));
+	tree->nimm = 0;
+	return n;
+}
+
+/*
  * Before a relfilenode gets a new tree, its old one (of a relation that was
  * dropped, or truncated in the transaction that created it) gives up its
  * memtables. The maintenance worker may be in the middle of a flush or a
@@ -484,14 +503,7 @@ retire_old_tree(const RelFileNodeBackend *key)
 		tree->dropped = true;
 		busy = tree->worker_job != 0 && tree->worker_job == strata_worker_incarnation();
 		if (!busy)
-		{
-			if (strata_has_active(tree))
-				mts[n++] = tree->active;
-			for (int i = 0; i < tree->nimm; i++)
-				mts[n++] = tree->imm[i];
-			memset(&tree->active, 0, sizeof(tree->active));
-			tree->nimm = 0;
-		}
+			n = take_memtables(tree, mts);
 		LWLockRelease(&tree->lock);
 		LWLockRelease(strata_shared->registry_lock);
 		if (!busy)
@@ -627,12 +639,7 @@ strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
 		return;
 	}
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-	if (strata_has_active(tree))
-		mts[n++] = tree->active;
-	for (int i = 0; i < tree->nimm; i++)
-		mts[n++] = tree->imm[i];
-	memset(&tree->active, 0, sizeof(tree->active));
-	tree->nimm = 0;
+	n = take_memtables(tree, mts);
 	strata_tree_dir(tree, path, sizeof(path));
 	tree->dropped = true;
 	tree->worker_job = strata_worker_incarnation();

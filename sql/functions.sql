@@ -49,6 +49,11 @@ SELECT bool_and(smallest_tid <= largest_tid) AS ranges_ordered,
        min(smallest_tid) <= '(0,2)' AS starts_at_the_first_rows
   FROM stratago.sstables('f');
 SELECT stratago.relation_size('f') > 0 AS has_bytes;
+-- the total: the engine's bytes plus PostgreSQL's files (indexes, TOAST,
+-- the empty main fork), which pg_total_relation_size alone sees
+SELECT stratago.total_relation_size('f') =
+         stratago.relation_size('f') + pg_total_relation_size('f') AS strata_total,
+       stratago.total_relation_size('f') > pg_total_relation_size('f') AS sees_the_engine;
 -- table_stats per level agrees with the SSTables listed, level by level
 SELECT array_length(t.level_sstables, 1) AS levels,
        t.level_sstables[1] = t.l0_sstables AS l0_agrees,
@@ -71,6 +76,7 @@ SELECT stratago.flush('f');
 -- of a dropped strata table; each must fail with PostgreSQL's error style
 -- (an errcode, a short lower-case message), never crash.
 CREATE TABLE h (x int PRIMARY KEY) USING heap;
+SELECT stratago.total_relation_size('h') = pg_total_relation_size('h') AS heap_total;
 CREATE VIEW v AS SELECT 1 AS x;
 CREATE TABLE gone (x int) USING strata;
 INSERT INTO gone VALUES (1);

@@ -48,6 +48,19 @@ CREATE FUNCTION relation_size(rel regclass) RETURNS bigint
 AS 'MODULE_PATHNAME', 'stratago_relation_size' LANGUAGE C STRICT;
 COMMENT ON FUNCTION relation_size(regclass) IS 'bytes a strata table takes in the engine (memtables and SSTables)';
 
+-- pg_total_relation_size() as it would be if it saw the engine: one call
+-- for any table in a monitoring query.
+CREATE FUNCTION total_relation_size(rel regclass) RETURNS bigint
+LANGUAGE sql STRICT STABLE
+AS $$
+	SELECT pg_catalog.pg_total_relation_size(rel) +
+		CASE WHEN (SELECT a.amname FROM pg_catalog.pg_class c
+					 JOIN pg_catalog.pg_am a ON a.oid = c.relam
+					WHERE c.oid = rel) = 'strata'
+			 THEN stratago.relation_size(rel) ELSE 0 END
+$$;
+COMMENT ON FUNCTION total_relation_size(regclass) IS 'pg_total_relation_size() plus, for a strata table, the engine''s bytes';
+
 -- Cluster-wide activity, so not PUBLIC: grant it (e.g. to pg_monitor) as needed.
 CREATE FUNCTION wal_stats(OUT commits bigint, OUT syncs bigint, OUT segments_removed bigint)
 AS 'MODULE_PATHNAME', 'stratago_wal_stats' LANGUAGE C;

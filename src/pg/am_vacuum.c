@@ -128,11 +128,11 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 {
 	StrataTree *tree = strata_tree_get(rel);
 	StrataVacuumState vs;
-	TransactionId oldest_xmin = GetOldestNonRemovableTransactionId(rel);
+	TransactionId oldest_xmin;
 	GlobalVisState *vistest;
 	TransactionId new_frozen = InvalidTransactionId;
 	TransactionId old_frozen = rel->rd_rel->relfrozenxid;
-	MultiXactId new_minmulti = GetOldestMultiXactId();
+	MultiXactId new_minmulti;
 	FullTransactionId oldest_unfrozen;
 	uint64		stubs;
 	bool		frozen_updated = false;
@@ -149,8 +149,6 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	StrataVersion *versions;
 	int			n;
 	bool		aggressive;
-	TransactionId limits_xmin;
-	MultiXactId limits_mxact;
 	TransactionId freeze_limit;
 	MultiXactId mxact_cutoff;
 
@@ -160,11 +158,13 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	 * counterpart). Only such a VACUUM compacts the whole tree to freeze it;
 	 * any other reads the tree once for the dead rows, and leaves retiring
 	 * versions and giving space back to the compactions that run anyway.
+	 * The same call gives the horizon (oldest_xmin) and the oldest
+	 * multixact that still exists (new_minmulti: strata writes none).
 	 */
 	aggressive = vacuum_set_xid_limits(rel, params->freeze_min_age, params->freeze_table_age,
 									   params->multixact_freeze_min_age,
 									   params->multixact_freeze_table_age,
-									   &limits_xmin, &limits_mxact, &freeze_limit, &mxact_cutoff);
+									   &oldest_xmin, &new_minmulti, &freeze_limit, &mxact_cutoff);
 	if (params->options & VACOPT_DISABLE_PAGE_SKIPPING)
 		aggressive = true;
 

@@ -58,17 +58,24 @@ if ! as_user "make -s installcheck"; then
 	cat "$SCRATCH"/regression.diffs "$SCRATCH"/output_iso/regression.diffs 2>/dev/null || true
 fi
 
+# What failed, in a few lines each, repeated under the summary: a CI log is
+# often read from its tail only, and the diffs above may be out of sight.
+failure_details=()
+
 run_tap() {
-	local label=$1 env=$2
+	local label=$1 env=$2 out
 	shift 2
+	out=$(mktemp /tmp/stratago-prove.XXXXXX)
 	rm -rf "$SCRATCH/test/tap/tmp_check"
 	if ! as_user "$env PG_REGRESS='$PGXS_DIR/src/test/regress/pg_regress' TESTDIR='$SCRATCH/test/tap' \
-			prove -I '$PGXS_DIR/src/test/perl' -I test/tap $*"; then
+			prove -I '$PGXS_DIR/src/test/perl' -I test/tap $*" 2>&1 | tee "$out"; then
 		failed+=("$label")
+		failure_details+=("$label: $(grep -E 'Failed test|not ok|Dubious|Bailout|died|at t/|at test/' "$out" | head -12)")
 		for f in "$SCRATCH"/test/tap/tmp_check/log/regress_log_*; do
 			[ -f "$f" ] && { echo "--- $f"; tail -50 "$f"; }
 		done
 	fi
+	rm -f "$out"
 }
 
 # TAP 018 fills a small filesystem under $PGDATA/stratago: a tmpfs mounted
@@ -109,6 +116,9 @@ make -s pg-suites || failed+=("PostgreSQL's suites (make pg-suites)")
 step "summary"
 if [ ${#failed[@]} -gt 0 ]; then
 	printf 'FAILED: %s\n' "${failed[@]}"
+	if [ ${#failure_details[@]} -gt 0 ]; then
+		printf '%s\n' "${failure_details[@]}"
+	fi
 	exit 1
 fi
 echo "all suites passed"

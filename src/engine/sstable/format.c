@@ -100,50 +100,105 @@ sg_table_footer_decode(const char *src, const char *path, uint64_t off,
 }
 
 /*
- * One LZ4 compression state per thread, kept between blocks.
+ * Per-thread codec contexts, kept between blocks.
+ *
  * LZ4_compress_default() zeroes a fresh 16 KiB state for every call, which
  * for 4 KiB blocks costs as much as the compression itself; a kept state
  * only needs LZ4_resetStream_fast(). Each block still starts a new chain,
  * so it decodes on its own with LZ4_decompress_safe (the format does not
- * change). The key's destructor frees the state when a thread exits.
+ * change). ZSTD_compress() and ZSTD_decompress() likewise build and free a
+ * context per call (about a megabyte to compress at level 3); the
+ * explicit-context calls reuse one and write and read the same frames.
+ * Contexts are made on first use; the key's destructor frees them when a
+ * thread exits. A context that cannot be made falls back to the one-shot
+ * call, so a shortage of memory costs speed, never a block.
  */
-static pthread_once_t lz4_once = PTHREAD_ONCE_INIT;
-static pthread_key_t lz4_key;
-static bool lz4_key_ok;
+typedef struct codec_state
+{
+	LZ4_stream_t *lz4;
+	ZSTD_CCtx  *zstd_c;
+	ZSTD_DCtx  *zstd_d;
+} codec_state;
+
+static pthread_once_t codec_once = PTHREAD_ONCE_INIT;
+static pthread_key_t codec_key;
+static bool codec_key_ok;
 
 static void
-lz4_state_free(void *state)
+codec_state_free(void *arg)
 {
-	LZ4_freeStream(state);
+	codec_state *cs = arg;
+
+	if (cs->lz4 != NULL)
+		LZ4_freeStream(cs->lz4);
+	ZSTD_freeCCtx(cs->zstd_c);
+	ZSTD_freeDCtx(cs->zstd_d);
+	free(cs);
 }
 
 static void
-lz4_key_init(void)
+codec_key_init(void)
 {
-	lz4_key_ok = pthread_key_create(&lz4_key, lz4_state_free) == 0;
+	codec_key_ok = pthread_key_create(&codec_key, codec_state_free) == 0;
 }
 
-/* This thread's state, reset for a new block; NULL if none could be made. */
+/* This thread's contexts (members made lazily); NULL if none could be made. */
+static codec_state *
+codec_thread_state(void)
+{
+	codec_state *cs;
+
+	if (pthread_once(&codec_once, codec_key_init) != 0 || !codec_key_ok)
+		return NULL;
+	cs = pthread_getspecific(codec_key);
+	if (cs != NULL)
+		return cs;
+	cs = calloc(1, sizeof(*cs));
+	if (cs != NULL && pthread_setspecific(codec_key, cs) != 0)
+	{
+		free(cs);
+		cs = NULL;
+	}
+	return cs;
+}
+
+/* This thread's LZ4 state, reset for a new block; NULL if none. */
 static LZ4_stream_t *
 lz4_thread_state(void)
 {
-	LZ4_stream_t *st;
+	codec_state *cs = codec_thread_state();
 
-	if (pthread_once(&lz4_once, lz4_key_init) != 0 || !lz4_key_ok)
+	if (cs == NULL)
 		return NULL;
-	st = pthread_getspecific(lz4_key);
-	if (st != NULL)
-	{
-		LZ4_resetStream_fast(st);
-		return st;
-	}
-	st = LZ4_createStream();
-	if (st != NULL && pthread_setspecific(lz4_key, st) != 0)
-	{
-		LZ4_freeStream(st);
-		st = NULL;
-	}
-	return st;
+	if (cs->lz4 != NULL)
+		LZ4_resetStream_fast(cs->lz4);
+	else
+		cs->lz4 = LZ4_createStream();
+	return cs->lz4;
+}
+
+static ZSTD_CCtx *
+zstd_thread_cctx(void)
+{
+	codec_state *cs = codec_thread_state();
+
+	if (cs == NULL)
+		return NULL;
+	if (cs->zstd_c == NULL)
+		cs->zstd_c = ZSTD_createCCtx();
+	return cs->zstd_c;
+}
+
+static ZSTD_DCtx *
+zstd_thread_dctx(void)
+{
+	codec_state *cs = codec_thread_state();
+
+	if (cs == NULL)
+		return NULL;
+	if (cs->zstd_d == NULL)
+		cs->zstd_d = ZSTD_createDCtx();
+	return cs->zstd_d;
 }
 
 /*
@@ -189,8 +244,15 @@ try_compress(sg_buf *dst, sg_slice raw, sg_codec codec, int zstd_level)
 	}
 	else
 	{
-		size_t		n = ZSTD_compress(dst->data + dst->len, bound, raw.data, raw.len,
-									  zstd_level);
+		ZSTD_CCtx  *cctx = zstd_thread_cctx();
+		size_t		n;
+
+		if (cctx != NULL)
+			n = ZSTD_compressCCtx(cctx, dst->data + dst->len, bound, raw.data, raw.len,
+								  zstd_level);
+		else
+			n = ZSTD_compress(dst->data + dst->len, bound, raw.data, raw.len,
+							  zstd_level);
 
 		got = ZSTD_isError(n) ? 0 : n;
 	}
@@ -318,7 +380,13 @@ sg_table_decode_block(const char *stored, const char *path, uint64_t data_end,
 		ok = LZ4_decompress_safe(in.data, raw, (int) in.len, (int) raw_len) == (int) raw_len;
 	else
 	{
-		size_t		n = ZSTD_decompress(raw, raw_len, in.data, in.len);
+		ZSTD_DCtx  *dctx = zstd_thread_dctx();
+		size_t		n;
+
+		if (dctx != NULL)
+			n = ZSTD_decompressDCtx(dctx, raw, raw_len, in.data, in.len);
+		else
+			n = ZSTD_decompress(raw, raw_len, in.data, in.len);
 
 		ok = !ZSTD_isError(n) && n == raw_len;
 	}

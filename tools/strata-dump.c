@@ -95,6 +95,21 @@ dump_sstable(const char *path)
 	printf("  raw bytes      keys %" PRIu64 ", values %" PRIu64 "\n",
 		   p->raw_key_bytes, p->raw_value_bytes);
 	printf("  codec          %s\n", sg_codec_name(p->codec));
+	{
+		uint64_t	counts[SG_CODEC_MAX + 1];
+
+		if (sg_table_reader_block_codecs(r, counts, &err) != SG_OK)
+		{
+			printf("DAMAGED: %s\n", err.msg);
+			sg_table_reader_close(r);
+			return 1;
+		}
+		printf("  blocks by codec");
+		for (int c = 0; c <= SG_CODEC_MAX; c++)
+			if (counts[c] > 0)
+				printf(" %s %" PRIu64, sg_codec_name((sg_codec) c), counts[c]);
+		printf("\n");
+	}
 	printf("  sequences      %" PRIu64 " .. %" PRIu64 "\n", p->smallest_seq, p->largest_seq);
 	if (p->num_entries > 0)
 	{

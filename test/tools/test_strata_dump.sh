@@ -27,6 +27,8 @@ check() {	# check NAME EXPECTED_RC REGEX COMMAND...
 
 check "sstable properties" 0 "entries +58 \(10 deletions\)" "$DUMP" "$CORPUS/sstable/lz4.sst"
 check "sstable entries" 0 "all block checksums verified" "$DUMP" "$CORPUS/sstable/zstd.sst"
+check "sstable codec per block (zstd)" 0 "^  blocks by codec( none [0-9]+)? zstd [0-9]+$" "$DUMP" "$CORPUS/sstable/zstd.sst"
+check "sstable codec per block (none)" 0 "^  blocks by codec none [0-9]+$" "$DUMP" "$CORPUS/sstable/none-nofilter.sst"
 check "sstable limit" 0 "^3 entries shown" "$DUMP" --limit 3 "$CORPUS/sstable/lz4.sst"
 check "sstable values" 0 "PUT +\"" "$DUMP" --values "$CORPUS/sstable/none-nofilter.sst"
 

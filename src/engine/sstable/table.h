@@ -161,6 +161,15 @@ extern bool sg_table_reader_may_contain(sg_table_reader *r, sg_slice user_key);
  */
 extern sg_iter *sg_table_reader_iter(sg_table_reader *r);
 
+/*
+ * Count the data blocks by the codec their trailer names (counts indexed
+ * by sg_codec, SG_CODEC_MAX + 1 entries): a block the codec did not shrink
+ * enough is stored raw (SG_CODEC_NONE) whatever the table's option. Reads
+ * one trailer byte per block; SG_CORRUPTION for an unknown tag.
+ */
+extern sg_code sg_table_reader_block_codecs(sg_table_reader *r, uint64_t *counts,
+											sg_err *err);
+
 extern const sg_table_props *sg_table_reader_props(const sg_table_reader *r);
 extern uint64_t sg_table_reader_file_size(const sg_table_reader *r);
 extern const char *sg_table_reader_path(const sg_table_reader *r);

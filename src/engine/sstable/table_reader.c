@@ -364,6 +364,42 @@ check_index(sg_table_reader *r, sg_err *err)
 	return SG_OK;
 }
 
+sg_code
+sg_table_reader_block_codecs(sg_table_reader *r, uint64_t *counts, sg_err *err)
+{
+	sg_iter    *it = sg_block_iter_new(r->index_block, r->index_len, NULL, r->path,
+									   r->footer.index.offset);
+	sg_code		rc = SG_OK;
+
+	memset(counts, 0, sizeof(uint64_t) * (SG_CODEC_MAX + 1));
+	for (sg_iter_seek_to_first(it); sg_iter_valid(it) && rc == SG_OK; sg_iter_next(it))
+	{
+		sg_slice	v = sg_iter_value(it);
+		sg_block_handle h;
+		uint8_t		tag;
+
+		/* check_index vouched for every handle at open */
+		sg_block_handle_get(&v, &h);
+		if (h.size + 1 > r->data_end - h.offset)
+			rc = sg_error(err, SG_CORRUPTION,
+						  "sstable \"%s\": block at offset %llu has no trailer",
+						  r->path, (unsigned long long) h.offset);
+		else if ((rc = sg_file_read_exact(r->file, h.offset + h.size, &tag, 1, err)) == SG_OK)
+		{
+			if (tag > SG_CODEC_MAX)
+				rc = sg_error(err, SG_CORRUPTION,
+							  "sstable \"%s\": unknown codec tag %u in block at offset %llu",
+							  r->path, tag, (unsigned long long) h.offset);
+			else
+				counts[tag]++;
+		}
+	}
+	if (rc == SG_OK)
+		rc = sg_iter_status(it, err);
+	sg_iter_destroy(it);
+	return rc;
+}
+
 static sg_code
 open_reader(sg_table_reader *r, sg_err *err)
 {

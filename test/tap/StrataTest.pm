@@ -40,7 +40,7 @@ use Test::More;
 
 our @EXPORT = qw(strata_node crash_node restart_after_crash server_pids worker_pid
   create_load_tables new_model run_load_round verify_against_ledger
-  engine_files);
+  engine_files wait_for_acked);
 
 # A started node with stratago; extra lines go to postgresql.conf. The
 # environment variable STRATAGO_WAL_SINK (engine or postgres) overrides the
@@ -353,6 +353,28 @@ sub run_load_round
 	$a{during}->() if $a{during};
 	waitpid($_, 0) for keys %pids;
 	return \%ledgers;
+}
+
+# Wait (at most $timeout seconds) until the clients of a running round have
+# had $n commits acknowledged in all (rollbacks do not count); returns how many they had. A crash
+# test waits for this before it kills the server, so that what it proves
+# does not shrink on a slow machine (where a fixed delay saw few commits).
+sub wait_for_acked
+{
+	my ($dir, $round, $n, $timeout) = @_;
+	my $deadline = time + $timeout;
+	my $acked = 0;
+	while (1)
+	{
+		$acked = 0;
+		for my $ledger (glob("$dir/ledger_r${round}_c*"))
+		{
+			my ($att, $ack) = _read_ledger($ledger);
+			$acked += grep { $att->{$_} && $att->{$_}{kind} eq 'C' } keys %$ack;
+		}
+		return $acked if $acked >= $n || time >= $deadline;
+		usleep(50_000);
+	}
 }
 
 sub _read_ledger

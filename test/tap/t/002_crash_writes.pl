@@ -39,7 +39,9 @@ for my $round (1 .. $rounds)
 		node => $node, model => $model, dir => $dir, round => $round,
 		seconds => 30,
 		during => sub {
-			usleep(int((1 + rand(2)) * 1_000_000));
+			# enough commits to check, then a random moment
+			wait_for_acked($dir, $round, 20, 25);
+			usleep(int(rand(1.5) * 1_000_000));
 			crash_node($node);
 		});
 	if (!restart_after_crash($node, "round $round"))

@@ -16,6 +16,8 @@ SELECT stratago.flush('f');
 SELECT memtable_bytes = 0 AS memtables_empty, sstables > 0 AS has_sstables,
        flushes > 0 AS flushed, versions_written
   FROM stratago.table_stats('f');
+-- a flush writes lz4: upper levels are rewritten soon
+SELECT array_agg(DISTINCT codec) AS flushed_codecs FROM stratago.sstables('f');
 SELECT count(*), sum(id), count(*) FILTER (WHERE payload LIKE 'updated%') AS updated FROM f;
 
 -- more versions on top of the SSTables, then compact everything down
@@ -24,6 +26,9 @@ SELECT stratago.compact('f');
 SELECT min(level) > 0 AS nothing_in_l0,
        sum(entries) >= (SELECT count(*) FROM f) AS every_row_has_a_version
   FROM stratago.sstables('f');
+-- compaction into the bottom level, where the table stays, writes
+-- stratago.bottom_compression (zstd by default)
+SELECT array_agg(DISTINCT codec) AS bottom_codecs FROM stratago.sstables('f');
 SELECT count(*), sum(id), count(*) FILTER (WHERE payload LIKE 'again%') AS updated FROM f;
 SELECT payload FROM f WHERE id = 500;
 

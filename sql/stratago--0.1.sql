@@ -27,7 +27,7 @@ REVOKE EXECUTE ON FUNCTION flush(regclass), compact(regclass) FROM PUBLIC;
 CREATE FUNCTION sstables(rel regclass,
 	OUT level int, OUT file_number bigint, OUT bytes bigint, OUT entries bigint,
 	OUT smallest_tid tid, OUT largest_tid tid,
-	OUT smallest_seq bigint, OUT largest_seq bigint)
+	OUT smallest_seq bigint, OUT largest_seq bigint, OUT codec text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'stratago_sstables' LANGUAGE C STRICT;
 COMMENT ON FUNCTION sstables(regclass) IS 'the SSTables of a strata table';

@@ -312,10 +312,28 @@ file_needs_freezing(const sg_file_meta *m, TransactionId horizon)
 }
 
 /*
+ * A pick that rewrites file m of level (>= 1) in place: "level - 1 into
+ * level" with no input at level - 1, so the outputs land at the file's own
+ * level and cover no more than its key range.
+ */
+static void
+pick_in_place(const sg_version *v, int level, sg_file_meta *m, sg_compaction_pick *pick)
+{
+	memset(pick, 0, sizeof(*pick));
+	pick->level = level - 1;
+	pick->inputs[1] = malloc(sizeof(sg_file_meta *));
+	if (pick->inputs[1] == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	pick->inputs[1][0] = m;
+	pick->ninputs[1] = 1;
+	pick->bottommost = sg_version_range_empty_below(v, level,
+													sg_file_meta_smallest_user(m),
+													sg_file_meta_largest_user(m));
+}
+
+/*
  * A rewrite in place of the first file at level >= 1, numbered below
- * `below`, that needs freezing: the pick says "level - 1 into level" with
- * no input at level - 1, so the outputs land at the file's own level and
- * cover no more than its key range. Without it, old unfrozen versions at
+ * `below`, that needs freezing. Without it, old unfrozen versions at
  * the deepest level would wait for new data to compact them, and
  * relfrozenxid could not move past them.
  */
@@ -330,18 +348,54 @@ pick_freeze(const sg_version *v, TransactionId horizon, uint64 below,
 
 			if (m->number >= below || !file_needs_freezing(m, horizon))
 				continue;
-			memset(pick, 0, sizeof(*pick));
-			pick->level = level - 1;
-			pick->inputs[1] = malloc(sizeof(sg_file_meta *));
-			if (pick->inputs[1] == NULL)
-				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-			pick->inputs[1][0] = m;
-			pick->ninputs[1] = 1;
-			pick->bottommost = sg_version_range_empty_below(v, level,
-															sg_file_meta_smallest_user(m),
-															sg_file_meta_largest_user(m));
+			pick_in_place(v, level, m, pick);
 			return SG_OK;
 		}
+	return SG_NOT_FOUND;
+}
+
+/* The codec compaction writes into a bottom level (stratago.bottom_compression). */
+static sg_codec
+bottom_codec(void)
+{
+	return strata_bottom_compression == STRATA_CODEC_ZSTD ? SG_CODEC_ZSTD : SG_CODEC_LZ4;
+}
+
+/*
+ * A rewrite in place of the first file of the deepest level that was built
+ * with another codec than that level's (stratago.compact() after the
+ * setting changed: files at rest would otherwise keep their codec until
+ * new data reached them). Reads each file's properties; only compact()
+ * and an aggressive VACUUM ask, so the worker's own rounds never pay.
+ */
+static sg_code
+pick_recodec(const sg_version *v, const char *dir, sg_compaction_pick *pick, sg_err *err)
+{
+	int			level = SG_NUM_LEVELS - 1;
+
+	while (level > 0 && v->nfiles[level] == 0)
+		level--;
+	if (level == 0)
+		return SG_NOT_FOUND;
+	for (size_t i = 0; i < v->nfiles[level]; i++)
+	{
+		sg_file_meta *m = v->files[level][i];
+		char		path[MAXPGPATH];
+		sg_table_reader *r;
+		sg_codec	codec;
+		sg_code		rc;
+
+		sg_sst_path(path, sizeof(path), dir, m->number);
+		if ((rc = sg_table_reader_open(sg_env_posix(), path, &r, err)) != SG_OK)
+			return rc;
+		codec = sg_table_reader_props(r)->codec;
+		sg_table_reader_close(r);
+		if (codec != bottom_codec())
+		{
+			pick_in_place(v, level, m, pick);
+			return SG_OK;
+		}
+	}
 	return SG_NOT_FOUND;
 }
 
@@ -405,6 +459,11 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 				continue;
 			rc = sg_pick_range(v, level, NULL, NULL, &pick, &err);
 		}
+		if (rc == SG_NOT_FOUND)
+		{
+			strata_tree_dir(tree, dir, sizeof(dir));
+			rc = pick_recodec(v, dir, &pick, &err);
+		}
 	}
 	else
 		rc = sg_pick_compaction(v, &po, &pick, &err);
@@ -425,8 +484,18 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 	else
 	{
 		sg_compact_job job;
+		sg_table_options topts;
+
+		/*
+		 * lz4 where files are rewritten soon; the setting's codec at the
+		 * bottom, where most of the table stays.
+		 */
+		sg_table_options_init(&topts);
+		if (pick.bottommost)
+			topts.codec = bottom_codec();
 
 		memset(&job, 0, sizeof(job));
+		job.table_opts = &topts;
 		job.env = sg_env_posix();
 		job.dir = dir;
 		job.pick = &pick;

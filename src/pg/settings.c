@@ -16,6 +16,13 @@ int			strata_max_tables = 1000;
 bool		strata_sync = true;
 int			strata_wal_sink = STRATA_SINK_POSTGRES;
 bool		strata_checkpoint_guard = true;
+int			strata_bottom_compression = STRATA_CODEC_ZSTD;
+
+static const struct config_enum_entry codec_options[] = {
+	{"lz4", STRATA_CODEC_LZ4, false},
+	{"zstd", STRATA_CODEC_ZSTD, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry wal_sink_options[] = {
 	{"engine", STRATA_SINK_ENGINE, false},
@@ -86,6 +93,16 @@ strata_define_gucs(void)
 							 "Only with stratago.wal_sink = postgres. Off lets a checkpoint complete sooner; crash recovery then replays those changes from the WAL the stratago slot keeps, but a base backup started by such a checkpoint may not restore.",
 							 &strata_checkpoint_guard,
 							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("stratago.bottom_compression",
+							 "Codec for the SSTables compaction writes to a table's bottom level.",
+							 "Upper levels, rewritten soon, always use lz4; the bottom level holds most of a table and is rewritten rarely, so a denser codec pays there. Existing files change codec when compaction next rewrites them (stratago.compact() rewrites them all).",
+							 &strata_bottom_compression,
+							 STRATA_CODEC_ZSTD,
+							 codec_options,
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);

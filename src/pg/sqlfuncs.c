@@ -3,7 +3,7 @@
  *
  *   flush(regclass)        write the table's memtables to SSTables, wait
  *   compact(regclass)      flush, then compact every level down, wait
- *   sstables(regclass)     one row per SSTable: level, size, entries, range
+ *   sstables(regclass)     one row per SSTable: level, size, entries, range, codec
  *   table_stats(regclass)  memtable and SSTable sizes, bytes written by the
  *                          engine WAL, flushes and compactions, row versions
  *                          compaction retired and froze
@@ -146,8 +146,8 @@ stratago_sstables(PG_FUNCTION_ARGS)
 		uint64		number;
 		sg_table_reader *r;
 		const sg_table_props *p;
-		Datum		values[8];
-		bool		nulls[8] = {0};
+		Datum		values[9];
+		bool		nulls[9] = {0};
 
 		strata_local_version_file(lv, i, &level, &number, &r);
 		p = sg_table_reader_props(r);
@@ -159,6 +159,7 @@ stratago_sstables(PG_FUNCTION_ARGS)
 		values[5] = key_tid(p->largest_key, &nulls[5]);
 		values[6] = Int64GetDatum((int64) p->smallest_seq);
 		values[7] = Int64GetDatum((int64) p->largest_seq);
+		values[8] = CStringGetTextDatum(sg_codec_name(p->codec));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	strata_local_version_release(lv, lv_hold);

@@ -28,6 +28,14 @@ extern int	strata_max_tables;
 extern bool strata_sync;
 extern int	strata_wal_sink;
 extern bool strata_checkpoint_guard;
+extern int	strata_bottom_compression;
+
+/* stratago.bottom_compression (the engine's codecs, by name) */
+typedef enum StrataCodec
+{
+	STRATA_CODEC_LZ4,
+	STRATA_CODEC_ZSTD
+} StrataCodec;
 
 /* stratago.wal_sink */
 typedef enum StrataWalSink

@@ -25,7 +25,11 @@ MD=$OUT/$NAME.md
 # strata_le compares strata's own median; "-" means no target (context).
 METRICS='copy_s|COPY of the mixed-type rows|s|lower|ratio_le|1.0|<= heap|COPY time
 copy_size_mb|table size after the COPY|MB|lower|-|||size after COPY
+copy_compact_size_mb|the COPY table once compacted (strata: stratago.compact; heap: as loaded)|MB|lower|ratio_le|0.6|<= 0.6x heap|COPY table compacted
+compact_s|stratago.compact() of the COPY table (strata only; heap: 0)|s|lower|-|||
 accounts_size_mb|pgbench_accounts size after pgbench -i (table, no index)|MB|lower|ratio_le|0.5|<= 0.5x heap|pgbench_accounts size
+accounts_compact_size_mb|pgbench_accounts once compacted (table, no index)|MB|lower|ratio_le|0.10|<= 0.10x heap|pgbench_accounts compacted
+sb_size_mb|sysbench tables once compacted, 4 x 100k rows (tables, no indexes)|MB|lower|ratio_le|0.6|<= 0.6x heap|sysbench tables compacted
 init_s|pgbench -i, all steps (load, vacuum, keys)|s|lower|-|||pgbench -i time
 ins1_tps|single-row INSERT, 1 client|tps|higher|-|||INSERT tps, 1 client
 ins8_tps|single-row INSERT, 8 clients|tps|higher|-|||INSERT tps, 8 clients

@@ -269,6 +269,12 @@ if want copy || want scan; then
 			record copy_s "$am" "$r" "$(awk -v m="$ms" 'BEGIN {printf "%.3f", m/1000}')"
 			record copy_size_mb "$am" "$r" "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 			say "copy $am rep $r: ${ms} ms, $bytes bytes"
+			# once compacted: the size the table keeps (heap has nothing to do)
+			ms=0
+			[ "$am" = strata ] && ms=$(timed_ms "SELECT stratago.compact('copy_$am')")
+			bytes=$(table_only_bytes "copy_$am" "$am")
+			record compact_s "$am" "$r" "$(awk -v m="$ms" 'BEGIN {printf "%.3f", m/1000}')"
+			record copy_compact_size_mb "$am" "$r" "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 		done
 	done
 fi
@@ -360,6 +366,10 @@ if want pgbench; then
 			-c "SELECT $([ "$am" = strata ] && echo "stratago.relation_size('pgbench_accounts') +") pg_table_size('pgbench_accounts')")
 		record accounts_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 		say "pgbench -i $am: pgbench_accounts $bytes bytes"
+		bytes=$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "pgb_$am" \
+			-c "$([ "$am" = strata ] && echo "SELECT stratago.compact('pgbench_accounts');") CHECKPOINT" \
+			-c "SELECT $([ "$am" = strata ] && echo "stratago.relation_size('pgbench_accounts') +") pg_table_size('pgbench_accounts')" | tail -1)
+		record accounts_compact_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 	done
 	for kind in tpcb selS range bitmap; do
 		for r in $(seq 1 "$REPS"); do
@@ -412,8 +422,11 @@ if want sysbench; then
 			as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "sb_$am" -c "CREATE EXTENSION stratago"
 			sysbench_ "$am" --threads=2 oltp_read_write prepare >/dev/null
 			[ "$am" = strata ] && as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "sb_$am" \
-				-c "SELECT stratago.flush(c.oid) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'strata'" >/dev/null
+				-c "SELECT stratago.compact(c.oid) FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'strata'" >/dev/null
 			as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "sb_$am" -c "VACUUM ANALYZE" -c CHECKPOINT
+			bytes=$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "sb_$am" \
+				-c "SELECT sum($([ "$am" = strata ] && echo "stratago.relation_size(c.oid) +") pg_table_size(c.oid)) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'")
+			record sb_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 		done
 		for test in oltp_point_select oltp_read_only oltp_write_only oltp_read_write; do
 			for r in $(seq 1 "$REPS"); do

@@ -27,7 +27,7 @@ SELECT min(level) > 0 AS nothing_in_l0,
        sum(entries) >= (SELECT count(*) FROM f) AS every_row_has_a_version
   FROM stratago.sstables('f');
 -- compaction into the bottom level, where the table stays, writes
--- stratago.bottom_compression (zstd by default)
+-- stratago.bottom_compression (lz4 by default; TAP 019 sets zstd)
 SELECT array_agg(DISTINCT codec) AS bottom_codecs FROM stratago.sstables('f');
 SELECT count(*), sum(id), count(*) FILTER (WHERE payload LIKE 'again%') AS updated FROM f;
 SELECT payload FROM f WHERE id = 500;

@@ -16,7 +16,7 @@ int			strata_max_tables = 1000;
 bool		strata_sync = true;
 int			strata_wal_sink = STRATA_SINK_POSTGRES;
 bool		strata_checkpoint_guard = true;
-int			strata_bottom_compression = STRATA_CODEC_ZSTD;
+int			strata_bottom_compression = STRATA_CODEC_LZ4;
 
 static const struct config_enum_entry codec_options[] = {
 	{"lz4", STRATA_CODEC_LZ4, false},
@@ -99,9 +99,9 @@ strata_define_gucs(void)
 
 	DefineCustomEnumVariable("stratago.bottom_compression",
 							 "Codec for the SSTables compaction writes to a table's bottom level.",
-							 "Upper levels, rewritten soon, always use lz4; the bottom level holds most of a table and is rewritten rarely, so a denser codec pays there. Existing files change codec when compaction next rewrites them (stratago.compact() rewrites them all).",
+							 "Upper levels, rewritten soon, always use lz4. zstd makes the bottom level, which holds most of a table, about 40% smaller, and whole-table scans of it about a third slower. Existing files change codec when compaction next rewrites them (stratago.compact() rewrites them all).",
 							 &strata_bottom_compression,
-							 STRATA_CODEC_ZSTD,
+							 STRATA_CODEC_LZ4,
 							 codec_options,
 							 PGC_SIGHUP,
 							 0,

@@ -70,7 +70,7 @@ run_tap() {
 	if ! as_user "$env PG_REGRESS='$PGXS_DIR/src/test/regress/pg_regress' TESTDIR='$SCRATCH/test/tap' \
 			prove -I '$PGXS_DIR/src/test/perl' -I test/tap $*" 2>&1 | tee "$out"; then
 		failed+=("$label")
-		failure_details+=("$label: $(grep -E 'Failed test|not ok|Dubious|Bailout|died|at t/|at test/' "$out" | head -12)")
+		failure_details+=("$label: $(grep -E 'Failed test|not ok|Dubious|Bailout|died|at t/|at test/' "$out" | head -12 || true)")
 		for f in "$SCRATCH"/test/tap/tmp_check/log/regress_log_*; do
 			[ -f "$f" ] && { echo "--- $f"; tail -50 "$f"; }
 		done

@@ -159,6 +159,34 @@ GRANT SELECT (id) ON f TO strata_nobody;
 SET ROLE strata_nobody;
 SELECT count(*) FROM stratago.sstables('f');
 RESET ROLE;
+REVOKE SELECT (id) ON f FROM strata_nobody;
+
+-- the monitoring views: one row per strata table, and the cluster
+SELECT relname, engine_bytes = memtable_bytes + sstable_bytes AS engine_adds_up,
+       total_bytes = stratago.total_relation_size('f') AS total_agrees,
+       sstables = (SELECT count(*) FROM stratago.sstables('f')) AS sstables_agree,
+       flush_bytes > 0 AS flushed, write_amplification > 0 AS has_write_amplification
+  FROM stratago.tables WHERE relid = 'f'::regclass;
+SELECT count(*) = (SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+                    WHERE a.amname = 'strata' AND c.relkind IN ('r', 'm')) AS every_strata_table
+  FROM stratago.tables;
+SELECT trees > 0 AS has_trees, memtable_arena_bytes > 0 AS has_arena,
+       memtable_used_bytes <= memtable_arena_bytes AS used_within_arena,
+       flushes_waiting >= 0 AND jobs_running >= 0 AS has_queue,
+       slot_retained_wal_bytes >= 0 AS slot_seen
+  FROM stratago.cluster_stats;
+-- PUBLIC may not read them; pg_monitor reads every table's row, also of
+-- tables it may not SELECT from
+SET ROLE strata_nobody;
+SELECT count(*) FROM stratago.tables;
+SELECT count(*) FROM stratago.cluster_stats;
+RESET ROLE;
+GRANT pg_monitor TO strata_nobody;
+SET ROLE strata_nobody;
+SELECT has_table_privilege('f', 'SELECT') AS can_select_f,
+       (SELECT count(*) FROM stratago.tables WHERE relid = 'f'::regclass) AS sees_f;
+SELECT trees > 0 AS monitor_sees_the_cluster FROM stratago.cluster_stats;
+RESET ROLE;
 DROP OWNED BY strata_nobody;
 DROP ROLE strata_nobody;
 

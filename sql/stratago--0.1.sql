@@ -72,7 +72,61 @@ AS 'MODULE_PATHNAME', 'stratago_memory_stats' LANGUAGE C;
 COMMENT ON FUNCTION memory_stats() IS 'the shared memtable arena: its size and the bytes memtables hold, also frozen ones still read by a scan';
 REVOKE EXECUTE ON FUNCTION memory_stats() FROM PUBLIC;
 
+CREATE FUNCTION worker_stats(OUT trees bigint, OUT flushes_waiting bigint,
+	OUT compactions_requested bigint, OUT jobs_running bigint, OUT trees_failing bigint)
+AS 'MODULE_PATHNAME', 'stratago_worker_stats' LANGUAGE C;
+COMMENT ON FUNCTION worker_stats() IS 'the maintenance worker''s queue, cluster-wide: strata trees, those waiting for a flush or a requested compaction, those it is working on, those whose last job failed';
+REVOKE EXECUTE ON FUNCTION worker_stats() FROM PUBLIC;
+
 CREATE FUNCTION read_stats(OUT lookups bigint, OUT fetcher_steps bigint,
                            OUT fetcher_seeks bigint)
 AS 'MODULE_PATHNAME', 'stratago_read_stats' LANGUAGE C;
 COMMENT ON FUNCTION read_stats() IS 'this backend''s reads of rows by row id: point lookups, and index or bitmap fetches answered by stepping a kept iterator forward or by seeking it';
+
+-- Monitoring views, readable by pg_monitor (doc/OPERATIONS.md has example
+-- queries). Each strata table of the current database the caller may see
+-- the counters of (SELECT on it, or pg_read_all_stats, which pg_monitor
+-- has); byte counters are since server start.
+CREATE VIEW tables AS
+SELECT t.schemaname, t.relname, t.relid,
+	s.memtable_bytes + s.sstable_bytes AS engine_bytes,
+	stratago.total_relation_size(t.relid) AS total_bytes,
+	s.memtable_bytes, s.frozen_memtables,
+	s.sstables, s.sstable_bytes, s.level_sstables, s.level_bytes,
+	s.versions_written, s.wal_bytes AS logged_bytes,
+	s.flushes, s.flush_bytes, s.compactions, s.compaction_bytes,
+	round((s.flush_bytes + s.compaction_bytes)::numeric / nullif(s.wal_bytes, 0), 2)
+		AS write_amplification,
+	s.versions_dropped, s.versions_frozen, s.failed_jobs, s.last_error
+FROM (SELECT n.nspname AS schemaname, c.relname, c.oid AS relid
+		FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_catalog.pg_am a ON a.oid = c.relam
+	   WHERE a.amname = 'strata' AND c.relkind IN ('r', 'm')
+		 AND (pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
+			  OR pg_catalog.has_table_privilege(c.oid, 'SELECT')
+			  OR pg_catalog.has_any_column_privilege(c.oid, 'SELECT'))
+	  OFFSET 0) t,		-- (a fence: table_stats sees only the rows kept)
+	LATERAL stratago.table_stats(t.relid) s;
+COMMENT ON VIEW tables IS 'one row per strata table of the current database: engine size, levels, bytes written and write amplification, failures';
+
+-- The whole cluster: memtable memory, the worker's queue, the engine WAL,
+-- and the PostgreSQL WAL the stratago slot holds back.
+CREATE VIEW cluster_stats AS
+SELECT m.arena_bytes AS memtable_arena_bytes, m.arena_used_bytes AS memtable_used_bytes,
+	w.trees, w.flushes_waiting, w.compactions_requested, w.jobs_running, w.trees_failing,
+	e.commits AS engine_wal_commits, e.syncs AS engine_wal_syncs,
+	(SELECT pg_catalog.pg_wal_lsn_diff(
+				CASE WHEN pg_catalog.pg_is_in_recovery()
+					 THEN pg_catalog.pg_last_wal_replay_lsn()
+					 ELSE pg_catalog.pg_current_wal_lsn() END,
+				s.restart_lsn)
+	   FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = 'stratago')::bigint
+		AS slot_retained_wal_bytes
+FROM stratago.memory_stats() m, stratago.worker_stats() w, stratago.wal_stats() e;
+COMMENT ON VIEW cluster_stats IS 'cluster-wide: memtable arena, the maintenance worker''s queue, engine WAL, WAL held by the stratago slot';
+
+REVOKE ALL ON tables, cluster_stats FROM PUBLIC;
+GRANT USAGE ON SCHEMA stratago TO pg_monitor;
+GRANT SELECT ON tables, cluster_stats TO pg_monitor;
+GRANT EXECUTE ON FUNCTION memory_stats(), worker_stats(), wal_stats() TO pg_monitor;

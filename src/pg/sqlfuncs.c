@@ -12,6 +12,9 @@
  *                          wrote it, the fsyncs group commit issued for
  *                          them, segments removed
  *   memory_stats()         the shared memtable arena: size and bytes in use
+ *   worker_stats()         cluster-wide: strata trees, how many wait for a
+ *                          flush or a manual compaction, how many the
+ *                          maintenance worker is working on, how many fail
  *   read_stats()           this backend's reads of rows by row id: point
  *                          lookups, and index/bitmap fetches answered by
  *                          stepping a kept iterator or by seeking it
@@ -27,6 +30,7 @@
 
 #include "access/relation.h"
 #include "access/htup_details.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -57,12 +61,15 @@ PG_FUNCTION_INFO_V1(stratago_relation_size);
 PG_FUNCTION_INFO_V1(stratago_wal_stats);
 PG_FUNCTION_INFO_V1(stratago_memory_stats);
 PG_FUNCTION_INFO_V1(stratago_read_stats);
+PG_FUNCTION_INFO_V1(stratago_worker_stats);
 
 /* What a caller must be allowed to do with the table. */
 typedef enum StrataNeed
 {
 	STRATA_NEED_NOTHING,		/* sizes, as pg_relation_size */
 	STRATA_NEED_SELECT,			/* what is in it: key ranges, row counts */
+	STRATA_NEED_STATS,			/* its counters: SELECT, or pg_read_all_stats
+								 * (pg_monitor), as pg_stat_* show them */
 	STRATA_NEED_OWNER			/* touch its storage */
 } StrataNeed;
 
@@ -89,7 +96,9 @@ open_strata_table(Oid relid, StrataNeed need)
 	if (need == STRATA_NEED_OWNER && !pg_class_ownercheck(relid, GetUserId()))
 		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, RelationGetRelationName(rel));
 	/* SELECT on the table or on any of its columns: who may read rows */
-	if (need == STRATA_NEED_SELECT &&
+	if ((need == STRATA_NEED_SELECT ||
+		 (need == STRATA_NEED_STATS &&
+		  !has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS))) &&
 		pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
@@ -211,7 +220,7 @@ engine_bytes(StrataTree *tree, EngineBytes *eb)
 Datum
 stratago_table_stats(PG_FUNCTION_ARGS)
 {
-	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_SELECT);
+	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_STATS);
 	StrataTree *tree = strata_tree_get(rel);
 	TupleDesc	tupdesc;
 	Datum		values[17];
@@ -330,5 +339,57 @@ stratago_read_stats(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum((int64) c.lookups);
 	values[1] = Int64GetDatum((int64) c.fetcher_steps);
 	values[2] = Int64GetDatum((int64) c.fetcher_seeks);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* What every tree of the cluster is waiting for, counted under its lock. */
+typedef struct WorkerCounts
+{
+	int64		trees;
+	int64		flushes_waiting;	/* frozen memtables, or a flush asked for */
+	int64		compactions_requested;	/* stratago.compact() or VACUUM waiting */
+	int64		jobs_running;
+	int64		failing;		/* the last job failed; retried later */
+} WorkerCounts;
+
+static bool
+count_tree(StrataTree *tree, void *arg)
+{
+	WorkerCounts *wc = arg;
+
+	LWLockAcquire(&tree->lock, LW_SHARED);
+	wc->trees++;
+	if (tree->nimm > 0 || tree->flush_requested)
+		wc->flushes_waiting++;
+	if (tree->compact_requested)
+		wc->compactions_requested++;
+	if (tree->worker_job != 0)
+		wc->jobs_running++;
+	if (tree->job_failures_in_row > 0)
+		wc->failing++;
+	LWLockRelease(&tree->lock);
+	return true;
+}
+
+/*
+ * The maintenance worker's queue, cluster-wide: one look at every tree.
+ * A monitoring query (stratago.cluster_stats) reads it.
+ */
+Datum
+stratago_worker_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {0};
+	WorkerCounts wc = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	strata_registry_foreach(count_tree, &wc);
+	values[0] = Int64GetDatum(wc.trees);
+	values[1] = Int64GetDatum(wc.flushes_waiting);
+	values[2] = Int64GetDatum(wc.compactions_requested);
+	values[3] = Int64GetDatum(wc.jobs_running);
+	values[4] = Int64GetDatum(wc.failing);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -91,5 +91,28 @@ VACUUM (FREEZE) noidx;
 SELECT count(*), sum(x) FROM noidx;
 SELECT age(relfrozenxid) < 10 AS relfrozenxid_recent FROM pg_class WHERE relname = 'noidx';
 
-DROP TABLE v, noidx;
+-- frozen rows are stored packed (no cid, flags or tuple length): after a
+-- freezing compaction the same rows take fewer bytes, read back the same,
+-- keep their xmin (heap's frozen rows show it too), and unpacked and packed
+-- versions of one table read together
+CREATE TABLE packed (id int, v text) USING strata;
+INSERT INTO packed SELECT g, 'row ' || g FROM generate_series(1, 20000) g;
+SELECT stratago.flush('packed');
+SELECT stratago.relation_size('packed') AS unpacked_bytes,
+       md5(string_agg(id || ':' || v, ',' ORDER BY id)) AS unpacked_rows,
+       min(xmin::text) AS load_xmin FROM packed \gset
+VACUUM (FREEZE) packed;
+SELECT versions_frozen = 20000 AS all_frozen,
+       stratago.relation_size('packed') < 0.95 * :unpacked_bytes AS packed_smaller
+  FROM stratago.table_stats('packed');
+SELECT md5(string_agg(id || ':' || v, ',' ORDER BY id)) = :'unpacked_rows' AS same_rows,
+       count(*) FILTER (WHERE xmin::text = :'load_xmin') AS rows_keeping_xmin
+  FROM packed;
+INSERT INTO packed SELECT g, 'new ' || g FROM generate_series(20001, 20100) g;
+UPDATE packed SET v = 'changed' WHERE id % 1000 = 0;
+SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'changed') AS changed FROM packed;
+SELECT stratago.flush('packed');
+SELECT count(*), sum(id), count(*) FILTER (WHERE v = 'changed') AS changed FROM packed;
+
+DROP TABLE v, noidx, packed;
 DROP FUNCTION leaf_entries(regclass);

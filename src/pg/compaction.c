@@ -170,7 +170,17 @@ mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
 		 */
 		all_visible_found = true;
 		any_kept = true;
-		if (!(v.flags & STRATA_VF_FROZEN))
+		if (v.kind == STRATA_DATA &&
+			!strata_version_is_packed(fv[i].value.data, fv[i].value.len))
+		{
+			/* frozen row data is stored packed (rowversion.h) */
+			strata_version_encode_packed_frozen(&gc->rewrite, &v);
+			fv[i].decision = SG_FILTER_REWRITE;
+			fv[i].new_value = sg_slice_make(gc->rewrite.data, gc->rewrite.len);
+			if (!(v.flags & STRATA_VF_FROZEN))
+				gc->frozen++;
+		}
+		else if (!(v.flags & STRATA_VF_FROZEN))
 		{
 			/* one rewrite per call: the job copies it before the next call */
 			appendBinaryStringInfo(&gc->rewrite, fv[i].value.data, fv[i].value.len);

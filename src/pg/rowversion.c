@@ -61,6 +61,31 @@ strata_version_encode(StringInfo buf, StrataVersionKind kind,
 		appendStringInfoChar(buf, (char) lock_mode);
 }
 
+void
+strata_version_encode_packed_frozen(StringInfo buf, const StrataVersion *v)
+{
+	char		writer[SG_MAX_VARINT64_LEN];
+	int			n;
+
+	Assert(v->kind == STRATA_DATA);
+	appendStringInfoChar(buf, (char) STRATA_PACKED_FROZEN_DATA);
+	n = sg_encode_varint64(writer, U64FromFullTransactionId(v->writer)) - writer;
+	appendBinaryStringInfo(buf, writer, n);
+	appendBinaryStringInfo(buf, v->tuple_body, v->tuple_body_len);
+}
+
+MinimalTuple
+strata_version_minimal_tuple(const StrataVersion *v)
+{
+	uint32		len = v->tuple_body_len + STRATA_TUPLE_BODY_OFFSET;
+	MinimalTuple tuple = palloc0(len);
+
+	Assert(v->kind == STRATA_DATA);
+	tuple->t_len = len;
+	memcpy((char *) tuple + STRATA_TUPLE_BODY_OFFSET, v->tuple_body, v->tuple_body_len);
+	return tuple;
+}
+
 bool
 strata_lock_modes_conflict(LockTupleMode a, LockTupleMode b)
 {
@@ -75,17 +100,40 @@ strata_lock_modes_conflict(LockTupleMode a, LockTupleMode b)
 	return conflicts[a][b];
 }
 
+/* The packed form of a frozen DATA version (rowversion.h). */
+static bool
+decode_packed_frozen(const char *data, size_t len, StrataVersion *v)
+{
+	sg_slice	in = sg_slice_make(data + 1, len - 1);
+	uint64		writer;
+
+	if (!sg_get_varint64(&in, &writer) ||
+		in.len < SizeofMinimalTupleHeader - STRATA_TUPLE_BODY_OFFSET)
+		return false;
+	v->kind = STRATA_DATA;
+	v->flags = STRATA_VF_FROZEN | STRATA_VF_COMMITTED;
+	v->cid = FirstCommandId;
+	v->writer = FullTransactionIdFromU64(writer);
+	ItemPointerSetInvalid(&v->moved_to);
+	v->lock_mode = LockTupleExclusive;
+	v->tuple_body = in.data;
+	v->tuple_body_len = (uint32) in.len;
+	return true;
+}
+
 bool
 strata_version_decode(const char *data, size_t len, StrataVersion *v)
 {
+	if (strata_version_is_packed(data, len))
+		return decode_packed_frozen(data, len, v);
 	if (len < STRATA_VERSION_HEADER_SIZE)
 		return false;
 	v->kind = (StrataVersionKind) (uint8) data[0];
 	v->flags = (uint8) data[1];
 	v->cid = sg_decode_fixed32(data + 4);
 	v->writer = FullTransactionIdFromU64(sg_decode_fixed64(data + 8));
-	v->tuple = NULL;
-	v->tuple_len = 0;
+	v->tuple_body = NULL;
+	v->tuple_body_len = 0;
 	ItemPointerSetInvalid(&v->moved_to);
 	/* the strength a writer holds the row with (LOCK: its payload) */
 	v->lock_mode = (v->flags & STRATA_VF_KEY_KEPT) ? LockTupleNoKeyExclusive : LockTupleExclusive;
@@ -103,8 +151,8 @@ strata_version_decode(const char *data, size_t len, StrataVersion *v)
 				memcpy(&tlen, data, sizeof(uint32));	/* t_len, native order */
 				if (tlen != len)
 					return false;
-				v->tuple = (MinimalTuple) data;
-				v->tuple_len = tlen;
+				v->tuple_body = data + STRATA_TUPLE_BODY_OFFSET;
+				v->tuple_body_len = tlen - STRATA_TUPLE_BODY_OFFSET;
 				return true;
 			}
 		case STRATA_MOVED:
@@ -390,7 +438,7 @@ strata_resolve(const StrataVersion *versions, int nversions, Snapshot snapshot)
 HeapTuple
 strata_version_to_heap(const StrataVersion *v, ItemPointer tid, Oid relid)
 {
-	uint32		len = v->tuple_len + MINIMAL_TUPLE_OFFSET;
+	uint32		len = v->tuple_body_len + offsetof(HeapTupleHeaderData, t_infomask2);
 	HeapTuple	tuple;
 
 	Assert(v->kind == STRATA_DATA);
@@ -402,7 +450,8 @@ strata_version_to_heap(const StrataVersion *v, ItemPointer tid, Oid relid)
 	tuple = (HeapTuple) palloc(HEAPTUPLESIZE + len);
 	tuple->t_len = len;
 	tuple->t_data = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
-	memcpy((char *) tuple->t_data + MINIMAL_TUPLE_OFFSET, v->tuple, v->tuple_len);
+	memcpy((char *) tuple->t_data + offsetof(HeapTupleHeaderData, t_infomask2),
+		   v->tuple_body, v->tuple_body_len);
 	memset(tuple->t_data, 0, offsetof(HeapTupleHeaderData, t_infomask2));
 
 	tuple->t_self = *tid;

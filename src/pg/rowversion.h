@@ -24,6 +24,22 @@
  *                 LOCK      u8 LockTupleMode (0 key share .. 3 exclusive)
  *                 TOMBSTONE nothing
  *
+ * A frozen DATA version, once compaction freezes it, is stored packed
+ * instead (on-disk tag STRATA_PACKED_FROZEN_DATA): every reader sees it as
+ * committed and older than any snapshot, so its flags and cid say nothing
+ * more, and the tuple's length is the value's:
+ *
+ *   offset  size  field
+ *   0       1     5 (STRATA_PACKED_FROZEN_DATA)
+ *   1       1-10  writer, varint64 (kept: a speculative insert's undo
+ *                 finds its insert by writer, also across files)
+ *   ...     ...   the MinimalTuple from t_infomask2 on (its t_len and
+ *                 padding, STRATA_TUPLE_BODY_OFFSET bytes, left out)
+ *
+ * It decodes as a DATA version with flags FROZEN | COMMITTED and cid 0.
+ * Both forms are read forever: values written before the packed form
+ * existed stay valid, and compaction packs them when it rewrites them.
+ *
  * The 64-bit writer id never wraps, so a version is never misread after
  * xid wraparound; freezing (compaction) still sets the frozen flag before
  * the commit log that vouches for the writer is truncated.
@@ -61,6 +77,12 @@ typedef enum StrataVersionKind
 
 #define STRATA_VERSION_HEADER_SIZE 16
 
+/* On-disk tag of a packed frozen DATA version (never a StrataVersionKind). */
+#define STRATA_PACKED_FROZEN_DATA 5
+
+/* Bytes of a MinimalTuple before t_infomask2 (t_len and padding). */
+#define STRATA_TUPLE_BODY_OFFSET offsetof(MinimalTupleData, t_infomask2)
+
 /* A decoded version; tuple points into the engine value it came from. */
 typedef struct StrataVersion
 {
@@ -71,8 +93,13 @@ typedef struct StrataVersion
 	uint64		seq;			/* engine sequence number (order) */
 	ItemPointerData moved_to;	/* STRATA_MOVED only */
 	LockTupleMode lock_mode;	/* how strongly the writer holds the row */
-	MinimalTuple tuple;			/* STRATA_DATA only; not aligned */
-	uint32		tuple_len;
+	/*
+	 * STRATA_DATA only: the stored MinimalTuple from t_infomask2 on (not
+	 * aligned; in both forms, the bytes before it are not stored or not
+	 * needed).
+	 */
+	const char *tuple_body;
+	uint32		tuple_body_len;
 } StrataVersion;
 
 /*
@@ -83,6 +110,22 @@ extern void strata_version_encode(StringInfo buf, StrataVersionKind kind,
 								  FullTransactionId writer, CommandId cid, uint8 flags,
 								  MinimalTuple tuple, ItemPointer moved_to,
 								  LockTupleMode lock_mode);
+
+/*
+ * Append the packed form of v, a committed DATA version every snapshot
+ * sees, which compaction is freezing.
+ */
+extern void strata_version_encode_packed_frozen(StringInfo buf, const StrataVersion *v);
+
+/* Is an engine value a packed frozen DATA version? */
+static inline bool
+strata_version_is_packed(const char *data, size_t len)
+{
+	return len > 0 && (uint8) data[0] == STRATA_PACKED_FROZEN_DATA;
+}
+
+/* The tuple of a DATA version as a MinimalTuple of its own (palloc'd). */
+extern MinimalTuple strata_version_minimal_tuple(const StrataVersion *v);
 
 /* Do two row-lock strengths conflict (heap's table: key share < share < no key update < update)? */
 extern bool strata_lock_modes_conflict(LockTupleMode a, LockTupleMode b);

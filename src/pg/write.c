@@ -98,11 +98,7 @@ strata_tree_copy(Relation src_rel, StrataTree *src, Relation dst_rel, StrataTree
 			uint64		target;
 
 			if (v->kind == STRATA_DATA)
-			{
-				/* the tuple in the version is not aligned: copy it out */
-				tup = palloc(v->tuple_len);
-				memcpy(tup, v->tuple, v->tuple_len);
-			}
+				tup = strata_version_minimal_tuple(v);	/* stored unaligned */
 			if (v->kind == STRATA_MOVED && remap != NULL &&
 				strata_tid_to_rowid(&moved_to, &target))
 				strata_rowid_to_tid(remap(arg, target), &moved_to);

@@ -87,6 +87,21 @@ strata_relation_toast_am(Relation rel)
 	return rel->rd_rel->relam;
 }
 
+/* More versions in memory than this many per row id: a table of hot rows. */
+#define STRATA_HOT_VERSIONS_PER_ROW 4
+
+/* Raise *pages to the memtables' bytes when they hold a hot table's versions. */
+static void
+memtable_pages(StrataTree *tree, BlockNumber *pages)
+{
+	uint64		bytes;
+	uint64		versions;
+
+	strata_tree_memtable_usage(tree, &bytes, &versions);
+	if (versions > STRATA_HOT_VERSIONS_PER_ROW * tree->next_rowid)
+		*pages = Max(*pages, (BlockNumber) Min(bytes / BLCKSZ, (uint64) MaxBlockNumber));
+}
+
 static void
 strata_relation_estimate_size(Relation rel, int32 *attr_widths,
 							  BlockNumber *pages, double *tuples,
@@ -133,11 +148,14 @@ strata_relation_estimate_size(Relation rel, int32 *attr_widths,
 	 * row: a small table of hot rows (pgbench's branches and tellers) can
 	 * hold thousands of versions per row until they are flushed and
 	 * compacted away, which a scan steps over and an index scan of one key
-	 * does not. Counting those bytes as pages lets the planner see that;
-	 * for a table whose rows change rarely, the row ids' blocks are more.
+	 * does not. Counting those bytes as pages lets the planner see that.
+	 * Only then, though: for rows that changed a few times the row ids'
+	 * blocks are the size, whether or not a flush has happened yet. (Counting
+	 * memtable bytes for every table made the estimate, and so plans, depend
+	 * on when the worker flushed: two partitions of similar size, one
+	 * flushed and one not, swapped places in a Parallel Append.)
 	 */
-	*pages = Max(*pages, (BlockNumber) Min(strata_tree_memtable_bytes(tree) / BLCKSZ,
-										   (uint64) MaxBlockNumber));
+	memtable_pages(tree, pages);
 }
 
 static const TableAmRoutine strata_methods = {

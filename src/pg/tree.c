@@ -793,24 +793,35 @@ strata_ensure_active_memtable(StrataTree *tree)
 	return strata_freeze_active(tree);
 }
 
-uint64
-strata_tree_memtable_bytes(StrataTree *tree)
+void
+strata_tree_memtable_usage(StrataTree *tree, uint64 *bytes, uint64 *versions)
 {
 	sg_memtable mt;
-	uint64		bytes = 0;
 
+	*bytes = *versions = 0;
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	if (strata_has_active(tree))
 	{
 		strata_memtable_attach(tree->active, &mt);
-		bytes += sg_memtable_data_bytes(&mt);
+		*bytes += sg_memtable_data_bytes(&mt);
+		*versions += sg_memtable_entries(&mt);
 	}
 	for (int i = 0; i < tree->nimm; i++)
 	{
 		strata_memtable_attach(tree->imm[i], &mt);
-		bytes += sg_memtable_data_bytes(&mt);
+		*bytes += sg_memtable_data_bytes(&mt);
+		*versions += sg_memtable_entries(&mt);
 	}
 	LWLockRelease(&tree->lock);
+}
+
+uint64
+strata_tree_memtable_bytes(StrataTree *tree)
+{
+	uint64		bytes;
+	uint64		versions;
+
+	strata_tree_memtable_usage(tree, &bytes, &versions);
 	return bytes;
 }
 

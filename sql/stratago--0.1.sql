@@ -90,7 +90,9 @@ COMMENT ON FUNCTION read_stats() IS 'this backend''s reads of rows by row id: po
 CREATE VIEW tables AS
 SELECT t.schemaname, t.relname, t.relid,
 	s.memtable_bytes + s.sstable_bytes AS engine_bytes,
-	stratago.total_relation_size(t.relid) AS total_bytes,
+	-- total_relation_size(), without opening the table a second time
+	pg_catalog.pg_total_relation_size(t.relid) + s.memtable_bytes + s.sstable_bytes
+		AS total_bytes,
 	s.memtable_bytes, s.frozen_memtables,
 	s.sstables, s.sstable_bytes, s.level_sstables, s.level_bytes,
 	s.versions_written, s.wal_bytes AS logged_bytes,

@@ -70,9 +70,19 @@ run_tap() {
 	if ! as_user "$env PG_REGRESS='$PGXS_DIR/src/test/regress/pg_regress' TESTDIR='$SCRATCH/test/tap' \
 			prove -I '$PGXS_DIR/src/test/perl' -I test/tap $*" 2>&1 | tee "$out"; then
 		failed+=("$label")
-		failure_details+=("$label: $(grep -E 'Failed test|not ok|Dubious|Bailout|died|at t/|at test/' "$out" | head -12 || true)")
+		failure_details+=("$label: $(grep -E 'Failed test|not ok|Dubious|Bailout|died|Wstat|at t/|at test/' "$out" | head -16 || true)")
 		for f in "$SCRATCH"/test/tap/tmp_check/log/regress_log_*; do
 			[ -f "$f" ] && { echo "--- $f"; tail -50 "$f"; }
+		done
+		# the server log of each failed test file: why a node would not
+		# start, or what it said as a check failed
+		local t
+		for t in $(grep -oE 't/[0-9]+_[a-z_]+\.pl \(Wstat' "$out" | sed -E 's|t/([0-9]+_[a-z_]+)\.pl.*|\1|' | sort -u || true); do
+			for f in "$SCRATCH"/test/tap/tmp_check/log/"${t}"_*.log; do
+				[ -f "$f" ] || continue
+				failure_details+=("--- last lines of $(basename "$f"):
+$(grep -vE '^\S+ \S+ UTC \[[0-9]+\] LOG:  (checkpoint|statement|connection)' "$f" | tail -25)")
+			done
 		done
 	fi
 	rm -f "$out"

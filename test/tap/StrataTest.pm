@@ -31,6 +31,7 @@ package StrataTest;
 use strict;
 use warnings;
 use Exporter 'import';
+use Cwd ();
 use IPC::Run;
 use POSIX ();
 use Time::HiRes qw(usleep time);
@@ -134,29 +135,76 @@ sub worker_pid
 # Crash: every server process dies at the same moment, as on power loss
 # (minus the page cache). @first (e.g. the maintenance worker) are frozen
 # together with the postmaster, before anything else happens.
+#
+# SIGSTOP is delivered asynchronously: the postmaster may still fork a
+# backend between kill() returning and its actually stopping. Such a child,
+# missed by a listing taken too early, outlived the "crash", stayed attached
+# to the old shared memory, and the restart then failed with "pre-existing
+# shared memory block is still in use" (a red CI run's "round 9: the server
+# starts again after the crash"). So the listing waits until the postmaster
+# is stopped, and every process whose working directory is the node's data
+# directory (each server process has it) is killed, not only the
+# postmaster's children of the moment.
 sub crash_node
 {
 	my ($node, @first) = @_;
 	my $pm = _postmaster_pid($node);
 	die "no postmaster.pid" unless defined $pm;
 	kill 'STOP', $pm, @first;
-	my @all = ($pm, _children($pm));
-	kill 'KILL', @all;
+	my $deadline = time + 60;
+	until (_stopped($pm) || !_alive($pm))
+	{
+		die "the postmaster did not stop on SIGSTOP" if time > $deadline;
+		usleep(1_000);
+	}
+	my %all = map { $_ => 1 } ($pm, _children($pm), _in_dir($node->data_dir));
+	kill 'KILL', keys %all;
 	# the node object must forget the postmaster before it is started again
 	$node->kill9;
-	my $deadline = time + 60;
-	while (grep { _alive($_) } @all)
+	while (1)
 	{
-		die "server processes survived SIGKILL" if time > $deadline;
+		my @left = grep { _alive($_) } (keys %all, _in_dir($node->data_dir));
+		last unless @left;
+		die "server processes survived SIGKILL: @left" if time > $deadline;
+		$all{$_} = 1 for @left;
+		kill 'KILL', @left;
 		usleep(10_000);
 	}
 	# zombies must be reaped too: pg_ctl start checks the old pid
-	while (grep { -e "/proc/$_" } @all)
+	while (grep { -e "/proc/$_" } keys %all)
 	{
 		last if time > $deadline;
 		usleep(10_000);
 	}
-	return scalar(@all);
+	return scalar(keys %all);
+}
+
+# Is the process stopped (by a signal)?
+sub _stopped
+{
+	my ($pid) = @_;
+	open(my $f, '<', "/proc/$pid/stat") or return 0;
+	my $stat = <$f>;
+	close($f);
+	return defined $stat && $stat =~ /\)\s+[Tt]\s/;
+}
+
+# Live processes whose working directory is $dir: a server's processes all
+# run in its data directory.
+sub _in_dir
+{
+	my ($dir) = @_;
+	my $want = Cwd::realpath($dir);
+	my @pids;
+	opendir(my $d, '/proc') or die "cannot read /proc: $!";
+	for my $p (grep { /^\d+$/ } readdir($d))
+	{
+		next if $p == $$;
+		my $cwd = readlink("/proc/$p/cwd");
+		push @pids, $p if defined $cwd && $cwd eq $want && _alive($p);
+	}
+	closedir($d);
+	return @pids;
 }
 
 # Start the node after crash_node; a check, not a bail-out, so that the

@@ -141,10 +141,14 @@ sub worker_pid
 # missed by a listing taken too early, outlived the "crash", stayed attached
 # to the old shared memory, and the restart then failed with "pre-existing
 # shared memory block is still in use" (a red CI run's "round 9: the server
-# starts again after the crash"). So the listing waits until the postmaster
-# is stopped, and every process whose working directory is the node's data
-# directory (each server process has it) is killed, not only the
-# postmaster's children of the moment.
+# starts again after the crash"). And children killed one after another
+# after the postmaster could notice its death in between and run on for a
+# moment (their "terminating connection due to unexpected postmaster exit"
+# in the log), which a power loss never allows. So: the postmaster is
+# stopped first and the listing waits until it is; then every process
+# whose working directory is the node's data directory (each server
+# process has it) is stopped too, and only once all of them are stopped
+# are they killed, together.
 sub crash_node
 {
 	my ($node, @first) = @_;
@@ -152,12 +156,16 @@ sub crash_node
 	die "no postmaster.pid" unless defined $pm;
 	kill 'STOP', $pm, @first;
 	my $deadline = time + 60;
-	until (_stopped($pm) || !_alive($pm))
+	my %all = ($pm => 1);
+	while (1)
 	{
-		die "the postmaster did not stop on SIGSTOP" if time > $deadline;
+		$all{$_} = 1 for (_children($pm), _in_dir($node->data_dir));
+		my @running = grep { _alive($_) && !_stopped($_) } keys %all;
+		last unless @running;
+		die "server processes would not stop: @running" if time > $deadline;
+		kill 'STOP', @running;
 		usleep(1_000);
 	}
-	my %all = map { $_ => 1 } ($pm, _children($pm), _in_dir($node->data_dir));
 	kill 'KILL', keys %all;
 	# the node object must forget the postmaster before it is started again
 	$node->kill9;
@@ -550,6 +558,14 @@ sub verify_against_ledger
 		fail("$label: kv holds exactly the committed rows");
 		diag("unexpected rows: @extra[0 .. ($#extra < 9 ? $#extra : 9)]") if @extra;
 		diag("missing rows: @lost[0 .. ($#lost < 9 ? $#lost : 9)]") if @lost;
+		# where the unexpected ones live and who wrote them, for the post-mortem
+		for my $row (@extra[0 .. ($#extra < 4 ? $#extra : 4)])
+		{
+			my ($c, $k) = split /\|/, $row;
+			diag("  unexpected $c|$k: "
+				  . $node->safe_psql('postgres',
+					"SELECT ctid, xmin, xmax FROM kv WHERE client = $c AND k = $k"));
+		}
 	}
 	note("$label: $nacked acknowledged commits, $ninflight_committed in-flight commits found, "
 		  . "$nrolledback acknowledged rollbacks");

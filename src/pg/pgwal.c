@@ -188,6 +188,7 @@ typedef struct StrataXidShared
 {
 	LWLock	   *lock;
 	pg_atomic_uint64 horizon;
+	pg_atomic_uint64 logged_redo;	/* redo point when horizon was last logged */
 } StrataXidShared;
 
 static StrataXidShared *xid_shared = NULL;
@@ -209,6 +210,7 @@ strata_pgwal_shmem_init(void)
 	{
 		xid_shared->lock = &(GetNamedLWLockTranche("stratago xid"))->lock;
 		pg_atomic_init_u64(&xid_shared->horizon, 0);
+		pg_atomic_init_u64(&xid_shared->logged_redo, 0);
 	}
 }
 
@@ -216,19 +218,34 @@ strata_pgwal_shmem_init(void)
  * Make sure fxid lies below a horizon that PostgreSQL's WAL durably knows:
  * after a crash, redo of the reservation record moves nextXid past it, so
  * no xid found in engine files is ever handed out again.
+ *
+ * Redo only reaches records after the last checkpoint's redo point, and a
+ * checkpoint records the nextXid of its start, below xids of the current
+ * reservation handed out after it: with the engine sink, a transaction
+ * open at a crash left its rows in the engine WAL and no trace in
+ * PostgreSQL's, and its xid went to the first transaction after the
+ * restart, whose commit made those rows visible (TAP 021). So the
+ * reservation is logged again once the redo point has moved: a checkpoint
+ * publishes its redo point before it reads nextXid, so a writer that still
+ * sees the old redo point got its xid before that read, below the
+ * checkpoint's nextXid.
  */
 void
 strata_reserve_xid(FullTransactionId fxid)
 {
 	uint64		x = U64FromFullTransactionId(fxid);
+	XLogRecPtr	redo = GetRedoRecPtr();
 
-	if (x < pg_atomic_read_u64(&xid_shared->horizon))
+	if (x < pg_atomic_read_u64(&xid_shared->horizon) &&
+		redo == pg_atomic_read_u64(&xid_shared->logged_redo))
 		return;
 
 	LWLockAcquire(xid_shared->lock, LW_EXCLUSIVE);
-	if (x >= pg_atomic_read_u64(&xid_shared->horizon))
+	if (x >= pg_atomic_read_u64(&xid_shared->horizon) ||
+		redo != pg_atomic_read_u64(&xid_shared->logged_redo))
 	{
-		uint64		horizon = x + STRATA_XID_RESERVE_STEP;
+		uint64		horizon = Max(x + STRATA_XID_RESERVE_STEP,
+								  pg_atomic_read_u64(&xid_shared->horizon));
 		XLogRecPtr	lsn;
 		uint64		next;
 
@@ -257,6 +274,7 @@ strata_reserve_xid(FullTransactionId fxid)
 		lsn = XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_RESERVE_XIDS);
 		XLogFlush(lsn);
 		pg_atomic_write_u64(&xid_shared->horizon, horizon);
+		pg_atomic_write_u64(&xid_shared->logged_redo, redo);
 	}
 	LWLockRelease(xid_shared->lock);
 }

@@ -155,6 +155,12 @@ strata_checkpoint_retain(void)
 		 (last_written < redo && need >= redo) ||
 		 last_written == InvalidXLogRecPtr))
 	{
+		/*
+		 * The log before the mark: a pg_replay_from past what a crash
+		 * leaves of the WAL would let the slot, and the next replay, pass
+		 * over records the restarted server writes below it.
+		 */
+		XLogFlush(need);
 		strata_pgwal_write_replay_from(need);
 		last_written = need;
 	}

@@ -15,6 +15,7 @@
 #include "access/htup_details.h"
 #include "access/multixact.h"
 #include "commands/dbcommands.h"
+#include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -59,6 +60,14 @@
  *    the horizon taken before compacting, which every xid written later
  *    is at or above. strata writes no multixacts, so relminmxid moves to
  *    the oldest multixact that still exists.
+ *
+ * Progress goes to pg_stat_progress_vacuum in heap's terms, so that the
+ * queries DBAs already have work unchanged: "heap blocks" are the table's
+ * TID blocks (row ids / STRATA_ROWS_PER_BLOCK, what relpages says), the
+ * scan of step 2 is "scanning heap", removing index entries "vacuuming
+ * indexes", reaping rows and the compactions of steps 1 and 2 "vacuuming
+ * heap" (the phase in which heap gives space back), step 3 "cleaning up
+ * indexes" and step 4 "performing final cleanup".
  * ------------------------------------------------------------------------
  */
 typedef struct StrataVacuumState
@@ -97,6 +106,8 @@ strata_vacuum_dead_batch(StrataVacuumState *vs)
 	vs->latest_removed = InvalidTransactionId;
 	if (vs->nindexes > 0)
 	{
+		pgstat_progress_update_param(PROGRESS_VACUUM_PHASE,
+									 PROGRESS_VACUUM_PHASE_VACUUM_INDEX);
 		for (int i = 0; i < vs->nindexes; i++)
 		{
 			IndexVacuumInfo ivinfo;
@@ -112,7 +123,9 @@ strata_vacuum_dead_batch(StrataVacuumState *vs)
 			vs->istats[i] = vac_bulkdel_one_index(&ivinfo, vs->istats[i], vs->dead);
 		}
 		vs->index_scans++;
+		pgstat_progress_update_param(PROGRESS_VACUUM_NUM_INDEX_VACUUMS, vs->index_scans);
 	}
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_VACUUM_HEAP);
 	rowids = palloc(sizeof(uint64) * vs->dead->num_items);
 	for (int i = 0; i < vs->dead->num_items; i++)
 		(void) strata_tid_to_rowid(&vs->dead->items[i], &rowids[i]);
@@ -120,6 +133,8 @@ strata_vacuum_dead_batch(StrataVacuumState *vs)
 	pfree(rowids);
 	vs->reaped += vs->dead->num_items;
 	vs->dead->num_items = 0;
+	pgstat_progress_update_param(PROGRESS_VACUUM_NUM_DEAD_TUPLES, 0);
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_SCAN_HEAP);
 }
 
 void
@@ -151,6 +166,7 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	bool		aggressive;
 	TransactionId freeze_limit;
 	MultiXactId mxact_cutoff;
+	uint64		scanned_block = 0;
 
 	/*
 	 * Heap's rule for an aggressive VACUUM: FREEZE, DISABLE_PAGE_SKIPPING,
@@ -167,6 +183,8 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 									   &oldest_xmin, &new_minmulti, &freeze_limit, &mxact_cutoff);
 	if (params->options & VACOPT_DISABLE_PAGE_SKIPPING)
 		aggressive = true;
+	pgstat_progress_start_command(PROGRESS_COMMAND_VACUUM, RelationGetRelid(rel));
+	pgstat_progress_update_param(PROGRESS_VACUUM_TOTAL_HEAP_BLKS, strata_tree_nblocks(tree));
 
 	memset(&vs, 0, sizeof(vs));
 	vs.rel = rel;
@@ -185,7 +203,10 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	frozen_before = tree->versions_frozen;
 	LWLockRelease(&tree->lock);
 	if (aggressive)
+	{
+		pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_VACUUM_HEAP);
 		strata_tree_request_compact(tree);
+	}
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	dropped = tree->versions_dropped - dropped_before;
 	frozen = tree->versions_frozen - frozen_before;
@@ -204,6 +225,8 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	vs.dead->max_items = max_items;
 	vs.dead->num_items = 0;
 
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_SCAN_HEAP);
+	pgstat_progress_update_param(PROGRESS_VACUUM_MAX_DEAD_TUPLES, max_items);
 	vistest = GlobalVisTestFor(rel);
 	tscan = strata_tree_scan_begin(rel, tree, false);
 	while (strata_tree_scan_next(tscan, &rowid, &versions, &n))
@@ -211,6 +234,11 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 		TransactionId latest = InvalidTransactionId;
 
 		vacuum_delay_point();
+		if (rowid / STRATA_ROWS_PER_BLOCK != scanned_block)
+		{
+			scanned_block = rowid / STRATA_ROWS_PER_BLOCK;
+			pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_SCANNED, scanned_block);
+		}
 		if (strata_row_dead_to_all(versions, n, vistest, &latest))
 		{
 			if (TransactionIdIsValid(latest) &&
@@ -224,8 +252,12 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 				continue;
 			}
 			strata_rowid_to_tid(rowid, &vs.dead->items[vs.dead->num_items++]);
+			pgstat_progress_update_param(PROGRESS_VACUUM_NUM_DEAD_TUPLES, vs.dead->num_items);
 			if (vs.dead->num_items >= vs.dead->max_items)
+			{
 				strata_vacuum_dead_batch(&vs);
+				pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_VACUUMED, scanned_block);
+			}
 		}
 		else if (strata_resolve(versions, n, SnapshotSelf).visible)
 			vs.live += 1;
@@ -233,7 +265,9 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 			not_removable += 1;
 	}
 	strata_tree_scan_end(tscan);
+	pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_SCANNED, strata_tree_nblocks(tree));
 	strata_vacuum_dead_batch(&vs);
+	pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_VACUUMED, strata_tree_nblocks(tree));
 
 	/*
 	 * Reaped rows are engine tombstones over their stubs until compaction
@@ -243,6 +277,7 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	 */
 	if (vs.reaped > 0 && aggressive)
 	{
+		pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_VACUUM_HEAP);
 		strata_tree_request_compact(tree);
 		LWLockAcquire(&tree->lock, LW_SHARED);
 		dropped = tree->versions_dropped - dropped_before;
@@ -251,6 +286,7 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	}
 
 	/* 3. index cleanup and statistics */
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_INDEX_CLEANUP);
 	for (int i = 0; i < vs.nindexes && vs.do_index; i++)
 	{
 		IndexVacuumInfo ivinfo;
@@ -272,6 +308,7 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	}
 
 	/* 4. the oldest xid the table still holds */
+	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_FINAL_CLEANUP);
 	if (strata_tree_oldest_unfrozen(rel, tree, &oldest_unfrozen, &stubs))
 	{
 		new_frozen = oldest_xmin;
@@ -320,4 +357,5 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	vac_close_indexes(vs.nindexes, vs.indrels, NoLock);
 	pfree(vs.dead);
 	pfree(vs.istats);
+	pgstat_progress_end_command();
 }

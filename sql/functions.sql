@@ -11,10 +11,15 @@ UPDATE f SET payload = 'updated ' || id WHERE id % 100 = 0;
 DELETE FROM f WHERE id % 1000 = 1;
 
 -- before: everything is in memtables
-SELECT sstables, memtable_bytes > 0 AS in_memory FROM stratago.table_stats('f');
+SELECT sstables, memtable_bytes > 0 AS in_memory,
+       last_flush IS NULL AS never_flushed, last_compaction IS NULL AS never_compacted,
+       compaction_pending_bytes
+  FROM stratago.table_stats('f');
+SELECT now() AS before_flush \gset
 SELECT stratago.flush('f');
 SELECT memtable_bytes = 0 AS memtables_empty, sstables > 0 AS has_sstables,
-       flushes > 0 AS flushed, versions_written
+       flushes > 0 AS flushed, versions_written,
+       last_flush BETWEEN :'before_flush' AND clock_timestamp() AS last_flush_now
   FROM stratago.table_stats('f');
 -- a flush writes lz4: upper levels are rewritten soon
 SELECT array_agg(DISTINCT codec) AS flushed_codecs FROM stratago.sstables('f');
@@ -26,6 +31,9 @@ SELECT stratago.compact('f');
 SELECT min(level) > 0 AS nothing_in_l0,
        sum(entries) >= (SELECT count(*) FROM f) AS every_row_has_a_version
   FROM stratago.sstables('f');
+-- everything is where it belongs: nothing waits for compaction
+SELECT compaction_pending_bytes, last_compaction >= last_flush AS compacted_after_flush
+  FROM stratago.table_stats('f');
 -- compaction into the bottom level, where the table stays, writes
 -- stratago.bottom_compression (lz4 by default; TAP 019 sets zstd)
 SELECT array_agg(DISTINCT codec) AS bottom_codecs FROM stratago.sstables('f');
@@ -165,7 +173,9 @@ REVOKE SELECT (id) ON f FROM strata_nobody;
 SELECT relname, engine_bytes = memtable_bytes + sstable_bytes AS engine_adds_up,
        total_bytes = stratago.total_relation_size('f') AS total_agrees,
        sstables = (SELECT count(*) FROM stratago.sstables('f')) AS sstables_agree,
-       flush_bytes > 0 AS flushed, write_amplification > 0 AS has_write_amplification
+       flush_bytes > 0 AS flushed, write_amplification > 0 AS has_write_amplification,
+       compaction_pending_bytes = 0 AS nothing_pending,
+       last_flush IS NOT NULL AND last_compaction IS NOT NULL AS has_times
   FROM stratago.tables WHERE relid = 'f'::regclass;
 SELECT count(*) = (SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam
                     WHERE a.amname = 'strata' AND c.relkind IN ('r', 'm')) AS every_strata_table

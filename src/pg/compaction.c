@@ -554,6 +554,7 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 	tree->l0_files = (int) vs->current->nfiles[0];
 	tree->compactions++;
 	tree->compaction_bytes += stats.bytes_written;
+	tree->last_compaction = GetCurrentTimestamp();
 	tree->versions_dropped += gc.dropped;
 	tree->versions_frozen += gc.frozen;
 	LWLockRelease(&tree->lock);

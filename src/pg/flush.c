@@ -171,6 +171,7 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 		tree->l0_files = (int) vs->current->nfiles[0];
 		tree->flushes++;
 		tree->flush_bytes += stats.bytes_written;
+		tree->last_flush = GetCurrentTimestamp();
 		if (log_number > tree->flushed_lsn)
 			tree->flushed_lsn = log_number;
 		if (pg_log_number > tree->flushed_pglsn)

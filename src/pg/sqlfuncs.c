@@ -6,7 +6,8 @@
  *   sstables(regclass)     one row per SSTable: level, size, entries, range, codec
  *   table_stats(regclass)  memtable and SSTable sizes, bytes written by the
  *                          engine WAL, flushes and compactions, row versions
- *                          compaction retired and froze
+ *                          compaction retired and froze, bytes waiting for
+ *                          compaction, when the last flush and compaction ended
  *   relation_size(regclass) bytes the table takes in the engine
  *   wal_stats()            cluster-wide engine WAL counters: commits that
  *                          wrote it, the fsyncs group commit issued for
@@ -45,6 +46,7 @@
 #include "engine/base/ikey.h"
 #include "engine/memtable/memtable.h"
 #include "engine/sstable/table.h"
+#include "engine/version/version.h"
 #include "engine/version/version_edit.h"
 #include "pg/enginewal.h"
 #include "pg/flush.h"
@@ -223,9 +225,10 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_STATS);
 	StrataTree *tree = strata_tree_get(rel);
 	TupleDesc	tupdesc;
-	Datum		values[17];
-	bool		nulls[17] = {0};
+	Datum		values[20];
+	bool		nulls[20] = {0};
 	EngineBytes eb;
+	sg_picker_options po;
 	Datum		level_files[SG_NUM_LEVELS];
 	Datum		level_bytes[SG_NUM_LEVELS];
 
@@ -247,6 +250,10 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 	values[14] = PointerGetDatum(construct_array(level_bytes, SG_NUM_LEVELS, INT8OID,
 												 sizeof(int64), FLOAT8PASSBYVAL,
 												 TYPALIGN_DOUBLE));
+	/* the worker picks with the engine's default shape (compaction.c) */
+	sg_picker_options_init(&po);
+	values[17] = Int64GetDatum((int64) sg_picker_pending_bytes(&po, eb.level_bytes,
+															   eb.level_files));
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	values[5] = Int64GetDatum((int64) tree->rows_written);
 	values[6] = Int64GetDatum((int64) tree->wal_bytes);
@@ -261,6 +268,10 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 		values[16] = CStringGetTextDatum(tree->job_error);
 	else
 		nulls[16] = true;
+	values[18] = TimestampTzGetDatum(tree->last_flush);
+	nulls[18] = tree->last_flush == 0;
+	values[19] = TimestampTzGetDatum(tree->last_compaction);
+	nulls[19] = tree->last_compaction == 0;
 	LWLockRelease(&tree->lock);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

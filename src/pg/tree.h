@@ -173,6 +173,8 @@ typedef struct StrataTree
 	uint64		manual_compactions; /* stratago.compact() calls completed */
 	uint64		versions_dropped;	/* by compaction: no snapshot could see them */
 	uint64		versions_frozen;	/* rewritten frozen by compaction */
+	TimestampTz last_flush;		/* end of the last flush (0: none yet) */
+	TimestampTz last_compaction;	/* end of the last compaction (0: none) */
 	/*
 	 * Maintenance jobs (flush, compaction) of this tree that failed. A
 	 * failure is this tree's alone: the worker logs it, backs off on this

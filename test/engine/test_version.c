@@ -836,6 +836,37 @@ test_picking(void **state)
 	sg_version_unref(v0, NULL, NULL);
 }
 
+/* The pending-bytes estimate: L0 once at its trigger, each level's excess. */
+static void
+test_pending_bytes(void **state)
+{
+	sg_picker_options o;
+	uint64_t	bytes[SG_NUM_LEVELS] = {0};
+	int			files[SG_NUM_LEVELS] = {0};
+
+	(void) state;
+	sg_picker_options_init(&o);
+	o.l1_target_bytes = 1000;
+	o.level_multiplier = 10;
+	assert_true(sg_picker_pending_bytes(&o, bytes, files) == 0);
+	/* level 0 below its trigger owes nothing, at it owes all of itself */
+	bytes[0] = 300;
+	files[0] = o.l0_trigger - 1;
+	assert_true(sg_picker_pending_bytes(&o, bytes, files) == 0);
+	files[0] = o.l0_trigger;
+	assert_true(sg_picker_pending_bytes(&o, bytes, files) == 300);
+	/* L1 1500 of 1000, L2 9000 of 10000: 500 more */
+	bytes[1] = 1500;
+	files[1] = 2;
+	bytes[2] = 9000;
+	files[2] = 3;
+	assert_true(sg_picker_pending_bytes(&o, bytes, files) == 800);
+	/* the last level has no target, however big */
+	bytes[SG_NUM_LEVELS - 1] = UINT64_C(1) << 40;
+	files[SG_NUM_LEVELS - 1] = 100;
+	assert_true(sg_picker_pending_bytes(&o, bytes, files) == 800);
+}
+
 int
 main(void)
 {
@@ -848,6 +879,7 @@ main(void)
 		cmocka_unit_test(test_manifest_damaged_length),
 		cmocka_unit_test(test_unreadable_current_or_manifest),
 		cmocka_unit_test(test_orphans),
+		cmocka_unit_test(test_pending_bytes),
 		cmocka_unit_test(test_picking),
 	};
 

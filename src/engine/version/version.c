@@ -360,6 +360,24 @@ sg_picker_level_target(const sg_picker_options *o, int level)
 	return t;
 }
 
+uint64_t
+sg_picker_pending_bytes(const sg_picker_options *o, const uint64_t level_bytes[SG_NUM_LEVELS],
+						const int level_files[SG_NUM_LEVELS])
+{
+	uint64_t	pending = 0;
+
+	if (level_files[0] >= (o->l0_trigger > 0 ? o->l0_trigger : 4))
+		pending += level_bytes[0];
+	for (int level = 1; level < SG_NUM_LEVELS - 1; level++)
+	{
+		uint64_t	target = sg_picker_level_target(o, level);
+
+		if (level_bytes[level] > target)
+			pending += level_bytes[level] - target;
+	}
+	return pending;
+}
+
 double
 sg_picker_level_score(const sg_version *v, const sg_picker_options *o, int level)
 {

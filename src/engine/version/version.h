@@ -118,6 +118,18 @@ extern uint64_t sg_picker_level_target(const sg_picker_options *o, int level);
 extern double sg_picker_level_score(const sg_version *v, const sg_picker_options *o,
 									int level);
 
+/*
+ * Bytes compaction has yet to rewrite before every level is within its
+ * target: all of level 0 once it holds l0_trigger files, and each other
+ * level's bytes over its target (the last level has no target). An
+ * estimate, as RocksDB's "pending compaction bytes" is: what moves down
+ * may push the next level over too. Takes sizes rather than a version so
+ * that callers holding only file sizes (a backend's view) can use it.
+ */
+extern uint64_t sg_picker_pending_bytes(const sg_picker_options *o,
+										const uint64_t level_bytes[SG_NUM_LEVELS],
+										const int level_files[SG_NUM_LEVELS]);
+
 typedef struct sg_compaction_pick
 {
 	int			level;			/* inputs[0] are at level, inputs[1] at level + 1 */

@@ -191,6 +191,22 @@ scan_next_visible(StrataScanDesc scan, TupleTableSlot *slot, bool within_block,
 	scan->block_open = false;
 	scan->pos = SCAN_POS_NONE;
 	scan->reseek = true;
+
+	/*
+	 * At the end of the tree, give back its memtable pins and open files
+	 * now rather than at scan_end: an Append over a thousand partitions
+	 * ends each scan only when the whole query ends, and holding every
+	 * partition's SSTables open at once ran out of file descriptors. A
+	 * later step (rescan, a parallel block, a backward fetch) opens the
+	 * tree again, which an MVCC snapshot reads the same.
+	 */
+	if (scan->tscan != NULL)
+	{
+		StrataTreeScan *tscan = scan->tscan;
+
+		scan->tscan = NULL;
+		strata_tree_scan_end(tscan);
+	}
 	return false;
 }
 

@@ -437,45 +437,70 @@ freeze_and_flush(StrataTree *tree)
 	}
 }
 
+/* A tree and what its active memtable holds, for relieve_memory_pressure. */
+typedef struct ActiveUsage
+{
+	StrataTree *tree;
+	uint64		bytes;
+} ActiveUsage;
+
+static int
+compare_usage_desc(const void *a, const void *b)
+{
+	uint64		x = ((const ActiveUsage *) a)->bytes;
+	uint64		y = ((const ActiveUsage *) b)->bytes;
+
+	return x < y ? 1 : (x > y ? -1 : 0);
+}
+
 /*
- * When the shared memtable arena runs low, freeze the largest active
- * memtables so that this round flushes them and frees their chunks.
+ * When the shared memtable arena runs low, give back empty active
+ * memtables and freeze and flush the largest ones, largest first, until a
+ * quarter of the arena is free again, as RocksDB's write buffer manager
+ * flushes the largest memtable. Every tree written holds at least one
+ * 64 kB chunk, so with thousands of tables (partitions) this is what keeps
+ * writers going, not memtables reaching stratago.memtable_size. One pass
+ * over the trees, then a sort: no rescan of every tree per flush.
  */
 static void
 relieve_memory_pressure(StrataTree **trees, int n)
 {
 	int			low = strata_shared->arena_nchunks / 4;
+	ActiveUsage *usage;
+	int			nusage = 0;
 
-	for (int round = 0; round < n && strata_shared->arena_free < low; round++)
+	if (strata_shared->arena_free >= low)
+		return;
+	usage = palloc(sizeof(ActiveUsage) * Max(n, 1));
+	for (int i = 0; i < n; i++)
 	{
-		StrataTree *largest = NULL;
-		uint64		largest_bytes = 0;
+		StrataTree *tree = trees[i];
+		StrataMemtableRef empty;
+		sg_memtable mt;
+		uint64		bytes = 0;
 
-		for (int i = 0; i < n; i++)
+		LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
+		empty = strata_take_empty_active(tree);
+		if (strata_has_active(tree) && strata_active_has_data(tree) &&
+			tree->nimm < STRATA_MAX_IMM && tree->job_failures_in_row == 0)
 		{
-			sg_memtable mt;
-			uint64		bytes;
-
-			LWLockAcquire(&trees[i]->lock, LW_SHARED);
-			bytes = 0;
-			if (strata_has_active(trees[i]) && strata_active_has_data(trees[i]) &&
-				trees[i]->nimm < STRATA_MAX_IMM && trees[i]->job_failures_in_row == 0)
-			{
-				strata_memtable_attach(trees[i]->active, &mt);
-				bytes = sg_memtable_memory_usage(&mt);
-			}
-			LWLockRelease(&trees[i]->lock);
-			if (bytes > largest_bytes)
-			{
-				largest = trees[i];
-				largest_bytes = bytes;
-			}
+			strata_memtable_attach(tree->active, &mt);
+			bytes = sg_memtable_memory_usage(&mt);
 		}
-		if (largest == NULL)
-			break;
-		if (!run_tree_job(largest, freeze_and_flush))
-			break;
+		LWLockRelease(&tree->lock);
+		if (empty.off != 0)
+			strata_memtable_unpin(empty);
+		if (bytes > 0)
+		{
+			usage[nusage].tree = tree;
+			usage[nusage].bytes = bytes;
+			nusage++;
+		}
 	}
+	qsort(usage, nusage, sizeof(ActiveUsage), compare_usage_desc);
+	for (int i = 0; i < nusage && strata_shared->arena_free < low; i++)
+		(void) run_tree_job(usage[i].tree, freeze_and_flush);
+	pfree(usage);
 }
 
 /* Freeze the active memtable of a tree whose flush was requested. */

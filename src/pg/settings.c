@@ -12,7 +12,7 @@
 int			strata_maintenance_naptime = 1000;
 int			strata_memtable_memory_mb = 256;
 int			strata_memtable_size_kb = 4096;
-int			strata_max_tables = 1000;
+int			strata_max_tables = 10000;
 bool		strata_sync = true;
 int			strata_wal_sink = STRATA_SINK_POSTGRES;
 bool		strata_checkpoint_guard = true;
@@ -64,7 +64,7 @@ strata_define_gucs(void)
 							"Maximum number of strata relfilenodes in the cluster.",
 							NULL,
 							&strata_max_tables,
-							1000, 16, 1000000,
+							10000, 16, 1000000,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

@@ -779,18 +779,40 @@ strata_ensure_active_memtable(StrataTree *tree)
 {
 	sg_memtable mt;
 
-	if (!strata_has_active(tree))
+	if (strata_has_active(tree))
 	{
-		tree->active = strata_memtable_new();
-		tree->active_min_lsn = 0;
-		tree->active_pg_first = tree->active_pg_last = 0;
-		tree->active_entries = 0;
-		return true;
+		strata_memtable_attach(tree->active, &mt);
+		if (!strata_memtable_full(&mt))
+			return true;
+		if (!strata_freeze_active(tree))
+			return false;
 	}
-	strata_memtable_attach(tree->active, &mt);
-	if (!strata_memtable_full(&mt))
-		return true;
-	return strata_freeze_active(tree);
+	tree->active = strata_memtable_new();
+	tree->active_min_lsn = 0;
+	tree->active_pg_first = tree->active_pg_last = 0;
+	tree->active_entries = 0;
+	return true;
+}
+
+/*
+ * Give back tree's active memtable if it holds nothing and no log
+ * position (a writer made it and failed before adding; see
+ * strata_freeze_active for why none is made ahead). Returns the pin to
+ * drop once no lock is held, or a zero ref. REQUIRES: tree lock held
+ * exclusively.
+ */
+StrataMemtableRef
+strata_take_empty_active(StrataTree *tree)
+{
+	StrataMemtableRef ref = {0};
+
+	if (strata_has_active(tree) && !strata_active_has_data(tree) &&
+		tree->active_min_lsn == 0 && tree->active_pg_first == 0)
+	{
+		ref = tree->active;
+		memset(&tree->active, 0, sizeof(tree->active));
+	}
+	return ref;
 }
 
 void
@@ -827,8 +849,13 @@ strata_tree_memtable_bytes(StrataTree *tree)
 
 /*
  * Move the active memtable to the frozen list and wake the worker to
- * flush it. REQUIRES: tree lock held exclusively. False if the frozen list
- * is full (the caller waits for a flush).
+ * flush it; the tree is left without an active one, which the next write
+ * makes (strata_ensure_active_memtable, or replay's apply). Making it here
+ * ahead of need held a 64 kB arena chunk per tree for ever: once more
+ * trees had been written than the arena has chunks, every chunk sat in an
+ * empty memtable that no flush frees, and writers waited for memory
+ * without end. REQUIRES: tree lock held exclusively, an active memtable.
+ * False if the frozen list is full (the caller waits for a flush).
  */
 bool
 strata_freeze_active(StrataTree *tree)
@@ -845,7 +872,7 @@ strata_freeze_active(StrataTree *tree)
 	tree->imm_pg_first[tree->nimm] = tree->active_pg_first;
 	tree->imm_pg_last[tree->nimm] = tree->active_pg_last;
 	tree->nimm++;
-	tree->active = strata_memtable_new();
+	memset(&tree->active, 0, sizeof(tree->active));
 	tree->active_min_lsn = 0;
 	tree->active_pg_first = tree->active_pg_last = 0;
 	tree->active_entries = 0;

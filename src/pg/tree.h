@@ -273,6 +273,7 @@ extern bool strata_memtable_full(sg_memtable *mt);
 extern bool strata_ensure_active_memtable(StrataTree *tree);
 extern StrataMemtableRef strata_memtable_new(void);
 extern bool strata_freeze_active(StrataTree *tree);
+extern StrataMemtableRef strata_take_empty_active(StrataTree *tree);
 
 /* Row latches and speculative insertions. */
 extern LWLock *strata_row_latch(StrataTree *tree, uint64 rowid);

@@ -7,7 +7,12 @@
 #    it commits with every row;
 #  - the same with a memtable_size larger than all of memtable_memory:
 #    the writer waits for the shared arena, and the worker flushes because
-#    total memory is high although no memtable reached its size.
+#    total memory is high although no memtable reached its size;
+#  - many tables: one INSERT writes more tables (partitions) than the
+#    arena has chunks to give each a memtable. It commits with every row,
+#    and the server comes back with them after a crash. (Freezing a
+#    memtable used to make the next one at once: every chunk ended up in
+#    an empty memtable no flush frees, and the writer waited for ever.)
 use strict;
 use warnings;
 use FindBin;
@@ -124,6 +129,44 @@ is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM big_mt'),
 $st = $node->safe_psql('postgres',
 	'SELECT flushes > 0 FROM stratago.table_stats(\'big_mt\')');
 is($st, 't', 'the worker flushed because total memory was high, not the memtable size');
+
+# --- many tables: more written at once than the arena has chunks ---
+# 8 MB is 128 chunks of 64 kB (1024 of 8 kB): 1100 partitions cannot each
+# keep a memtable, so the worker must flush the largest to make room.
+$node->append_conf('postgresql.conf', 'stratago.memtable_size = 4MB');
+$node->reload;
+my $nparts = 1100;
+my $per_part = 5;
+$node->safe_psql('postgres', qq{
+	CREATE TABLE many (id int, v text) PARTITION BY HASH (id);
+	SELECT format('CREATE TABLE many_%s PARTITION OF many FOR VALUES WITH (MODULUS $nparts, REMAINDER %s) USING strata', g, g)
+	  FROM generate_series(0, $nparts - 1) g \\gexec
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM stratago.tables WHERE relname LIKE 'many_%'}),
+	$nparts, "$nparts strata partitions");
+my $many_rows = $nparts * $per_part;
+my ($ret, $stdout, $stderr) = $node->psql('postgres', qq{
+	SET statement_timeout = '300s';
+	INSERT INTO many SELECT g, md5(g::text) FROM generate_series(1, $many_rows) g;
+});
+is($ret, 0, 'an INSERT into more tables than the arena has chunks commits')
+  or diag($stderr);
+my $expect = "$many_rows|" . ($many_rows * ($many_rows + 1) / 2);
+is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM many'),
+	$expect, 'every row is there');
+is($node->safe_psql('postgres',
+		'SELECT memtable_used_bytes <= memtable_arena_bytes FROM stratago.cluster_stats'),
+	't', 'the arena is not overdrawn');
+# rows per partition, to compare after the crash (hashing leaves a few empty)
+my $per_partition_sql = q{SELECT string_agg(tableoid::regclass || ':' || n, ',' ORDER BY tableoid)
+	FROM (SELECT tableoid, count(*) AS n FROM many GROUP BY tableoid) t};
+my $before = $node->safe_psql('postgres', $per_partition_sql);
+crash_node($node);
+restart_after_crash($node, 'many tables');
+is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM many'),
+	$expect, 'after a crash every row is there again');
+is($node->safe_psql('postgres', $per_partition_sql), $before,
+	'in the partition it was in');
 
 $node->stop;
 done_testing();

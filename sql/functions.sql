@@ -190,12 +190,15 @@ SELECT trees > 0 AS has_trees, memtable_arena_bytes > 0 AS has_arena,
 SET ROLE strata_nobody;
 SELECT count(*) FROM stratago.tables;
 SELECT count(*) FROM stratago.cluster_stats;
+SELECT count(*) FROM stratago.maintenance_progress;
 RESET ROLE;
 GRANT pg_monitor TO strata_nobody;
 SET ROLE strata_nobody;
 SELECT has_table_privilege('f', 'SELECT') AS can_select_f,
        (SELECT count(*) FROM stratago.tables WHERE relid = 'f'::regclass) AS sees_f;
 SELECT trees > 0 AS monitor_sees_the_cluster FROM stratago.cluster_stats;
+-- the worker's current job: a row only while it flushes or compacts
+SELECT count(*) <= 1 AS at_most_one_job FROM stratago.maintenance_progress;
 RESET ROLE;
 DROP OWNED BY strata_nobody;
 DROP ROLE strata_nobody;

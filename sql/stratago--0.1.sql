@@ -80,6 +80,14 @@ AS 'MODULE_PATHNAME', 'stratago_worker_stats' LANGUAGE C;
 COMMENT ON FUNCTION worker_stats() IS 'the maintenance worker''s queue, cluster-wide: strata trees, those waiting for a flush or a requested compaction, those it is working on, those whose last job failed';
 REVOKE EXECUTE ON FUNCTION worker_stats() FROM PUBLIC;
 
+CREATE FUNCTION maintenance_progress(OUT job text, OUT datid oid, OUT relid regclass,
+	OUT relfilenode oid, OUT level int, OUT input_bytes bigint, OUT written_bytes bigint,
+	OUT started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'stratago_maintenance_progress' LANGUAGE C;
+COMMENT ON FUNCTION maintenance_progress() IS 'the maintenance worker''s current job (a flush or a compaction, and why): its table, the bytes it reads and those it has written so far; no row when idle';
+REVOKE EXECUTE ON FUNCTION maintenance_progress() FROM PUBLIC;
+
 CREATE FUNCTION read_stats(OUT lookups bigint, OUT fetcher_steps bigint,
                            OUT fetcher_seeks bigint)
 AS 'MODULE_PATHNAME', 'stratago_read_stats' LANGUAGE C;
@@ -132,7 +140,15 @@ SELECT m.arena_bytes AS memtable_arena_bytes, m.arena_used_bytes AS memtable_use
 FROM stratago.memory_stats() m, stratago.worker_stats() w, stratago.wal_stats() e;
 COMMENT ON VIEW cluster_stats IS 'cluster-wide: memtable arena, the maintenance worker''s queue, engine WAL, WAL held by the stratago slot';
 
-REVOKE ALL ON tables, cluster_stats FROM PUBLIC;
+-- What the maintenance worker is doing right now (a manual compact(), a
+-- long compaction): one row, or none when idle.
+CREATE VIEW maintenance_progress AS
+SELECT p.job, p.datid, p.relid, p.relfilenode, p.level, p.input_bytes, p.written_bytes,
+	p.started_at, pg_catalog.now() - p.started_at AS running_for
+FROM stratago.maintenance_progress() p;
+COMMENT ON VIEW maintenance_progress IS 'the maintenance worker''s current flush or compaction: table, bytes to read, bytes written so far';
+
+REVOKE ALL ON tables, cluster_stats, maintenance_progress FROM PUBLIC;
 GRANT USAGE ON SCHEMA stratago TO pg_monitor;
-GRANT SELECT ON tables, cluster_stats TO pg_monitor;
-GRANT EXECUTE ON FUNCTION memory_stats(), worker_stats(), wal_stats() TO pg_monitor;
+GRANT SELECT ON tables, cluster_stats, maintenance_progress TO pg_monitor;
+GRANT EXECUTE ON FUNCTION memory_stats(), worker_stats(), wal_stats(), maintenance_progress() TO pg_monitor;

@@ -113,7 +113,7 @@ run_tap "TAP" "STRATAGO_SMALL_FS='$SMALL_FS'" test/tap/t/*.pl
 step "TAP crash tests with stratago.wal_sink = engine"
 run_tap "TAP (wal_sink = engine)" "STRATAGO_WAL_SINK=engine STRATAGO_SMALL_FS='$SMALL_FS'" \
 	test/tap/t/002_crash_writes.pl test/tap/t/003_crash_flush.pl test/tap/t/005_lifecycle.pl \
-	test/tap/t/012_unlogged_temp.pl test/tap/t/015_drop_reuse.pl test/tap/t/017_cursor_order.pl \
+	test/tap/t/012_unlogged_temp.pl test/tap/t/013_backpressure.pl test/tap/t/015_drop_reuse.pl test/tap/t/017_cursor_order.pl \
 	test/tap/t/018_damage.pl test/tap/t/019_compression.pl test/tap/t/021_log_before_data.pl
 
 # PostgreSQL's own regression and isolation suites with strata as the

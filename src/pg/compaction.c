@@ -10,7 +10,9 @@
 #include "pg/compaction.h"
 #include "pg/error.h"
 #include "pg/filestats.h"
+#include "pg/jobprogress.h"
 #include "pg/rowversion.h"
+#include "pg/throttle.h"
 #include "pg/tree.h"
 #include "pg/vset.h"
 #include "storage/procarray.h"
@@ -486,6 +488,17 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
 
+	{
+		uint64		input_bytes = 0;
+
+		for (int which = 0; which < 2; which++)
+			for (size_t i = 0; i < pick.ninputs[which]; i++)
+				input_bytes += pick.inputs[which][i]->file_size;
+		strata_job_progress_begin(mode == COMPACT_MANUAL ? STRATA_JOB_MANUAL_COMPACTION
+								  : mode == COMPACT_FREEZE ? STRATA_JOB_FREEZE_COMPACTION
+								  : STRATA_JOB_COMPACTION,
+								  &tree->key.node, pick.level, input_bytes);
+	}
 	sg_version_ref(v);
 	strata_tree_dir(tree, dir, sizeof(dir));
 	sg_version_edit_init(&edit);
@@ -506,7 +519,7 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 
 		memset(&job, 0, sizeof(job));
 		job.table_opts = &topts;
-		job.env = sg_env_posix();
+		job.env = strata_maintenance_env();
 		job.dir = dir;
 		job.pick = &pick;
 		job.version = v;
@@ -549,6 +562,7 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
 
+	strata_job_progress_end();
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
 	tree->version_no++;
 	tree->l0_files = (int) vs->current->nfiles[0];

@@ -17,6 +17,8 @@
 #include "pg/error.h"
 #include "pg/filestats.h"
 #include "pg/flush.h"
+#include "pg/jobprogress.h"
+#include "pg/throttle.h"
 #include "pg/tree.h"
 #include "pg/vset.h"
 #include "pg/wakeup.h"
@@ -126,8 +128,10 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 		expect.smallest_seq = expect.largest_seq = 0;
 	it = sg_memtable_iter(&mt);
 
+	strata_job_progress_begin(STRATA_JOB_FLUSH, &tree->key.node, 0,
+							  sg_memtable_data_bytes(&mt));
 	memset(&job, 0, sizeof(job));
-	job.env = sg_env_posix();
+	job.env = strata_maintenance_env();
 	job.dir = dir;
 	job.source = it;
 	job.file_number = sg_vset_new_file_number(vs);
@@ -151,6 +155,7 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 	sg_version_edit_free(&edit);
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
+	strata_job_progress_end();
 
 	/* the SSTable is durable and named by the MANIFEST: retire the memtable */
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
@@ -329,6 +334,7 @@ run_tree_job(StrataTree *tree, TreeJob job)
 
 	edata = strata_run_isolated(call_tree_job, &call);
 	ok = edata == NULL;
+	strata_job_progress_end();	/* a job that failed part way is over too */
 	if (!ok)
 	{
 		long		backoff;

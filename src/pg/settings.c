@@ -13,6 +13,7 @@ int			strata_maintenance_naptime = 1000;
 int			strata_memtable_memory_mb = 256;
 int			strata_memtable_size_kb = 4096;
 int			strata_max_tables = 10000;
+int			strata_maintenance_write_rate_kb = 0;
 bool		strata_sync = true;
 int			strata_wal_sink = STRATA_SINK_POSTGRES;
 bool		strata_checkpoint_guard = true;
@@ -67,6 +68,15 @@ strata_define_gucs(void)
 							10000, 16, 1000000,
 							PGC_POSTMASTER,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("stratago.maintenance_write_rate",
+							"Bytes per second the maintenance worker may write to SSTables (flushes and compactions).",
+							"0 means no limit. Writers wait for memory if flushes fall behind the write rate.",
+							&strata_maintenance_write_rate_kb,
+							0, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("stratago.sync",

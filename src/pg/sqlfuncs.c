@@ -16,6 +16,8 @@
  *   worker_stats()         cluster-wide: strata trees, how many wait for a
  *                          flush or a manual compaction, how many the
  *                          maintenance worker is working on, how many fail
+ *   maintenance_progress() the maintenance worker's current job: a flush or a
+ *                          compaction, its table, bytes to read and written
  *   read_stats()           this backend's reads of rows by row id: point
  *                          lookups, and index/bitmap fetches answered by
  *                          stepping a kept iterator or by seeking it
@@ -41,6 +43,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/relfilenodemap.h"
 
 #include "engine/base/coding.h"
 #include "engine/base/ikey.h"
@@ -50,6 +53,7 @@
 #include "engine/version/version_edit.h"
 #include "pg/enginewal.h"
 #include "pg/flush.h"
+#include "pg/jobprogress.h"
 #include "pg/read.h"
 #include "pg/sstcache.h"
 #include "pg/stratago.h"
@@ -64,6 +68,7 @@ PG_FUNCTION_INFO_V1(stratago_wal_stats);
 PG_FUNCTION_INFO_V1(stratago_memory_stats);
 PG_FUNCTION_INFO_V1(stratago_read_stats);
 PG_FUNCTION_INFO_V1(stratago_worker_stats);
+PG_FUNCTION_INFO_V1(stratago_maintenance_progress);
 
 /* What a caller must be allowed to do with the table. */
 typedef enum StrataNeed
@@ -403,4 +408,41 @@ stratago_worker_stats(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum(wc.jobs_running);
 	values[4] = Int64GetDatum(wc.failing);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * The maintenance worker's current job, one row, or none when it is idle:
+ * what a manual stratago.compact() waits for, as pg_stat_progress_* show
+ * a backend's command. relid is resolved for tables of this database.
+ */
+Datum
+stratago_maintenance_progress(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StrataJobProgress job;
+	Datum		values[8];
+	bool		nulls[8] = {0};
+
+	InitMaterializedSRF(fcinfo, 0);
+	strata_job_progress_get(&job);
+	if (job.kind == STRATA_JOB_NONE)
+		return (Datum) 0;
+	values[0] = CStringGetTextDatum(strata_job_kind_name(job.kind));
+	values[1] = ObjectIdGetDatum(job.node.dbNode);
+	if (job.node.dbNode == MyDatabaseId)
+	{
+		Oid			relid = RelidByRelfilenode(job.node.spcNode, job.node.relNode);
+
+		values[2] = ObjectIdGetDatum(relid);
+		nulls[2] = !OidIsValid(relid);
+	}
+	else
+		nulls[2] = true;
+	values[3] = ObjectIdGetDatum(job.node.relNode);
+	values[4] = Int32GetDatum(job.level);
+	values[5] = Int64GetDatum((int64) job.input_bytes);
+	values[6] = Int64GetDatum((int64) job.written_bytes);
+	values[7] = TimestampTzGetDatum(job.started);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
 }

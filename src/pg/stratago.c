@@ -22,6 +22,7 @@
 #include "storage/shmem.h"
 
 #include "pg/enginewal.h"
+#include "pg/jobprogress.h"
 #include "pg/pgwal.h"
 #include "pg/recovery.h"
 #include "pg/stratago.h"
@@ -74,6 +75,7 @@ strata_shmem_request(void)
 	RequestAddinShmemSpace(strata_wal_shmem_size());
 	RequestAddinShmemSpace(strata_pgwal_shmem_size());
 	RequestAddinShmemSpace(strata_wakeup_shmem_size());
+	RequestAddinShmemSpace(strata_job_progress_shmem_size());
 	RequestNamedLWLockTranche("stratago", 2);
 	RequestNamedLWLockTranche("stratago wal", 2);
 	RequestNamedLWLockTranche("stratago xid", 1);
@@ -91,6 +93,7 @@ strata_shmem_startup(void)
 	strata_wal_shmem_init();
 	strata_pgwal_shmem_init();
 	strata_wakeup_shmem_init();
+	strata_job_progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 
 	/*

@@ -25,6 +25,7 @@ extern int	strata_maintenance_naptime;
 extern int	strata_memtable_memory_mb;
 extern int	strata_memtable_size_kb;
 extern int	strata_max_tables;
+extern int	strata_maintenance_write_rate_kb;
 extern bool strata_sync;
 extern int	strata_wal_sink;
 extern bool strata_checkpoint_guard;

@@ -175,7 +175,10 @@ SELECT relname, engine_bytes = memtable_bytes + sstable_bytes AS engine_adds_up,
        sstables = (SELECT count(*) FROM stratago.sstables('f')) AS sstables_agree,
        flush_bytes > 0 AS flushed, write_amplification > 0 AS has_write_amplification,
        compaction_pending_bytes = 0 AS nothing_pending,
-       last_flush IS NOT NULL AND last_compaction IS NOT NULL AS has_times
+       last_flush IS NOT NULL AND last_compaction IS NOT NULL AS has_times,
+       versions_stored >= (SELECT sum(entries) FROM stratago.sstables('f'))
+         AS counts_the_sstables,
+       versions_stored >= (SELECT count(*) FROM f) AS a_version_per_row_at_least
   FROM stratago.tables WHERE relid = 'f'::regclass;
 SELECT count(*) = (SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam
                     WHERE a.amname = 'strata' AND c.relkind IN ('r', 'm')) AS every_strata_table

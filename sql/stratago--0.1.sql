@@ -42,7 +42,8 @@ CREATE FUNCTION table_stats(rel regclass,
 	OUT level_sstables int[], OUT level_bytes bigint[],
 	OUT failed_jobs bigint, OUT last_error text,
 	OUT compaction_pending_bytes bigint,
-	OUT last_flush timestamptz, OUT last_compaction timestamptz)
+	OUT last_flush timestamptz, OUT last_compaction timestamptz,
+	OUT versions_stored bigint)
 AS 'MODULE_PATHNAME', 'stratago_table_stats' LANGUAGE C STRICT;
 COMMENT ON FUNCTION table_stats(regclass) IS 'engine statistics of a strata table since server start';
 
@@ -106,13 +107,14 @@ SELECT t.schemaname, t.relname, t.relid,
 	s.memtable_bytes, s.frozen_memtables,
 	s.sstables, s.sstable_bytes, s.level_sstables, s.level_bytes,
 	s.compaction_pending_bytes,
+	t.reltuples AS rows_estimate, s.versions_stored,
 	s.versions_written, s.wal_bytes AS logged_bytes,
 	s.flushes, s.flush_bytes, s.compactions, s.compaction_bytes,
 	round((s.flush_bytes + s.compaction_bytes)::numeric / nullif(s.wal_bytes, 0), 2)
 		AS write_amplification,
 	s.versions_dropped, s.versions_frozen, s.last_flush, s.last_compaction,
 	s.failed_jobs, s.last_error
-FROM (SELECT n.nspname AS schemaname, c.relname, c.oid AS relid
+FROM (SELECT n.nspname AS schemaname, c.relname, c.oid AS relid, c.reltuples
 		FROM pg_catalog.pg_class c
 		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		JOIN pg_catalog.pg_am a ON a.oid = c.relam

@@ -187,6 +187,7 @@ stratago_sstables(PG_FUNCTION_ARGS)
 typedef struct EngineBytes
 {
 	uint64		mem;			/* data bytes in memtables */
+	uint64		versions;		/* versions held: memtable entries and SSTable entries */
 	int			frozen;			/* frozen memtables */
 	uint64		sst;			/* SSTable bytes */
 	int			files;			/* SSTables */
@@ -201,7 +202,7 @@ engine_bytes(StrataTree *tree, EngineBytes *eb)
 	StrataHoldId lv_hold;
 
 	memset(eb, 0, sizeof(*eb));
-	eb->mem = strata_tree_memtable_bytes(tree);
+	strata_tree_memtable_usage(tree, &eb->mem, &eb->versions);
 	LWLockAcquire(&tree->lock, LW_SHARED);
 	eb->frozen = tree->nimm;
 	LWLockRelease(&tree->lock);
@@ -218,6 +219,7 @@ engine_bytes(StrataTree *tree, EngineBytes *eb)
 		strata_local_version_file(lv, i, &level, &number, &r);
 		size = sg_table_reader_file_size(r);
 		eb->sst += size;
+		eb->versions += sg_table_reader_props(r)->num_entries;
 		eb->level_files[level]++;
 		eb->level_bytes[level] += size;
 	}
@@ -230,8 +232,8 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 	Relation	rel = open_strata_table(PG_GETARG_OID(0), STRATA_NEED_STATS);
 	StrataTree *tree = strata_tree_get(rel);
 	TupleDesc	tupdesc;
-	Datum		values[20];
-	bool		nulls[20] = {0};
+	Datum		values[21];
+	bool		nulls[21] = {0};
 	EngineBytes eb;
 	sg_picker_options po;
 	Datum		level_files[SG_NUM_LEVELS];
@@ -277,6 +279,7 @@ stratago_table_stats(PG_FUNCTION_ARGS)
 	nulls[18] = tree->last_flush == 0;
 	values[19] = TimestampTzGetDatum(tree->last_compaction);
 	nulls[19] = tree->last_compaction == 0;
+	values[20] = Int64GetDatum((int64) eb.versions);
 	LWLockRelease(&tree->lock);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -464,9 +464,9 @@ compare_usage_desc(const void *a, const void *b)
  * memtables and freeze and flush the largest ones, largest first, until a
  * quarter of the arena is free again, as RocksDB's write buffer manager
  * flushes the largest memtable. Every tree written holds at least one
- * 64 kB chunk, so with thousands of tables (partitions) this is what keeps
- * writers going, not memtables reaching stratago.memtable_size. One pass
- * over the trees, then a sort: no rescan of every tree per flush.
+ * 8 kB chunk, so with many thousands of tables (partitions) this is what
+ * keeps writers going, not memtables reaching stratago.memtable_size. One
+ * pass over the trees, then a sort: no rescan of every tree per flush.
  */
 static void
 relieve_memory_pressure(StrataTree **trees, int n)

@@ -158,29 +158,43 @@ arena_base(void)
 	return (char *) strata_shared;
 }
 
+/*
+ * The first run of free chunks for min_len bytes. First fit on purpose:
+ * reusing the lowest free chunks keeps writers on memory their process
+ * has touched already (a next-fit search walked the whole arena and cost
+ * each backend a page fault per fresh page, 40% of a bulk INSERT's time).
+ * memchr skips used chunks, so a full front costs little to cross.
+ */
 static sg_code
 arena_chunk_alloc(void *ctx, size_t min_len, sg_off *off, size_t *len)
 {
 	int			need = (int) ((min_len + STRATA_CHUNK_SIZE - 1) / STRATA_CHUNK_SIZE);
 	int			n = strata_shared->arena_nchunks;
-	int			run = 0;
+	const uint8 *used = strata_shared->chunk_used;
+	int			i = 0;
 
 	LWLockAcquire(strata_shared->arena_lock, LW_EXCLUSIVE);
-	for (int i = 0; i < n; i++)
+	while (i < n)
 	{
-		run = strata_shared->chunk_used[i] ? 0 : run + 1;
-		if (run == need)
-		{
-			int			first = i - need + 1;
+		const uint8 *free_chunk = memchr(used + i, 0, n - i);
+		int			end;
 
-			for (int j = first; j <= i; j++)
+		if (free_chunk == NULL)
+			break;
+		i = (int) (free_chunk - used);
+		for (end = i; end < n && end - i < need && used[end] == 0; end++)
+			;
+		if (end - i == need)
+		{
+			for (int j = i; j < end; j++)
 				strata_shared->chunk_used[j] = 1;
 			strata_shared->arena_free -= need;
 			LWLockRelease(strata_shared->arena_lock);
-			*off = strata_shared->arena_offset + (sg_off) first * STRATA_CHUNK_SIZE;
+			*off = strata_shared->arena_offset + (sg_off) i * STRATA_CHUNK_SIZE;
 			*len = (size_t) need * STRATA_CHUNK_SIZE;
 			return SG_OK;
 		}
+		i = end + 1;			/* used[end] is taken (or end == n) */
 	}
 	LWLockRelease(strata_shared->arena_lock);
 	return SG_NO_MEMORY;
@@ -851,7 +865,7 @@ strata_tree_memtable_bytes(StrataTree *tree)
  * Move the active memtable to the frozen list and wake the worker to
  * flush it; the tree is left without an active one, which the next write
  * makes (strata_ensure_active_memtable, or replay's apply). Making it here
- * ahead of need held a 64 kB arena chunk per tree for ever: once more
+ * ahead of need held an arena chunk per tree for ever: once more
  * trees had been written than the arena has chunks, every chunk sat in an
  * empty memtable that no flush frees, and writers waited for memory
  * without end. REQUIRES: tree lock held exclusively, an active memtable.

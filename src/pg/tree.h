@@ -42,9 +42,16 @@
 #define STRATA_MAX_ROWID		((UINT64CONST(1) << 48) - 1)
 
 #define STRATA_MAX_IMM			4	/* immutable memtables per tree */
-#define STRATA_CHUNK_SIZE		(64 * 1024)	/* arena allocation unit */
+/*
+ * The arena's allocation unit. Every table being written holds at least
+ * one, so it bounds how many tables can be written at once: 8 kB lets the
+ * default 256 MB serve 32,768 (64 kB chunks served 4,096, and an INSERT
+ * spread over 10,000 partitions flushed a tiny memtable per few rows).
+ */
+#define STRATA_CHUNK_SIZE		(8 * 1024)
 #define STRATA_ROW_LATCHES		1024
-#define STRATA_ARENA_RESERVE_CHUNKS 4	/* writers wait below this many free chunks */
+/* writers wait below this many free chunks (256 kB) */
+#define STRATA_ARENA_RESERVE_CHUNKS 32
 #define STRATA_ROWID_KEY_LEN	8
 
 /* In an unlogged tree's directory while rows may be in memtables only. */

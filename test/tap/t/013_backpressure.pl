@@ -131,7 +131,7 @@ $st = $node->safe_psql('postgres',
 is($st, 't', 'the worker flushed because total memory was high, not the memtable size');
 
 # --- many tables: more written at once than the arena has chunks ---
-# 8 MB is 128 chunks of 64 kB (1024 of 8 kB): 1100 partitions cannot each
+# 8 MB is 1024 chunks of 8 kB: 1100 partitions cannot each
 # keep a memtable, so the worker must flush the largest to make room.
 $node->append_conf('postgresql.conf', 'stratago.memtable_size = 4MB');
 $node->reload;

@@ -9,11 +9,11 @@
  */
 #include "postgres.h"
 
-#include "miscadmin.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 
 #include "pg/jobprogress.h"
+#include "pg/wakeup.h"
 
 typedef struct JobProgressShared
 {
@@ -43,11 +43,11 @@ strata_job_progress_shmem_init(void)
 	}
 }
 
-/* Only the maintenance worker (a background worker) keeps the record. */
+/* Only the maintenance worker keeps the record. */
 static inline bool
 recording(void)
 {
-	return progress_shared != NULL && IsUnderPostmaster && IsBackgroundWorker;
+	return progress_shared != NULL && strata_worker_is_self();
 }
 
 void

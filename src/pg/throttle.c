@@ -21,7 +21,6 @@
  */
 #include "postgres.h"
 
-#include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/interrupt.h"
 #include "utils/timestamp.h"
@@ -29,6 +28,7 @@
 #include "pg/jobprogress.h"
 #include "pg/stratago.h"
 #include "pg/throttle.h"
+#include "pg/wakeup.h"
 
 /* Credit an idle worker may build up, and the longest single sleep (µs). */
 #define STRATA_THROTTLE_BURST_US	100000
@@ -47,7 +47,7 @@ pace(size_t n)
 	int64		rate = (int64) strata_maintenance_write_rate_kb * 1024;
 	TimestampTz now;
 
-	if (rate <= 0 || !IsUnderPostmaster || !IsBackgroundWorker)
+	if (rate <= 0 || !strata_worker_is_self())
 		return;
 	now = GetCurrentTimestamp();
 	if (paid_until < now - STRATA_THROTTLE_BURST_US)

@@ -851,16 +851,6 @@ strata_tree_memtable_usage(StrataTree *tree, uint64 *bytes, uint64 *versions)
 	LWLockRelease(&tree->lock);
 }
 
-uint64
-strata_tree_memtable_bytes(StrataTree *tree)
-{
-	uint64		bytes;
-	uint64		versions;
-
-	strata_tree_memtable_usage(tree, &bytes, &versions);
-	return bytes;
-}
-
 /*
  * Move the active memtable to the frozen list and wake the worker to
  * flush it; the tree is left without an active one, which the next write

@@ -272,7 +272,6 @@ extern uint64 strata_tree_alloc_rowid(StrataTree *tree);
 /* Memtables. */
 extern void strata_memtable_attach(StrataMemtableRef ref, sg_memtable *mt);
 /* Bytes of versions the tree's memtables (active and frozen) hold. */
-extern uint64 strata_tree_memtable_bytes(StrataTree *tree);
 /* The same bytes, and how many versions they are. */
 extern void strata_tree_memtable_usage(StrataTree *tree, uint64 *bytes, uint64 *versions);
 extern void strata_memtable_unpin(StrataMemtableRef ref);

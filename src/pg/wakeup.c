@@ -31,6 +31,9 @@ typedef struct StrataWorkerShared
 
 static StrataWorkerShared *worker_shared = NULL;
 
+/* This process announced itself as the worker. */
+static bool worker_is_self = false;
+
 Size
 strata_wakeup_shmem_size(void)
 {
@@ -130,5 +133,12 @@ strata_worker_announce(void)
 	worker_shared->latch = &MyProc->procLatch;
 	worker_shared->starts++;
 	SpinLockRelease(&worker_shared->mutex);
+	worker_is_self = true;
 	before_shmem_exit(worker_retire, (Datum) 0);
+}
+
+bool
+strata_worker_is_self(void)
+{
+	return worker_is_self;
 }

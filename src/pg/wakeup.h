@@ -39,6 +39,9 @@ extern uint64 strata_worker_incarnation(void);
 /* Sweeps of dropped trees the worker has completed since startup. */
 extern uint64 strata_worker_sweeps(void);
 
+/* Whether this process is the maintenance worker (it announced itself). */
+extern bool strata_worker_is_self(void);
+
 /* The worker's side. */
 extern void strata_worker_announce(void);
 extern void strata_worker_sweep_done(void);

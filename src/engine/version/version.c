@@ -360,13 +360,20 @@ sg_picker_level_target(const sg_picker_options *o, int level)
 	return t;
 }
 
+/* Level-0 files that make level 0 due for compaction. */
+static int
+l0_trigger(const sg_picker_options *o)
+{
+	return o->l0_trigger > 0 ? o->l0_trigger : 4;
+}
+
 uint64_t
 sg_picker_pending_bytes(const sg_picker_options *o, const uint64_t level_bytes[SG_NUM_LEVELS],
 						const int level_files[SG_NUM_LEVELS])
 {
 	uint64_t	pending = 0;
 
-	if (level_files[0] >= (o->l0_trigger > 0 ? o->l0_trigger : 4))
+	if (level_files[0] >= l0_trigger(o))
 		pending += level_bytes[0];
 	for (int level = 1; level < SG_NUM_LEVELS - 1; level++)
 	{
@@ -384,7 +391,7 @@ sg_picker_level_score(const sg_version *v, const sg_picker_options *o, int level
 	if (level >= SG_NUM_LEVELS - 1)
 		return 0.0;
 	if (level == 0)
-		return (double) v->nfiles[0] / (double) (o->l0_trigger > 0 ? o->l0_trigger : 4);
+		return (double) v->nfiles[0] / (double) l0_trigger(o);
 	return (double) sg_version_level_bytes(v, level) /
 		(double) sg_picker_level_target(o, level);
 }

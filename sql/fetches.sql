@@ -57,19 +57,67 @@ SELECT (SELECT array_agg(id ORDER BY v, id) FROM fet_t WHERE v BETWEEN 10 AND 40
 	   (SELECT array_agg(id ORDER BY v, id) FROM fet_twin WHERE v BETWEEN 10 AND 40)
 	   AS by_v_agrees;
 
--- A bitmap heap scan: its TIDs come in ascending order.
+-- A bitmap heap scan: its TIDs come in ascending order. A block whose
+-- offsets are dense is read by stepping a tree scan through it (am_scan.c),
+-- with neither a lookup nor a fetch per row; a sparse one through the
+-- fetcher.
 SET enable_indexscan = off;
 SET enable_bitmapscan = on;
 SELECT * FROM stratago.read_stats() \gset before_
 EXPLAIN (COSTS OFF) SELECT count(*) FROM fet_t WHERE id BETWEEN 100 AND 15000;
-SELECT (SELECT (count(*), sum(v)) FROM fet_t WHERE id BETWEEN 100 AND 15000) =
-	   (SELECT (count(*), sum(v)) FROM fet_twin WHERE id BETWEEN 100 AND 15000)
+SELECT (SELECT (count(*), sum(v), md5(string_agg(pad, ',' ORDER BY id)))
+		  FROM fet_t WHERE id BETWEEN 100 AND 15000) =
+	   (SELECT (count(*), sum(v), md5(string_agg(pad, ',' ORDER BY id)))
+		  FROM fet_twin WHERE id BETWEEN 100 AND 15000)
 	   AS bitmap_scan_agrees;
+SELECT s.fetcher_steps - :before_fetcher_steps < 1000 AS bitmap_walked,
+	   s.lookups - :before_lookups < 600 AS bitmap_few_lookups
+  FROM stratago.read_stats() s;
+SELECT * FROM stratago.read_stats() \gset before_
+-- v = id * 7919 % 1000: about one row in five of every block
 SELECT (SELECT (count(*), sum(id)) FROM fet_t WHERE v BETWEEN 100 AND 300) =
 	   (SELECT (count(*), sum(id)) FROM fet_twin WHERE v BETWEEN 100 AND 300)
 	   AS bitmap_by_v_agrees;
-SELECT s.fetcher_steps - :before_fetcher_steps > 14000 AS bitmap_stepped
+SELECT s.fetcher_steps + s.fetcher_seeks - :before_fetcher_steps - :before_fetcher_seeks > 3000
+	   AS sparse_bitmap_fetched
   FROM stratago.read_stats() s;
+-- Dense and sparse blocks together (one block in three whole, the rest at
+-- one row in ten), and the transaction's own writes: rows changed, moved,
+-- deleted and added after the bitmap's first use, some of them rolled back
+-- to a savepoint.
+CREATE FUNCTION fet_mixed_ids() RETURNS int[] LANGUAGE sql STABLE AS $$
+	SELECT array_agg(g) FROM generate_series(1, 25000) g WHERE g / 291 % 3 = 0 OR g % 10 = 0
+$$;
+CREATE FUNCTION fet_mixed_agrees() RETURNS boolean LANGUAGE sql AS $$
+	SELECT (SELECT (count(*), sum(v), md5(string_agg(pad, ',' ORDER BY id)))
+			  FROM fet_t WHERE id = ANY (fet_mixed_ids())) =
+		   (SELECT (count(*), sum(v), md5(string_agg(pad, ',' ORDER BY id)))
+			  FROM fet_twin WHERE id = ANY (fet_mixed_ids()))
+$$;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM fet_t WHERE id = ANY (fet_mixed_ids());
+SELECT * FROM stratago.read_stats() \gset before_
+BEGIN;
+SELECT fet_mixed_agrees() AS mixed_agrees;
+-- about 1,330 rows of sparse blocks through the fetcher; the dense blocks'
+-- 6,700 rows walked
+SELECT s.fetcher_steps + s.fetcher_seeks - :before_fetcher_steps - :before_fetcher_seeks
+	   BETWEEN 1000 AND 2000 AS only_sparse_blocks_fetched
+  FROM stratago.read_stats() s;
+UPDATE fet_t SET v = -v WHERE id BETWEEN 2000 AND 2600;
+UPDATE fet_twin SET v = -v WHERE id BETWEEN 2000 AND 2600;
+UPDATE fet_t SET id = id + 30000 WHERE id BETWEEN 3000 AND 3100;
+UPDATE fet_twin SET id = id + 30000 WHERE id BETWEEN 3000 AND 3100;
+DELETE FROM fet_t WHERE id BETWEEN 4000 AND 4400;
+DELETE FROM fet_twin WHERE id BETWEEN 4000 AND 4400;
+SELECT fet_add(20001, 21000);
+SELECT fet_mixed_agrees() AS mixed_agrees_own_writes;
+SAVEPOINT sp;
+DELETE FROM fet_t WHERE id BETWEEN 5000 AND 9000;
+UPDATE fet_t SET pad = 'gone' WHERE id BETWEEN 9000 AND 12000;
+ROLLBACK TO sp;
+SELECT fet_mixed_agrees() AS mixed_agrees_after_rollback_to;
+ROLLBACK;
+SELECT fet_mixed_agrees() AS mixed_agrees_after_rollback;
 RESET enable_indexscan;
 SET enable_bitmapscan = off;
 

@@ -201,6 +201,15 @@ writer_visible_mvcc(const StrataVersion *v, Snapshot snapshot)
 		return true;
 	if (v->flags & STRATA_VF_ABORTED)
 		return false;
+
+	/*
+	 * Below the snapshot's xmin: not in the snapshot, and not ours either
+	 * (the xmin of a snapshot is at most the xid of the transaction taking
+	 * it, and its later xids are higher still), so only the commit counts.
+	 * The common case of a scan over settled rows, tested first.
+	 */
+	if (TransactionIdPrecedes(xid, snapshot->xmin))
+		return (v->flags & STRATA_VF_COMMITTED) || TransactionIdDidCommit(xid);
 	if (TransactionIdIsCurrentTransactionId(xid))
 		return v->cid < snapshot->curcid;
 	if (XidInMVCCSnapshot(xid, snapshot))
@@ -435,11 +444,17 @@ strata_resolve(const StrataVersion *versions, int nversions, Snapshot snapshot)
 	return r;					/* keep compiler quiet */
 }
 
-HeapTuple
-strata_version_to_heap(const StrataVersion *v, ItemPointer tid, Oid relid)
+Size
+strata_version_heap_size(const StrataVersion *v)
+{
+	return HEAPTUPLESIZE + offsetof(HeapTupleHeaderData, t_infomask2) + v->tuple_body_len;
+}
+
+void
+strata_version_fill_heap(const StrataVersion *v, ItemPointer tid, Oid relid,
+						 HeapTuple tuple)
 {
 	uint32		len = v->tuple_body_len + offsetof(HeapTupleHeaderData, t_infomask2);
-	HeapTuple	tuple;
 
 	Assert(v->kind == STRATA_DATA);
 
@@ -447,7 +462,6 @@ strata_version_to_heap(const StrataVersion *v, ItemPointer tid, Oid relid)
 	 * heap_tuple_from_minimal_tuple's layout, copied straight from the stored
 	 * bytes (which may be unaligned): one copy per row, not two.
 	 */
-	tuple = (HeapTuple) palloc(HEAPTUPLESIZE + len);
 	tuple->t_len = len;
 	tuple->t_data = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
 	memcpy((char *) tuple->t_data + offsetof(HeapTupleHeaderData, t_infomask2),
@@ -463,5 +477,13 @@ strata_version_to_heap(const StrataVersion *v, ItemPointer tid, Oid relid)
 	if (v->flags & STRATA_VF_FROZEN)
 		tuple->t_data->t_infomask |= HEAP_XMIN_FROZEN;
 	tuple->t_data->t_ctid = *tid;
+}
+
+HeapTuple
+strata_version_to_heap(const StrataVersion *v, ItemPointer tid, Oid relid)
+{
+	HeapTuple	tuple = (HeapTuple) palloc(strata_version_heap_size(v));
+
+	strata_version_fill_heap(v, tid, relid, tuple);
 	return tuple;
 }

@@ -167,7 +167,14 @@ extern StrataResolved strata_resolve(const StrataVersion *versions, int nversion
 /* The version a fetch by TID under SnapshotAny returns (rowversion.c). */
 extern StrataResolved strata_resolve_any(const StrataVersion *versions, int nversions);
 
-/* Heap tuple for a DATA version, palloc'd in the current context. */
+/*
+ * A DATA version as a heap tuple: header and data in one piece of
+ * strata_version_heap_size() bytes, filled in place or palloc'd in the
+ * current context.
+ */
+extern Size strata_version_heap_size(const StrataVersion *v);
+extern void strata_version_fill_heap(const StrataVersion *v, ItemPointer tid, Oid relid,
+									 HeapTuple tuple);
 extern HeapTuple strata_version_to_heap(const StrataVersion *v, ItemPointer tid,
 										Oid relid);
 

@@ -17,7 +17,16 @@
  *  - once failed is set it stays set: valid() is false and status()
  *    reports err, whatever seek is called later;
  *  - every key a child has left behind is at or before the current entry
- *    (what lets a forward seek leave children alone: seek_forward).
+ *    (what lets a forward seek leave children alone: seek_forward);
+ *  - runner_up, when not NO_RUNNER_UP, is the smallest child below the top
+ *    (the lesser of heap[1] and heap[2]). Only the top child moves in
+ *    next(), so it stays right until the heap is reordered; every path
+ *    that reorders the heap forgets it.
+ *
+ * Why runner_up: a scan over a bottom level with a few newer files and a
+ * memtable above it takes long runs of keys from one child. While the top
+ * child's new key is still below the runner-up, next() costs one key
+ * comparison instead of the two or more of a sift-down.
  */
 #include "engine/merge/merge.h"
 
@@ -34,9 +43,12 @@ typedef struct merge_iter
 	sg_slice   *keys;			/* current key of each child in the heap */
 	int		   *heap;			/* child indexes */
 	int			heap_len;
+	int			runner_up;		/* child index, or NO_RUNNER_UP */
 	bool		failed;
 	sg_err		err;
 } merge_iter;
+
+#define NO_RUNNER_UP (-1)
 
 static bool
 child_less(merge_iter *m, int a, int b)
@@ -49,6 +61,7 @@ child_less(merge_iter *m, int a, int b)
 static void
 sift_down(merge_iter *m, int i)
 {
+	m->runner_up = NO_RUNNER_UP;
 	for (;;)
 	{
 		int			l = 2 * i + 1;
@@ -110,6 +123,7 @@ static void
 rebuild(merge_iter *m)
 {
 	m->heap_len = 0;
+	m->runner_up = NO_RUNNER_UP;
 	for (int c = 0; c < m->n; c++)
 		if (child_usable(m, c))
 			m->heap[m->heap_len++] = c;
@@ -167,6 +181,7 @@ seek_forward(merge_iter *m, sg_slice target)
 		m->heap[kept++] = c;	/* kept <= i: in place */
 	}
 	m->heap_len = kept;
+	m->runner_up = NO_RUNNER_UP;
 	for (int i = m->heap_len / 2 - 1; i >= 0; i--)
 		sift_down(m, i);
 	return true;
@@ -205,7 +220,18 @@ merge_next(sg_iter *it)
 	top = m->heap[0];
 	sg_iter_next(m->children[top]);
 	if (!child_usable(m, top))
+	{
 		m->heap[0] = m->heap[--m->heap_len];
+		sift_down(m, 0);
+		return;
+	}
+	if (m->heap_len < 2)
+		return;
+	if (m->runner_up == NO_RUNNER_UP)
+		m->runner_up = (m->heap_len > 2 && child_less(m, m->heap[2], m->heap[1]))
+			? m->heap[2] : m->heap[1];
+	if (child_less(m, top, m->runner_up))
+		return;					/* still the smallest: the heap holds */
 	sift_down(m, 0);
 }
 
@@ -293,6 +319,7 @@ sg_merge_iter_new(sg_iter **children, int n)
 			m->children[k++] = children[c];
 	m->base.ops = &merge_ops;
 	m->n = k;
+	m->runner_up = NO_RUNNER_UP;
 	sg_err_clear(&m->err);
 	return &m->base;
 }

@@ -54,7 +54,7 @@ static bool
 remember_user_key(view_iter *v, sg_slice user_key)
 {
 	sg_buf_reset(&v->skip);
-	sg_buf_append_slice(&v->skip, user_key);
+	sg_buf_append(&v->skip, user_key.data, user_key.len);
 	if (sg_buf_failed(&v->skip))
 	{
 		v->failed = true;

@@ -42,9 +42,15 @@ struct sg_table_reader
 /* ------------------------------------------------------- table iterator */
 
 /*
- * Read-ahead window of a sequential iterator: 256 KiB, about a hundred
- * compressed 4 KiB blocks per system call instead of one.
+ * Read-ahead window of a sequential iterator: it starts at 16 KiB and
+ * doubles with every refill up to 256 KiB, about a hundred compressed
+ * 4 KiB blocks per system call instead of one. Starting small keeps a
+ * short range read (an index range or a bitmap block crossing into the
+ * next data block) from reading, and faulting in, a quarter megabyte for
+ * a few rows; a whole-table scan reaches the full window after five
+ * refills.
  */
+#define SG_TABLE_READAHEAD_FIRST (16 * 1024)
 #define SG_TABLE_READAHEAD (256 * 1024)
 
 typedef struct table_iter
@@ -58,8 +64,9 @@ typedef struct table_iter
 	sg_code		code;			/* sticky error reading a block */
 	sg_err		err;
 
-	/* read-ahead: file bytes [ra_offset, ra_offset + ra_len) */
+	/* read-ahead: file bytes [ra_offset, ra_offset + ra_len) of ra_cap */
 	char	   *ra;
+	size_t		ra_cap;			/* 0, or the window the next refill reads */
 	uint64_t	ra_offset;
 	size_t		ra_len;
 
@@ -98,13 +105,28 @@ read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, siz
 	if (sequential && it->data_it != NULL && h.offset == it->data_end &&
 		need <= SG_TABLE_READAHEAD && h.offset < r->data_end)
 	{
-		size_t		want = r->data_end - h.offset < SG_TABLE_READAHEAD
-			? (size_t) (r->data_end - h.offset) : SG_TABLE_READAHEAD;
-
-		if (it->ra == NULL && (it->ra = malloc(SG_TABLE_READAHEAD)) == NULL)
-			return sg_error(&it->err, SG_NO_MEMORY,
-							"sstable \"%s\": out of memory for read-ahead", r->path);
+		size_t		cap = it->ra_cap == 0 ? SG_TABLE_READAHEAD_FIRST
+			: it->ra_cap < SG_TABLE_READAHEAD ? it->ra_cap * 2 : SG_TABLE_READAHEAD;
+		size_t		want;
 		size_t		got = 0;
+		char	   *grown;
+
+		if (cap < need)
+			cap = SG_TABLE_READAHEAD;	/* a block larger than the window so far */
+		if (cap != it->ra_cap)
+		{
+			/* the window is refilled whole: nothing in it to carry over */
+			free(it->ra);
+			it->ra = NULL;
+			it->ra_cap = 0;
+			it->ra_len = 0;
+			if ((grown = malloc(cap)) == NULL)
+				return sg_error(&it->err, SG_NO_MEMORY,
+								"sstable \"%s\": out of memory for read-ahead", r->path);
+			it->ra = grown;
+			it->ra_cap = cap;
+		}
+		want = r->data_end - h.offset < cap ? (size_t) (r->data_end - h.offset) : cap;
 
 		/*
 		 * Whatever a short read brings is a window all the same; a block

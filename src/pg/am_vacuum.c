@@ -46,7 +46,10 @@
  *    leaves all of that to the compactions the worker runs anyway, so its
  *    cost follows the table's garbage and a read of the tree, not a
  *    rewrite of it (doc/DESIGN.md §5).
- * 2. A scan of the tree collects the TIDs of rows dead to every snapshot
+ * 2. A scan of the row ids that may hold a row dead to every snapshot
+ *    (strata_tree_suspect_ranges: memtable entries and SSTables that hold
+ *    anything but settled row data; the rest is skipped, as heap skips
+ *    all-visible pages) collects the TIDs of rows dead to every snapshot
  *    (stubs, and dead rows compaction has not reached), at most
  *    maintenance_work_mem of them at a time as heap does; each batch is
  *    removed from every index (index_bulk_delete), and only then are its
@@ -167,6 +170,11 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	TransactionId freeze_limit;
 	MultiXactId mxact_cutoff;
 	uint64		scanned_block = 0;
+	uint64		total_blocks = strata_tree_nblocks(tree);
+	uint64		scanned_blocks = 0;
+	double		live_tuples;
+	StrataRowRange *ranges;
+	int			nranges;
 
 	/*
 	 * Heap's rule for an aggressive VACUUM: FREEZE, DISABLE_PAGE_SKIPPING,
@@ -228,43 +236,66 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_SCAN_HEAP);
 	pgstat_progress_update_param(PROGRESS_VACUUM_MAX_DEAD_TUPLES, max_items);
 	vistest = GlobalVisTestFor(rel);
-	tscan = strata_tree_scan_begin(rel, tree, false);
-	while (strata_tree_scan_next(tscan, &rowid, &versions, &n))
-	{
-		TransactionId latest = InvalidTransactionId;
 
-		vacuum_delay_point();
-		if (rowid / STRATA_ROWS_PER_BLOCK != scanned_block)
+	/*
+	 * Only the row ids that may hold a dead row are read (read.c): what
+	 * no change reached since it was written, heap's all-visible pages,
+	 * is skipped, so a VACUUM costs what the table's changes cost.
+	 */
+	nranges = strata_tree_suspect_ranges(rel, tree, oldest_xmin, &ranges);
+	tscan = strata_tree_scan_begin(rel, tree, false);
+	for (int r = 0; r < nranges; r++)
+	{
+		uint64		last = Min(ranges[r].hi, total_blocks * STRATA_ROWS_PER_BLOCK);
+
+		strata_tree_scan_seek(tscan, ranges[r].lo);
+		if (ranges[r].lo < last)
+			scanned_blocks += (last - 1) / STRATA_ROWS_PER_BLOCK -
+				ranges[r].lo / STRATA_ROWS_PER_BLOCK + 1;
+		while (strata_tree_scan_next(tscan, &rowid, &versions, &n) && rowid <= ranges[r].hi)
 		{
-			scanned_block = rowid / STRATA_ROWS_PER_BLOCK;
-			pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_SCANNED, scanned_block);
-		}
-		if (strata_row_dead_to_all(versions, n, vistest, &latest))
-		{
-			if (TransactionIdIsValid(latest) &&
-				(!TransactionIdIsValid(vs.latest_removed) ||
-				 TransactionIdFollows(latest, vs.latest_removed)))
-				vs.latest_removed = latest;
-			/* with index cleanup off, the stub stays for a later VACUUM */
-			if (vs.nindexes > 0 && !vs.do_index)
+			TransactionId latest = InvalidTransactionId;
+
+			vacuum_delay_point();
+			if (rowid / STRATA_ROWS_PER_BLOCK != scanned_block)
 			{
+				scanned_block = rowid / STRATA_ROWS_PER_BLOCK;
+				pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_SCANNED, scanned_block);
+			}
+			if (strata_row_dead_to_all(versions, n, vistest, &latest))
+			{
+				if (TransactionIdIsValid(latest) &&
+					(!TransactionIdIsValid(vs.latest_removed) ||
+					 TransactionIdFollows(latest, vs.latest_removed)))
+					vs.latest_removed = latest;
+				/* with index cleanup off, the stub stays for a later VACUUM */
+				if (vs.nindexes > 0 && !vs.do_index)
+				{
+					not_removable += 1;
+					continue;
+				}
+				strata_rowid_to_tid(rowid, &vs.dead->items[vs.dead->num_items++]);
+				pgstat_progress_update_param(PROGRESS_VACUUM_NUM_DEAD_TUPLES, vs.dead->num_items);
+				if (vs.dead->num_items >= vs.dead->max_items)
+				{
+					strata_vacuum_dead_batch(&vs);
+					pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_VACUUMED, scanned_block);
+				}
+			}
+			else if (strata_resolve(versions, n, SnapshotSelf).visible)
+				vs.live += 1;
+			else
 				not_removable += 1;
-				continue;
-			}
-			strata_rowid_to_tid(rowid, &vs.dead->items[vs.dead->num_items++]);
-			pgstat_progress_update_param(PROGRESS_VACUUM_NUM_DEAD_TUPLES, vs.dead->num_items);
-			if (vs.dead->num_items >= vs.dead->max_items)
-			{
-				strata_vacuum_dead_batch(&vs);
-				pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_VACUUMED, scanned_block);
-			}
 		}
-		else if (strata_resolve(versions, n, SnapshotSelf).visible)
-			vs.live += 1;
-		else
-			not_removable += 1;
 	}
 	strata_tree_scan_end(tscan);
+	if (ranges != NULL)
+		pfree(ranges);
+
+	/* rows of the ranges not read are live: count them as heap does */
+	scanned_blocks = Min(scanned_blocks, total_blocks);
+	live_tuples = vac_estimate_reltuples(rel, (BlockNumber) total_blocks,
+										 (BlockNumber) scanned_blocks, vs.live);
 	pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_SCANNED, strata_tree_nblocks(tree));
 	strata_vacuum_dead_batch(&vs);
 	pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_VACUUMED, strata_tree_nblocks(tree));
@@ -295,9 +326,9 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 		ivinfo.index = vs.indrels[i];
 		ivinfo.analyze_only = false;
 		ivinfo.report_progress = false;
-		ivinfo.estimated_count = false;
+		ivinfo.estimated_count = scanned_blocks < total_blocks;
 		ivinfo.message_level = vs.elevel;
-		ivinfo.num_heap_tuples = vs.live;
+		ivinfo.num_heap_tuples = Max(live_tuples, 0);
 		ivinfo.strategy = bstrategy;
 		vs.istats[i] = vac_cleanup_one_index(&ivinfo, vs.istats[i]);
 		if (vs.istats[i] != NULL && !vs.istats[i]->estimated_count)
@@ -319,18 +350,20 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 			new_frozen = InvalidTransactionId;
 	}
 	vac_update_relstats(rel, (BlockNumber) strata_tree_nblocks(strata_tree_get(rel)),
-						vs.live, 0, vs.nindexes > 0, new_frozen, new_minmulti,
+						live_tuples, 0, vs.nindexes > 0, new_frozen, new_minmulti,
 						&frozen_updated, &minmulti_updated, false);
 	pgstat_report_vacuum(RelationGetRelid(rel), rel->rd_rel->relisshared,
-						 (PgStat_Counter) vs.live, (PgStat_Counter) not_removable);
+						 (PgStat_Counter) Max(live_tuples, 0), (PgStat_Counter) not_removable);
 
 	{
 		StringInfoData buf;
 
 		initStringInfo(&buf);
+		appendStringInfo(&buf, "blocks: " UINT64_FORMAT " scanned of " UINT64_FORMAT " (the rest holds no change since it was written)\n",
+						 scanned_blocks, total_blocks);
 		appendStringInfo(&buf, "index scans: %d\n", vs.index_scans);
 		appendStringInfo(&buf, "rows: %.0f removed, %.0f remain, %.0f are dead but not yet removable\n",
-						 vs.reaped, vs.live, not_removable);
+						 vs.reaped, Max(live_tuples, 0), not_removable);
 		appendStringInfo(&buf, "row versions: " UINT64_FORMAT " retired and " UINT64_FORMAT " frozen by compaction\n",
 						 dropped, frozen);
 		if (frozen_updated)

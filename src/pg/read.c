@@ -179,6 +179,197 @@ strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *o
 	return known;
 }
 
+/* ------------------------------------------------------------------------
+ * Where VACUUM must look: row ids that may hold a row dead to everyone
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Stretches of row ids shorter than this between suspects (or before the
+ * first, or after the last) are read rather than skipped: heap's
+ * SKIP_PAGES_THRESHOLD of 32 pages, for the same reasons (a few skipped
+ * blocks save little, and the row count VACUUM reports is then exact
+ * instead of estimated for them).
+ */
+#define SUSPECT_RANGE_GAP ((uint64) 32 * STRATA_ROWS_PER_BLOCK)
+
+typedef struct SuspectRanges
+{
+	StrataRowRange *r;
+	int			n;
+	int			cap;
+} SuspectRanges;
+
+static void
+add_suspect_range(SuspectRanges *sr, uint64 lo, uint64 hi)
+{
+	if (sr->n == sr->cap)
+	{
+		sr->cap = sr->cap == 0 ? 64 : sr->cap * 2;
+		sr->r = sr->r == NULL ? palloc(sizeof(StrataRowRange) * sr->cap)
+			: repalloc(sr->r, sizeof(StrataRowRange) * sr->cap);
+	}
+	sr->r[sr->n].lo = lo;
+	sr->r[sr->n].hi = hi;
+	sr->n++;
+}
+
+static int
+compare_range_lo(const void *a, const void *b)
+{
+	uint64		x = ((const StrataRowRange *) a)->lo;
+	uint64		y = ((const StrataRowRange *) b)->lo;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* The row id of an internal key, or the far end when it is not one. */
+static uint64
+ikey_rowid_or(sg_slice ikey, uint64 otherwise)
+{
+	sg_parsed_ikey k;
+
+	if (!sg_ikey_parse(ikey, &k) || k.user_key.len != STRATA_ROWID_KEY_LEN)
+		return otherwise;
+	return sg_decode_be64(k.user_key.data);
+}
+
+/*
+ * Row data whose writer's outcome counts as settled for VACUUM: frozen or
+ * flagged committed, or finished before horizon (every xid below it is)
+ * and committed.
+ */
+static bool
+writer_settled(uint64 writer, uint16 flags, TransactionId horizon)
+{
+	TransactionId xid = XidFromFullTransactionId(FullTransactionIdFromU64(writer));
+
+	if (flags & (STRATA_VF_FROZEN | STRATA_VF_COMMITTED))
+		return true;
+	return TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, horizon) &&
+		TransactionIdDidCommit(xid);
+}
+
+/* Does an SSTable hold a suspect, by its statistics? */
+static bool
+file_has_suspects(sg_table_reader *reader, TransactionId horizon)
+{
+	StrataFileStats fs;
+
+	if (!strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, &fs) ||
+		!fs.has_suspects || fs.other_suspects > 0)
+		return true;
+	if (fs.unsettled_min == 0)
+		return false;
+	/* one writer (a bulk load): settled if it has committed since */
+	return fs.unsettled_min != fs.unsettled_max ||
+		!writer_settled(fs.unsettled_min, 0, horizon);
+}
+
+/*
+ * The row id ranges of tree that may hold a row dead to every snapshot,
+ * sorted and disjoint, palloc'd; returns how many. A row is dead only when
+ * its newest version that was not rolled back is not row data, or when
+ * every version of it was rolled back; so some memtable entry or some
+ * file holds a "suspect" for it: a version other than row data, or row
+ * data whose writer is not settled (writer_settled, with horizon VACUUM's
+ * oldest xmin). Memtables are read entry by entry, files by their
+ * statistics (filestats.c), whole file ranges. Memtables are pinned before
+ * the files are listed, as readers do: a flush in between is seen twice,
+ * never missed. Rows that become dead after this are for the next VACUUM,
+ * as on heap.
+ */
+int
+strata_tree_suspect_ranges(Relation rel, StrataTree *tree, TransactionId horizon,
+						   StrataRowRange **ranges)
+{
+	PinnedSet	ps;
+	StrataLocalVersion *lv;
+	StrataHoldId lv_hold;
+	SuspectRanges sr = {NULL, 0, 0};
+	int			out = 0;
+
+	pin_memtables(tree, &ps);
+	PG_TRY();
+	{
+		for (int i = 0; i < ps.n; i++)
+		{
+			sg_memtable mt;
+			sg_iter    *it;
+
+			strata_memtable_attach(ps.mts[i], &mt);
+			it = sg_memtable_iter(&mt);
+			for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
+			{
+				sg_parsed_ikey k;
+				StrataVersion v;
+				sg_slice	value = sg_iter_value(it);
+				uint64		rowid;
+
+				if (!sg_ikey_parse(sg_iter_key(it), &k) ||
+					k.user_key.len != STRATA_ROWID_KEY_LEN)
+				{
+					add_suspect_range(&sr, 0, PG_UINT64_MAX);
+					continue;
+				}
+				rowid = sg_decode_be64(k.user_key.data);
+				if (k.type != SG_TYPE_PUT)
+					continue;	/* a reaped row: never dead again */
+				if (strata_version_decode(value.data, value.len, &v) &&
+					v.kind == STRATA_DATA &&
+					writer_settled(U64FromFullTransactionId(v.writer), v.flags, horizon))
+					continue;
+				add_suspect_range(&sr, rowid, rowid);
+			}
+			sg_iter_destroy(it);
+		}
+		lv = strata_local_version_get(tree, &lv_hold);
+		for (int i = 0; i < strata_local_version_nfiles(lv); i++)
+		{
+			int			level;
+			uint64		number;
+			sg_table_reader *reader;
+			const sg_table_props *props;
+
+			strata_local_version_file(lv, i, &level, &number, &reader);
+			if (!file_has_suspects(reader, horizon))
+				continue;
+			props = sg_table_reader_props(reader);
+			add_suspect_range(&sr, ikey_rowid_or(props->smallest_key, 0),
+							  ikey_rowid_or(props->largest_key, PG_UINT64_MAX));
+		}
+		strata_local_version_release(lv, lv_hold);
+	}
+	PG_FINALLY();
+	{
+		unpin_memtables(&ps);
+	}
+	PG_END_TRY();
+
+	if (sr.n > 0)
+	{
+		qsort(sr.r, sr.n, sizeof(StrataRowRange), compare_range_lo);
+		for (int i = 1; i < sr.n; i++)
+		{
+			StrataRowRange *last = &sr.r[out];
+
+			if (sr.r[i].lo <= last->hi ||
+				sr.r[i].lo - last->hi <= SUSPECT_RANGE_GAP)
+				last->hi = Max(last->hi, sr.r[i].hi);
+			else
+				sr.r[++out] = sr.r[i];
+		}
+		out++;
+		if (sr.r[0].lo <= SUSPECT_RANGE_GAP)
+			sr.r[0].lo = 0;
+		if (sr.r[out - 1].hi >= tree->next_rowid ||
+			tree->next_rowid - sr.r[out - 1].hi <= SUSPECT_RANGE_GAP)
+			sr.r[out - 1].hi = PG_UINT64_MAX;
+	}
+	*ranges = sr.r;
+	return out;
+}
+
 typedef struct VersionCollector
 {
 	StrataVersion *versions;

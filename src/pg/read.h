@@ -26,6 +26,21 @@ extern int	strata_tree_versions(Relation rel, StrataTree *tree, uint64 rowid,
 extern bool strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree,
 										FullTransactionId *oldest, uint64 *stubs);
 
+/*
+ * Row id ranges [lo, hi] of tree that may hold a row dead to every
+ * snapshot, as VACUUM with oldest xmin horizon needs them: sorted,
+ * disjoint, palloc'd into *ranges; returns how many (read.c says why the
+ * rest holds none).
+ */
+typedef struct StrataRowRange
+{
+	uint64		lo;
+	uint64		hi;
+} StrataRowRange;
+
+extern int	strata_tree_suspect_ranges(Relation rel, StrataTree *tree, TransactionId horizon,
+									   StrataRowRange **ranges);
+
 /* A forward scan over every row: each step one row id and its versions. */
 typedef struct StrataTreeScan StrataTreeScan;
 extern StrataTreeScan *strata_tree_scan_begin(Relation rel, StrataTree *tree,

@@ -468,7 +468,7 @@ bitmap_block_is_dense(TableScanDesc sscan, struct TBMIterateResult *tbmres)
 		return false;
 	if (tbmres->ntuples < 0)
 		return true;
-	if (tbmres->ntuples == 0)
+	if (tbmres->ntuples == 0 || tbmres->offsets[0] < 1)
 		return false;
 	span = tbmres->offsets[tbmres->ntuples - 1] - tbmres->offsets[0] + 1;
 	/* a step skips a row for about half what a fetch costs */

@@ -1012,6 +1012,7 @@ test_scan_reads_ahead(void **state)
 	dataset		d;
 	size_t		i = 0;
 	size_t		blocks;
+	uint64_t	full_scan_bytes;
 	char	   *data;
 	size_t		n;
 	sg_err		err;
@@ -1038,6 +1039,26 @@ test_scan_reads_ahead(void **state)
 	printf("  %zu blocks scanned with %llu preads\n", blocks,
 		   (unsigned long long) (st1.preads - st0.preads));
 	assert_true(st1.preads - st0.preads < blocks / 10);
+	full_scan_bytes = st1.bytes_read - st0.bytes_read;
+	sg_iter_destroy(it);
+
+	/*
+	 * The window grows from 16 kB: a fresh iterator that steps through a
+	 * few blocks (a short index range) reads one small window, not the
+	 * whole file.
+	 */
+	it = sg_table_reader_iter(r);
+	sg_env_mem_get_stats(env, &st0);
+	sg_iter_seek_to_first(it);
+	for (i = 0; i < 12 && sg_iter_valid(it); sg_iter_next(it), i++)
+		assert_true(sg_slice_equal(sg_iter_key(it), ekey(&d, i)));
+	assert_int_equal(i, 12);
+	sg_env_mem_get_stats(env, &st1);
+	printf("  a few blocks stepped through: %llu bytes read, a whole scan %llu\n",
+		   (unsigned long long) (st1.bytes_read - st0.bytes_read),
+		   (unsigned long long) full_scan_bytes);
+	assert_true(full_scan_bytes > 4 * 16 * 1024);
+	assert_true(st1.bytes_read - st0.bytes_read <= 16 * 1024 + 2 * 1024);
 	sg_iter_destroy(it);
 
 	/*

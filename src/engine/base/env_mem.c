@@ -533,6 +533,7 @@ mem_pread(sg_file *file, uint64_t off, void *buf, size_t n, size_t *got, sg_err 
 		*got = n < avail ? n : avail;
 		if (*got > 0)
 			memcpy(buf, f->ino->data + off, *got);
+		env->stats.bytes_read += *got;
 	}
 	pthread_mutex_unlock(&env->mu);
 	return rc;

@@ -59,6 +59,7 @@ typedef struct sg_env_mem_stats
 	uint64_t	injected_failures;	/* writes and syncs failed on purpose */
 	uint64_t	crashes;		/* sg_env_mem_crash*() calls */
 	uint64_t	preads;			/* pread() calls */
+	uint64_t	bytes_read;		/* bytes pread() returned */
 } sg_env_mem_stats;
 
 /* A new empty in-memory env, or NULL if memory ran out. */

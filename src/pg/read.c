@@ -100,26 +100,20 @@ unpin_memtables(PinnedSet *ps)
 }
 
 /*
- * The oldest writer of an unfrozen version anywhere in the tree: in its
- * memtables (read entry by entry; VACUUM has just flushed them, so they
- * hold only what came since) and its SSTables (from each file's
- * statistics). Memtables are pinned before the files are listed, as
- * readers do, so a flush in between is seen twice, never missed.
- * Returns false when some file does not know (no statistics); else
- * *oldest is the oldest writer, or invalid when every version is frozen.
- * *stubs gets the number of dead stubs the files hold.
+ * Hand every memtable entry of tree (key and value as stored), then every
+ * SSTable of its files, to the callbacks: what VACUUM learns about the
+ * whole tree without reading the files' rows. Memtables are pinned before
+ * the files are listed, as readers do, so a flush in between is seen
+ * twice, never missed.
  */
-bool
-strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *oldest,
-							uint64 *stubs)
+static void
+walk_tree_contents(StrataTree *tree, void (*on_entry) (void *arg, sg_slice ikey, sg_slice value),
+				   void (*on_file) (void *arg, sg_table_reader *reader), void *arg)
 {
 	PinnedSet	ps;
 	StrataLocalVersion *lv;
 	StrataHoldId lv_hold;
-	volatile uint64 min = 0;
-	volatile bool known = true;
 
-	*stubs = 0;
 	pin_memtables(tree, &ps);
 	PG_TRY();
 	{
@@ -131,22 +125,7 @@ strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *o
 			strata_memtable_attach(ps.mts[i], &mt);
 			it = sg_memtable_iter(&mt);
 			for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
-			{
-				sg_parsed_ikey k;
-				StrataVersion v;
-				sg_slice	value = sg_iter_value(it);
-
-				if (!sg_ikey_parse(sg_iter_key(it), &k) || k.type != SG_TYPE_PUT)
-					continue;
-				if (!strata_version_decode(value.data, value.len, &v))
-				{
-					known = false;
-					continue;
-				}
-				if (!(v.flags & STRATA_VF_FROZEN) &&
-					(min == 0 || U64FromFullTransactionId(v.writer) < min))
-					min = U64FromFullTransactionId(v.writer);
-			}
+				on_entry(arg, sg_iter_key(it), sg_iter_value(it));
 			sg_iter_destroy(it);
 		}
 		lv = strata_local_version_get(tree, &lv_hold);
@@ -155,18 +134,9 @@ strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *o
 			int			level;
 			uint64		number;
 			sg_table_reader *reader;
-			StrataFileStats fs;
 
 			strata_local_version_file(lv, i, &level, &number, &reader);
-			if (!strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, &fs) ||
-				fs.oldest_unfrozen == 1)
-			{
-				known = false;
-				continue;
-			}
-			*stubs += fs.dead_stubs;
-			if (fs.oldest_unfrozen != 0 && (min == 0 || fs.oldest_unfrozen < min))
-				min = fs.oldest_unfrozen;
+			on_file(arg, reader);
 		}
 		strata_local_version_release(lv, lv_hold);
 	}
@@ -175,8 +145,69 @@ strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *o
 		unpin_memtables(&ps);
 	}
 	PG_END_TRY();
-	*oldest = FullTransactionIdFromU64(min);
-	return known;
+}
+
+typedef struct OldestUnfrozen
+{
+	uint64		min;			/* FullTransactionId, 0 none yet */
+	bool		known;
+	uint64		stubs;
+} OldestUnfrozen;
+
+static void
+oldest_unfrozen_entry(void *arg, sg_slice ikey, sg_slice value)
+{
+	OldestUnfrozen *ou = arg;
+	sg_parsed_ikey k;
+	StrataVersion v;
+
+	if (!sg_ikey_parse(ikey, &k) || k.type != SG_TYPE_PUT)
+		return;
+	if (!strata_version_decode(value.data, value.len, &v))
+	{
+		ou->known = false;
+		return;
+	}
+	if (!(v.flags & STRATA_VF_FROZEN) &&
+		(ou->min == 0 || U64FromFullTransactionId(v.writer) < ou->min))
+		ou->min = U64FromFullTransactionId(v.writer);
+}
+
+static void
+oldest_unfrozen_file(void *arg, sg_table_reader *reader)
+{
+	OldestUnfrozen *ou = arg;
+	StrataFileStats fs;
+
+	if (!strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, &fs) ||
+		fs.oldest_unfrozen == 1)
+	{
+		ou->known = false;
+		return;
+	}
+	ou->stubs += fs.dead_stubs;
+	if (fs.oldest_unfrozen != 0 && (ou->min == 0 || fs.oldest_unfrozen < ou->min))
+		ou->min = fs.oldest_unfrozen;
+}
+
+/*
+ * The oldest writer of an unfrozen version anywhere in the tree: in its
+ * memtables (read entry by entry; VACUUM has just flushed them, so they
+ * hold only what came since) and its SSTables (from each file's
+ * statistics). Returns false when some file does not know (no
+ * statistics); else *oldest is the oldest writer, or invalid when every
+ * version is frozen. *stubs gets the number of dead stubs the files hold.
+ */
+bool
+strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *oldest,
+							uint64 *stubs)
+{
+	OldestUnfrozen ou = {0, true, 0};
+
+	walk_tree_contents(tree, oldest_unfrozen_entry, oldest_unfrozen_file, &ou);
+	*oldest = FullTransactionIdFromU64(ou.min);
+	*stubs = ou.stubs;
+	return ou.known;
 }
 
 /* ------------------------------------------------------------------------
@@ -266,6 +297,44 @@ file_has_suspects(sg_table_reader *reader, TransactionId horizon)
 		!writer_settled(fs.unsettled_min, 0, horizon);
 }
 
+typedef struct SuspectWalk
+{
+	SuspectRanges sr;
+	TransactionId horizon;
+} SuspectWalk;
+
+static void
+suspect_entry(void *arg, sg_slice ikey, sg_slice value)
+{
+	SuspectWalk *sw = arg;
+	sg_parsed_ikey k;
+	StrataVersion v;
+
+	if (!sg_ikey_parse(ikey, &k) || k.user_key.len != STRATA_ROWID_KEY_LEN)
+	{
+		add_suspect_range(&sw->sr, 0, PG_UINT64_MAX);
+		return;
+	}
+	if (k.type != SG_TYPE_PUT)
+		return;					/* a reaped row: never dead again */
+	if (strata_version_decode(value.data, value.len, &v) &&
+		v.kind == STRATA_DATA &&
+		writer_settled(U64FromFullTransactionId(v.writer), v.flags, sw->horizon))
+		return;
+	add_suspect_range(&sw->sr, sg_decode_be64(k.user_key.data), sg_decode_be64(k.user_key.data));
+}
+
+static void
+suspect_file(void *arg, sg_table_reader *reader)
+{
+	SuspectWalk *sw = arg;
+	const sg_table_props *props = sg_table_reader_props(reader);
+
+	if (file_has_suspects(reader, sw->horizon))
+		add_suspect_range(&sw->sr, ikey_rowid_or(props->smallest_key, 0),
+						  ikey_rowid_or(props->largest_key, PG_UINT64_MAX));
+}
+
 /*
  * The row id ranges of tree that may hold a row dead to every snapshot,
  * sorted and disjoint, palloc'd; returns how many. A row is dead only when
@@ -283,69 +352,12 @@ int
 strata_tree_suspect_ranges(Relation rel, StrataTree *tree, TransactionId horizon,
 						   StrataRowRange **ranges)
 {
-	PinnedSet	ps;
-	StrataLocalVersion *lv;
-	StrataHoldId lv_hold;
-	SuspectRanges sr = {NULL, 0, 0};
+	SuspectWalk sw = {{NULL, 0, 0}, horizon};
+	SuspectRanges sr;
 	int			out = 0;
 
-	pin_memtables(tree, &ps);
-	PG_TRY();
-	{
-		for (int i = 0; i < ps.n; i++)
-		{
-			sg_memtable mt;
-			sg_iter    *it;
-
-			strata_memtable_attach(ps.mts[i], &mt);
-			it = sg_memtable_iter(&mt);
-			for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
-			{
-				sg_parsed_ikey k;
-				StrataVersion v;
-				sg_slice	value = sg_iter_value(it);
-				uint64		rowid;
-
-				if (!sg_ikey_parse(sg_iter_key(it), &k) ||
-					k.user_key.len != STRATA_ROWID_KEY_LEN)
-				{
-					add_suspect_range(&sr, 0, PG_UINT64_MAX);
-					continue;
-				}
-				rowid = sg_decode_be64(k.user_key.data);
-				if (k.type != SG_TYPE_PUT)
-					continue;	/* a reaped row: never dead again */
-				if (strata_version_decode(value.data, value.len, &v) &&
-					v.kind == STRATA_DATA &&
-					writer_settled(U64FromFullTransactionId(v.writer), v.flags, horizon))
-					continue;
-				add_suspect_range(&sr, rowid, rowid);
-			}
-			sg_iter_destroy(it);
-		}
-		lv = strata_local_version_get(tree, &lv_hold);
-		for (int i = 0; i < strata_local_version_nfiles(lv); i++)
-		{
-			int			level;
-			uint64		number;
-			sg_table_reader *reader;
-			const sg_table_props *props;
-
-			strata_local_version_file(lv, i, &level, &number, &reader);
-			if (!file_has_suspects(reader, horizon))
-				continue;
-			props = sg_table_reader_props(reader);
-			add_suspect_range(&sr, ikey_rowid_or(props->smallest_key, 0),
-							  ikey_rowid_or(props->largest_key, PG_UINT64_MAX));
-		}
-		strata_local_version_release(lv, lv_hold);
-	}
-	PG_FINALLY();
-	{
-		unpin_memtables(&ps);
-	}
-	PG_END_TRY();
-
+	walk_tree_contents(tree, suspect_entry, suspect_file, &sw);
+	sr = sw.sr;
 	if (sr.n > 0)
 	{
 		qsort(sr.r, sr.n, sizeof(StrataRowRange), compare_range_lo);

@@ -46,9 +46,9 @@
  *    leaves all of that to the compactions the worker runs anyway, so its
  *    cost follows the table's garbage and a read of the tree, not a
  *    rewrite of it (doc/DESIGN.md §5).
- * 2. A scan of the row ids that may hold a row dead to every snapshot
- *    (strata_tree_suspect_ranges: memtable entries and SSTables that hold
- *    anything but settled row data; the rest is skipped, as heap skips
+ * 2. A scan of the row ids that changed since compaction froze them
+ *    (strata_tree_suspect_ranges: memtable entries and SSTables holding
+ *    anything but frozen row data; the rest is skipped, as heap skips
  *    all-visible pages) collects the TIDs of rows dead to every snapshot
  *    (stubs, and dead rows compaction has not reached), at most
  *    maintenance_work_mem of them at a time as heap does; each batch is
@@ -238,11 +238,21 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	vistest = GlobalVisTestFor(rel);
 
 	/*
-	 * Only the row ids that may hold a dead row are read (read.c): what
-	 * no change reached since it was written, heap's all-visible pages,
-	 * is skipped, so a VACUUM costs what the table's changes cost.
+	 * Only the row ids changed since compaction froze them are read
+	 * (read.c): frozen rows, heap's all-visible pages, are skipped, so a
+	 * VACUUM of a large table costs what its recent changes cost.
+	 * DISABLE_PAGE_SKIPPING reads them all, as on heap.
 	 */
-	nranges = strata_tree_suspect_ranges(rel, tree, oldest_xmin, &ranges);
+	if (params->options & VACOPT_DISABLE_PAGE_SKIPPING)
+	{
+		/* heap reads every page then: every row id, here */
+		nranges = 1;
+		ranges = palloc(sizeof(StrataRowRange));
+		ranges[0].lo = 0;
+		ranges[0].hi = PG_UINT64_MAX;
+	}
+	else
+		nranges = strata_tree_suspect_ranges(rel, tree, &ranges);
 	tscan = strata_tree_scan_begin(rel, tree, false);
 	for (int r = 0; r < nranges; r++)
 	{
@@ -359,7 +369,7 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 		StringInfoData buf;
 
 		initStringInfo(&buf);
-		appendStringInfo(&buf, "blocks: " UINT64_FORMAT " scanned of " UINT64_FORMAT " (the rest holds no change since it was written)\n",
+		appendStringInfo(&buf, "blocks: " UINT64_FORMAT " scanned of " UINT64_FORMAT " (the rest holds only frozen rows)\n",
 						 scanned_blocks, total_blocks);
 		appendStringInfo(&buf, "index scans: %d\n", vs.index_scans);
 		appendStringInfo(&buf, "rows: %.0f removed, %.0f remain, %.0f are dead but not yet removable\n",

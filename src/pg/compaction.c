@@ -530,7 +530,7 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 		job.open_arg = dir;
 		job.new_file = next_file_number;
 		job.new_file_arg = vs;
-		strata_stats_acc_init(&acc, inputs_hwm(&pick), gc.horizon);
+		strata_stats_acc_init(&acc, inputs_hwm(&pick));
 		job.observe = strata_stats_observe;
 		job.user_stats = strata_stats_finish;
 		job.stats_arg = &acc;

@@ -63,7 +63,7 @@ flush_one_at(StrataTree *tree, uint64 forced_log_number)
 	expect.entries = tree->imm_entries[0];
 	tree_id = tree->tree_id;
 	/* every row id in the memtable was handed out below this */
-	strata_stats_acc_init(&acc, tree->next_rowid, InvalidTransactionId);
+	strata_stats_acc_init(&acc, tree->next_rowid);
 
 	/*
 	 * Engine WAL records ending at or below this are all in imm[0] or

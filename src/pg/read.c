@@ -266,98 +266,68 @@ ikey_rowid_or(sg_slice ikey, uint64 otherwise)
 }
 
 /*
- * Row data whose writer's outcome counts as settled for VACUUM: frozen or
- * flagged committed, or finished before horizon (every xid below it is)
- * and committed.
+ * Does an SSTable hold anything but frozen row data, by its statistics?
+ * (Files without statistics may.)
  */
 static bool
-writer_settled(uint64 writer, uint16 flags, TransactionId horizon)
-{
-	TransactionId xid = XidFromFullTransactionId(FullTransactionIdFromU64(writer));
-
-	if (flags & (STRATA_VF_FROZEN | STRATA_VF_COMMITTED))
-		return true;
-	return TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, horizon) &&
-		TransactionIdDidCommit(xid);
-}
-
-/* Does an SSTable hold a suspect, by its statistics? */
-static bool
-file_has_suspects(sg_table_reader *reader, TransactionId horizon)
+file_has_suspects(sg_table_reader *reader)
 {
 	StrataFileStats fs;
 
-	if (!strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, &fs) ||
-		!fs.has_suspects || fs.other_suspects > 0)
-		return true;
-	if (fs.unsettled_min == 0)
-		return false;
-	/* one writer (a bulk load): settled if it has committed since */
-	return fs.unsettled_min != fs.unsettled_max ||
-		!writer_settled(fs.unsettled_min, 0, horizon);
+	return !strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, &fs) ||
+		fs.oldest_unfrozen != 0 || fs.dead_stubs > 0;
 }
-
-typedef struct SuspectWalk
-{
-	SuspectRanges sr;
-	TransactionId horizon;
-} SuspectWalk;
 
 static void
 suspect_entry(void *arg, sg_slice ikey, sg_slice value)
 {
-	SuspectWalk *sw = arg;
+	SuspectRanges *sr = arg;
 	sg_parsed_ikey k;
 	StrataVersion v;
 
 	if (!sg_ikey_parse(ikey, &k) || k.user_key.len != STRATA_ROWID_KEY_LEN)
 	{
-		add_suspect_range(&sw->sr, 0, PG_UINT64_MAX);
+		add_suspect_range(sr, 0, PG_UINT64_MAX);
 		return;
 	}
 	if (k.type != SG_TYPE_PUT)
-		return;					/* a reaped row: never dead again */
+		return;					/* a reaped row: readers no longer find it */
 	if (strata_version_decode(value.data, value.len, &v) &&
-		v.kind == STRATA_DATA &&
-		writer_settled(U64FromFullTransactionId(v.writer), v.flags, sw->horizon))
+		v.kind == STRATA_DATA && (v.flags & STRATA_VF_FROZEN))
 		return;
-	add_suspect_range(&sw->sr, sg_decode_be64(k.user_key.data), sg_decode_be64(k.user_key.data));
+	add_suspect_range(sr, sg_decode_be64(k.user_key.data), sg_decode_be64(k.user_key.data));
 }
 
 static void
 suspect_file(void *arg, sg_table_reader *reader)
 {
-	SuspectWalk *sw = arg;
+	SuspectRanges *sr = arg;
 	const sg_table_props *props = sg_table_reader_props(reader);
 
-	if (file_has_suspects(reader, sw->horizon))
-		add_suspect_range(&sw->sr, ikey_rowid_or(props->smallest_key, 0),
+	if (file_has_suspects(reader))
+		add_suspect_range(sr, ikey_rowid_or(props->smallest_key, 0),
 						  ikey_rowid_or(props->largest_key, PG_UINT64_MAX));
 }
 
 /*
- * The row id ranges of tree that may hold a row dead to every snapshot,
- * sorted and disjoint, palloc'd; returns how many. A row is dead only when
- * its newest version that was not rolled back is not row data, or when
- * every version of it was rolled back; so some memtable entry or some
- * file holds a "suspect" for it: a version other than row data, or row
- * data whose writer is not settled (writer_settled, with horizon VACUUM's
- * oldest xmin). Memtables are read entry by entry, files by their
- * statistics (filestats.c), whole file ranges. Memtables are pinned before
- * the files are listed, as readers do: a flush in between is seen twice,
- * never missed. Rows that become dead after this are for the next VACUUM,
- * as on heap.
+ * The row id ranges of tree that VACUUM must read, sorted and disjoint,
+ * palloc'd; returns how many. What it may skip is strata's counterpart of
+ * heap's all-visible pages: rows whose every version is frozen row data
+ * (compaction froze them: visible to every snapshot, now and later). Any
+ * other version is a "suspect": a change since then (row data not yet
+ * frozen, a delete, a move, a lock, a dead stub), where a row may be dead
+ * or new; as heap reads the pages changed since they were all-visible,
+ * VACUUM reads these, and counts the rows there. Memtables are read entry
+ * by entry (engine tombstones of reaped rows aside), files by their
+ * statistics (no unfrozen writer, no stub), whole file ranges.
  */
 int
-strata_tree_suspect_ranges(Relation rel, StrataTree *tree, TransactionId horizon,
-						   StrataRowRange **ranges)
+strata_tree_suspect_ranges(Relation rel, StrataTree *tree, StrataRowRange **ranges)
 {
-	SuspectWalk sw = {{NULL, 0, 0}, horizon};
-	SuspectRanges sr;
+	SuspectRanges sr = {NULL, 0, 0};
 	int			out = 0;
 
-	walk_tree_contents(tree, suspect_entry, suspect_file, &sw);
-	sr = sw.sr;
+	walk_tree_contents(tree, suspect_entry, suspect_file, &sr);
 	if (sr.n > 0)
 	{
 		qsort(sr.r, sr.n, sizeof(StrataRowRange), compare_range_lo);

@@ -27,10 +27,9 @@ extern bool strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree,
 										FullTransactionId *oldest, uint64 *stubs);
 
 /*
- * Row id ranges [lo, hi] of tree that may hold a row dead to every
- * snapshot, as VACUUM with oldest xmin horizon needs them: sorted,
- * disjoint, palloc'd into *ranges; returns how many (read.c says why the
- * rest holds none).
+ * Row id ranges [lo, hi] of tree that VACUUM must read: everything but
+ * rows made only of frozen row data (heap's all-visible pages). Sorted,
+ * disjoint, palloc'd into *ranges; returns how many (read.c says why).
  */
 typedef struct StrataRowRange
 {
@@ -38,7 +37,7 @@ typedef struct StrataRowRange
 	uint64		hi;
 } StrataRowRange;
 
-extern int	strata_tree_suspect_ranges(Relation rel, StrataTree *tree, TransactionId horizon,
+extern int	strata_tree_suspect_ranges(Relation rel, StrataTree *tree,
 									   StrataRowRange **ranges);
 
 /* A forward scan over every row: each step one row id and its versions. */

@@ -121,6 +121,20 @@ strata_stamp_slot(TupleTableSlot *slot, CommandId cid)
 	tuple->t_data->t_infomask |= HEAP_XMAX_INVALID;
 }
 
+/*
+ * COPY FREEZE and REFRESH MATERIALIZED VIEW pass TABLE_INSERT_FROZEN when
+ * the relation's relfilenode was created in the current subtransaction:
+ * every abort that would undo the rows drops the relfilenode and with it
+ * the tree, so the rows may be written frozen, visible to every snapshot
+ * as heap's are (HEAP_XMIN_FROZEN), and VACUUM and compaction have no
+ * freezing left to do for them.
+ */
+static uint8
+insert_flags(int options)
+{
+	return (options & TABLE_INSERT_FROZEN) ? (STRATA_VF_FROZEN | STRATA_VF_COMMITTED) : 0;
+}
+
 void
 strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 					int options, BulkInsertState bistate)
@@ -130,7 +144,7 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	uint64		rowid;
 
 	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
-	strata_encode_data(&v, slot, cid, 0);
+	strata_encode_data(&v, slot, cid, insert_flags(options));
 	rowid = strata_tree_alloc_rowid(tree);
 	strata_tree_append(rel, tree, rowid, &v);
 	pfree(v.data);
@@ -199,7 +213,7 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	for (int i = 0; i < ntuples; i++)
 	{
 		versions[i] = palloc(sizeof(StringInfoData));
-		strata_encode_data(versions[i], slots[i], cid, 0);
+		strata_encode_data(versions[i], slots[i], cid, insert_flags(options));
 		rowids[i] = strata_tree_alloc_rowid(tree);
 	}
 	strata_tree_append_many(rel, tree, rowids, versions, ntuples);

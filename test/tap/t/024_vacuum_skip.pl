@@ -13,7 +13,9 @@
 #  (f) deletes still in the memtable: found;
 #  (g) compacted again: nothing read; DISABLE_PAGE_SKIPPING reads every
 #      block, as on heap; the table answers the same by index and by
-#      sequential scan throughout.
+#      sequential scan throughout;
+#  (h) COPY FREEZE writes frozen rows, which VACUUM skips at once; rolled
+#      back with its TRUNCATE it leaves nothing.
 use strict;
 use warnings;
 use FindBin;
@@ -59,6 +61,7 @@ sub check_answers
 }
 
 my ($scanned, $total, $removed, $remain);
+my $ret;
 
 # (a)
 ($scanned, $total, $removed, $remain) = vacuum_t();
@@ -122,6 +125,45 @@ is($removed, 0, '(g) nothing removed');
 is($scanned, $total, '(g) DISABLE_PAGE_SKIPPING reads every block');
 is($remain, 30175, '(g) and counts every row');
 check_answers('30175:459634526', '(g)');
+
+# (h) COPY FREEZE into a table truncated in the same transaction writes
+# its rows frozen, as heap's are: a VACUUM right after reads nothing and
+# keeps the count; a COPY FREEZE rolled back with its TRUNCATE leaves the
+# old rows, and none of the copied ones.
+my $csv = $node->basedir . '/fz.csv';
+$node->safe_psql('postgres', qq{
+	CREATE TABLE fz (id int PRIMARY KEY, v text) USING strata;
+	INSERT INTO fz SELECT g, 'old' FROM generate_series(1, 100) g;
+	COPY (SELECT g, 'copied' FROM generate_series(1, 20000) g) TO '$csv';
+	BEGIN;
+	TRUNCATE fz;
+	COPY fz FROM '$csv' (FREEZE);
+	ROLLBACK;
+});
+is($node->safe_psql('postgres', q{SELECT count(*) || ':' || count(*) FILTER (WHERE v = 'old') FROM fz}),
+	'100:100', '(h) a COPY FREEZE rolled back with its TRUNCATE leaves the old rows only');
+$node->safe_psql('postgres', qq{
+	BEGIN;
+	TRUNCATE fz;
+	COPY fz FROM '$csv' (FREEZE);
+	COMMIT;
+	SELECT stratago.flush('fz');
+});
+my ($out, $err) = ('', '');
+$node->psql('postgres', 'VACUUM (VERBOSE) fz', stdout => \$out, stderr => \$err);
+like($err, qr/blocks: 0 scanned of [1-9]\d*/, '(h) rows COPY FREEZE wrote are not read by VACUUM');
+is($node->safe_psql('postgres', q{
+	SET enable_seqscan = off;
+	SELECT count(*) || ':' || sum(id) FROM fz WHERE id > 0}),
+	'20000:200010000', '(h) and they answer by index');
+($ret, $out, $err) = $node->psql('postgres', qq{
+	BEGIN;
+	TRUNCATE fz;
+	SAVEPOINT s;
+	COPY fz FROM '$csv' (FREEZE);
+});
+like($err, qr/cannot perform COPY FREEZE because the table was not created or truncated in the current subtransaction/,
+	'(h) COPY FREEZE after a savepoint is refused, as on heap');
 
 $node->stop;
 done_testing();

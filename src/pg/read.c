@@ -231,9 +231,27 @@ typedef struct SuspectRanges
 	int			cap;
 } SuspectRanges;
 
+/* Is a range starting at lo to be read together with last (lo >= last->lo)? */
+static bool
+joins_range(const StrataRowRange *last, uint64 lo)
+{
+	return lo <= last->hi || lo - last->hi <= SUSPECT_RANGE_GAP;
+}
+
 static void
 add_suspect_range(SuspectRanges *sr, uint64 lo, uint64 hi)
 {
+	StrataRowRange *last = sr->n > 0 ? &sr->r[sr->n - 1] : NULL;
+
+	/*
+	 * A memtable's entries come in key order, a hot row's versions one
+	 * after another: extend the last range rather than keep one per entry.
+	 */
+	if (last != NULL && lo >= last->lo && joins_range(last, lo))
+	{
+		last->hi = Max(last->hi, hi);
+		return;
+	}
 	if (sr->n == sr->cap)
 	{
 		sr->cap = sr->cap == 0 ? 64 : sr->cap * 2;
@@ -335,8 +353,7 @@ strata_tree_suspect_ranges(Relation rel, StrataTree *tree, StrataRowRange **rang
 		{
 			StrataRowRange *last = &sr.r[out];
 
-			if (sr.r[i].lo <= last->hi ||
-				sr.r[i].lo - last->hi <= SUSPECT_RANGE_GAP)
+			if (joins_range(last, sr.r[i].lo))
 				last->hi = Max(last->hi, sr.r[i].hi);
 			else
 				sr.r[++out] = sr.r[i];

@@ -206,3 +206,73 @@ RESET enable_seqscan;
 RESET enable_bitmapscan;
 SELECT (SELECT (count(*), sum(v), sum(id)) FROM fet_t) =
 	   (SELECT (count(*), sum(v), sum(id)) FROM fet_twin) AS seqscan_agrees;
+
+-- Sequential scans read entries straight from a leaf (one block or one
+-- memtable, engine/base/iter.h) while no other source has a key below
+-- theirs, and go through the merge only where sources interleave: a row
+-- whose versions are split over a memtable and files, a hot row's chain,
+-- VACUUM's engine tombstones over its reaped rows. Every state below is
+-- compared with a heap twin given the same writes.
+CREATE TABLE leaf_t (id int, v int, pad text) USING strata;
+CREATE TABLE leaf_twin (id int, v int, pad text) USING heap;
+CREATE FUNCTION leaf_same() RETURNS boolean LANGUAGE sql AS $$
+	SELECT (SELECT (count(*), sum(v), md5(string_agg(id || ':' || v || pad, ',' ORDER BY id)))
+			  FROM leaf_t) =
+		   (SELECT (count(*), sum(v), md5(string_agg(id || ':' || v || pad, ',' ORDER BY id)))
+			  FROM leaf_twin);
+$$;
+CREATE FUNCTION leaf_do(q text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format(q, 'leaf_t');
+	EXECUTE format(q, 'leaf_twin');
+END $$;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+SET enable_seqscan = on;
+SELECT leaf_do('INSERT INTO %I SELECT g, g %% 100, md5(g::text) FROM generate_series(1, 30000) g');
+SELECT stratago.flush('leaf_t');
+-- a settled table: nearly every entry from a leaf
+SELECT * FROM stratago.read_stats() \gset before_
+SELECT leaf_same() AS settled_same;
+SELECT s.scan_leaf_entries - :before_scan_leaf_entries >= 30000 AS from_leaves,
+	   s.scan_stack_entries - :before_scan_stack_entries < 100 AS hardly_through_merge
+  FROM stratago.read_stats() s;
+-- versions split between the memtable and the files, a hot row, new rows
+SELECT leaf_do('UPDATE %I SET v = v + 1 WHERE id %% 7 = 0');
+SELECT leaf_do('DELETE FROM %I WHERE id %% 11 = 0');
+SELECT leaf_do('INSERT INTO %I SELECT g, 1, md5(g::text) FROM generate_series(30001, 31000) g');
+DO $$
+BEGIN
+	FOR i IN 1..30 LOOP
+		PERFORM leaf_do('UPDATE %I SET v = v + 1 WHERE id IN (5, 6, 30500)');
+	END LOOP;
+END $$;
+SELECT leaf_same() AS interleaved_same;
+SELECT stratago.flush('leaf_t');
+SELECT leaf_same() AS flushed_same;
+-- the transaction's own writes, and a savepoint rolled back
+BEGIN;
+SELECT leaf_do('UPDATE %I SET v = -v WHERE id BETWEEN 100 AND 300');
+SAVEPOINT s;
+SELECT leaf_do('DELETE FROM %I WHERE id BETWEEN 200 AND 250');
+ROLLBACK TO SAVEPOINT s;
+SELECT leaf_same() AS own_writes_same;
+COMMIT;
+-- VACUUM reaps the deleted rows: engine tombstones above their stubs,
+-- first in the memtable, then flushed into a file of their own
+VACUUM leaf_t;
+VACUUM leaf_twin;
+SELECT leaf_same() AS reaped_same;
+SELECT stratago.flush('leaf_t');
+SELECT leaf_same() AS reaped_flushed_same;
+SELECT stratago.compact('leaf_t');
+SELECT * FROM stratago.read_stats() \gset before_
+SELECT leaf_same() AS compacted_same;
+SELECT s.scan_leaf_entries - :before_scan_leaf_entries > 20000 AS compacted_from_leaves,
+	   s.scan_stack_entries - :before_scan_stack_entries < 100 AS compacted_hardly_through_merge
+  FROM stratago.read_stats() s;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+RESET enable_seqscan;
+DROP TABLE leaf_t, leaf_twin;
+DROP FUNCTION leaf_same(), leaf_do(text);

@@ -90,9 +90,10 @@ COMMENT ON FUNCTION maintenance_progress() IS 'the maintenance worker''s current
 REVOKE EXECUTE ON FUNCTION maintenance_progress() FROM PUBLIC;
 
 CREATE FUNCTION read_stats(OUT lookups bigint, OUT fetcher_steps bigint,
-                           OUT fetcher_seeks bigint)
+                           OUT fetcher_seeks bigint, OUT scan_leaf_entries bigint,
+                           OUT scan_stack_entries bigint)
 AS 'MODULE_PATHNAME', 'stratago_read_stats' LANGUAGE C;
-COMMENT ON FUNCTION read_stats() IS 'this backend''s reads of rows by row id: point lookups, and index or bitmap fetches answered by stepping a kept iterator forward or by seeking it';
+COMMENT ON FUNCTION read_stats() IS 'this backend''s reads of rows: point lookups; index or bitmap fetches answered by stepping a kept iterator forward or by seeking it; entries scans read straight from a block or memtable, or through the merge above them';
 
 -- Monitoring views, readable by pg_monitor (doc/OPERATIONS.md has example
 -- queries). Each strata table of the current database the caller may see

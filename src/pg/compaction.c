@@ -272,7 +272,7 @@ oti_destroy(sg_iter *it)
 
 static const sg_iter_ops owned_table_iter_ops = {
 	oti_valid, oti_seek_to_first, oti_seek, oti_next, oti_key, oti_value,
-	oti_status, oti_destroy
+	oti_status, oti_destroy, NULL, NULL
 };
 
 static sg_iter *

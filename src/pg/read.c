@@ -542,14 +542,37 @@ struct StrataTreeScan
 	sg_iter    *it;				/* versions view over the merged sources */
 	MemoryContext rowcxt;		/* versions of the current row */
 	bool		started;
+	bool		row_collected;	/* rowcxt holds the last row's versions */
+
+	/*
+	 * A leaf of it being stepped (engine/base/iter.h): while entries stay
+	 * below bound they come straight from one block or memtable, without
+	 * the merge and the view above it, which is most of a scan's cost per
+	 * row otherwise. While leaf is set, it is neither moved nor read:
+	 * leave_leaf() resyncs it first. bypass_leaf: the leaf just left gave
+	 * nothing (its first entry tied with the bound), so the next entry is
+	 * taken through it.
+	 */
+	sg_iter    *leaf;
+	sg_slice	bound;
+	bool		leaf_stepped;
+	bool		bypass_leaf;
+	bool		bound_is_row;	/* bound is a row id's key: compared as numbers */
+	uint64		bound_rowid;
+	uint64		bound_trailer;
+
+	/* The entry the scan stands on, once read (current_entry). */
+	bool		have_entry;
+	sg_parsed_ikey entry_key;
+	sg_slice	entry_value;
 
 	/*
 	 * The row returned last was its single version, decoded where the
-	 * iterator holds it: the iterator still stands on it, and moves to the
-	 * next row id only at the next call (the engine's values stay valid
-	 * until the iterator moves).
+	 * scan stands (valid until the scan moves): its older versions are
+	 * passed over at the next call.
 	 */
-	bool		advance_pending;
+	bool		skip_pending;
+	uint64		skip_rowid;
 	StrataVersion single;
 };
 
@@ -595,72 +618,210 @@ strata_tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains)
 	return scan;
 }
 
+/* Stop stepping the leaf: the iterator takes up the leaf's position. */
+static void
+leave_leaf(StrataTreeScan *scan)
+{
+	if (scan->leaf == NULL)
+		return;
+	scan->leaf = NULL;
+	scan->have_entry = false;
+	sg_iter_resync(scan->it);
+	if (!scan->leaf_stepped)
+		scan->bypass_leaf = true;
+}
+
 void
 strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid)
 {
 	char		key[STRATA_ROWID_KEY_LEN];
 
+	leave_leaf(scan);
+	scan->have_entry = false;
 	sg_encode_be64(key, rowid);
 	sg_iter_seek(scan->it, sg_slice_make(key, sizeof(key)));
 	scan->started = true;
-	scan->advance_pending = false;
+	scan->bypass_leaf = false;
+	scan->skip_pending = false;
 }
 
-/* The scan's current key. REQUIRES: the iterator is valid. */
+/* Parse an entry's key, which must be a row id's. */
 static void
-parse_scan_key(StrataTreeScan *scan, sg_parsed_ikey *k)
+parse_entry_key(StrataTreeScan *scan, sg_slice key, sg_parsed_ikey *k)
 {
-	if (!sg_ikey_parse(sg_iter_key(scan->it), k) || k->user_key.len != STRATA_ROWID_KEY_LEN)
+	if (!sg_ikey_parse(key, k) || k->user_key.len != STRATA_ROWID_KEY_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("malformed key in strata table \"%s\"",
 						RelationGetRelationName(scan->rel))));
 }
 
+/* Take the leaf it offers, if any; false if none. */
+static bool
+take_leaf(StrataTreeScan *scan)
+{
+	scan->leaf = sg_iter_leaf(scan->it, &scan->bound);
+	if (scan->leaf == NULL)
+		return false;
+	scan->leaf_stepped = false;
+	/* a row id's key (all a tree holds) orders as (row id, newest first) */
+	scan->bound_is_row = scan->bound.len == STRATA_ROWID_KEY_LEN + SG_IKEY_TRAILER_LEN;
+	if (scan->bound_is_row)
+	{
+		scan->bound_rowid = sg_decode_be64(scan->bound.data);
+		scan->bound_trailer = sg_ikey_trailer(scan->bound);
+	}
+	return true;
+}
+
+/* Is the leaf's entry, key *k (raw: key), below the leaf's bound? */
+static inline bool
+below_bound(StrataTreeScan *scan, sg_slice key, const sg_parsed_ikey *k)
+{
+	uint64		rowid;
+
+	if (scan->bound.len == 0)
+		return true;
+	if (!scan->bound_is_row)
+		return sg_ikey_compare(key, scan->bound) < 0;
+	rowid = sg_decode_be64(k->user_key.data);
+	return rowid < scan->bound_rowid ||
+		(rowid == scan->bound_rowid &&
+		 sg_ikey_pack_trailer(k->seq, k->type) > scan->bound_trailer);
+}
+
 /*
- * Every version of rowid, newest first, into vc, leaving the iterator on
- * the next row id. REQUIRES: the iterator is on rowid's newest version,
- * whose key is *k.
+ * The entry the scan stands on: its key parsed into *k and its value,
+ * from the leaf while one serves, else from the iterator (which hands out
+ * a leaf when it has one). False at the end of the tree.
+ */
+static bool
+current_entry(StrataTreeScan *scan, sg_parsed_ikey *k, sg_slice *value)
+{
+	while (!scan->have_entry)
+	{
+		if (scan->leaf != NULL)
+		{
+			sg_slice	key;
+
+			if (sg_iter_valid(scan->leaf))
+			{
+				key = sg_iter_key(scan->leaf);
+				parse_entry_key(scan, key, &scan->entry_key);
+				if (below_bound(scan, key, &scan->entry_key))
+				{
+					scan->entry_value = sg_iter_value(scan->leaf);
+					scan->have_entry = true;
+					read_counters.scan_leaf_entries++;
+					break;
+				}
+			}
+			leave_leaf(scan);
+			continue;
+		}
+		if (!sg_iter_valid(scan->it))
+			return false;
+		if (!scan->bypass_leaf && take_leaf(scan))
+			continue;
+		parse_entry_key(scan, sg_iter_key(scan->it), &scan->entry_key);
+		scan->entry_value = sg_iter_value(scan->it);
+		scan->have_entry = true;
+		read_counters.scan_stack_entries++;
+	}
+	*k = scan->entry_key;
+	*value = scan->entry_value;
+	return true;
+}
+
+/* Step past the entry the scan stands on. REQUIRES: current_entry() was true. */
+static void
+step_entry(StrataTreeScan *scan)
+{
+	scan->have_entry = false;
+	if (scan->leaf != NULL)
+	{
+		sg_iter_next(scan->leaf);
+		scan->leaf_stepped = true;
+		return;
+	}
+	sg_iter_next(scan->it);
+	scan->bypass_leaf = false;
+}
+
+/*
+ * Versions of one row stepped over in a leaf before the rest are left to
+ * the versions view, which seeks past a hot row's long chain.
+ */
+#define SKIP_STEPS_IN_LEAF 8
+
+/* Pass over what is left of rowid's versions. */
+static void
+skip_row(StrataTreeScan *scan, uint64 rowid)
+{
+	sg_parsed_ikey k;
+	sg_slice	value;
+	int			steps = 0;
+
+	while (current_entry(scan, &k, &value) && sg_decode_be64(k.user_key.data) == rowid)
+	{
+		if (scan->leaf == NULL || ++steps > SKIP_STEPS_IN_LEAF)
+		{
+			leave_leaf(scan);
+			scan->have_entry = false;
+			sg_versions_iter_next_key(scan->it);
+			scan->bypass_leaf = false;
+			return;
+		}
+		step_entry(scan);
+	}
+}
+
+/*
+ * Every version of rowid, newest first, into vc, leaving the scan on the
+ * next row id. REQUIRES: the scan stands on rowid's newest version, whose
+ * key is *k and value value. A tombstone of the engine hides the versions
+ * after it.
  */
 static void
-collect_row(StrataTreeScan *scan, sg_parsed_ikey *k, uint64 rowid, VersionCollector *vc)
+collect_row(StrataTreeScan *scan, sg_parsed_ikey *k, sg_slice value, uint64 rowid,
+			VersionCollector *vc)
 {
 	for (;;)
 	{
-		if (k->type == SG_TYPE_PUT)
-			collect_version(vc, k->seq, sg_iter_value(scan->it));
+		if (k->type != SG_TYPE_PUT)
+		{
+			skip_row(scan, rowid);
+			return;
+		}
+		collect_version(vc, k->seq, value);
 		if (vc->corrupt)
 			report_corrupt_version(scan->rel, rowid);
 		if (vc->complete && !scan->full_chains)
 		{
-			sg_versions_iter_next_key(scan->it);
+			skip_row(scan, rowid);
 			return;
 		}
-		sg_iter_next(scan->it);
-		if (!sg_iter_valid(scan->it) || !sg_ikey_parse(sg_iter_key(scan->it), k) ||
-			k->user_key.len != STRATA_ROWID_KEY_LEN ||
-			sg_decode_be64(k->user_key.data) != rowid)
+		step_entry(scan);
+		if (!current_entry(scan, k, &value) || sg_decode_be64(k->user_key.data) != rowid)
 			return;
 	}
 }
 
 /*
  * Most rows of a settled table have one version, which every snapshot here
- * sees or not by itself: if the version the iterator stands on (key *k) is
- * such a row's, decode it in place into scan->single (valid until the
- * iterator moves), with no copy and no collection. Anything else (a chain,
- * a speculative insert's undoing, damage) is left to collect_row, from the
- * same place.
+ * sees or not by itself: if the version the scan stands on (key *k, value
+ * value) is such a row's, decode it in place into scan->single (valid
+ * until the scan moves), with no copy and no collection. Anything else (a
+ * chain, a speculative insert's undoing, damage) is left to collect_row,
+ * from the same place.
  */
 static bool
-decode_single_version(StrataTreeScan *scan, const sg_parsed_ikey *k)
+decode_single_version(StrataTreeScan *scan, const sg_parsed_ikey *k, sg_slice value)
 {
 	StrataVersion *v = &scan->single;
-	sg_slice	value;
 
 	if (k->type != SG_TYPE_PUT || scan->full_chains)
 		return false;
-	value = sg_iter_value(scan->it);
 	if (!strata_version_decode(value.data, value.len, v) ||
 		(v->kind == STRATA_TOMBSTONE && (v->flags & STRATA_VF_KILLS_INSERT)) ||
 		!version_ends_chain(v))
@@ -673,35 +834,40 @@ bool
 strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 					  StrataVersion **versions, int *nversions)
 {
+	sg_parsed_ikey k;
+	sg_slice	value;
+
 	if (!scan->started)
 	{
 		sg_iter_seek_to_first(scan->it);
 		scan->started = true;
 	}
-	if (scan->advance_pending)
+	if (scan->skip_pending)
 	{
-		sg_versions_iter_next_key(scan->it);
-		scan->advance_pending = false;
+		scan->skip_pending = false;
+		skip_row(scan, scan->skip_rowid);
 	}
-	else
-		MemoryContextReset(scan->rowcxt);	/* the last row was collected there */
-
-	while (sg_iter_valid(scan->it))
+	if (scan->row_collected)
 	{
-		sg_parsed_ikey k;
+		MemoryContextReset(scan->rowcxt);
+		scan->row_collected = false;
+	}
+
+	while (current_entry(scan, &k, &value))
+	{
 		VersionCollector vc = VERSION_COLLECTOR_INIT(scan->rowcxt);
 
-		parse_scan_key(scan, &k);
 		*rowid = sg_decode_be64(k.user_key.data);
-
-		if (decode_single_version(scan, &k))
+		if (decode_single_version(scan, &k, value))
 		{
-			scan->advance_pending = true;
+			scan->skip_pending = true;
+			scan->skip_rowid = *rowid;
 			*versions = &scan->single;
 			*nversions = 1;
 			return true;
 		}
-		collect_row(scan, &k, *rowid, &vc);
+		scan->row_collected = true;
+		collect_row(scan, &k, value, *rowid, &vc);
 		if (vc.n == 0)
 			continue;			/* only a tombstone: the row is gone */
 		*versions = vc.versions;
@@ -841,26 +1007,23 @@ pin_view(StrataRowFetcher *f, Snapshot snapshot)
 /*
  * Move the view to rowid's newest version: step over a few rows from where
  * it stands if that is before rowid, else seek. True if rowid has a
- * version there (its key in *k).
+ * version there (its key in *k, its value in *value).
  */
 static bool
-view_find(StrataRowFetcher *f, uint64 rowid, sg_parsed_ikey *k)
+view_find(StrataRowFetcher *f, uint64 rowid, sg_parsed_ikey *k, sg_slice *value)
 {
 	StrataTreeScan *view = f->view;
-	char		key[STRATA_ROWID_KEY_LEN];
 
 	/*
-	 * The iterator stands on view_below or on the first row id after it:
-	 * only a row id past view_below may be stepped to, or the rows in
-	 * between were skipped.
+	 * The view stands on view_below or on the first row id after it: only
+	 * a row id past view_below may be stepped to, or the rows in between
+	 * were skipped.
 	 */
 	for (int steps = 0; f->view_positioned && rowid > f->view_below &&
-		 sg_iter_valid(view->it); steps++)
+		 current_entry(view, k, value); steps++)
 	{
-		uint64		at;
+		uint64		at = sg_decode_be64(k->user_key.data);
 
-		parse_scan_key(view, k);
-		at = sg_decode_be64(k->user_key.data);
 		if (at >= rowid)
 		{
 			read_counters.fetcher_steps++;
@@ -868,20 +1031,19 @@ view_find(StrataRowFetcher *f, uint64 rowid, sg_parsed_ikey *k)
 		}
 		if (steps == STRATA_FETCH_MAX_STEPS)
 			break;
-		sg_versions_iter_next_key(view->it);
+		skip_row(view, at);
 	}
+	leave_leaf(view);
 	strata_iter_check(view->it);
 
 	read_counters.fetcher_seeks++;
 	f->view_positioned = true;
-	sg_encode_be64(key, rowid);
-	sg_iter_seek(view->it, sg_slice_make(key, sizeof(key)));
-	if (!sg_iter_valid(view->it))
+	strata_tree_scan_seek(view, rowid);
+	if (!current_entry(view, k, value))
 	{
 		strata_iter_check(view->it);
 		return false;
 	}
-	parse_scan_key(view, k);
 	return sg_decode_be64(k->user_key.data) == rowid;
 }
 
@@ -891,6 +1053,7 @@ strata_row_fetcher_versions(StrataRowFetcher *f, uint64 rowid, Snapshot snapshot
 {
 	VersionCollector vc = VERSION_COLLECTOR_INIT(mcxt);
 	sg_parsed_ikey k;
+	sg_slice	value;
 	bool		near;
 	bool		found;
 
@@ -909,21 +1072,21 @@ strata_row_fetcher_versions(StrataRowFetcher *f, uint64 rowid, Snapshot snapshot
 
 	if (!view_serves(f, snapshot))
 		pin_view(f, snapshot);
-	found = view_find(f, rowid, &k);
+	found = view_find(f, rowid, &k, &value);
 	f->view_below = rowid;
 	if (found)
 	{
 		/*
-		 * A single version is read where the iterator stands, which then
-		 * stays on rowid (view_find steps past it next time); collect_row
-		 * leaves it after rowid, as a miss does.
+		 * A single version is read where the view stands, which then stays
+		 * on rowid (view_find steps past it next time); collect_row leaves
+		 * it after rowid, as a miss does.
 		 */
-		if (decode_single_version(f->view, &k))
+		if (decode_single_version(f->view, &k, value))
 		{
 			*versions = &f->view->single;
 			return 1;
 		}
-		collect_row(f->view, &k, rowid, &vc);
+		collect_row(f->view, &k, value, rowid, &vc);
 	}
 	*versions = vc.versions;
 	return vc.n;

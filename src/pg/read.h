@@ -65,15 +65,19 @@ extern int	strata_row_fetcher_versions(StrataRowFetcher *f, uint64 rowid, Snapsh
 extern void strata_row_fetcher_end(StrataRowFetcher *f);
 
 /*
- * How this backend read rows by row id since it started: point lookups
- * (strata_tree_versions), and a fetcher's reads answered by stepping its
- * kept iterator forward or by seeking it. Backend-local, no locks.
+ * How this backend read rows since it started: point lookups
+ * (strata_tree_versions); a fetcher's reads answered by stepping its kept
+ * iterator forward or by seeking it; and the entries forward scans read
+ * straight from a leaf (a block or a memtable) or through the whole
+ * iterator stack (engine/base/iter.h). Backend-local, no locks.
  */
 typedef struct StrataReadCounters
 {
 	uint64		lookups;
 	uint64		fetcher_steps;
 	uint64		fetcher_seeks;
+	uint64		scan_leaf_entries;
+	uint64		scan_stack_entries;
 } StrataReadCounters;
 
 extern void strata_read_counters_get(StrataReadCounters *counters);

@@ -341,15 +341,16 @@ stratago_memory_stats(PG_FUNCTION_ARGS)
 }
 
 /*
- * This backend's reads of rows by row id since it started. Few lookups
- * and many steps is an index or bitmap scan in row id order at work.
+ * This backend's reads of rows since it started (read.h). Few lookups and
+ * many steps is an index or bitmap scan in row id order at work; leaf
+ * entries are what scans read without the merge and view above a block.
  */
 Datum
 stratago_read_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[3];
-	bool		nulls[3] = {0};
+	Datum		values[5];
+	bool		nulls[5] = {0};
 	StrataReadCounters c;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -358,6 +359,8 @@ stratago_read_stats(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum((int64) c.lookups);
 	values[1] = Int64GetDatum((int64) c.fetcher_steps);
 	values[2] = Int64GetDatum((int64) c.fetcher_seeks);
+	values[3] = Int64GetDatum((int64) c.scan_leaf_entries);
+	values[4] = Int64GetDatum((int64) c.scan_stack_entries);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -174,7 +174,8 @@ array_destroy(sg_iter *it)
 
 static const sg_iter_ops array_ops = {
 	array_valid, array_seek_to_first, array_seek, array_next,
-	array_key, array_value, array_status, array_destroy
+	array_key, array_value, array_status, array_destroy,
+	sg_iter_leaf_self, NULL
 };
 
 /* An iterator over a sorted copy of e[0..n); fails on reaching fail_at. */
@@ -544,6 +545,70 @@ test_concat_equals_merge(void **state)
 	sg_iter_destroy(empty);
 }
 
+/*
+ * A merge over nchild children, each given runs of 1..20 consecutive
+ * entries (the shape a leaf serves: a level holding long stretches of the
+ * keys, with newer files above it); child 0 is a level (a concat over
+ * 1..4 pieces of its part). The child broken (if >= 0) fails half way.
+ */
+static sg_iter *
+merged_in_runs(sg_test_rng *rng, const dataset *d, int nchild, int broken)
+{
+	sg_iter    *kids[32];
+	entry	   *parts[32];
+	size_t		counts[32] = {0};
+
+	assert_true(nchild >= 1 && nchild <= 32);
+	for (int c = 0; c < nchild; c++)
+	{
+		parts[c] = malloc(sizeof(entry) * (d->n ? d->n : 1));
+		assert_non_null(parts[c]);
+	}
+	for (size_t i = 0; i < d->n;)
+	{
+		int			c = (int) sg_test_uniform(rng, (uint64_t) nchild);
+		size_t		run = 1 + sg_test_uniform(rng, 20);
+
+		for (; run > 0 && i < d->n; run--, i++)
+			parts[c][counts[c]++] = d->all[i];
+	}
+	for (int c = 0; c < nchild; c++)
+	{
+		size_t		fail_at = c == broken && counts[c] > 0 ? counts[c] / 2 : SIZE_MAX;
+
+		if (c == 0 && counts[0] > 0)
+		{
+			sg_iter    *pieces[4];
+			sg_slice	largest[4];
+			int			npieces = 1 + (int) sg_test_uniform(rng, 4);
+			size_t		from = 0;
+
+			for (int k = 0; k < npieces; k++)
+			{
+				size_t		to = k == npieces - 1 ? counts[0]
+					: from + sg_test_uniform(rng, counts[0] - from + 1);
+
+				if (to == from && k < npieces - 1)
+					to = from + (from < counts[0] ? 1 : 0);
+				pieces[k] = array_iter_new(parts[0] + from, to - from,
+										   fail_at >= from && fail_at < to ? fail_at - from : SIZE_MAX);
+				largest[k] = entry_ikey(&d->all[0]);	/* replaced below */
+				if (to > from)
+					largest[k] = entry_ikey(&parts[0][to - 1]);
+				else if (k > 0)
+					largest[k] = largest[k - 1];
+				from = to;
+			}
+			kids[0] = sg_concat_iter_new(pieces, largest, npieces);
+		}
+		else
+			kids[c] = array_iter_new(parts[c], counts[c], fail_at);
+	}
+	for (int c = 0; c < nchild; c++)
+		free(parts[c]);
+	return sg_merge_iter_new(kids, nchild);
+}
+
 /* The model of the visible view: newest version <= snap, unless a tombstone. */
 static size_t
 model_view(const dataset *d, uint64_t snap, const entry **out)
@@ -591,6 +656,168 @@ model_versions(const dataset *d, uint64_t snap, const entry **out)
 		i = j;
 	}
 	return n;
+}
+
+/* An entry as a reader got it: its internal key and value, copied. */
+typedef struct read_entry
+{
+	char		ikey[32];
+	size_t		ikey_len;
+	char		val[24];
+} read_entry;
+
+static void
+read_entry_set(read_entry *r, sg_slice key, sg_slice value)
+{
+	assert_true(key.len <= sizeof(r->ikey) && value.len < sizeof(r->val));
+	memcpy(r->ikey, key.data, key.len);
+	r->ikey_len = key.len;
+	memcpy(r->val, value.data, value.len);
+	r->val[value.len] = '\0';
+}
+
+/*
+ * Keep one entry a reader met, unless a tombstone of its key came before
+ * it (dead, *dead_len; SIZE_MAX: none), as the versions view passes over.
+ */
+static void
+take_entry(read_entry *got, size_t *n, size_t cap, sg_slice key, sg_slice value,
+		   char *dead, size_t *dead_len)
+{
+	sg_parsed_ikey p = {{NULL, 0}, 0, SG_TYPE_PUT};
+	bool		parsed = sg_ikey_parse(key, &p);
+
+	assert_true(parsed);
+	if (p.user_key.len == *dead_len && memcmp(p.user_key.data, dead, *dead_len) == 0)
+		return;
+	assert_true(*n < cap);
+	read_entry_set(&got[(*n)++], key, value);
+	*dead_len = SIZE_MAX;
+	if (p.type == SG_TYPE_DELETE && p.user_key.len <= 16)
+	{
+		memcpy(dead, p.user_key.data, p.user_key.len);
+		*dead_len = p.user_key.len;
+	}
+}
+
+/*
+ * Read it to the end the way a scan does (read.c): step its leaf while
+ * one is on offer and its keys stay below the bound, then resync; when
+ * the leaf gives nothing (its first entry ties with the bound) or none is
+ * on offer, take one entry through it. Returns how many entries were
+ * kept; *through_leaf counts the steps the leaf took.
+ */
+static size_t
+read_through_leaves(sg_iter *it, read_entry *got, size_t cap, size_t *through_leaf)
+{
+	size_t		n = 0;
+	char		dead[16];
+	size_t		dead_len = SIZE_MAX;
+
+	*through_leaf = 0;
+	while (sg_iter_valid(it))
+	{
+		sg_slice	bound = {NULL, 0};
+		sg_iter    *leaf = sg_iter_leaf(it, &bound);
+		size_t		took = 0;
+
+		while (leaf != NULL && sg_iter_valid(leaf) &&
+			   (bound.len == 0 || sg_ikey_compare(sg_iter_key(leaf), bound) < 0))
+		{
+			take_entry(got, &n, cap, sg_iter_key(leaf), sg_iter_value(leaf), dead, &dead_len);
+			sg_iter_next(leaf);
+			took++;
+		}
+		if (leaf != NULL)
+		{
+			*through_leaf += took;
+			sg_iter_resync(it);
+			if (took > 0 || !sg_iter_valid(it))
+				continue;
+		}
+		/* no leaf, or it stopped at once: one step through the iterator */
+		take_entry(got, &n, cap, sg_iter_key(it), sg_iter_value(it), dead, &dead_len);
+		sg_iter_next(it);
+	}
+	return n;
+}
+
+/*
+ * Reading through leaves gives what stepping gives: the merge's leaves
+ * (a child's entries below the runner-up's key, a level's file by file)
+ * under the versions view at SG_MAX_SEQUENCE, read as a scan reads them,
+ * give the model's versions, values included; seeks after a resync land
+ * right; a broken child's error surfaces after the entries before it.
+ * Duplicate internal keys across children (a flush racing a read) tie
+ * with the bound and are taken through the merge, lower child first.
+ */
+static void
+test_leaf_reads_equal_stepping(void **state)
+{
+	sg_test_rng rng = {0x1eaf};
+	size_t		leaf_total = 0,
+				all_total = 0;
+
+	(void) state;
+	for (int round = 0; round < 80; round++)
+	{
+		dataset		d = make_dataset(&rng, 1 + (int) sg_test_uniform(&rng, 80));
+		int			nchild = 1 + round % 6;
+		int			broken = round % 10 == 9 ? (int) sg_test_uniform(&rng, nchild) : -1;
+		sg_iter    *m = merged_in_runs(&rng, &d, nchild, broken);
+		sg_iter    *v = sg_versions_iter_new(m, SG_MAX_SEQUENCE);
+		const entry **want = malloc(sizeof(entry *) * (d.n + 1));
+		read_entry *got = malloc(sizeof(read_entry) * (d.n + 1));
+		size_t		nwant = model_versions(&d, SG_MAX_SEQUENCE, want);
+		size_t		ngot,
+					through_leaf;
+		sg_err		err;
+
+		sg_iter_seek_to_first(v);
+		ngot = read_through_leaves(v, got, d.n + 1, &through_leaf);
+		if (broken < 0 || sg_iter_status(v, &err) == SG_OK)
+			assert_int_equal(ngot, nwant);
+		else
+			assert_true(ngot < nwant || nwant == 0);
+		for (size_t i = 0; i < ngot; i++)
+		{
+			assert_true(sg_slice_equal(sg_slice_make(got[i].ikey, got[i].ikey_len),
+									   entry_ikey(want[i])));
+			assert_string_equal(got[i].val, want[i]->val);
+		}
+		if (broken < 0)
+		{
+			assert_int_equal(sg_iter_status(v, &err), SG_OK);
+			leaf_total += through_leaf;
+			all_total += ngot;
+		}
+		sg_iter_destroy(v);
+
+		/* resync, then seek: the merge's forward seek relies on its keys */
+		if (broken < 0)
+		{
+			m = merged_in_runs(&rng, &d, nchild, -1);
+			sg_iter_seek_to_first(m);
+			for (int s = 0; s < 5 && sg_iter_valid(m); s++)
+			{
+				sg_slice	bound;
+				sg_iter    *leaf = sg_iter_leaf(m, &bound);
+
+				for (int k = 0; leaf != NULL && k < 3 && sg_iter_valid(leaf) &&
+					 (bound.len == 0 || sg_ikey_compare(sg_iter_key(leaf), bound) < 0); k++)
+					sg_iter_next(leaf);
+				if (leaf != NULL)
+					sg_iter_resync(m);
+				check_random_seeks(&rng, m, &d);
+			}
+			sg_iter_destroy(m);
+		}
+		free(want);
+		free(got);
+		free(d.all);
+	}
+	/* the leaves did the reading, not the fallback steps */
+	assert_true(leaf_total > all_total / 2);
 }
 
 static void
@@ -895,7 +1122,7 @@ short_destroy(sg_iter *it)
 
 static const sg_iter_ops short_ops = {
 	short_valid, short_seek_to_first, short_seek, short_next,
-	short_key, short_key, short_status, short_destroy
+	short_key, short_key, short_status, short_destroy, NULL, NULL
 };
 
 static void
@@ -1010,6 +1237,7 @@ main(void)
 		cmocka_unit_test(test_concat_equals_merge),
 		cmocka_unit_test(test_view_against_model),
 		cmocka_unit_test(test_versions_against_model),
+		cmocka_unit_test(test_leaf_reads_equal_stepping),
 		cmocka_unit_test(test_hand_written_view),
 		cmocka_unit_test(test_child_error_surfaces),
 		cmocka_unit_test(test_bad_keys_and_targets),

@@ -1062,6 +1062,56 @@ test_scan_reads_ahead(void **state)
 	sg_iter_destroy(it);
 
 	/*
+	 * Stepped through its leaf (a scan's way, read.c): each leaf is the
+	 * loaded block, unbounded, and gives that block's entries; resync
+	 * loads the next block, read ahead as before; a seek after a resync
+	 * lands as on a stepped iterator.
+	 */
+	it = sg_table_reader_iter(r);
+	sg_env_mem_get_stats(env, &st0);
+	{
+		size_t		leaves = 0;
+
+		i = 0;
+		for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_resync(it), leaves++)
+		{
+			sg_slice	bound = {NULL, 0};
+			sg_iter    *leaf = sg_iter_leaf(it, &bound);
+
+			assert_non_null(leaf);
+			assert_int_equal(bound.len, 0);
+			for (; sg_iter_valid(leaf); sg_iter_next(leaf), i++)
+			{
+				assert_true(i < d.n);
+				assert_true(sg_slice_equal(sg_iter_key(leaf), ekey(&d, i)));
+				assert_true(sg_slice_equal(sg_iter_value(leaf), eval(&d, i)));
+			}
+		}
+		assert_int_equal(sg_iter_status(it, &err), SG_OK);
+		assert_int_equal(i, d.n);
+		assert_int_equal(leaves, blocks);
+		sg_env_mem_get_stats(env, &st1);
+		assert_true(st1.preads - st0.preads < blocks / 10);
+		for (i = 0; i < d.n; i += 7)
+		{
+			sg_slice	bound;
+			sg_iter    *leaf;
+
+			sg_iter_seek(it, ekey(&d, i));
+			leaf = sg_iter_leaf(it, &bound);
+			assert_non_null(leaf);
+			assert_true(sg_slice_equal(sg_iter_key(leaf), ekey(&d, i)));
+			sg_iter_next(leaf);
+			sg_iter_resync(it);
+			if (i + 1 < d.n)
+				assert_true(sg_slice_equal(sg_iter_key(it), ekey(&d, i + 1)));
+			else
+				assert_false(sg_iter_valid(it));
+		}
+	}
+	sg_iter_destroy(it);
+
+	/*
 	 * One iterator kept for point lookups (the glue keeps one per file):
 	 * a seek within the block read last reads nothing, a seek to another
 	 * block reads that block alone (no read-ahead window for seeks).

@@ -67,7 +67,7 @@ fixed_destroy(sg_iter *it)
 
 static const sg_iter_ops fixed_ops = {
 	fixed_valid, fixed_seek_to_first, fixed_seek, fixed_next,
-	fixed_slice, fixed_slice, fixed_status, fixed_destroy
+	fixed_slice, fixed_slice, fixed_status, fixed_destroy, NULL, NULL
 };
 
 /* If even this allocation fails, hand out a static iterator that reports it. */
@@ -81,7 +81,7 @@ oom_destroy(sg_iter *it)
 
 static const sg_iter_ops oom_ops = {
 	fixed_valid, fixed_seek_to_first, fixed_seek, fixed_next,
-	fixed_slice, fixed_slice, fixed_status, oom_destroy
+	fixed_slice, fixed_slice, fixed_status, oom_destroy, NULL, NULL
 };
 
 sg_iter *
@@ -105,4 +105,11 @@ sg_iter *
 sg_iter_empty(void)
 {
 	return sg_iter_error(SG_OK, NULL);
+}
+
+sg_iter *
+sg_iter_leaf_self(sg_iter *it, sg_slice *bound)
+{
+	*bound = sg_slice_make(NULL, 0);
+	return it;
 }

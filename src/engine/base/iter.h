@@ -31,6 +31,19 @@ typedef struct sg_iter_ops
 	/* SG_OK, or the first error met (copied into err). */
 	sg_code		(*status) (sg_iter *it, sg_err *err);
 	void		(*destroy) (sg_iter *it);
+
+	/*
+	 * Optional (NULL: none on offer). The iterator that yields this one's
+	 * next entries, unchanged and in the same order, for as long as their
+	 * keys stay below *bound (len 0: no bound): a block's or a memtable's,
+	 * found down through every layer above it. A reader may step the leaf
+	 * itself instead of going through those layers for every entry; it
+	 * must then call resync() before it moves or reads this iterator
+	 * again. The leaf may have nothing below the bound. REQUIRES: valid().
+	 */
+	sg_iter    *(*leaf) (sg_iter *it, sg_slice *bound);
+	/* Take up the position the leaf handed out by leaf() was stepped to. */
+	void		(*resync) (sg_iter *it);
 } sg_iter_ops;
 
 struct sg_iter
@@ -79,6 +92,27 @@ sg_iter_destroy(sg_iter *it)
 	if (it != NULL)
 		it->ops->destroy(it);
 }
+
+/*
+ * The leaf of it (see sg_iter_ops.leaf), or NULL when it offers none.
+ * REQUIRES: valid().
+ */
+static inline sg_iter *
+sg_iter_leaf(sg_iter *it, sg_slice *bound)
+{
+	return it->ops->leaf != NULL ? it->ops->leaf(it, bound) : NULL;
+}
+
+/* After stepping the leaf of it: it takes up the leaf's position. */
+static inline void
+sg_iter_resync(sg_iter *it)
+{
+	if (it->ops->resync != NULL)
+		it->ops->resync(it);
+}
+
+/* For an iterator that is its own leaf: no bound, nothing to resync. */
+extern sg_iter *sg_iter_leaf_self(sg_iter *it, sg_slice *bound);
 
 /* An iterator over nothing, or one that reports a fixed error. */
 extern sg_iter *sg_iter_empty(void);

@@ -762,7 +762,7 @@ dbi_destroy(sg_iter *it)
 
 static const sg_iter_ops db_iter_ops = {
 	dbi_valid, dbi_seek_to_first, dbi_seek, dbi_next, dbi_key, dbi_value, dbi_status,
-	dbi_destroy
+	dbi_destroy, NULL, NULL
 };
 
 static sg_iter *

@@ -255,7 +255,8 @@ mi_destroy(sg_iter *it)
 
 static const sg_iter_ops memtable_iter_ops = {
 	mi_valid, mi_seek_to_first, mi_seek, mi_next,
-	mi_key, mi_value, mi_status, mi_destroy
+	mi_key, mi_value, mi_status, mi_destroy,
+	sg_iter_leaf_self, NULL		/* the skiplist is stepped directly */
 };
 
 sg_iter *

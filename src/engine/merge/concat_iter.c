@@ -145,9 +145,30 @@ concat_destroy(sg_iter *it)
 	free(c);
 }
 
+/* The current file's leaf: files do not overlap, so no bound is added. */
+static sg_iter *
+concat_leaf(sg_iter *it, sg_slice *bound)
+{
+	concat_iter *c = (concat_iter *) it;
+
+	return sg_iter_leaf(c->children[c->cur], bound);
+}
+
+static void
+concat_resync(sg_iter *it)
+{
+	concat_iter *c = (concat_iter *) it;
+
+	if (c->failed || c->cur >= c->n)
+		return;
+	sg_iter_resync(c->children[c->cur]);
+	skip_exhausted(c);
+}
+
 static const sg_iter_ops concat_ops = {
 	concat_valid, concat_seek_to_first, concat_seek, concat_next,
-	concat_key, concat_value, concat_status, concat_destroy
+	concat_key, concat_value, concat_status, concat_destroy,
+	concat_leaf, concat_resync
 };
 
 sg_iter *

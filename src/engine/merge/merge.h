@@ -71,6 +71,13 @@ extern sg_iter *sg_view_iter_new(sg_iter *internal, uint64_t snapshot);
  * tombstone. key() is the internal key (parse it with sg_ikey_parse), value()
  * the version's value. seek() takes a user key, like sg_view_iter_new().
  * Pass SG_MAX_SEQUENCE to see every version.
+ *
+ * With SG_MAX_SEQUENCE, the view offers its internal stream's leaf
+ * (iter.h: a block's or a memtable's entries, stepped without the merge
+ * and view above them): a reader stepping it sees every entry as the
+ * internal stream has it, so after a tombstone it must pass over the
+ * older versions of that key itself. A merge bounds its leaf by its next
+ * child's key; levels and tables by the end of the block.
  */
 extern sg_iter *sg_versions_iter_new(sg_iter *internal, uint64_t snapshot);
 

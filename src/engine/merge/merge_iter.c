@@ -10,7 +10,8 @@
  * Invariants:
  *  - heap[0..heap_len) holds exactly the children that are valid, each
  *    with a key of at least SG_IKEY_TRAILER_LEN bytes, in heap order;
- *  - keys[c] is child c's current key whenever c is in the heap. A child's
+ *  - keys[c] is child c's current key whenever c is in the heap (but for
+ *    the top child while a reader steps its leaf: merge_leaf). A child's
  *    key stays valid until that child moves, and only the merge moves its
  *    children, so heap comparisons and key() read the cached slices instead
  *    of calling down through every layer (level, table, block) each time;
@@ -209,16 +210,22 @@ merge_seek(sg_iter *it, sg_slice target)
 	rebuild(m);
 }
 
-static void
-merge_next(sg_iter *it)
+/* The smallest child below the top, remembered. REQUIRES: heap_len >= 2. */
+static int
+find_runner_up(merge_iter *m)
 {
-	merge_iter *m = (merge_iter *) it;
-	int			top;
+	if (m->runner_up == NO_RUNNER_UP)
+		m->runner_up = (m->heap_len > 2 && child_less(m, m->heap[2], m->heap[1]))
+			? m->heap[2] : m->heap[1];
+	return m->runner_up;
+}
 
-	if (!merge_valid(it))
-		return;
-	top = m->heap[0];
-	sg_iter_next(m->children[top]);
+/* The top child moved forward: restore the heap. */
+static void
+settle_top(merge_iter *m)
+{
+	int			top = m->heap[0];
+
 	if (!child_usable(m, top))
 	{
 		m->heap[0] = m->heap[--m->heap_len];
@@ -227,12 +234,56 @@ merge_next(sg_iter *it)
 	}
 	if (m->heap_len < 2)
 		return;
-	if (m->runner_up == NO_RUNNER_UP)
-		m->runner_up = (m->heap_len > 2 && child_less(m, m->heap[2], m->heap[1]))
-			? m->heap[2] : m->heap[1];
-	if (child_less(m, top, m->runner_up))
+	if (child_less(m, top, find_runner_up(m)))
 		return;					/* still the smallest: the heap holds */
 	sift_down(m, 0);
+}
+
+static void
+merge_next(sg_iter *it)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	if (!merge_valid(it))
+		return;
+	sg_iter_next(m->children[m->heap[0]]);
+	settle_top(m);
+}
+
+/*
+ * The top child's leaf, bounded by the runner-up's key: the top child's
+ * entries below it come out of the merge one after another. While the
+ * leaf is stepped, keys[top] is stale; resync() refreshes it. An entry
+ * equal to the runner-up's key ends the leaf even where the tie would go
+ * to the top child: the reader then steps the merge itself.
+ */
+static sg_iter *
+merge_leaf(sg_iter *it, sg_slice *bound)
+{
+	merge_iter *m = (merge_iter *) it;
+	sg_iter    *leaf;
+	sg_slice	runner_up_key;
+
+	if (!merge_valid(it))
+		return NULL;
+	leaf = sg_iter_leaf(m->children[m->heap[0]], bound);
+	if (leaf == NULL || m->heap_len < 2)
+		return leaf;
+	runner_up_key = m->keys[find_runner_up(m)];
+	if (bound->len == 0 || sg_ikey_compare(runner_up_key, *bound) < 0)
+		*bound = runner_up_key;
+	return leaf;
+}
+
+static void
+merge_resync(sg_iter *it)
+{
+	merge_iter *m = (merge_iter *) it;
+
+	if (!merge_valid(it))
+		return;
+	sg_iter_resync(m->children[m->heap[0]]);
+	settle_top(m);
 }
 
 static sg_slice
@@ -287,7 +338,8 @@ merge_destroy(sg_iter *it)
 
 static const sg_iter_ops merge_ops = {
 	merge_valid, merge_seek_to_first, merge_seek, merge_next,
-	merge_key, merge_value, merge_status, merge_destroy
+	merge_key, merge_value, merge_status, merge_destroy,
+	merge_leaf, merge_resync
 };
 
 sg_iter *

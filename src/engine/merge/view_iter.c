@@ -240,12 +240,41 @@ view_destroy(sg_iter *it)
 
 static const sg_iter_ops view_ops = {
 	view_valid, view_seek_to_first, view_seek, view_next,
-	view_key, view_value, view_status, view_destroy
+	view_key, view_value, view_status, view_destroy, NULL, NULL
 };
+
+/*
+ * A versions view that hides nothing by sequence (snapshot
+ * SG_MAX_SEQUENCE) offers the leaf of its internal stream: its reader
+ * sees the stream as is, and must itself pass over the versions a
+ * tombstone hides (merge.h).
+ */
+static sg_iter *
+versions_leaf(sg_iter *it, sg_slice *bound)
+{
+	view_iter  *v = (view_iter *) it;
+
+	if (!v->valid || v->snapshot != SG_MAX_SEQUENCE)
+		return NULL;
+	return sg_iter_leaf(v->internal, bound);
+}
+
+static void
+versions_resync(sg_iter *it)
+{
+	view_iter  *v = (view_iter *) it;
+
+	if (!v->valid)
+		return;
+	sg_iter_resync(v->internal);
+	v->skipping = false;
+	find_entry(v);
+}
 
 static const sg_iter_ops versions_ops = {
 	view_valid, view_seek_to_first, view_seek, view_next,
-	view_key, view_value, view_status, view_destroy
+	view_key, view_value, view_status, view_destroy,
+	versions_leaf, versions_resync
 };
 
 static sg_iter *

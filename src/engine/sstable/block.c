@@ -364,7 +364,8 @@ bi_destroy(sg_iter *base)
 
 static const sg_iter_ops block_iter_ops = {
 	bi_valid, bi_seek_to_first, bi_seek, bi_next,
-	bi_key, bi_value, bi_status, bi_destroy
+	bi_key, bi_value, bi_status, bi_destroy,
+	sg_iter_leaf_self, NULL		/* entries are parsed in place */
 };
 
 sg_iter *

@@ -322,9 +322,27 @@ ti_destroy(sg_iter *base)
 	free(it);
 }
 
+/* The loaded block's leaf: the table yields its entries until it ends. */
+static sg_iter *
+ti_leaf(sg_iter *base, sg_slice *bound)
+{
+	return sg_iter_leaf(((table_iter *) base)->data_it, bound);
+}
+
+static void
+ti_resync(sg_iter *base)
+{
+	table_iter *it = (table_iter *) base;
+
+	if (it->code != SG_OK || it->data_it == NULL)
+		return;
+	sg_iter_resync(it->data_it);
+	skip_empty_blocks(it);
+}
+
 static const sg_iter_ops table_iter_ops = {
 	ti_valid, ti_seek_to_first, ti_seek, ti_next,
-	ti_key, ti_value, ti_status, ti_destroy
+	ti_key, ti_value, ti_status, ti_destroy, ti_leaf, ti_resync
 };
 
 sg_iter *

@@ -138,13 +138,12 @@ strata_row_dead_to_all(const StrataVersion *versions, int n, GlobalVisState *vis
  * ------------------------------------------------------------------------
  */
 void
-strata_ssi_read(Relation rel, const StrataVersion *versions, int n, StrataResolved r,
-				ItemPointer tid, Snapshot snapshot)
+strata_ssi_read_serializable(Relation rel, const StrataVersion *versions, int n,
+							 StrataResolved r, ItemPointer tid, Snapshot snapshot)
 {
 	int			upto;
 
-	/* every row of every read comes here: the cheap test first */
-	if (!IsolationIsSerializable() || !IsMVCCSnapshot(snapshot) ||
+	if (!IsMVCCSnapshot(snapshot) ||
 		!CheckForSerializableConflictOutNeeded(rel, snapshot))
 		return;
 	upto = r.visible ? r.index : n;

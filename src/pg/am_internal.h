@@ -26,6 +26,7 @@
 #include "access/heapam.h"
 #include "access/relscan.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "storage/lmgr.h"
 #include "utils/snapmgr.h"
 
@@ -110,9 +111,18 @@ extern void strata_store_version(Relation rel, const StrataVersion *v,
 								 ItemPointer tid, TupleTableSlot *slot);
 
 /* SERIALIZABLE: conflicts out for what snapshot passed; tid: lock the row. */
-extern void strata_ssi_read(Relation rel, const StrataVersion *versions, int n,
-							StrataResolved r, ItemPointer tid,
-							Snapshot snapshot);
+extern void strata_ssi_read_serializable(Relation rel, const StrataVersion *versions, int n,
+										 StrataResolved r, ItemPointer tid,
+										 Snapshot snapshot);
+
+/* Every row of every read comes here: the cheap test inline. */
+static inline void
+strata_ssi_read(Relation rel, const StrataVersion *versions, int n,
+				StrataResolved r, ItemPointer tid, Snapshot snapshot)
+{
+	if (IsolationIsSerializable())
+		strata_ssi_read_serializable(rel, versions, n, r, tid, snapshot);
+}
 
 /* Gone for every snapshot? If so, *latest_xid moves up to its remover. */
 extern bool strata_row_dead_to_all(const StrataVersion *versions, int n,

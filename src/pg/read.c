@@ -404,7 +404,7 @@ version_ends_chain(const StrataVersion *v)
 	if (!TransactionIdIsValid(TransactionXmin) || !TransactionIdIsNormal(xid) ||
 		!TransactionIdPrecedes(xid, TransactionXmin))
 		return false;
-	return (v->flags & STRATA_VF_COMMITTED) || TransactionIdDidCommit(xid);
+	return strata_ended_writer_committed(v);
 }
 
 /*

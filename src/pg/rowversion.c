@@ -191,6 +191,26 @@ strata_writer_state(const StrataVersion *v)
 	return STRATA_WRITER_ABORTED;
 }
 
+/*
+ * The writer that strata_ended_writer_committed() found committed last: a
+ * commit is final and a full xid is never reused, and the rows of a bulk
+ * load, read until compaction hints them, share one writer.
+ */
+static FullTransactionId known_committed_writer = {InvalidTransactionId};
+
+bool
+strata_ended_writer_committed(const StrataVersion *v)
+{
+	if (v->flags & STRATA_VF_COMMITTED)
+		return true;
+	if (FullTransactionIdEquals(v->writer, known_committed_writer))
+		return true;
+	if (!TransactionIdDidCommit(XidFromFullTransactionId(v->writer)))
+		return false;
+	known_committed_writer = v->writer;
+	return true;
+}
+
 /* Does an MVCC snapshot see the writer of v? */
 static bool
 writer_visible_mvcc(const StrataVersion *v, Snapshot snapshot)
@@ -209,14 +229,13 @@ writer_visible_mvcc(const StrataVersion *v, Snapshot snapshot)
 	 * The common case of a scan over settled rows, tested first.
 	 */
 	if (TransactionIdPrecedes(xid, snapshot->xmin))
-		return (v->flags & STRATA_VF_COMMITTED) || TransactionIdDidCommit(xid);
+		return strata_ended_writer_committed(v);
 	if (TransactionIdIsCurrentTransactionId(xid))
 		return v->cid < snapshot->curcid;
 	if (XidInMVCCSnapshot(xid, snapshot))
 		return false;
-	if (v->flags & STRATA_VF_COMMITTED)
-		return true;
-	return TransactionIdDidCommit(xid);
+	/* not ours and not running when the snapshot was taken: it ended */
+	return strata_ended_writer_committed(v);
 }
 
 /* Is there row data (or a delete) older than versions[i] that no rollback undid? */

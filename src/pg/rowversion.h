@@ -148,6 +148,14 @@ typedef enum StrataWriterState
 extern StrataWriterState strata_writer_state(const StrataVersion *v);
 
 /*
+ * Did the writer of v commit? REQUIRES: the writer is known to have ended
+ * (it precedes a snapshot's xmin or TransactionXmin, or a snapshot saw it
+ * end), so that a commit found is final; the last one found is
+ * remembered (rowversion.c).
+ */
+extern bool strata_ended_writer_committed(const StrataVersion *v);
+
+/*
  * Result of resolving a row's version chain against a snapshot.
  */
 typedef struct StrataResolved

@@ -25,7 +25,9 @@ static void
 test_varint_roundtrip(void **state)
 {
 	sg_buf		b = SG_BUF_INIT;
-	uint64_t	values[] = {0, 1, 127, 128, 255, 300, 16383, 16384, UINT32_MAX,
+	/* each side of every length the inline decoders handle (1-3 bytes) */
+	uint64_t	values[] = {0, 1, 127, 128, 255, 300, 16383, 16384, 2097151, 2097152,
+		268435455, 268435456, UINT32_MAX,
 	(uint64_t) UINT32_MAX + 1, UINT64_MAX - 1, UINT64_MAX};
 	size_t		nv = sizeof(values) / sizeof(values[0]);
 
@@ -67,6 +69,19 @@ test_varint_rejects_bad_input(void **state)
 	assert_null(sg_decode_varint32(big, end, &v32));
 	/* empty input */
 	assert_null(sg_decode_varint64(over, over, &v));
+	/* every truncation of a three- and a four-byte varint */
+	end = sg_encode_varint64(big, 2097151);
+	assert_int_equal(end - big, 3);
+	for (int cut = 0; cut < 3; cut++)
+		assert_null(sg_decode_varint64(big, big + cut, &v));
+	assert_ptr_equal(sg_decode_varint64(big, end, &v), end);
+	assert_int_equal(v, 2097151);
+	end = sg_encode_varint64(big, 2097152);
+	assert_int_equal(end - big, 4);
+	for (int cut = 0; cut < 4; cut++)
+		assert_null(sg_decode_varint64(big, big + cut, &v));
+	assert_ptr_equal(sg_decode_varint64(big, end, &v), end);
+	assert_int_equal(v, 2097152);
 }
 
 static void

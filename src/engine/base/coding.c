@@ -38,7 +38,7 @@ sg_varint_length(uint64_t v)
 }
 
 const char *
-sg_decode_varint64(const char *p, const char *limit, uint64_t *v)
+sg_decode_varint64_long(const char *p, const char *limit, uint64_t *v)
 {
 	uint64_t	result = 0;
 
@@ -64,7 +64,7 @@ const char *
 sg_decode_varint32_long(const char *p, const char *limit, uint32_t *v)
 {
 	uint64_t	v64;
-	const char *q = sg_decode_varint64(p, limit, &v64);
+	const char *q = sg_decode_varint64_long(p, limit, &v64);
 
 	if (q == NULL || v64 > UINT32_MAX || q - p > SG_MAX_VARINT32_LEN)
 		return NULL;

@@ -99,7 +99,35 @@ extern int	sg_varint_length(uint64_t v);
  * the input is truncated or the value does not fit.
  */
 extern const char *sg_decode_varint32_long(const char *p, const char *limit, uint32_t *v);
-extern const char *sg_decode_varint64(const char *p, const char *limit, uint64_t *v);
+extern const char *sg_decode_varint64_long(const char *p, const char *limit, uint64_t *v);
+
+/*
+ * Inline up to five bytes when the input has room for them (values below
+ * 2^35: a packed frozen version's writer, read once per row by a scan),
+ * the rest out of line.
+ */
+static inline const char *
+sg_decode_varint64(const char *p, const char *limit, uint64_t *v)
+{
+	if (limit - p >= 5)
+	{
+		uint64_t	r = 0;
+
+		/* no bounds check per byte: the compiler unrolls this */
+		for (int i = 0; i < 5; i++)
+		{
+			uint8_t		byte = (uint8_t) p[i];
+
+			r |= (uint64_t) (byte & 0x7f) << (7 * i);
+			if (byte < 0x80)
+			{
+				*v = r;
+				return p + i + 1;
+			}
+		}
+	}
+	return sg_decode_varint64_long(p, limit, v);
+}
 
 /*
  * Inline for one and two bytes (values below 16384: the lengths in block

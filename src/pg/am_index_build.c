@@ -133,6 +133,8 @@ strata_index_build_range_scan(Relation rel, Relation index,
 			}
 			if (rowid >= scan->block_end)
 			{
+				/* a later block's row: the seek that opens that block keeps it */
+				strata_tree_scan_unread(strata_scan_tree(scan));
 				scan->block_open = false;
 				continue;
 			}

@@ -60,12 +60,6 @@ typedef struct StrataScanDescData
 	BlockNumber bm_block;
 	int			bm_index;
 	bool		bm_walk;		/* read the block by stepping the tree scan */
-	/* a walk's step past its block: the row it read, kept for the next */
-	bool		bm_pending;
-	uint64		bm_pending_from;	/* the end of the block walked */
-	uint64		bm_pending_rowid;
-	StrataVersion *bm_pending_versions;
-	int			bm_pending_n;
 	MemoryContext fetchcxt;		/* the row fetched last */
 	StrataRowFetcher *fetcher;	/* bitmap scans: TIDs come in ascending order */
 	bool		sample_started; /* TABLESAMPLE without NextSampleBlock */

@@ -106,7 +106,6 @@ strata_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params
 	scan->reseek = false;
 	scan->back_n = 0;
 	scan->back_window = 0;
-	scan->bm_pending = false;
 }
 
 /* Open the tree scan lazily, so a scan that never reads pins nothing. */
@@ -173,7 +172,8 @@ scan_next_visible(StrataScanDesc scan, TupleTableSlot *slot, bool within_block,
 
 		if (within_block && rowid >= scan->block_end)
 		{
-			/* the next block starts here: reposition when it is opened */
+			/* a later block's row: the seek that opens that block keeps it */
+			strata_tree_scan_unread(strata_scan_tree(scan));
 			scan->block_open = false;
 			return false;
 		}
@@ -493,18 +493,12 @@ strata_scan_bitmap_next_block(TableScanDesc sscan, struct TBMIterateResult *tbmr
 			first += tbmres->offsets[0] - 1;
 
 		/*
-		 * The walk of an earlier block that stepped past its end read the
-		 * row it stopped on, and no row lies between the end of that block
-		 * and that row: for a block after the earlier one (bitmaps come in
-		 * block order) whose first offset is at or before that row, the row
-		 * is where a seek would land.
+		 * The walk of an earlier block that stepped past its end gave back
+		 * the row it stopped on: a block after it (bitmaps come in block
+		 * order) whose first offset is at or before that row starts there
+		 * without a move (read.h).
 		 */
-		if (!scan->bm_pending || first < scan->bm_pending_from ||
-			scan->bm_pending_rowid < first)
-		{
-			scan->bm_pending = false;
-			strata_tree_scan_seek(strata_scan_tree(scan), first);
-		}
+		strata_tree_scan_seek(strata_scan_tree(scan), first);
 	}
 	return true;
 }
@@ -528,23 +522,11 @@ bitmap_walk_next(StrataScanDesc scan, struct TBMIterateResult *tbmres,
 		StrataResolved r;
 		ItemPointerData tid;
 
-		if (scan->bm_pending)
-		{
-			/* valid until the tree scan moves: nothing moved it since */
-			rowid = scan->bm_pending_rowid;
-			versions = scan->bm_pending_versions;
-			n = scan->bm_pending_n;
-			scan->bm_pending = false;
-		}
-		else if (!strata_tree_scan_next(strata_scan_tree(scan), &rowid, &versions, &n))
+		if (!strata_tree_scan_next(strata_scan_tree(scan), &rowid, &versions, &n))
 			break;
 		if (rowid >= block_start + STRATA_ROWS_PER_BLOCK)
 		{
-			scan->bm_pending = true;
-			scan->bm_pending_from = block_start + STRATA_ROWS_PER_BLOCK;
-			scan->bm_pending_rowid = rowid;
-			scan->bm_pending_versions = versions;
-			scan->bm_pending_n = n;
+			strata_tree_scan_unread(strata_scan_tree(scan));
 			break;
 		}
 		CHECK_FOR_INTERRUPTS();

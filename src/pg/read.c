@@ -574,6 +574,20 @@ struct StrataTreeScan
 	bool		skip_pending;
 	uint64		skip_rowid;
 	StrataVersion single;
+
+	/*
+	 * The row returned last, given back (strata_tree_scan_unread): the next
+	 * call returns it again. gap_from: no row lies in [gap_from, the given
+	 * back row), because the scan read every row from its last seek on;
+	 * a seek into that gap needs no move (prev_gap_from: gap_from before
+	 * the row was returned).
+	 */
+	bool		unread;
+	uint64		unread_rowid;
+	StrataVersion *unread_versions;
+	int			unread_n;
+	uint64		gap_from;
+	uint64		prev_gap_from;
 };
 
 StrataTreeScan *
@@ -636,6 +650,10 @@ strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid)
 {
 	char		key[STRATA_ROWID_KEY_LEN];
 
+	if (scan->unread && scan->gap_from <= rowid && rowid <= scan->unread_rowid)
+		return;					/* the given back row is the first at or after rowid */
+	scan->unread = false;
+	scan->gap_from = rowid;
 	leave_leaf(scan);
 	scan->have_entry = false;
 	sg_encode_be64(key, rowid);
@@ -837,10 +855,22 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 	sg_parsed_ikey k;
 	sg_slice	value;
 
+	if (scan->unread)
+	{
+		/* nothing moved since it was returned: its versions are still valid */
+		scan->unread = false;
+		scan->prev_gap_from = scan->gap_from;
+		scan->gap_from = scan->unread_rowid + 1;
+		*rowid = scan->unread_rowid;
+		*versions = scan->unread_versions;
+		*nversions = scan->unread_n;
+		return true;
+	}
 	if (!scan->started)
 	{
 		sg_iter_seek_to_first(scan->it);
 		scan->started = true;
+		scan->gap_from = 0;
 	}
 	if (scan->skip_pending)
 	{
@@ -864,18 +894,33 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 			scan->skip_rowid = *rowid;
 			*versions = &scan->single;
 			*nversions = 1;
-			return true;
 		}
-		scan->row_collected = true;
-		collect_row(scan, &k, value, *rowid, &vc);
-		if (vc.n == 0)
-			continue;			/* only a tombstone: the row is gone */
-		*versions = vc.versions;
-		*nversions = vc.n;
+		else
+		{
+			scan->row_collected = true;
+			collect_row(scan, &k, value, *rowid, &vc);
+			if (vc.n == 0)
+				continue;		/* only a tombstone: the row is gone */
+			*versions = vc.versions;
+			*nversions = vc.n;
+		}
+		scan->prev_gap_from = scan->gap_from;
+		scan->gap_from = *rowid + 1;
+		scan->unread_rowid = *rowid;
+		scan->unread_versions = *versions;
+		scan->unread_n = *nversions;
 		return true;
 	}
 	strata_iter_check(scan->it);
 	return false;
+}
+
+void
+strata_tree_scan_unread(StrataTreeScan *scan)
+{
+	Assert(!scan->unread && scan->gap_from == scan->unread_rowid + 1);
+	scan->unread = true;
+	scan->gap_from = scan->prev_gap_from;
 }
 
 void

@@ -47,6 +47,16 @@ extern StrataTreeScan *strata_tree_scan_begin(Relation rel, StrataTree *tree,
 extern bool strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 								  StrataVersion **versions, int *nversions);
 extern void strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid);
+
+/*
+ * Give back the row strata_tree_scan_next() returned last (REQUIRES: one
+ * was, and the scan has not moved since): the next call returns it again.
+ * A reader of one block of row ids at a time that stepped onto the next
+ * block's row gives it back; the seek to the next block then costs
+ * nothing when no row lies between (the scan read every row from its
+ * last seek on, so the first row at or after the target is that row).
+ */
+extern void strata_tree_scan_unread(StrataTreeScan *scan);
 extern void strata_tree_scan_end(StrataTreeScan *scan);
 
 /*

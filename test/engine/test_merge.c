@@ -242,33 +242,14 @@ make_dataset(sg_test_rng *rng, int nkeys)
 	return d;
 }
 
+static sg_iter *merged_in_runs(sg_test_rng *rng, const dataset *d, int nchild,
+							   size_t max_run, bool level_first, int broken);
+
 /* Spread the dataset over nchild children at random (some may be empty). */
 static sg_iter *
 merged_over(sg_test_rng *rng, const dataset *d, int nchild)
 {
-	sg_iter    *kids[32];
-	entry	   *parts[32];
-	size_t		counts[32] = {0};
-
-	assert_true(nchild >= 1 && nchild <= 32);
-
-	for (int c = 0; c < nchild; c++)
-	{
-		parts[c] = malloc(sizeof(entry) * (d->n ? d->n : 1));
-		assert_non_null(parts[c]);
-	}
-	for (size_t i = 0; i < d->n; i++)
-	{
-		int			c = (int) sg_test_uniform(rng, (uint64_t) nchild);
-
-		parts[c][counts[c]++] = d->all[i];
-	}
-	for (int c = 0; c < nchild; c++)
-	{
-		kids[c] = array_iter_new(parts[c], counts[c], SIZE_MAX);
-		free(parts[c]);
-	}
-	return sg_merge_iter_new(kids, nchild);
+	return merged_in_runs(rng, d, nchild, 1, false, -1);
 }
 
 /* Index of the first entry of d >= target (d->n if none). */
@@ -546,13 +527,15 @@ test_concat_equals_merge(void **state)
 }
 
 /*
- * A merge over nchild children, each given runs of 1..20 consecutive
- * entries (the shape a leaf serves: a level holding long stretches of the
- * keys, with newer files above it); child 0 is a level (a concat over
- * 1..4 pieces of its part). The child broken (if >= 0) fails half way.
+ * A merge over nchild children, each given runs of 1..max_run consecutive
+ * entries (long runs are the shape a leaf serves: a level holding long
+ * stretches of the keys, with newer files above it); with level_first,
+ * child 0 is a level (a concat over 1..4 pieces of its part). The child
+ * broken (if >= 0) fails half way.
  */
 static sg_iter *
-merged_in_runs(sg_test_rng *rng, const dataset *d, int nchild, int broken)
+merged_in_runs(sg_test_rng *rng, const dataset *d, int nchild, size_t max_run,
+			   bool level_first, int broken)
 {
 	sg_iter    *kids[32];
 	entry	   *parts[32];
@@ -567,7 +550,7 @@ merged_in_runs(sg_test_rng *rng, const dataset *d, int nchild, int broken)
 	for (size_t i = 0; i < d->n;)
 	{
 		int			c = (int) sg_test_uniform(rng, (uint64_t) nchild);
-		size_t		run = 1 + sg_test_uniform(rng, 20);
+		size_t		run = max_run > 1 ? 1 + sg_test_uniform(rng, max_run) : 1;
 
 		for (; run > 0 && i < d->n; run--, i++)
 			parts[c][counts[c]++] = d->all[i];
@@ -576,7 +559,7 @@ merged_in_runs(sg_test_rng *rng, const dataset *d, int nchild, int broken)
 	{
 		size_t		fail_at = c == broken && counts[c] > 0 ? counts[c] / 2 : SIZE_MAX;
 
-		if (c == 0 && counts[0] > 0)
+		if (level_first && c == 0 && counts[0] > 0)
 		{
 			sg_iter    *pieces[4];
 			sg_slice	largest[4];
@@ -764,7 +747,7 @@ test_leaf_reads_equal_stepping(void **state)
 		dataset		d = make_dataset(&rng, 1 + (int) sg_test_uniform(&rng, 80));
 		int			nchild = 1 + round % 6;
 		int			broken = round % 10 == 9 ? (int) sg_test_uniform(&rng, nchild) : -1;
-		sg_iter    *m = merged_in_runs(&rng, &d, nchild, broken);
+		sg_iter    *m = merged_in_runs(&rng, &d, nchild, 20, true, broken);
 		sg_iter    *v = sg_versions_iter_new(m, SG_MAX_SEQUENCE);
 		const entry **want = malloc(sizeof(entry *) * (d.n + 1));
 		read_entry *got = malloc(sizeof(read_entry) * (d.n + 1));
@@ -796,7 +779,7 @@ test_leaf_reads_equal_stepping(void **state)
 		/* resync, then seek: the merge's forward seek relies on its keys */
 		if (broken < 0)
 		{
-			m = merged_in_runs(&rng, &d, nchild, -1);
+			m = merged_in_runs(&rng, &d, nchild, 20, true, -1);
 			sg_iter_seek_to_first(m);
 			for (int s = 0; s < 5 && sg_iter_valid(m); s++)
 			{

@@ -125,18 +125,6 @@ sg_get_varint32(sg_slice *in, uint32_t *v)
 }
 
 bool
-sg_get_varint64(sg_slice *in, uint64_t *v)
-{
-	const char *q = sg_decode_varint64(in->data, in->data + in->len, v);
-
-	if (q == NULL)
-		return false;
-	in->len -= (size_t) (q - in->data);
-	in->data = q;
-	return true;
-}
-
-bool
 sg_get_fixed32(sg_slice *in, uint32_t *v)
 {
 	if (in->len < 4)

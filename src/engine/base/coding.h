@@ -163,7 +163,22 @@ extern void sg_put_length_prefixed(sg_buf *b, sg_slice s);
  * unspecified.
  */
 extern bool sg_get_varint32(sg_slice *in, uint32_t *v);
-extern bool sg_get_varint64(sg_slice *in, uint64_t *v);
+
+/*
+ * Inline: a table's open walks every block handle of its index (two
+ * varint64s each), and a scan decodes a writer per row.
+ */
+static inline bool
+sg_get_varint64(sg_slice *in, uint64_t *v)
+{
+	const char *q = sg_decode_varint64(in->data, in->data + in->len, v);
+
+	if (q == NULL)
+		return false;
+	in->len -= (size_t) (q - in->data);
+	in->data = q;
+	return true;
+}
 extern bool sg_get_fixed32(sg_slice *in, uint32_t *v);
 extern bool sg_get_fixed64(sg_slice *in, uint64_t *v);
 extern bool sg_get_length_prefixed(sg_slice *in, sg_slice *out);

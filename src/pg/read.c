@@ -885,8 +885,6 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 
 	while (current_entry(scan, &k, &value))
 	{
-		VersionCollector vc = VERSION_COLLECTOR_INIT(scan->rowcxt);
-
 		*rowid = sg_decode_be64(k.user_key.data);
 		if (decode_single_version(scan, &k, value))
 		{
@@ -897,6 +895,8 @@ strata_tree_scan_next(StrataTreeScan *scan, uint64 *rowid,
 		}
 		else
 		{
+			VersionCollector vc = VERSION_COLLECTOR_INIT(scan->rowcxt);
+
 			scan->row_collected = true;
 			collect_row(scan, &k, value, *rowid, &vc);
 			if (vc.n == 0)

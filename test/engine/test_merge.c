@@ -1192,6 +1192,33 @@ test_empty_and_ties(void **state)
 	assert_int_equal(n, 2);
 	sg_iter_destroy(m);
 
+	/*
+	 * Read through leaves, the ties come out the same way: child 0's leaf
+	 * is bounded by child 1's equal key, gives nothing, and the entry is
+	 * taken through the merge; then child 1's leaf gives the second.
+	 */
+	{
+		entry		f[3];
+		read_entry	got[4];
+		size_t		through_leaf;
+
+		f[0] = e[0];
+		entry_make(&f[1], "dup", 3, SG_TYPE_PUT);
+		f[2] = e[1];
+		kids[0] = array_iter_new(f, 2, SIZE_MAX);	/* dup@4, dup@3 */
+		kids[1] = array_iter_new(&f[2], 1, SIZE_MAX);	/* dup@4 "second" */
+		m = sg_versions_iter_new(sg_merge_iter_new(kids, 2), SG_MAX_SEQUENCE);
+		sg_iter_seek_to_first(m);
+		assert_int_equal(read_through_leaves(m, got, 4, &through_leaf), 3);
+		assert_string_equal(got[0].val, e[0].val);
+		assert_string_equal(got[1].val, "second");
+		assert_true(sg_slice_equal(sg_slice_make(got[2].ikey, got[2].ikey_len),
+								   entry_ikey(&f[1])));
+		assert_true(through_leaf >= 1 && through_leaf < 3);
+		assert_int_equal(sg_iter_status(m, &err), SG_OK);
+		sg_iter_destroy(m);
+	}
+
 	/* the view over ties yields the key once */
 	kids[0] = array_iter_new(&e[0], 1, SIZE_MAX);
 	kids[1] = array_iter_new(&e[1], 1, SIZE_MAX);

@@ -186,7 +186,8 @@ strata_writer_state(const StrataVersion *v)
 		return STRATA_WRITER_COMMITTED;
 	if (TransactionIdIsInProgress(xid))
 		return STRATA_WRITER_IN_PROGRESS;
-	if (TransactionIdDidCommit(xid))
+	/* not running: it ended */
+	if (strata_ended_writer_committed(v))
 		return STRATA_WRITER_COMMITTED;
 	return STRATA_WRITER_ABORTED;
 }

@@ -70,18 +70,17 @@ test_varint_rejects_bad_input(void **state)
 	/* empty input */
 	assert_null(sg_decode_varint64(over, over, &v));
 	/* every truncation of a three- and a four-byte varint */
-	end = sg_encode_varint64(big, 2097151);
-	assert_int_equal(end - big, 3);
-	for (int cut = 0; cut < 3; cut++)
-		assert_null(sg_decode_varint64(big, big + cut, &v));
-	assert_ptr_equal(sg_decode_varint64(big, end, &v), end);
-	assert_int_equal(v, 2097151);
-	end = sg_encode_varint64(big, 2097152);
-	assert_int_equal(end - big, 4);
-	for (int cut = 0; cut < 4; cut++)
-		assert_null(sg_decode_varint64(big, big + cut, &v));
-	assert_ptr_equal(sg_decode_varint64(big, end, &v), end);
-	assert_int_equal(v, 2097152);
+	for (int len = 3; len <= 4; len++)
+	{
+		uint64_t	value = len == 3 ? 2097151 : 2097152;
+
+		end = sg_encode_varint64(big, value);
+		assert_int_equal(end - big, len);
+		for (int cut = 0; cut < len; cut++)
+			assert_null(sg_decode_varint64(big, big + cut, &v));
+		assert_ptr_equal(sg_decode_varint64(big, end, &v), end);
+		assert_int_equal(v, value);
+	}
 }
 
 static void

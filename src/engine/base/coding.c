@@ -113,18 +113,6 @@ sg_put_length_prefixed(sg_buf *b, sg_slice s)
 }
 
 bool
-sg_get_varint32(sg_slice *in, uint32_t *v)
-{
-	const char *q = sg_decode_varint32(in->data, in->data + in->len, v);
-
-	if (q == NULL)
-		return false;
-	in->len -= (size_t) (q - in->data);
-	in->data = q;
-	return true;
-}
-
-bool
 sg_get_fixed32(sg_slice *in, uint32_t *v)
 {
 	if (in->len < 4)

@@ -162,23 +162,34 @@ extern void sg_put_length_prefixed(sg_buf *b, sg_slice s);
  * return true; on truncated or malformed input return false and leave *in
  * unspecified.
  */
-extern bool sg_get_varint32(sg_slice *in, uint32_t *v);
 
-/*
- * Inline: a table's open walks every block handle of its index (two
- * varint64s each), and a scan decodes a writer per row.
- */
+/* Advance *in to q, where a decoder stopped; false if it failed (q NULL). */
 static inline bool
-sg_get_varint64(sg_slice *in, uint64_t *v)
+sg_slice_consume_to(sg_slice *in, const char *q)
 {
-	const char *q = sg_decode_varint64(in->data, in->data + in->len, v);
-
 	if (q == NULL)
 		return false;
 	in->len -= (size_t) (q - in->data);
 	in->data = q;
 	return true;
 }
+
+/*
+ * Inline: a table's open walks every block handle of its index (two
+ * varint64s each), and a scan decodes a writer per row.
+ */
+static inline bool
+sg_get_varint32(sg_slice *in, uint32_t *v)
+{
+	return sg_slice_consume_to(in, sg_decode_varint32(in->data, in->data + in->len, v));
+}
+
+static inline bool
+sg_get_varint64(sg_slice *in, uint64_t *v)
+{
+	return sg_slice_consume_to(in, sg_decode_varint64(in->data, in->data + in->len, v));
+}
+
 extern bool sg_get_fixed32(sg_slice *in, uint32_t *v);
 extern bool sg_get_fixed64(sg_slice *in, uint64_t *v);
 extern bool sg_get_length_prefixed(sg_slice *in, sg_slice *out);

@@ -443,8 +443,13 @@ table_versions(ReaderEntry *re, sg_slice key,
 	bool		tombstone = false;
 	sg_err		err;
 	char		target[STRATA_ROWID_KEY_LEN + SG_IKEY_TRAILER_LEN];
+	bool		maybe;
 
-	if (!sg_table_reader_may_contain(re->reader, key) || key.len != STRATA_ROWID_KEY_LEN)
+	if (key.len != STRATA_ROWID_KEY_LEN)
+		return false;
+	if (sg_table_reader_may_contain(re->reader, key, &maybe, &err) != SG_OK)
+		strata_engine_error(err.code, &err);
+	if (!maybe)
 		return false;
 	/* seek to the newest version: the user key with the largest trailer */
 	memcpy(target, key.data, key.len);

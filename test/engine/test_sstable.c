@@ -469,7 +469,11 @@ roundtrip(sg_codec codec, size_t block_size, const dataset *d, uint64_t seed)
 		sg_buf		val = SG_BUF_INIT;
 		sg_value_type type;
 
-		if (sg_table_reader_may_contain(r, sg_slice_make(k, (size_t) n)))
+		bool		maybe;
+
+		assert_int_equal(sg_table_reader_may_contain(r, sg_slice_make(k, (size_t) n), &maybe,
+													 &err), SG_OK);
+		if (maybe)
 			absent_pass++;
 		assert_int_equal(sg_table_reader_get(r, sg_slice_make(k, (size_t) n), SG_MAX_SEQUENCE,
 											 &val, &type, NULL, &err), SG_NOT_FOUND);
@@ -523,7 +527,13 @@ test_no_filter_and_large_blocks(void **state)
 								 sg_slice_make(NULL, 0), NULL, &err), SG_OK);
 	snprintf(path, sizeof(path), "%s/t.sst", dir);
 	assert_int_equal(sg_table_reader_open(sg_env_posix(), path, &r, &err), SG_OK);
-	assert_true(sg_table_reader_may_contain(r, sg_slice_from_cstr("nothing")));
+	{
+		bool		maybe = false;
+
+		assert_int_equal(sg_table_reader_may_contain(r, sg_slice_from_cstr("nothing"), &maybe,
+													 &err), SG_OK);
+		assert_true(maybe);
+	}
 	check_full_iteration(r, &d);
 	check_seeks(r, &d, &rng, 500);
 	for (size_t u = 0; u < d.nu; u += 7)
@@ -1192,6 +1202,115 @@ test_scan_reads_ahead(void **state)
 	sg_env_mem_destroy(env);
 }
 
+/*
+ * Open reads the footer and the properties only; the filter is read by the
+ * first lookup and the index by the first iterator, each once. Damage in
+ * either leaves the table openable and is reported, naming the file, by
+ * the first call that needs the block, and again by the next one (a failed
+ * load is not remembered as done).
+ */
+static void
+test_index_and_filter_load_on_first_use(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	char	   *dir = sg_test_tmpdir("sstlazy");
+	char		path[4096];
+	char		bad[4096];
+	sg_table_options opts;
+	sg_table_reader *r;
+	sg_table_footer footer;
+	sg_env_mem_stats st0,
+				st1;
+	sg_iter    *it;
+	dataset		d;
+	char	   *data;
+	size_t		n;
+	sg_err		err;
+	sg_buf		val = SG_BUF_INIT;
+	sg_value_type type;
+	bool		maybe;
+	sg_slice	key;
+
+	(void) state;
+	gen_dataset(&d, 400, 40, 5);
+	key = sg_ikey_user_key(ekey(&d, d.u[7].first));
+	sg_table_options_init(&opts);
+	opts.block_size = 256;
+	assert_int_equal(env->ops->mkdir(env, "/db", &err), SG_OK);
+	assert_int_equal(build_table(env, "/db", "lazy.sst", &opts, &d, sg_slice_make(NULL, 0),
+								 NULL, &err), SG_OK);
+
+	sg_env_mem_get_stats(env, &st0);
+	assert_int_equal(sg_table_reader_open(env, "/db/lazy.sst", &r, &err), SG_OK);
+	sg_env_mem_get_stats(env, &st1);
+	assert_int_equal(st1.preads - st0.preads, 2);	/* footer, properties */
+
+	st0 = st1;
+	assert_int_equal(sg_table_reader_may_contain(r, key, &maybe, &err), SG_OK);
+	assert_true(maybe);
+	assert_int_equal(sg_table_reader_may_contain(r, key, &maybe, &err), SG_OK);
+	sg_env_mem_get_stats(env, &st1);
+	assert_int_equal(st1.preads - st0.preads, 1);	/* the filter, once */
+
+	st0 = st1;
+	it = sg_table_reader_iter(r);
+	sg_iter_destroy(it);
+	it = sg_table_reader_iter(r);
+	sg_env_mem_get_stats(env, &st1);
+	assert_int_equal(st1.preads - st0.preads, 1);	/* the index, once */
+	sg_iter_destroy(it);
+	check_full_iteration(r, &d);
+	sg_table_reader_close(r);
+	sg_env_mem_destroy(env);
+
+	/* damage: the same table on disk, one byte of index or filter flipped */
+	assert_int_equal(build_table(sg_env_posix(), dir, "good.sst", &opts, &d,
+								 sg_slice_make(NULL, 0), NULL, &err), SG_OK);
+	snprintf(path, sizeof(path), "%s/good.sst", dir);
+	snprintf(bad, sizeof(bad), "%s/bad.sst", dir);
+	assert_int_equal(sg_env_read_file(sg_env_posix(), path, &data, &n, &err), SG_OK);
+	assert_int_equal(sg_table_footer_decode(data + n - SG_TABLE_FOOTER_LEN, path,
+											n - SG_TABLE_FOOTER_LEN, &footer, &err), SG_OK);
+	assert_true(footer.filter.size > 0);
+
+	data[footer.index.offset + footer.index.size / 2] ^= 0x20;
+	write_bytes(bad, data, n);
+	assert_int_equal(sg_table_reader_open(sg_env_posix(), bad, &r, &err), SG_OK);
+	for (int round = 0; round < 2; round++)
+	{
+		it = sg_table_reader_iter(r);
+		sg_iter_seek_to_first(it);
+		assert_false(sg_iter_valid(it));
+		assert_corruption_named(sg_iter_status(it, &err), &err, bad);
+		sg_iter_destroy(it);
+		assert_corruption_named(sg_table_reader_get(r, key, SG_MAX_SEQUENCE, &val, &type,
+													NULL, &err), &err, bad);
+	}
+	assert_int_equal(sg_table_reader_may_contain(r, key, &maybe, &err), SG_OK);
+	sg_table_reader_close(r);
+	data[footer.index.offset + footer.index.size / 2] ^= 0x20;
+
+	data[footer.filter.offset + footer.filter.size / 2] ^= 0x20;
+	write_bytes(bad, data, n);
+	assert_int_equal(sg_table_reader_open(sg_env_posix(), bad, &r, &err), SG_OK);
+	for (int round = 0; round < 2; round++)
+	{
+		maybe = false;
+		assert_corruption_named(sg_table_reader_may_contain(r, key, &maybe, &err), &err, bad);
+		assert_true(maybe);
+		assert_corruption_named(sg_table_reader_get(r, key, SG_MAX_SEQUENCE, &val, &type,
+													NULL, &err), &err, bad);
+	}
+	check_full_iteration(r, &d);	/* scans need no filter */
+	sg_table_reader_close(r);
+
+	sg_buf_free(&val);
+	free(data);
+	free_dataset(&d);
+	sg_test_rmtree(dir);
+	free(dir);
+}
+
 /* ---------------------------------------------------- failures and crash */
 
 static void
@@ -1261,6 +1380,25 @@ typedef struct reader_thread
 	int			failures;
 } reader_thread;
 
+static void
+reader_scan(reader_thread *t)
+{
+	sg_iter    *it = sg_table_reader_iter(t->r);
+	size_t		n = 0;
+
+	for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it), n++)
+		if (!sg_slice_equal(sg_iter_key(it), ekey(t->d, n)))
+			t->failures++;
+	if (n != t->d->n || sg_iter_status(it, NULL) != SG_OK)
+		t->failures++;
+	sg_iter_destroy(it);
+}
+
+/*
+ * Half the threads start with a scan (which loads the index), half with
+ * lookups (which load the filter, then the index): the first calls race
+ * on the reader's one-time loads.
+ */
 static void *
 reader_main(void *arg)
 {
@@ -1268,6 +1406,8 @@ reader_main(void *arg)
 	sg_test_rng rng = {t->seed};
 	sg_buf		val = SG_BUF_INIT;
 
+	if (t->seed % 2 == 1)
+		reader_scan(t);
 	for (int i = 0; i < 3000; i++)
 	{
 		size_t		u = sg_test_uniform(&rng, t->d->nu);
@@ -1280,15 +1420,8 @@ reader_main(void *arg)
 			(type == SG_TYPE_PUT && !sg_slice_equal(sg_buf_slice(&val), eval(t->d, want))))
 			t->failures++;
 	}
-	sg_iter    *it = sg_table_reader_iter(t->r);
-	size_t		n = 0;
-
-	for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it), n++)
-		if (!sg_slice_equal(sg_iter_key(it), ekey(t->d, n)))
-			t->failures++;
-	if (n != t->d->n || sg_iter_status(it, NULL) != SG_OK)
-		t->failures++;
-	sg_iter_destroy(it);
+	if (t->seed % 2 == 0)
+		reader_scan(t);
 	sg_buf_free(&val);
 	return NULL;
 }
@@ -1383,6 +1516,7 @@ main(void)
 		cmocka_unit_test(test_no_filter_and_large_blocks),
 		cmocka_unit_test(test_corruption_every_byte),
 		cmocka_unit_test(test_garbled_payload_valid_checksum),
+		cmocka_unit_test(test_index_and_filter_load_on_first_use),
 		cmocka_unit_test(test_io_failures),
 		cmocka_unit_test(test_concurrent_readers),
 		cmocka_unit_test(test_roundtrip_all_codecs),

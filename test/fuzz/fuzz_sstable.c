@@ -34,6 +34,7 @@ exercise(sg_table_reader *r)
 	int			nprobes = 0;
 	sg_buf		val = SG_BUF_INIT;
 	sg_value_type type;
+	bool		maybe;
 	size_t		n = 0;
 
 	for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it), n++)
@@ -71,7 +72,7 @@ exercise(sg_table_reader *r)
 
 			(void) sg_table_reader_get(r, uk, SG_MAX_SEQUENCE, &val, &type, NULL, NULL);
 			(void) sg_table_reader_get(r, uk, sg_ikey_trailer(k) >> 8, &val, &type, NULL, NULL);
-			(void) sg_table_reader_may_contain(r, uk);
+			(void) sg_table_reader_may_contain(r, uk, &maybe, NULL);
 		}
 		sg_buf_free(&probes[i]);
 	}

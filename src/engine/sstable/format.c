@@ -316,25 +316,33 @@ check_block_handle(const char *path, uint64_t data_end, sg_block_handle h,
 	return SG_OK;
 }
 
+/* The trailer's CRC against the stored bytes and the codec tag. */
+static sg_code
+check_block_crc(const char *stored, const char *path, sg_block_handle h, sg_err *err)
+{
+	uint32_t	crc = sg_crc32c_extend(0, stored, (size_t) h.size + 1);
+
+	if (sg_crc32c_unmask(sg_decode_fixed32(stored + h.size + 1)) != crc)
+		return sg_error(err, SG_CORRUPTION,
+						"sstable \"%s\": block checksum mismatch at offset %llu (size %llu)",
+						path, (unsigned long long) h.offset, (unsigned long long) h.size);
+	return SG_OK;
+}
+
 sg_code
 sg_table_decode_block(const char *stored, const char *path, uint64_t data_end,
 					  sg_block_handle h, uint64_t max_raw,
 					  char **out, size_t *out_len, sg_err *err)
 {
 	sg_code		rc;
-	uint32_t	crc;
 	uint8_t		tag;
 
 	if (max_raw > SG_TABLE_MAX_BLOCK_RAW)
 		max_raw = SG_TABLE_MAX_BLOCK_RAW;
-	if ((rc = check_block_handle(path, data_end, h, max_raw, err)) != SG_OK)
+	if ((rc = check_block_handle(path, data_end, h, max_raw, err)) != SG_OK ||
+		(rc = check_block_crc(stored, path, h, err)) != SG_OK)
 		return rc;
 	tag = (uint8_t) stored[h.size];
-	crc = sg_crc32c_extend(0, stored, (size_t) h.size + 1);
-	if (sg_crc32c_unmask(sg_decode_fixed32(stored + h.size + 1)) != crc)
-		return sg_error(err, SG_CORRUPTION,
-						"sstable \"%s\": block checksum mismatch at offset %llu (size %llu)",
-						path, (unsigned long long) h.offset, (unsigned long long) h.size);
 	if (tag == SG_CODEC_NONE)
 	{
 		char	   *raw;
@@ -419,7 +427,21 @@ sg_table_read_block(sg_file *f, const char *path, uint64_t data_end,
 		return sg_error(err, SG_NO_MEMORY, "sstable \"%s\": out of memory reading block at offset %llu",
 						path, (unsigned long long) h.offset);
 	rc = sg_file_read_exact(f, h.offset, buf, (size_t) h.size + SG_TABLE_TRAILER_LEN, err);
-	if (rc == SG_OK)
+	if (rc == SG_OK && (uint8_t) buf[h.size] == SG_CODEC_NONE && h.size <= max_raw)
+	{
+		/*
+		 * A block stored raw (index, filter, properties: large for a big
+		 * table) is handed over in the buffer it was read into, not
+		 * copied once more.
+		 */
+		if ((rc = check_block_crc(buf, path, h, err)) == SG_OK)
+		{
+			*out = buf;
+			*out_len = (size_t) h.size;
+			return SG_OK;
+		}
+	}
+	else if (rc == SG_OK)
 		rc = sg_table_decode_block(buf, path, data_end, h, max_raw, out, out_len, err);
 	free(buf);
 	return rc;

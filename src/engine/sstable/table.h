@@ -14,10 +14,10 @@
  * final name only ever refers to a complete, durable table. abandon()
  * removes the temporary file.
  *
- * Thread safety: a builder belongs to one thread. A reader, once open, is
- * never modified: any number of threads may call get / may_contain /
- * property accessors and create and use iterators concurrently (reads go
- * through pread). Each iterator belongs to one thread. The reader must
+ * Thread safety: a builder belongs to one thread. Any number of threads
+ * may call a reader's get / may_contain / property accessors and create
+ * and use iterators concurrently (reads go through pread; the one-time
+ * loads of index and filter are serialised inside the reader). Each iterator belongs to one thread. The reader must
  * outlive every iterator made from it.
  */
 #ifndef SG_SSTABLE_TABLE_H
@@ -129,8 +129,10 @@ extern void sg_table_builder_abandon(sg_table_builder *b);
 typedef struct sg_table_reader sg_table_reader;
 
 /*
- * Open the table at path: read and check the footer, properties, index and
- * filter. SG_NOT_FOUND if the file does not exist, SG_CORRUPTION (naming
+ * Open the table at path: read and check the footer and properties (the
+ * index and filter are read and checked on first use, so their damage is
+ * reported by the iterator, lookup or filter test that meets it).
+ * SG_NOT_FOUND if the file does not exist, SG_CORRUPTION (naming
  * the file and offset) for any damage, SG_NOT_SUPPORTED for an unknown
  * format version.
  */
@@ -151,13 +153,19 @@ extern sg_code sg_table_reader_get(sg_table_reader *r, sg_slice user_key, uint64
 								   sg_buf *value, sg_value_type *type,
 								   uint64_t *found_seq, sg_err *err);
 
-/* False only if the table certainly has no version of user_key. */
-extern bool sg_table_reader_may_contain(sg_table_reader *r, sg_slice user_key);
+/*
+ * *maybe false only if the table certainly has no version of user_key.
+ * Reads the filter on first use: SG_CORRUPTION (or an I/O error) when it
+ * cannot be read, *maybe then true.
+ */
+extern sg_code sg_table_reader_may_contain(sg_table_reader *r, sg_slice user_key,
+										   bool *maybe, sg_err *err);
 
 /*
  * An iterator over every entry, in internal-key order. seek() takes an
  * internal key (a target shorter than 8 bytes is read as a bare user key,
- * i.e. its newest version). Never NULL.
+ * i.e. its newest version). Never NULL: when the index cannot be read the
+ * iterator is empty and its status is the error.
  */
 extern sg_iter *sg_table_reader_iter(sg_table_reader *r);
 
@@ -165,7 +173,9 @@ extern sg_iter *sg_table_reader_iter(sg_table_reader *r);
  * Count the data blocks by the codec their trailer names (counts indexed
  * by sg_codec, SG_CODEC_MAX + 1 entries): a block the codec did not shrink
  * enough is stored raw (SG_CODEC_NONE) whatever the table's option. Reads
- * one trailer byte per block; SG_CORRUPTION for an unknown tag.
+ * one trailer byte per block; SG_CORRUPTION for an unknown tag, a handle
+ * outside the data area, or an index that lists another number of blocks
+ * than the properties (the whole-index checks a verification wants).
  */
 extern sg_code sg_table_reader_block_codecs(sg_table_reader *r, uint64_t *counts,
 											sg_err *err);

@@ -3,16 +3,23 @@
  * consult the bloom filter first, and a two-level iterator (index block ->
  * data block) over the whole table. API in table.h, format in README.md.
  *
- * Invariant: after open() returns, nothing in sg_table_reader changes until
- * close(). Footer, properties, index and filter are read and checked once
- * at open and kept in memory; data blocks are read with pread on demand
- * into memory owned by the iterator that asked, so concurrent readers share
- * nothing mutable. An iterator that reads blocks one after another (a
+ * Open reads and checks the footer and the properties only. The index and
+ * the filter are read and checked by the first call that needs them (an
+ * iterator needs the index, a point lookup the filter) and then kept until
+ * close(): a PostgreSQL backend opens every file of a tree for its first
+ * query and consults few of them (one per level for a point lookup), so
+ * reading every index at open made a new connection's first query pay for
+ * all of them. Once loaded, a block never changes or moves; data blocks
+ * are read with pread on demand into memory owned by the iterator that
+ * asked, so concurrent readers share nothing mutable but the two loads,
+ * which a mutex serialises. An iterator that reads blocks one after another (a
  * scan) reads ahead: one pread of up to SG_TABLE_READAHEAD bytes serves the
  * blocks that follow, each still checked (CRC) and decompressed on its own.
  */
 #include "engine/sstable/table.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +40,25 @@ struct sg_table_reader
 
 	char	   *props_block;
 	sg_table_props props;		/* slices point into props_block */
+
+	/*
+	 * Loaded on first use (load_index, load_filter) under load_mu; each
+	 * flag is set with release order after its block is in place, so a
+	 * reader that sees it set with acquire order may use the block
+	 * without the mutex. A failed load leaves the flag clear: the next
+	 * caller tries again (and meets the same damage, or not the same
+	 * passing I/O error).
+	 */
+	pthread_mutex_t load_mu;
+	atomic_bool index_loaded;
+	atomic_bool filter_loaded;
 	char	   *index_block;
 	size_t		index_len;
 	char	   *filter_block;	/* NULL when the table has no filter */
 	size_t		filter_len;
 };
+
+static sg_code load_index(sg_table_reader *r, sg_err *err);
 
 /* ------------------------------------------------------- table iterator */
 
@@ -348,8 +369,12 @@ static const sg_iter_ops table_iter_ops = {
 sg_iter *
 sg_table_reader_iter(sg_table_reader *r)
 {
-	table_iter *it = calloc(1, sizeof(*it));
+	table_iter *it;
+	sg_err		err;
 
+	if (load_index(r, &err) != SG_OK)
+		return sg_iter_error(err.code, err.msg);
+	it = calloc(1, sizeof(*it));
 	if (it == NULL)
 		return sg_iter_error(SG_NO_MEMORY, "out of memory creating an sstable iterator");
 	it->base.ops = &table_iter_ops;
@@ -365,65 +390,86 @@ sg_table_reader_iter(sg_table_reader *r)
 /* ---------------------------------------------------------------- reader */
 
 /*
- * Walk the index once at open: every entry must hold a well-formed handle
- * inside the data area, and there must be one per data block, so later
- * reads only meet damage in the data blocks themselves.
+ * Read the index block (once; see load_mu). Its CRC covers it whole; the
+ * block handles in it are checked where they are used (load_data_block,
+ * sg_table_read_block: inside the data area, no larger than the table's
+ * largest block), so no walk over every entry is needed first.
  */
 static sg_code
-check_index(sg_table_reader *r, sg_err *err)
+load_index(sg_table_reader *r, sg_err *err)
 {
-	sg_iter    *it = sg_block_iter_new(r->index_block, r->index_len, NULL, r->path,
-									   r->footer.index.offset);
-	uint64_t	n = 0;
-	sg_code		rc;
+	sg_code		rc = SG_OK;
 
-	for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
+	if (atomic_load_explicit(&r->index_loaded, memory_order_acquire))
+		return SG_OK;
+	pthread_mutex_lock(&r->load_mu);
+	if (!atomic_load_explicit(&r->index_loaded, memory_order_relaxed))
 	{
-		sg_slice	v = sg_iter_value(it);
-		sg_block_handle h;
-
-		if (!sg_block_handle_get(&v, &h) || v.len != 0 ||
-			h.offset > r->data_end || h.size > r->data_end - h.offset)
-		{
-			sg_iter_destroy(it);
-			return sg_error(err, SG_CORRUPTION,
-							"sstable \"%s\": bad block handle in index block at offset %llu",
-							r->path, (unsigned long long) r->footer.index.offset);
-		}
-		n++;
+		rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.index,
+								 SG_TABLE_MAX_BLOCK_RAW, &r->index_block, &r->index_len, err);
+		if (rc == SG_OK)
+			atomic_store_explicit(&r->index_loaded, true, memory_order_release);
 	}
-	rc = sg_iter_status(it, err);
-	sg_iter_destroy(it);
-	if (rc != SG_OK)
-		return rc;
-	if (n != r->props.num_data_blocks)
-		return sg_error(err, SG_CORRUPTION,
-						"sstable \"%s\": index block at offset %llu lists %llu blocks, properties say %llu",
-						r->path, (unsigned long long) r->footer.index.offset,
-						(unsigned long long) n, (unsigned long long) r->props.num_data_blocks);
-	return SG_OK;
+	pthread_mutex_unlock(&r->load_mu);
+	return rc;
+}
+
+/* Read the filter block (once; see load_mu). A table without one has none. */
+static sg_code
+load_filter(sg_table_reader *r, sg_err *err)
+{
+	sg_code		rc = SG_OK;
+
+	if (atomic_load_explicit(&r->filter_loaded, memory_order_acquire))
+		return SG_OK;
+	pthread_mutex_lock(&r->load_mu);
+	if (!atomic_load_explicit(&r->filter_loaded, memory_order_relaxed))
+	{
+		/* A zero handle means the table was built without a filter. */
+		if (r->footer.filter.offset != 0 || r->footer.filter.size != 0)
+		{
+			rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.filter,
+									 SG_TABLE_MAX_BLOCK_RAW, &r->filter_block,
+									 &r->filter_len, err);
+			if (rc == SG_OK && !sg_bloom_valid(sg_slice_make(r->filter_block, r->filter_len)))
+			{
+				free(r->filter_block);
+				r->filter_block = NULL;
+				rc = sg_error(err, SG_CORRUPTION,
+							  "sstable \"%s\": malformed filter block at offset %llu",
+							  r->path, (unsigned long long) r->footer.filter.offset);
+			}
+		}
+		if (rc == SG_OK)
+			atomic_store_explicit(&r->filter_loaded, true, memory_order_release);
+	}
+	pthread_mutex_unlock(&r->load_mu);
+	return rc;
 }
 
 sg_code
 sg_table_reader_block_codecs(sg_table_reader *r, uint64_t *counts, sg_err *err)
 {
-	sg_iter    *it = sg_block_iter_new(r->index_block, r->index_len, NULL, r->path,
-									   r->footer.index.offset);
-	sg_code		rc = SG_OK;
+	sg_iter    *it;
+	uint64_t	n = 0;
+	sg_code		rc;
 
 	memset(counts, 0, sizeof(uint64_t) * (SG_CODEC_MAX + 1));
+	if ((rc = load_index(r, err)) != SG_OK)
+		return rc;
+	it = sg_block_iter_new(r->index_block, r->index_len, NULL, r->path, r->footer.index.offset);
 	for (sg_iter_seek_to_first(it); sg_iter_valid(it) && rc == SG_OK; sg_iter_next(it))
 	{
 		sg_slice	v = sg_iter_value(it);
 		sg_block_handle h;
 		uint8_t		tag;
 
-		/* check_index vouched for every handle at open */
-		sg_block_handle_get(&v, &h);
-		if (h.size + 1 > r->data_end - h.offset)
+		n++;
+		if (!sg_block_handle_get(&v, &h) || v.len != 0 ||
+			h.offset > r->data_end || h.size + 1 > r->data_end - h.offset)
 			rc = sg_error(err, SG_CORRUPTION,
-						  "sstable \"%s\": block at offset %llu has no trailer",
-						  r->path, (unsigned long long) h.offset);
+						  "sstable \"%s\": bad block handle in index block at offset %llu",
+						  r->path, (unsigned long long) r->footer.index.offset);
 		else if ((rc = sg_file_read_exact(r->file, h.offset + h.size, &tag, 1, err)) == SG_OK)
 		{
 			if (tag > SG_CODEC_MAX)
@@ -437,6 +483,11 @@ sg_table_reader_block_codecs(sg_table_reader *r, uint64_t *counts, sg_err *err)
 	if (rc == SG_OK)
 		rc = sg_iter_status(it, err);
 	sg_iter_destroy(it);
+	if (rc == SG_OK && n != r->props.num_data_blocks)
+		rc = sg_error(err, SG_CORRUPTION,
+					  "sstable \"%s\": index block at offset %llu lists %llu blocks, properties say %llu",
+					  r->path, (unsigned long long) r->footer.index.offset,
+					  (unsigned long long) n, (unsigned long long) r->props.num_data_blocks);
 	return rc;
 }
 
@@ -463,25 +514,6 @@ open_reader(sg_table_reader *r, sg_err *err)
 		(rc = sg_table_props_decode(sg_slice_make(r->props_block, len), r->path,
 									r->footer.props.offset, &r->props, err)) != SG_OK)
 		return rc;
-
-	if ((rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.index,
-								  SG_TABLE_MAX_BLOCK_RAW, &r->index_block, &r->index_len,
-								  err)) != SG_OK ||
-		(rc = check_index(r, err)) != SG_OK)
-		return rc;
-
-	/* A zero handle means the table was built without a filter. */
-	if (r->footer.filter.offset != 0 || r->footer.filter.size != 0)
-	{
-		if ((rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.filter,
-									  SG_TABLE_MAX_BLOCK_RAW, &r->filter_block,
-									  &r->filter_len, err)) != SG_OK)
-			return rc;
-		if (!sg_bloom_valid(sg_slice_make(r->filter_block, r->filter_len)))
-			return sg_error(err, SG_CORRUPTION,
-							"sstable \"%s\": malformed filter block at offset %llu",
-							r->path, (unsigned long long) r->footer.filter.offset);
-	}
 	return SG_OK;
 }
 
@@ -499,6 +531,9 @@ sg_table_reader_open(sg_env *env, const char *path, sg_table_reader **out, sg_er
 		return sg_error(err, SG_NO_MEMORY, "out of memory opening sstable \"%s\"", path);
 	}
 	r->env = env;
+	pthread_mutex_init(&r->load_mu, NULL);
+	atomic_init(&r->index_loaded, false);
+	atomic_init(&r->filter_loaded, false);
 	rc = sg_file_open(env, path, SG_OPEN_READ, &r->file, err);
 	if (rc == SG_OK)
 		rc = open_reader(r, err);
@@ -518,6 +553,7 @@ sg_table_reader_close(sg_table_reader *r)
 		return;
 	if (r->file != NULL)
 		sg_file_close(r->file, NULL);
+	pthread_mutex_destroy(&r->load_mu);
 	free(r->props_block);
 	free(r->index_block);
 	free(r->filter_block);
@@ -525,13 +561,18 @@ sg_table_reader_close(sg_table_reader *r)
 	free(r);
 }
 
-bool
-sg_table_reader_may_contain(sg_table_reader *r, sg_slice user_key)
+sg_code
+sg_table_reader_may_contain(sg_table_reader *r, sg_slice user_key, bool *maybe, sg_err *err)
 {
-	if (r->filter_block == NULL)
-		return true;
-	return sg_bloom_may_contain(sg_slice_make(r->filter_block, r->filter_len),
-								sg_bloom_hash(user_key));
+	sg_code		rc = load_filter(r, err);
+
+	*maybe = true;
+	if (rc != SG_OK)
+		return rc;
+	if (r->filter_block != NULL)
+		*maybe = sg_bloom_may_contain(sg_slice_make(r->filter_block, r->filter_len),
+									  sg_bloom_hash(user_key));
+	return SG_OK;
 }
 
 sg_code
@@ -540,10 +581,15 @@ sg_table_reader_get(sg_table_reader *r, sg_slice user_key, uint64_t seq,
 {
 	sg_buf		target = SG_BUF_INIT;
 	sg_iter    *it;
-	sg_code		rc = SG_NOT_FOUND;
+	sg_code		rc;
+	bool		maybe;
 
 	sg_buf_reset(value);
-	if (r->props.num_entries == 0 || !sg_table_reader_may_contain(r, user_key))
+	if (r->props.num_entries == 0)
+		return SG_NOT_FOUND;
+	if ((rc = sg_table_reader_may_contain(r, user_key, &maybe, err)) != SG_OK)
+		return rc;
+	if (!maybe)
 		return SG_NOT_FOUND;
 	if (seq > SG_MAX_SEQUENCE)
 		seq = SG_MAX_SEQUENCE;
@@ -551,6 +597,7 @@ sg_table_reader_get(sg_table_reader *r, sg_slice user_key, uint64_t seq,
 	if (sg_buf_failed(&target))
 		return sg_error(err, SG_NO_MEMORY, "out of memory searching sstable \"%s\"", r->path);
 
+	rc = SG_NOT_FOUND;
 	it = sg_table_reader_iter(r);
 	sg_iter_seek(it, sg_buf_slice(&target));
 	if (sg_iter_valid(it))

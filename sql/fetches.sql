@@ -294,3 +294,35 @@ RESET enable_bitmapscan;
 RESET enable_seqscan;
 DROP TABLE leaf_t, leaf_twin;
 DROP FUNCTION leaf_same(), leaf_do(text);
+
+-- The shared block cache (src/pg/blockcache.h): index fetches of another
+-- backend find the blocks this one read; the answers stay the twin's.
+-- Scans read around the cache.
+CREATE TABLE bc_t (id int PRIMARY KEY, pad text) USING strata;
+CREATE TABLE bc_twin (id int PRIMARY KEY, pad text) USING heap;
+INSERT INTO bc_t SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+INSERT INTO bc_twin SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+SELECT stratago.flush('bc_t');
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+CREATE FUNCTION bc_fetch_same() RETURNS boolean LANGUAGE sql AS $$
+	SELECT count(*) = 50 AND bool_and(s.pad = h.pad)
+	  FROM bc_twin h, LATERAL (SELECT pad FROM bc_t t WHERE t.id = h.id) s
+	 WHERE h.id % 100 = 7;
+$$;
+SELECT bc_fetch_same() AS first_backend_same;
+SELECT block_cache_misses >= 40 AS first_backend_filled FROM stratago.read_stats();
+\c
+SET enable_seqscan = off;
+SET enable_bitmapscan = off;
+SELECT bc_fetch_same() AS second_backend_same;
+SELECT block_cache_hits >= 40 AS second_backend_hit, block_cache_misses < 10 AS few_misses
+  FROM stratago.read_stats();
+RESET enable_seqscan;
+SELECT block_cache_hits + block_cache_misses AS cache_before FROM stratago.read_stats() \gset
+SELECT count(*) FROM bc_t;
+SELECT block_cache_hits + block_cache_misses = :cache_before AS scan_went_around
+  FROM stratago.read_stats();
+RESET enable_bitmapscan;
+DROP TABLE bc_t, bc_twin;
+DROP FUNCTION bc_fetch_same();

@@ -91,9 +91,10 @@ REVOKE EXECUTE ON FUNCTION maintenance_progress() FROM PUBLIC;
 
 CREATE FUNCTION read_stats(OUT lookups bigint, OUT fetcher_steps bigint,
                            OUT fetcher_seeks bigint, OUT scan_leaf_entries bigint,
-                           OUT scan_stack_entries bigint)
+                           OUT scan_stack_entries bigint, OUT block_cache_hits bigint,
+                           OUT block_cache_misses bigint)
 AS 'MODULE_PATHNAME', 'stratago_read_stats' LANGUAGE C;
-COMMENT ON FUNCTION read_stats() IS 'this backend''s reads of rows: point lookups; index or bitmap fetches answered by stepping a kept iterator forward or by seeking it; entries scans read straight from a block or memtable, or through the merge above them';
+COMMENT ON FUNCTION read_stats() IS 'this backend''s reads of rows: point lookups; index or bitmap fetches answered by stepping a kept iterator forward or by seeking it; entries scans read straight from a block or memtable, or through the merge above them; data blocks its seeks found in the shared block cache, and did not';
 
 -- Monitoring views, readable by pg_monitor (doc/OPERATIONS.md has example
 -- queries). Each strata table of the current database the caller may see

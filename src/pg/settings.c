@@ -18,6 +18,7 @@ bool		strata_sync = true;
 int			strata_wal_sink = STRATA_SINK_POSTGRES;
 bool		strata_checkpoint_guard = true;
 int			strata_bottom_compression = STRATA_CODEC_LZ4;
+int			strata_block_cache_size_kb = 64 * 1024;
 
 static const struct config_enum_entry codec_options[] = {
 	{"lz4", STRATA_CODEC_LZ4, false},
@@ -50,6 +51,15 @@ strata_define_gucs(void)
 							256, 8, INT_MAX / 2,
 							PGC_POSTMASTER,
 							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("stratago.block_cache_size",
+							"Shared memory for uncompressed SSTable blocks read by index fetches and point lookups.",
+							"0 turns the cache off. Scans read around it.",
+							&strata_block_cache_size_kb,
+							64 * 1024, 0, INT_MAX,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("stratago.memtable_size",

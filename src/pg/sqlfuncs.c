@@ -20,7 +20,8 @@
  *                          compaction, its table, bytes to read and written
  *   read_stats()           this backend's reads of rows by row id: point
  *                          lookups, and index/bitmap fetches answered by
- *                          stepping a kept iterator or by seeking it
+ *                          stepping a kept iterator or by seeking it; its
+ *                          block cache hits and misses
  *
  * Each takes a strata table and refuses anything else (a heap table, an
  * index, a view, a dropped relation) with a clear error. flush and compact
@@ -51,6 +52,7 @@
 #include "engine/sstable/table.h"
 #include "engine/version/version.h"
 #include "engine/version/version_edit.h"
+#include "pg/blockcache.h"
 #include "pg/enginewal.h"
 #include "pg/flush.h"
 #include "pg/jobprogress.h"
@@ -349,9 +351,11 @@ Datum
 stratago_read_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {0};
+	Datum		values[7];
+	bool		nulls[7] = {0};
 	StrataReadCounters c;
+	uint64		cache_hits;
+	uint64		cache_misses;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -361,6 +365,9 @@ stratago_read_stats(PG_FUNCTION_ARGS)
 	values[2] = Int64GetDatum((int64) c.fetcher_seeks);
 	values[3] = Int64GetDatum((int64) c.scan_leaf_entries);
 	values[4] = Int64GetDatum((int64) c.scan_stack_entries);
+	strata_block_cache_counters(&cache_hits, &cache_misses);
+	values[5] = Int64GetDatum((int64) cache_hits);
+	values[6] = Int64GetDatum((int64) cache_misses);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 

@@ -21,6 +21,7 @@
 
 #include "engine/version/manifest.h"
 #include "engine/merge/merge.h"
+#include "pg/blockcache.h"
 #include "pg/error.h"
 #include "pg/hold.h"
 #include "pg/sstcache.h"
@@ -134,6 +135,8 @@ reader_get(LocalTree *lt, const char *dir, uint64 number)
 		free(re);
 		strata_engine_error(rc == SG_NOT_FOUND ? SG_CORRUPTION : rc, &err);
 	}
+	/* the tree id and the file number name these bytes for good (blockcache.h) */
+	sg_table_reader_set_block_cache(re->reader, strata_block_cache(), lt->tree_id, number);
 	re->number = number;
 	re->refs = 1;
 	re->lookup_it = NULL;

@@ -21,6 +21,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "pg/blockcache.h"
 #include "pg/enginewal.h"
 #include "pg/jobprogress.h"
 #include "pg/pgwal.h"
@@ -76,10 +77,12 @@ strata_shmem_request(void)
 	RequestAddinShmemSpace(strata_pgwal_shmem_size());
 	RequestAddinShmemSpace(strata_wakeup_shmem_size());
 	RequestAddinShmemSpace(strata_job_progress_shmem_size());
+	RequestAddinShmemSpace(strata_block_cache_shmem_size());
 	RequestNamedLWLockTranche("stratago", 2);
 	RequestNamedLWLockTranche("stratago wal", 2);
 	RequestNamedLWLockTranche("stratago xid", 1);
 	RequestNamedLWLockTranche("stratago row", STRATA_ROW_LATCHES);
+	RequestNamedLWLockTranche("stratago block cache", STRATA_BLOCK_CACHE_PARTITIONS);
 }
 
 static void
@@ -94,6 +97,7 @@ strata_shmem_startup(void)
 	strata_pgwal_shmem_init();
 	strata_wakeup_shmem_init();
 	strata_job_progress_shmem_init();
+	strata_block_cache_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 
 	/*

@@ -30,6 +30,7 @@ extern bool strata_sync;
 extern int	strata_wal_sink;
 extern bool strata_checkpoint_guard;
 extern int	strata_bottom_compression;
+extern int	strata_block_cache_size_kb;
 
 /* stratago.bottom_compression (the engine's codecs, by name) */
 typedef enum StrataCodec

@@ -1202,6 +1202,119 @@ test_scan_reads_ahead(void **state)
 	sg_env_mem_destroy(env);
 }
 
+/* A block cache for the tests: every block kept, lookups and inserts counted. */
+typedef struct test_cache
+{
+	sg_block_cache_key keys[256];
+	sg_buf		blocks[256];
+	int			n;
+	int			hits;
+	int			lookups;
+	int			inserts;
+} test_cache;
+
+static bool
+test_cache_lookup(void *arg, const sg_block_cache_key *key, char **block, size_t *len)
+{
+	test_cache *c = arg;
+
+	c->lookups++;
+	for (int i = 0; i < c->n; i++)
+		if (memcmp(&c->keys[i], key, sizeof(*key)) == 0)
+		{
+			*block = malloc(c->blocks[i].len);
+			memcpy(*block, c->blocks[i].data, c->blocks[i].len);
+			*len = c->blocks[i].len;
+			c->hits++;
+			return true;
+		}
+	return false;
+}
+
+static void
+test_cache_insert(void *arg, const sg_block_cache_key *key, const char *block, size_t len)
+{
+	test_cache *c = arg;
+
+	c->inserts++;
+	assert_true(c->n < 256);
+	c->keys[c->n] = *key;
+	sg_buf_init(&c->blocks[c->n]);
+	sg_buf_append(&c->blocks[c->n], block, len);
+	c->n++;
+}
+
+/*
+ * Seeks go through the block cache: the first reader's lookups fill it,
+ * a second reader of the same file (another backend) is answered from it
+ * without reading a data block, and the values are right; a reader under
+ * another file id shares nothing; scans neither consult nor fill it.
+ */
+static void
+test_block_cache(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	test_cache	cache = {0};
+	sg_block_cache ops = {test_cache_lookup, test_cache_insert, &cache};
+	sg_table_options opts;
+	sg_table_reader *r;
+	sg_env_mem_stats st0,
+				st1;
+	dataset		d;
+	sg_err		err;
+	int			filled;
+
+	(void) state;
+	gen_dataset(&d, 300, 30, 9);
+	sg_table_options_init(&opts);
+	opts.block_size = 512;
+	assert_int_equal(env->ops->mkdir(env, "/db", &err), SG_OK);
+	assert_int_equal(build_table(env, "/db", "c.sst", &opts, &d, sg_slice_make(NULL, 0),
+								 NULL, &err), SG_OK);
+
+	/* a scan bypasses the cache */
+	assert_int_equal(sg_table_reader_open(env, "/db/c.sst", &r, &err), SG_OK);
+	sg_table_reader_set_block_cache(r, &ops, 7, 1);
+	check_full_iteration(r, &d);
+	assert_int_equal(cache.lookups, 0);
+	assert_int_equal(cache.inserts, 0);
+
+	/* lookups fill it, one insert per block read */
+	for (size_t u = 0; u < d.nu; u++)
+		check_get(r, &d, u, SG_MAX_SEQUENCE);
+	sg_table_reader_close(r);
+	filled = cache.n;
+	assert_true(filled > 3);
+	assert_int_equal(cache.inserts, cache.lookups - cache.hits);
+
+	/* a second reader of the file reads no data block */
+	assert_int_equal(sg_table_reader_open(env, "/db/c.sst", &r, &err), SG_OK);
+	sg_table_reader_set_block_cache(r, &ops, 7, 1);
+	cache.hits = cache.lookups = 0;
+	sg_env_mem_get_stats(env, &st0);
+	for (size_t u = 0; u < d.nu; u++)
+		check_get(r, &d, u, SG_MAX_SEQUENCE);
+	sg_env_mem_get_stats(env, &st1);
+	assert_int_equal(st1.preads - st0.preads, 2);	/* filter and index only */
+	assert_true(cache.hits > 0);
+	assert_int_equal(cache.hits, cache.lookups);
+	assert_int_equal(cache.n, filled);
+	sg_table_reader_close(r);
+
+	/* another file id: nothing shared */
+	assert_int_equal(sg_table_reader_open(env, "/db/c.sst", &r, &err), SG_OK);
+	sg_table_reader_set_block_cache(r, &ops, 7, 2);
+	cache.hits = 0;
+	check_get(r, &d, 0, SG_MAX_SEQUENCE);
+	assert_int_equal(cache.hits, 0);
+	sg_table_reader_close(r);
+
+	for (int i = 0; i < cache.n; i++)
+		sg_buf_free(&cache.blocks[i]);
+	free_dataset(&d);
+	sg_env_mem_destroy(env);
+}
+
 /*
  * Open reads the footer and the properties only; the filter is read by the
  * first lookup and the index by the first iterator, each once. Damage in
@@ -1517,6 +1630,7 @@ main(void)
 		cmocka_unit_test(test_corruption_every_byte),
 		cmocka_unit_test(test_garbled_payload_valid_checksum),
 		cmocka_unit_test(test_index_and_filter_load_on_first_use),
+		cmocka_unit_test(test_block_cache),
 		cmocka_unit_test(test_io_failures),
 		cmocka_unit_test(test_concurrent_readers),
 		cmocka_unit_test(test_roundtrip_all_codecs),

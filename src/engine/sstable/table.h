@@ -124,6 +124,39 @@ extern sg_code sg_table_builder_finish(sg_table_builder *b, sg_table_info *info,
 /* Drop the table: close and remove the temporary file, free the builder. */
 extern void sg_table_builder_abandon(sg_table_builder *b);
 
+/* ------------------------------------------------------------ block cache */
+
+/*
+ * A cache of uncompressed data blocks that readers share (the PostgreSQL
+ * layer keeps one in shared memory, so backends stop decompressing the
+ * same hot blocks). A reader given one consults it before it reads a
+ * block for a seek (point lookups, index fetches) and offers it each block
+ * it read that way; sequential reads (scans, which read each block once,
+ * ahead) bypass it so a scan does not evict the hot blocks.
+ *
+ * The key names the bytes for ever: file_id is chosen by the caller so
+ * that no two files, in the cache's lifetime, share one (SSTables are
+ * immutable, so a file's block at an offset never changes). A block is
+ * offered only after its CRC and decompression succeeded.
+ *
+ * lookup: on a hit, a copy of the block in *block (malloc'd; the caller
+ * frees it) and true. insert: keep a copy, or not (too big, no room).
+ * Both are called from any thread, and must not fail in other ways.
+ */
+typedef struct sg_block_cache_key
+{
+	uint64_t	file_id[2];
+	uint64_t	offset;
+} sg_block_cache_key;
+
+typedef struct sg_block_cache
+{
+	bool		(*lookup) (void *arg, const sg_block_cache_key *key, char **block, size_t *len);
+	void		(*insert) (void *arg, const sg_block_cache_key *key, const char *block,
+						   size_t len);
+	void	   *arg;
+} sg_block_cache;
+
 /* ----------------------------------------------------------------- reader */
 
 typedef struct sg_table_reader sg_table_reader;
@@ -141,6 +174,14 @@ extern sg_code sg_table_reader_open(sg_env *env, const char *path,
 
 /* REQUIRES: no iterator of r is still alive. NULL is allowed. */
 extern void sg_table_reader_close(sg_table_reader *r);
+
+/*
+ * Let r's seeks use cache (NULL: none), its blocks keyed by file_id (see
+ * sg_block_cache). cache must outlive r. REQUIRES: called before r is
+ * used by any other call, and not concurrently with one.
+ */
+extern void sg_table_reader_set_block_cache(sg_table_reader *r, const sg_block_cache *cache,
+											uint64_t file_id0, uint64_t file_id1);
 
 /*
  * Find the newest version of user_key with sequence <= seq. SG_OK when one

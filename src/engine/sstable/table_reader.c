@@ -40,6 +40,8 @@ struct sg_table_reader
 
 	char	   *props_block;
 	sg_table_props props;		/* slices point into props_block */
+	const sg_block_cache *cache;	/* NULL: none; set before use */
+	uint64_t	cache_file_id[2];
 
 	/*
 	 * Loaded on first use (load_index, load_filter) under load_mu; each
@@ -111,7 +113,8 @@ set_data_iter(table_iter *it, sg_iter *data, uint64_t offset)
  * The block at h, from the read-ahead window when it lies there; when the
  * iterator moves on to the block right after the one it read (sequential:
  * a scan's next(), not a seek) the window is refilled first. Seeks read
- * just the block, so an iterator kept for point lookups holds no window.
+ * just the block, so an iterator kept for point lookups holds no window;
+ * they go through the block cache when the reader has one.
  */
 static sg_code
 read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, size_t *len)
@@ -165,6 +168,19 @@ read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, siz
 										 r->props.max_block_raw, block, len, &it->err);
 		}
 	}
+	if (!sequential && r->cache != NULL)
+	{
+		sg_block_cache_key key = {{r->cache_file_id[0], r->cache_file_id[1]}, h.offset};
+		sg_code		rc;
+
+		if (r->cache->lookup(r->cache->arg, &key, block, len))
+			return SG_OK;
+		rc = sg_table_read_block(r->file, r->path, r->data_end, h, r->props.max_block_raw,
+								 block, len, &it->err);
+		if (rc == SG_OK)
+			r->cache->insert(r->cache->arg, &key, *block, *len);
+		return rc;
+	}
 	return sg_table_read_block(r->file, r->path, r->data_end, h, r->props.max_block_raw,
 							   block, len, &it->err);
 }
@@ -172,7 +188,8 @@ read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, siz
 /*
  * Load the data block the index iterator points at (unless already
  * loaded: a seek within the block read last reads nothing). sequential:
- * the iterator stepped from the previous block (read-ahead applies). A
+ * the iterator stepped from the previous block or starts a scan
+ * (read-ahead applies, the block cache does not). A
  * block loaded anew is positioned at its first entry. On failure records
  * the error and leaves no data iterator.
  */
@@ -250,7 +267,12 @@ ti_seek_to_first(sg_iter *base)
 	if (it->code != SG_OK)
 		return;
 	sg_iter_seek_to_first(it->index_it);
-	load_data_block(it, false);
+
+	/*
+	 * A scan's start: read as the blocks after it are (it has no block
+	 * before it to read ahead from, and keeps out of the block cache).
+	 */
+	load_data_block(it, true);
 	/* the block may have been loaded already, and read part way */
 	if (it->data_it != NULL)
 		sg_iter_seek_to_first(it->data_it);
@@ -559,6 +581,15 @@ sg_table_reader_close(sg_table_reader *r)
 	free(r->filter_block);
 	free(r->path);
 	free(r);
+}
+
+void
+sg_table_reader_set_block_cache(sg_table_reader *r, const sg_block_cache *cache,
+								uint64_t file_id0, uint64_t file_id1)
+{
+	r->cache = cache;
+	r->cache_file_id[0] = file_id0;
+	r->cache_file_id[1] = file_id1;
 }
 
 sg_code

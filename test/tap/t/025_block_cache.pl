@@ -1,0 +1,98 @@
+# 025_block_cache.pl — the shared block cache (src/pg/blockcache.h) under
+# pressure: a cache of 1MB (three slots a partition) in front of a table
+# of some 450 blocks, so nearly every insert evicts, read by four pgbench
+# clients at once whose every lookup checks the row it got. Then the same
+# reads with the cache turned off (stratago.block_cache_size = 0): no
+# cache traffic, the same answers.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::RealBin/..";
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use StrataTest;
+
+my $node = strata_node('blockcache', "stratago.block_cache_size = '1MB'");
+is($node->safe_psql('postgres', 'SHOW stratago.block_cache_size'), '1MB', 'a 1MB cache');
+
+# Rows in two files and the memtable: every tenth row updated after the
+# first flush (its newest version in a second file), every hundredth
+# after the second (in the memtable).
+$node->safe_psql('postgres', q{
+	CREATE TABLE t (id int PRIMARY KEY, pad text) USING strata;
+	INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+	SELECT stratago.flush('t');
+	UPDATE t SET pad = pad || 'u' WHERE id % 10 = 0;
+	SELECT stratago.flush('t');
+	UPDATE t SET pad = pad || 'v' WHERE id % 100 = 0;
+});
+
+# What row id should hold, as SQL over id.
+my $expected = q{md5(id::text) || CASE WHEN id % 10 = 0 THEN 'u' ELSE '' END
+	|| CASE WHEN id % 100 = 0 THEN 'v' ELSE '' END};
+
+# Each transaction fetches one random row by index and divides by zero
+# unless it is there and right: a wrong answer fails the client.
+my $script = $node->basedir . '/lookups.sql';
+PostgreSQL::Test::Utils::append_to_file($script,
+	"\\set id random(1, 20000)\n"
+	  . "SELECT 1 / (count(*) FILTER (WHERE pad = $expected))::int FROM t WHERE id = :id;\n");
+
+sub run_lookups
+{
+	my ($clients, $xacts) = @_;
+	my ($out, $err) = ('', '');
+	local $ENV{PGOPTIONS} = '-c enable_seqscan=off -c enable_bitmapscan=off';
+	my $ok = IPC::Run::run(
+		[
+			'pgbench', '-n', '-c', $clients, '-j', 2, '-t', $xacts,
+			'-f', $script, '-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'>', \$out, '2>', \$err);
+	my ($done) = $out =~ /number of transactions actually processed: (\d+)/;
+	diag($err) unless $ok;
+	return $ok ? $done : -1;
+}
+
+# One backend reading 3000 random rows twice: (right answers, hits, misses).
+sub read_twice
+{
+	my $out = $node->safe_psql('postgres', qq{
+		SET enable_seqscan = off;
+		SET enable_bitmapscan = off;
+		SET enable_hashjoin = off;
+		SET enable_mergejoin = off;
+		SELECT count(*) FILTER (WHERE r.pad = $expected)
+		  FROM (SELECT (g * 7919) % 20000 + 1 AS id FROM generate_series(1, 3000) g
+				UNION ALL
+				SELECT (g * 7919) % 20000 + 1 FROM generate_series(1, 3000) g) q,
+			   LATERAL (SELECT pad FROM t WHERE t.id = q.id) r;
+		SELECT block_cache_hits || ' ' || block_cache_misses FROM stratago.read_stats();
+	});
+	my ($right, $stats) = split /\n/, $out;
+	my ($hits, $misses) = split / /, $stats;
+	return ($right, $hits, $misses);
+}
+
+is(run_lookups(4, 3000), 12000, 'four clients, 12000 checked lookups through an evicting cache');
+my ($right, $hits, $misses) = read_twice();
+is($right, 6000, 'every row right when read twice');
+cmp_ok($hits, '>', 100, 'the second pass finds blocks in the cache');
+cmp_ok($misses, '>', 192, 'more blocks than slots: evicted ones are read again');
+
+$node->safe_psql('postgres', q{
+	UPDATE t SET pad = pad WHERE id % 7 = 0;
+	SELECT stratago.compact('t');
+});
+is(run_lookups(4, 1000), 4000, 'after a compaction, lookups in the new files are right');
+
+$node->append_conf('postgresql.conf', 'stratago.block_cache_size = 0');
+$node->restart;
+($right, $hits, $misses) = read_twice();
+is($right, 6000, 'no cache: every row right');
+is($hits + $misses, 0, 'no cache: no cache traffic');
+is(run_lookups(2, 1000), 2000, 'no cache: checked lookups');
+
+$node->stop;
+done_testing();

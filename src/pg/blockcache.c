@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -137,10 +138,14 @@ strata_block_cache_shmem_init(void)
 	}
 }
 
+/*
+ * Not in the postmaster (its recovery at startup opens trees): it has no
+ * PGPROC to wait for a partition lock with.
+ */
 const sg_block_cache *
 strata_block_cache(void)
 {
-	return cache_shared != NULL ? &block_cache_ops : NULL;
+	return cache_shared != NULL && IsUnderPostmaster ? &block_cache_ops : NULL;
 }
 
 void

@@ -41,7 +41,10 @@
 extern Size strata_block_cache_shmem_size(void);
 extern void strata_block_cache_shmem_init(void);
 
-/* The cache for readers, or NULL when stratago.block_cache_size is 0. */
+/*
+ * The cache for readers; NULL when stratago.block_cache_size is 0, and in
+ * the postmaster.
+ */
 extern const sg_block_cache *strata_block_cache(void);
 
 /* This backend's lookups answered from the cache, and not. */

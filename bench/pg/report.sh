@@ -35,6 +35,7 @@ ins1_tps|single-row INSERT, 1 client|tps|higher|-|||INSERT tps, 1 client
 ins8_tps|single-row INSERT, 8 clients|tps|higher|-|||INSERT tps, 8 clients
 tpcb_tps|pgbench TPC-B, 8 clients|tps|higher|ratio_ge|1.0|>= heap|TPC-B tps
 selS_tps|pgbench -S point lookups, 8 clients|tps|higher|ratio_ge|1.0|>= heap|pgbench -S tps
+selC_tps|pgbench -S with a new connection per query (the first query of a new backend), 1 client|tps|higher|-|||pgbench -S -C tps
 range_tps|10,000 rows by key as an index scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|index range scan tps
 bitmap_tps|10,000 rows by key as a bitmap heap scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|bitmap scan tps
 scan_ms|whole-table aggregate over the COPY table|ms|lower|ratio_le|1.0|<= heap|aggregate scan time

@@ -371,7 +371,7 @@ if want pgbench; then
 			-c "SELECT $([ "$am" = strata ] && echo "stratago.relation_size('pgbench_accounts') +") pg_table_size('pgbench_accounts')" | tail -1)
 		record accounts_compact_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 	done
-	for kind in tpcb selS range bitmap; do
+	for kind in tpcb selS selC range bitmap; do
 		for r in $(seq 1 "$REPS"); do
 			for am in $(order "$r"); do
 				if [ "${PGB_OK[$am]}" != 1 ]; then
@@ -383,6 +383,9 @@ if want pgbench; then
 					tps=$(pgbench_ "$am" -n -c 8 -j 2 -T "$TPCB_SECONDS" "pgb_$am" | tps_of)
 				elif [ "$kind" = selS ]; then
 					tps=$(pgbench_ "$am" -n -S -c 8 -j 2 -T "$SEL_SECONDS" "pgb_$am" | tps_of)
+				elif [ "$kind" = selC ]; then
+					# a new connection per query: what a backend's first query costs
+					tps=$(pgbench_ "$am" -n -S -C -c 1 -T "$SEL_SECONDS" "pgb_$am" | tps_of)
 				else
 					# 10,000 rows by key, one client: the plan forced alike on both
 					if [ "$kind" = range ]; then

@@ -63,8 +63,9 @@ total_slots(void)
 {
 	int64		slots = (int64) strata_block_cache_size_kb * 1024 / STRATA_BLOCK_CACHE_SLOT;
 
-	slots -= slots % STRATA_BLOCK_CACHE_PARTITIONS;
-	return (int32) Min(slots, (int64) PG_INT32_MAX / 2);
+	/* the same number in every partition; fewer than one each: no cache */
+	slots = Min(slots, (int64) PG_INT32_MAX / 2);
+	return (int32) (slots - slots % STRATA_BLOCK_CACHE_PARTITIONS);
 }
 
 static int32

@@ -12,9 +12,11 @@
  * all of them. Once loaded, a block never changes or moves; data blocks
  * are read with pread on demand into memory owned by the iterator that
  * asked, so concurrent readers share nothing mutable but the two loads,
- * which a mutex serialises. An iterator that reads blocks one after another (a
- * scan) reads ahead: one pread of up to SG_TABLE_READAHEAD bytes serves the
- * blocks that follow, each still checked (CRC) and decompressed on its own.
+ * which a mutex serialises. An iterator that reads blocks one after
+ * another (a scan) reads ahead: one pread of up to SG_TABLE_READAHEAD
+ * bytes serves the blocks that follow, each still checked (CRC) and
+ * decompressed on its own. Seeks may go through a block cache shared by
+ * readers (table.h).
  */
 #include "engine/sstable/table.h"
 
@@ -412,61 +414,70 @@ sg_table_reader_iter(sg_table_reader *r)
 /* ---------------------------------------------------------------- reader */
 
 /*
- * Read the index block (once; see load_mu). Its CRC covers it whole; the
- * block handles in it are checked where they are used (load_data_block,
- * sg_table_read_block: inside the data area, no larger than the table's
- * largest block), so no walk over every entry is needed first.
+ * Run load (read_index or read_filter) unless *loaded says it succeeded
+ * before: the one-time loads a reader makes after open (see load_mu).
+ * Once *loaded is seen set, with acquire order, the block it guards is in
+ * place; a failed load leaves it clear, for the next caller to try again.
  */
 static sg_code
-load_index(sg_table_reader *r, sg_err *err)
+load_once(sg_table_reader *r, atomic_bool *loaded,
+		  sg_code (*load) (sg_table_reader *r, sg_err *err), sg_err *err)
 {
 	sg_code		rc = SG_OK;
 
-	if (atomic_load_explicit(&r->index_loaded, memory_order_acquire))
+	if (atomic_load_explicit(loaded, memory_order_acquire))
 		return SG_OK;
 	pthread_mutex_lock(&r->load_mu);
-	if (!atomic_load_explicit(&r->index_loaded, memory_order_relaxed))
-	{
-		rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.index,
-								 SG_TABLE_MAX_BLOCK_RAW, &r->index_block, &r->index_len, err);
-		if (rc == SG_OK)
-			atomic_store_explicit(&r->index_loaded, true, memory_order_release);
-	}
+	if (!atomic_load_explicit(loaded, memory_order_relaxed) && (rc = load(r, err)) == SG_OK)
+		atomic_store_explicit(loaded, true, memory_order_release);
 	pthread_mutex_unlock(&r->load_mu);
 	return rc;
 }
 
-/* Read the filter block (once; see load_mu). A table without one has none. */
+/*
+ * The index block. Its CRC covers it whole; the block handles in it are
+ * checked where they are used (load_data_block, sg_table_read_block:
+ * inside the data area, no larger than the table's largest block), so no
+ * walk over every entry is needed first.
+ */
+static sg_code
+read_index(sg_table_reader *r, sg_err *err)
+{
+	return sg_table_read_block(r->file, r->path, r->data_end, r->footer.index,
+							   SG_TABLE_MAX_BLOCK_RAW, &r->index_block, &r->index_len, err);
+}
+
+/* The filter block; none for a table built without one (a zero handle). */
+static sg_code
+read_filter(sg_table_reader *r, sg_err *err)
+{
+	sg_code		rc;
+
+	if (r->footer.filter.offset == 0 && r->footer.filter.size == 0)
+		return SG_OK;
+	rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.filter,
+							 SG_TABLE_MAX_BLOCK_RAW, &r->filter_block, &r->filter_len, err);
+	if (rc == SG_OK && !sg_bloom_valid(sg_slice_make(r->filter_block, r->filter_len)))
+	{
+		free(r->filter_block);
+		r->filter_block = NULL;
+		rc = sg_error(err, SG_CORRUPTION,
+					  "sstable \"%s\": malformed filter block at offset %llu",
+					  r->path, (unsigned long long) r->footer.filter.offset);
+	}
+	return rc;
+}
+
+static sg_code
+load_index(sg_table_reader *r, sg_err *err)
+{
+	return load_once(r, &r->index_loaded, read_index, err);
+}
+
 static sg_code
 load_filter(sg_table_reader *r, sg_err *err)
 {
-	sg_code		rc = SG_OK;
-
-	if (atomic_load_explicit(&r->filter_loaded, memory_order_acquire))
-		return SG_OK;
-	pthread_mutex_lock(&r->load_mu);
-	if (!atomic_load_explicit(&r->filter_loaded, memory_order_relaxed))
-	{
-		/* A zero handle means the table was built without a filter. */
-		if (r->footer.filter.offset != 0 || r->footer.filter.size != 0)
-		{
-			rc = sg_table_read_block(r->file, r->path, r->data_end, r->footer.filter,
-									 SG_TABLE_MAX_BLOCK_RAW, &r->filter_block,
-									 &r->filter_len, err);
-			if (rc == SG_OK && !sg_bloom_valid(sg_slice_make(r->filter_block, r->filter_len)))
-			{
-				free(r->filter_block);
-				r->filter_block = NULL;
-				rc = sg_error(err, SG_CORRUPTION,
-							  "sstable \"%s\": malformed filter block at offset %llu",
-							  r->path, (unsigned long long) r->footer.filter.offset);
-			}
-		}
-		if (rc == SG_OK)
-			atomic_store_explicit(&r->filter_loaded, true, memory_order_release);
-	}
-	pthread_mutex_unlock(&r->load_mu);
-	return rc;
+	return load_once(r, &r->filter_loaded, read_filter, err);
 }
 
 sg_code

@@ -433,12 +433,13 @@ ikey_user_part(sg_slice ikey)
 
 /*
  * Visit every version of key in one file, newest first, until fn says
- * stop; true then. Uses the file's lookup iterator (ReaderEntry), made
- * anew after an error. REQUIRES: fn does not look up this file again (the
- * values it is shown live in that iterator's block until the next lookup).
+ * stop; true then. Asks the file's bloom filter first when use_filter.
+ * Uses the file's lookup iterator (ReaderEntry), made anew after an error.
+ * REQUIRES: fn does not look up this file again (the values it is shown
+ * live in that iterator's block until the next lookup).
  */
 static bool
-table_versions(ReaderEntry *re, sg_slice key,
+table_versions(ReaderEntry *re, sg_slice key, bool use_filter,
 			   bool (*fn) (void *arg, uint64_t seq, sg_value_type type, sg_slice value),
 			   void *arg)
 {
@@ -450,10 +451,13 @@ table_versions(ReaderEntry *re, sg_slice key,
 
 	if (key.len != STRATA_ROWID_KEY_LEN)
 		return false;
-	if (sg_table_reader_may_contain(re->reader, key, &maybe, &err) != SG_OK)
-		strata_engine_error(err.code, &err);
-	if (!maybe)
-		return false;
+	if (use_filter)
+	{
+		if (sg_table_reader_may_contain(re->reader, key, &maybe, &err) != SG_OK)
+			strata_engine_error(err.code, &err);
+		if (!maybe)
+			return false;
+	}
 	/* seek to the newest version: the user key with the largest trailer */
 	memcpy(target, key.data, key.len);
 	sg_encode_fixed64(target + key.len, sg_ikey_pack_trailer(SG_MAX_SEQUENCE, SG_TYPE_FOR_SEEK));
@@ -494,17 +498,28 @@ strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 										  sg_slice value),
 							  void *arg)
 {
+	int			deepest = SG_NUM_LEVELS - 1;
+
 	/* level 0: files overlap, newest first */
 	for (int i = lv->level_start[0]; i < lv->level_start[1]; i++)
-		if (table_versions(lv->files[i], key, fn, arg))
+		if (table_versions(lv->files[i], key, true, fn, arg))
 			return true;
 
 	/*
 	 * Deeper levels: compaction cuts files only between user keys, so one
 	 * file at most can hold key: the first whose largest user key is >=
 	 * key, if its smallest is <= key. Its bloom filter is the only one
-	 * consulted, not one per file.
+	 * consulted, not one per file; and none in the deepest level that has
+	 * files (RocksDB's optimize_filters_for_hits). A lookup comes from an
+	 * index entry or a TID, so its row exists: when it reaches the bottom,
+	 * where most rows live, the filter nearly always answers "maybe", and
+	 * asking it costs a probe of cold memory per lookup and, in a new
+	 * backend, reading the largest filters of the tree (1.25 MB for a file
+	 * of a million rows). A "no" it would have given costs an index seek
+	 * and a block read instead; the answer is the same either way.
 	 */
+	while (deepest > 0 && lv->level_start[deepest + 1] == lv->level_start[deepest])
+		deepest--;
 	for (int level = 1; level < SG_NUM_LEVELS; level++)
 	{
 		int			lo = lv->level_start[level];
@@ -523,7 +538,7 @@ strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 		if (lo < lv->level_start[level + 1] &&
 			sg_slice_compare(ikey_user_part(sg_table_reader_props(lv->files[lo]->reader)->smallest_key),
 							 key) <= 0 &&
-			table_versions(lv->files[lo], key, fn, arg))
+			table_versions(lv->files[lo], key, level != deepest, fn, arg))
 			return true;
 	}
 	return false;

@@ -123,6 +123,9 @@ read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, siz
 {
 	sg_table_reader *r = it->r;
 	uint64_t	need = h.size + SG_TABLE_TRAILER_LEN;
+	sg_block_cache_key key = {{r->cache_file_id[0], r->cache_file_id[1]}, h.offset};
+	bool		cached;
+	sg_code		rc;
 
 	if (it->ra != NULL && h.offset >= it->ra_offset &&
 		h.size <= it->ra_len && h.offset - it->ra_offset <= it->ra_len - need)
@@ -170,21 +173,14 @@ read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, siz
 										 r->props.max_block_raw, block, len, &it->err);
 		}
 	}
-	if (!sequential && r->cache != NULL)
-	{
-		sg_block_cache_key key = {{r->cache_file_id[0], r->cache_file_id[1]}, h.offset};
-		sg_code		rc;
-
-		if (r->cache->lookup(r->cache->arg, &key, block, len))
-			return SG_OK;
-		rc = sg_table_read_block(r->file, r->path, r->data_end, h, r->props.max_block_raw,
-								 block, len, &it->err);
-		if (rc == SG_OK)
-			r->cache->insert(r->cache->arg, &key, *block, *len);
-		return rc;
-	}
-	return sg_table_read_block(r->file, r->path, r->data_end, h, r->props.max_block_raw,
-							   block, len, &it->err);
+	cached = !sequential && r->cache != NULL;
+	if (cached && r->cache->lookup(r->cache->arg, &key, block, len))
+		return SG_OK;
+	rc = sg_table_read_block(r->file, r->path, r->data_end, h, r->props.max_block_raw,
+							 block, len, &it->err);
+	if (cached && rc == SG_OK)
+		r->cache->insert(r->cache->arg, &key, *block, *len);
+	return rc;
 }
 
 /*

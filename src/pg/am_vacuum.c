@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/multixact.h"
@@ -47,9 +49,11 @@
  *    cost follows the table's garbage and a read of the tree, not a
  *    rewrite of it (doc/DESIGN.md §5).
  * 2. A scan of the row ids that changed since compaction froze them
- *    (strata_tree_suspect_ranges: memtable entries and SSTables holding
- *    anything but frozen row data; the rest is skipped, as heap skips
- *    all-visible pages) collects the TIDs of rows dead to every snapshot
+ *    (strata_tree_suspect_ranges: memtable entries, and the rows each
+ *    SSTable holding anything but frozen row data lists, or its range;
+ *    the rest is skipped, as heap skips all-visible pages, and a read of
+ *    single rows counts as the blocks they would fill, estimate_live_rows)
+ *    collects the TIDs of rows dead to every snapshot
  *    (stubs, and dead rows compaction has not reached), at most
  *    maintenance_work_mem of them at a time as heap does; each batch is
  *    removed from every index (index_bulk_delete), and only then are its
@@ -140,6 +144,35 @@ strata_vacuum_dead_batch(StrataVacuumState *vs)
 	pgstat_progress_update_param(PROGRESS_VACUUM_PHASE, PROGRESS_VACUUM_PHASE_SCAN_HEAP);
 }
 
+/*
+ * The table's live rows after a VACUUM that read scanned_rowids of its
+ * total_rowids row ids and found live_read live rows there: heap's
+ * vac_estimate_reltuples over row ids instead of pages, since a VACUUM
+ * here may read single rows. The rows not read are frozen row data
+ * (anything else made their row ids suspects), at most one per row id:
+ * they count at the density the table had (pg_class), or as one per row
+ * id for a table never counted. As heap does, a VACUUM that read next to
+ * nothing of a table of unchanged size keeps the old count, so that
+ * reading the same few changed rows again and again cannot drift it.
+ */
+static double
+estimate_live_rows(Relation rel, uint64 total_rowids, uint64 scanned_rowids, double live_read)
+{
+	BlockNumber total_blocks = (total_rowids + STRATA_ROWS_PER_BLOCK - 1) / STRATA_ROWS_PER_BLOCK;
+	double		old_rows = rel->rd_rel->reltuples;
+	BlockNumber old_blocks = rel->rd_rel->relpages;
+	bool		known = old_rows >= 0 && old_blocks > 0;
+	double		density;
+
+	if (scanned_rowids >= total_rowids)
+		return live_read;
+	if (known && (scanned_rowids == 0 ||
+				  (old_blocks == total_blocks && scanned_rowids < total_rowids * 0.02)))
+		return old_rows;
+	density = known ? Min(old_rows / ((double) old_blocks * STRATA_ROWS_PER_BLOCK), 1.0) : 1.0;
+	return floor(live_read + density * (double) (total_rowids - scanned_rowids) + 0.5);
+}
+
 void
 strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 					   BufferAccessStrategy bstrategy)
@@ -170,8 +203,10 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	TransactionId freeze_limit;
 	MultiXactId mxact_cutoff;
 	uint64		scanned_block = 0;
+	uint64		total_rowids = tree->next_rowid;	/* row ids below were handed out */
 	uint64		total_blocks = strata_tree_nblocks(tree);
-	uint64		scanned_blocks = 0;
+	uint64		scanned_rowids = 0;
+	uint64		scanned_blocks;
 	double		live_tuples;
 	StrataRowRange *ranges;
 	int			nranges;
@@ -256,12 +291,9 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	tscan = strata_tree_scan_begin(rel, tree, false);
 	for (int r = 0; r < nranges; r++)
 	{
-		uint64		last = Min(ranges[r].hi, total_blocks * STRATA_ROWS_PER_BLOCK);
-
 		strata_tree_scan_seek(tscan, ranges[r].lo);
-		if (ranges[r].lo < last)
-			scanned_blocks += (last - 1) / STRATA_ROWS_PER_BLOCK -
-				ranges[r].lo / STRATA_ROWS_PER_BLOCK + 1;
+		if (ranges[r].lo < total_rowids)
+			scanned_rowids += Min(ranges[r].hi, total_rowids - 1) - ranges[r].lo + 1;
 		while (strata_tree_scan_next(tscan, &rowid, &versions, &n) && rowid <= ranges[r].hi)
 		{
 			TransactionId latest = InvalidTransactionId;
@@ -302,10 +334,14 @@ strata_relation_vacuum(Relation rel, struct VacuumParams *params,
 	if (ranges != NULL)
 		pfree(ranges);
 
-	/* rows of the ranges not read are live: count them as heap does */
-	scanned_blocks = Min(scanned_blocks, total_blocks);
-	live_tuples = vac_estimate_reltuples(rel, (BlockNumber) total_blocks,
-										 (BlockNumber) scanned_blocks, vs.live);
+	/*
+	 * The ranges may be single rows (changes spread thinly): what was read
+	 * is reported as the blocks its row ids would fill, not the blocks it
+	 * touched.
+	 */
+	scanned_blocks = Min((scanned_rowids + STRATA_ROWS_PER_BLOCK - 1) / STRATA_ROWS_PER_BLOCK,
+						 total_blocks);
+	live_tuples = estimate_live_rows(rel, total_rowids, scanned_rowids, vs.live);
 	pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_SCANNED, strata_tree_nblocks(tree));
 	strata_vacuum_dead_batch(&vs);
 	pgstat_progress_update_param(PROGRESS_VACUUM_HEAP_BLKS_VACUUMED, strata_tree_nblocks(tree));

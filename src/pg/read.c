@@ -216,13 +216,23 @@ strata_tree_oldest_unfrozen(Relation rel, StrataTree *tree, FullTransactionId *o
  */
 
 /*
- * Stretches of row ids shorter than this between suspects (or before the
- * first, or after the last) are read rather than skipped: heap's
- * SKIP_PAGES_THRESHOLD of 32 pages, for the same reasons (a few skipped
- * blocks save little, and the row count VACUUM reports is then exact
- * instead of estimated for them).
+ * Stretches of row ids shorter than this before the first suspect or
+ * after the last are read rather than skipped: heap's SKIP_PAGES_THRESHOLD
+ * of 32 pages, so that a small table is read whole and the row count
+ * VACUUM reports for it is exact.
  */
 #define SUSPECT_RANGE_GAP ((uint64) 32 * STRATA_ROWS_PER_BLOCK)
+
+/*
+ * Between two suspects, a stretch of row ids shorter than this is read
+ * rather than skipped: stepping over a row in a scan costs about a tenth
+ * of a seek (which may load a block), so shorter gaps are cheaper to read.
+ * Heap skips only whole runs of 32 all-visible pages, because its reads
+ * are pages and sequential; a seek here skips rows, so a table whose
+ * changes are spread thinly (1% of its rows updated) is read at its
+ * changed rows, not whole.
+ */
+#define SUSPECT_JOIN_GAP ((uint64) 32)
 
 typedef struct SuspectRanges
 {
@@ -235,7 +245,7 @@ typedef struct SuspectRanges
 static bool
 joins_range(const StrataRowRange *last, uint64 lo)
 {
-	return lo <= last->hi || lo - last->hi <= SUSPECT_RANGE_GAP;
+	return lo <= last->hi || lo - last->hi <= SUSPECT_JOIN_GAP;
 }
 
 static void
@@ -316,15 +326,29 @@ suspect_entry(void *arg, sg_slice ikey, sg_slice value)
 	add_suspect_range(sr, sg_decode_be64(k.user_key.data), sg_decode_be64(k.user_key.data));
 }
 
+/*
+ * A file with suspects: the row ids it lists, or its whole row id range
+ * when it lists none (too many, or written before files listed them).
+ */
 static void
 suspect_file(void *arg, sg_table_reader *reader)
 {
 	SuspectRanges *sr = arg;
 	const sg_table_props *props = sg_table_reader_props(reader);
+	StrataFileStats fs;
 
-	if (file_has_suspects(reader))
-		add_suspect_range(sr, ikey_rowid_or(props->smallest_key, 0),
-						  ikey_rowid_or(props->largest_key, PG_UINT64_MAX));
+	if (!file_has_suspects(reader))
+		return;
+	if (strata_file_stats_parse(props->user_stats, &fs) && fs.suspects_known)
+	{
+		uint64		rowid = 0;
+
+		while (strata_file_stats_next_suspect(&fs.suspects, &rowid))
+			add_suspect_range(sr, rowid, rowid);
+		return;
+	}
+	add_suspect_range(sr, ikey_rowid_or(props->smallest_key, 0),
+					  ikey_rowid_or(props->largest_key, PG_UINT64_MAX));
 }
 
 /*
@@ -336,8 +360,9 @@ suspect_file(void *arg, sg_table_reader *reader)
  * frozen, a delete, a move, a lock, a dead stub), where a row may be dead
  * or new; as heap reads the pages changed since they were all-visible,
  * VACUUM reads these, and counts the rows there. Memtables are read entry
- * by entry (engine tombstones of reaped rows aside), files by their
- * statistics (no unfrozen writer, no stub), whole file ranges.
+ * by entry (engine tombstones of reaped rows aside); a file with suspects
+ * (by its statistics: an unfrozen writer or a stub) gives the row ids it
+ * lists (filestats.c), or its whole range if it lists none.
  */
 int
 strata_tree_suspect_ranges(Relation rel, StrataTree *tree, StrataRowRange **ranges)

@@ -15,7 +15,12 @@
 #      block, as on heap; the table answers the same by index and by
 #      sequential scan throughout;
 #  (h) COPY FREEZE writes frozen rows, which VACUUM skips at once; rolled
-#      back with its TRUNCATE it leaves nothing.
+#      back with its TRUNCATE it leaves nothing;
+#  (i) changes spread thinly over a table (1% updated, 0.1% deleted): only
+#      the rows a flushed file lists as suspects are read, not its whole
+#      row id range; deleted rows compacted into dead stubs of a frozen
+#      file: only the stubs it lists; a file with more suspects than it can
+#      list: its whole range, and every dead row still found.
 use strict;
 use warnings;
 use FindBin;
@@ -36,10 +41,11 @@ $node->safe_psql('postgres', q{
 # removed, rows remaining as reported)
 sub vacuum_t
 {
-	my ($options) = @_;
+	my ($options, $table) = @_;
 	my ($out, $err) = ('', '');
 	$options = defined $options ? ", $options" : '';
-	$node->psql('postgres', "VACUUM (VERBOSE$options) t", stdout => \$out, stderr => \$err);
+	$table //= 't';
+	$node->psql('postgres', "VACUUM (VERBOSE$options) $table", stdout => \$out, stderr => \$err);
 	my ($scanned, $total) = $err =~ /blocks: (\d+) scanned of (\d+)/;
 	my ($removed, $remain) = $err =~ /rows: (\d+) removed, (\d+) remain/;
 	die "no VACUUM VERBOSE report in: $err" unless defined $scanned && defined $removed;
@@ -164,6 +170,55 @@ is($node->safe_psql('postgres', q{
 });
 like($err, qr/cannot perform COPY FREEZE because the table was not created or truncated in the current subtransaction/,
 	'(h) COPY FREEZE after a savepoint is refused, as on heap');
+
+# (i)
+$node->safe_psql('postgres', q{
+	CREATE TABLE w (id int PRIMARY KEY, v int) USING strata;
+	INSERT INTO w SELECT g, 0 FROM generate_series(1, 60000) g;
+	SELECT stratago.compact('w');
+	UPDATE w SET v = 1 WHERE id % 100 = 7;
+	DELETE FROM w WHERE id % 1000 = 500;
+	SELECT stratago.flush('w');
+});
+my $w_answer = sub {
+	$node->safe_psql('postgres', q{
+		SELECT count(*) || ':' || sum(id) || ':' || sum(v) FROM w})
+};
+my $w_by_index = sub {
+	$node->safe_psql('postgres', q{
+		SET enable_seqscan = off; SET enable_bitmapscan = off;
+		SELECT count(*) || ':' || sum(id) || ':' || sum(v) FROM w WHERE id > 0})
+};
+($scanned, $total, $removed, $remain) = vacuum_t(undef, 'w');
+is($removed, 60, '(i) thin changes: the deleted rows are removed');
+ok($scanned <= 6 && $scanned < $total / 10,
+	"(i) thin changes: only the rows the flushed file lists are read ($scanned of $total)");
+ok(abs($remain - 59940) <= 600, "(i) the row count is estimated closely ($remain)");
+is($w_answer->(), '59940:1798230000:600', '(i) the table answers the same afterwards');
+is($w_by_index->(), '59940:1798230000:600', '(i) and by index');
+
+$node->safe_psql('postgres', q{
+	DELETE FROM w WHERE id % 1000 = 600;
+	SELECT stratago.flush('w');
+	SELECT stratago.compact('w');
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM stratago.sstables('w')}), '1',
+	'(i) compacted into one file, the deleted rows as its dead stubs');
+($scanned, $total, $removed, $remain) = vacuum_t(undef, 'w');
+is($removed, 60, '(i) stubs of a frozen file are removed');
+ok($scanned <= 6 && $scanned < $total / 10,
+	"(i) only the stubs the file lists are read ($scanned of $total)");
+is($w_answer->(), '59880:1796424000:600', '(i) the table answers the same after the stubs');
+
+$node->safe_psql('postgres', q{
+	UPDATE w SET v = 2 WHERE id % 3 = 0;
+	DELETE FROM w WHERE id % 1000 = 700;
+	SELECT stratago.flush('w');
+});
+($scanned, $total, $removed, $remain) = vacuum_t(undef, 'w');
+is($removed, 60, '(i) a file with too many suspects to list: every dead row still found');
+is($scanned, $total, '(i) and its whole range is read');
+is($w_answer->(), $w_by_index->(), '(i) sequential and index answers agree');
 
 $node->stop;
 done_testing();

@@ -39,8 +39,15 @@ selC_tps|pgbench -S with a new connection per query (the first query of a new ba
 range_tps|10,000 rows by key as an index scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|index range scan tps
 bitmap_tps|10,000 rows by key as a bitmap heap scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|bitmap scan tps
 scan_ms|whole-table aggregate over the COPY table|ms|lower|ratio_le|1.0|<= heap|aggregate scan time
+scan_serial_ms|the same aggregate without parallel workers|ms|lower|ratio_le|1.0|<= heap|aggregate scan, serial
+scan_ns_row|its time per row (default parallelism)|ns|lower|-|||
 vacuum_ms|VACUUM of the COPY table, 1% updated, 0.1% deleted|ms|lower|ratio_le|1.5|<= 1.5x heap|VACUUM time
 vacuum_write_mb|bytes written by that VACUUM and what it left owed|MB|lower|ratio_le|2.0|<= 2x heap|VACUUM bytes written
+big_scan_ms|whole-table aggregate over the large table (the same rows, compacted; its size in the header)|ms|lower|ratio_le|1.0|<= heap|aggregate scan, large table
+big_scan_ns_row|its time per row|ns|lower|-|||
+big_sstables|SSTables of the large table (strata; heap: 0)|files|lower|-|||
+big_vacuum_ms|VACUUM of the large table, 1% updated, 0.1% deleted|ms|lower|ratio_le|1.5|<= 1.5x heap|VACUUM time, large table
+big_vacuum_write_mb|bytes written by that VACUUM and what it left owed|MB|lower|ratio_le|2.0|<= 2x heap|VACUUM bytes, large table
 sb_point_select_tps|sysbench oltp_point_select, 4 x 100k rows, 8 threads|tps|higher|ratio_ge|1.0|>= heap|sysbench point_select
 sb_read_only_tps|sysbench oltp_read_only, 4 x 100k rows, 8 threads|tps|higher|ratio_ge|1.0|>= heap|sysbench read_only
 sb_write_only_tps|sysbench oltp_write_only, 4 x 100k rows, 8 threads|tps|higher|ratio_ge|1.0|>= heap|sysbench write_only
@@ -160,7 +167,7 @@ median over heap's. Targets are goals to report against, not assertions.
 | server | $(env_get server | sed 's/, compiled by.*//') |
 | load average at start / end | $(env_get load_start) / $(env_get load_end) |
 | duration | $(env_get duration) |
-| sizes | COPY $(param copy_rows) rows ($(awk -F'\t' '$1=="row_bytes" {print $4}' "$RUN/raw.tsv") CSV bytes a row); pgbench scale $(param scale); updated table $(param upd_rows) rows |
+| sizes | COPY $(param copy_rows) rows ($(awk -F'\t' '$1=="row_bytes" {print $4}' "$RUN/raw.tsv") CSV bytes a row); pgbench scale $(param scale); updated table $(param upd_rows) rows; large table $(param big_rows) rows |
 | durations | INSERT runs $(param ins_seconds) s, TPC-B $(param tpcb_seconds) s, -S $(param sel_seconds) s, sustained updates $(param bloat_seconds) s (both access methods at once) |
 
 ## Results
@@ -209,7 +216,12 @@ EOF
   build the keys, -i stops with the not-supported error, the runs happen on
   heap only and strata reads n/a.
 - **Aggregate scan**: count/sum/avg/max/filter over the COPY table, warm
-  (one discarded run first), default parallelism.
+  (one discarded run first), default parallelism and then serial
+  (\`max_parallel_workers_per_gather = 0\`).
+- **Large table**: $(param big_rows) of the same rows inserted with a primary
+  key (strata's compacted, then VACUUM ANALYZE on both); the aggregate scan
+  (default parallelism) and the VACUUM workload on it, to show how costs
+  grow with the table.
 - **Bytes written per 1,000 updates**: $(param upd_count) row updates of a
   $(param upd_rows)-row table $([ "$(param upd_key)" = 1 ] && echo "keyed by a primary key on id (the
   updates change only non-key columns)" || echo "without index (strata could not build one: rows are

@@ -18,7 +18,7 @@
 #                      (120; the issue's full run is 600)
 #   --quick            tiny sizes and durations: checks the harness, not speed
 #   --only LIST        comma-separated workloads: copy,insert,pgbench,scan,
-#                      sysbench,updbytes,bloat (all)
+#                      vacuum,big,sysbench,updbytes,bloat (all)
 #   --no-build         skip `make && make install`
 #   --head             build and install from a clean export of the commit
 #                      checked out (git archive HEAD), not the work tree, so
@@ -41,7 +41,7 @@ DATA=$DIR/data
 REPS=3
 BLOAT_SECONDS=120
 QUICK=0
-ONLY=copy,insert,pgbench,scan,vacuum,sysbench,updbytes,bloat
+ONLY=copy,insert,pgbench,scan,vacuum,big,sysbench,updbytes,bloat
 BUILD=1
 OUT=$ROOT/bench/results
 KEEP=0
@@ -70,6 +70,7 @@ fi
 # Sizes and durations. The defaults keep a full run near 15 minutes on a
 # 2-core machine; --quick shrinks everything to check the harness.
 COPY_ROWS=1000000	# COPY workload: rows of about 80 bytes
+BIG_ROWS=10000000	# the large table: the same rows, ten times as many
 SCALE=10		# pgbench scale (1M pgbench_accounts rows)
 INS_SECONDS=12		# each single-row INSERT run
 TPCB_SECONDS=15		# each TPC-B run
@@ -83,7 +84,7 @@ UPD_COUNT=2000		# updates per bytes-written measurement
 BLOAT_CLIENTS=2
 SAMPLE_SECONDS=5	# size samples during the bloat run
 if [ "$QUICK" = 1 ]; then
-	COPY_ROWS=50000; SCALE=1; INS_SECONDS=3; TPCB_SECONDS=3; SEL_SECONDS=3
+	COPY_ROWS=50000; BIG_ROWS=200000; SCALE=1; INS_SECONDS=3; TPCB_SECONDS=3; SEL_SECONDS=3
 	SCAN_RUNS=2; UPD_ROWS=5000; UPD_COUNT=300; SAMPLE_SECONDS=2; SB_SECONDS=3; SB_ROWS=5000
 	[ "$BLOAT_SECONDS" = 120 ] && BLOAT_SECONDS=10
 fi
@@ -248,7 +249,7 @@ say "cluster up in $DIR (port $PORT); reps=$REPS bloat=${BLOAT_SECONDS}s quick=$
 	echo "kernel	$(uname -r)"
 	echo "server	$(q 'SELECT version()')"
 	echo "load_start	$(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "params	reps=$REPS copy_rows=$COPY_ROWS scale=$SCALE ins_seconds=$INS_SECONDS tpcb_seconds=$TPCB_SECONDS sel_seconds=$SEL_SECONDS scan_runs=$SCAN_RUNS upd_rows=$UPD_ROWS upd_key=$UPD_KEY upd_count=$UPD_COUNT bloat_seconds=$BLOAT_SECONDS bloat_clients=$BLOAT_CLIENTS"
+	echo "params	reps=$REPS copy_rows=$COPY_ROWS big_rows=$BIG_ROWS scale=$SCALE ins_seconds=$INS_SECONDS tpcb_seconds=$TPCB_SECONDS sel_seconds=$SEL_SECONDS scan_runs=$SCAN_RUNS upd_rows=$UPD_ROWS upd_key=$UPD_KEY upd_count=$UPD_COUNT bloat_seconds=$BLOAT_SECONDS bloat_clients=$BLOAT_CLIENTS"
 } > "$DIR/env.tsv"
 
 # ---------------------------------------------------------------------------
@@ -289,6 +290,9 @@ if want scan; then
 		for am in $(order "$r"); do
 			ms=$(timed_ms "$SCAN_SQL copy_$am")
 			record scan_ms "$am" "$r" "$ms"
+			record scan_ns_row "$am" "$r" "$(awk -v m="$ms" -v n="$COPY_ROWS" 'BEGIN {printf "%.1f", m * 1e6 / n}')"
+			ms=$(timed_ms "SET max_parallel_workers_per_gather = 0; $SCAN_SQL copy_$am")
+			record scan_serial_ms "$am" "$r" "$ms"
 		done
 	done
 	say "scan: done"
@@ -318,6 +322,50 @@ if want vacuum && want copy; then
 	done
 fi
 q "DROP TABLE IF EXISTS copy_heap, copy_strata"
+
+# ---------------------------------------------------------------------------
+# How costs grow with the table: BIG_ROWS of the same rows with a primary
+# key (strata's compacted, as a table at rest is), then the aggregate scan
+# and the VACUUM of 1% updated and 0.1% deleted, as above; per-row scan
+# time and strata's SSTable count beside them.
+# ---------------------------------------------------------------------------
+if want big; then
+	for am in "${AMS[@]}"; do
+		make_table "big_$am" "$am"
+		q "INSERT INTO big_$am $ROW_GEN FROM generate_series(1, $BIG_ROWS) g"
+		q "ALTER TABLE big_$am ADD PRIMARY KEY (id)"
+		[ "$am" = strata ] && q "SELECT stratago.compact('big_$am')" >/dev/null
+		settle "big_$am" "$am"
+		q "VACUUM ANALYZE big_$am"
+		say "big: big_$am loaded, $(table_bytes "big_$am" "$am") bytes"
+	done
+	record big_sstables heap 1 0
+	record big_sstables strata 1 "$(q "SELECT count(*) FROM stratago.sstables('big_strata')")"
+	SCAN_SQL="SELECT count(*), sum(qty), avg(price), max(created), count(*) FILTER (WHERE active), max(length(descr)) FROM"
+	for am in "${AMS[@]}"; do timed_ms "$SCAN_SQL big_$am" >/dev/null; done
+	for r in $(seq 1 "$REPS"); do
+		for am in $(order "$r"); do
+			ms=$(timed_ms "$SCAN_SQL big_$am")
+			record big_scan_ms "$am" "$r" "$ms"
+			record big_scan_ns_row "$am" "$r" "$(awk -v m="$ms" -v n="$BIG_ROWS" 'BEGIN {printf "%.1f", m * 1e6 / n}')"
+		done
+	done
+	for r in $(seq 1 "$REPS"); do
+		for am in $(order "$r"); do
+			q "UPDATE big_$am SET qty = qty + 1 WHERE id % 100 = $r"
+			q "DELETE FROM big_$am WHERE id % 1000 = 500 + $r"
+			settle "big_$am" "$am"
+			w0=$(server_written_bytes)
+			ms=$(timed_ms "VACUUM big_$am")
+			settle "big_$am" "$am"
+			w1=$(server_written_bytes)
+			record big_vacuum_ms "$am" "$r" "$ms"
+			record big_vacuum_write_mb "$am" "$r" "$(awk -v b="$((w1 - w0))" 'BEGIN {printf "%.2f", b/1048576}')"
+			say "big vacuum $am rep $r: ${ms} ms, $((w1 - w0)) bytes written"
+		done
+	done
+	q "DROP TABLE IF EXISTS big_heap, big_strata"
+fi
 
 # ---------------------------------------------------------------------------
 # Single-row INSERTs, 1 and 8 clients (pgbench custom script), fresh table.

@@ -118,14 +118,8 @@ strata_index_build_range_scan(Relation rel, Relation index,
 		/* the next row: of this range, of the parallel scan's blocks, or of all */
 		if (sscan->rs_parallel != NULL && !ranged)
 		{
-			if (!scan->block_open)
-			{
-				BlockNumber blk = strata_scan_next_parallel_block(scan);
-
-				if (blk == InvalidBlockNumber)
-					break;
-				strata_scan_open_block(scan, blk);
-			}
+			if (!scan->block_open && !strata_scan_open_next_parallel_chunk(scan))
+				break;
 			if (!strata_tree_scan_next(strata_scan_tree(scan), &rowid, &versions, &n))
 			{
 				scan->block_open = false;

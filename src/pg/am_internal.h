@@ -45,12 +45,10 @@ typedef struct StrataScanDescData
 	MemoryContext scancxt;		/* everything the scan allocates */
 	StrataTree *tree;
 	StrataTreeScan *tscan;
-	/* parallel scans and ANALYZE read one block (291 row ids) at a time */
+	/* parallel scans (a chunk of blocks) and ANALYZE (a block) at a time */
 	bool		by_block;
 	bool		block_open;
-	uint64		block_end;		/* row ids of the current block end here */
-	ParallelBlockTableScanWorkerData pworker;
-	bool		pworker_started;
+	uint64		block_end;		/* row ids of the open block or chunk end here */
 	uint64		analyze_rows;
 	/* TID range scans: row ids [range_min, range_max] */
 	bool		range_open;
@@ -204,8 +202,11 @@ extern StrataTreeScan *strata_scan_tree(StrataScanDesc scan);
 /* Position on block blkno: row ids [blkno * 291, (blkno + 1) * 291). */
 extern void strata_scan_open_block(StrataScanDesc scan, BlockNumber blkno);
 
-/* The next block of a parallel scan, or InvalidBlockNumber at the end. */
-extern BlockNumber strata_scan_next_parallel_block(StrataScanDesc scan);
+/*
+ * Take the parallel scan's next chunk of blocks and position on its first
+ * row id (block_end: where it ends); false when every block is taken.
+ */
+extern bool strata_scan_open_next_parallel_chunk(StrataScanDesc scan);
 
 /* Start a bitmap block; false if it holds no row id handed out. */
 extern bool strata_scan_bitmap_next_block(TableScanDesc sscan,

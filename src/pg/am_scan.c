@@ -99,7 +99,6 @@ strata_scan_rescan(TableScanDesc sscan, struct ScanKeyData *key, bool set_params
 		scan->tscan = NULL;
 	}
 	scan->block_open = false;
-	scan->pworker_started = false;
 	scan->sample_started = false;
 	scan->range_open = false;
 	scan->pos = SCAN_POS_NONE;
@@ -133,18 +132,38 @@ strata_scan_open_block(StrataScanDesc scan, BlockNumber blkno)
 	scan->block_open = true;
 }
 
-/* Next block of a parallel scan, or InvalidBlockNumber at the end. */
-BlockNumber
-strata_scan_next_parallel_block(StrataScanDesc scan)
+/*
+ * Parallel scans: the participants take chunks of consecutive blocks from
+ * the shared counter of heap's parallel scan state (phs_nallocated), as
+ * heap's do, but larger: heap's next page is a buffer read, while opening
+ * a chunk here seeks every sorted run of the tree, which costs what
+ * stepping over dozens of rows does, and a chunk of one block (what
+ * heap's rule gives a table of a few thousand blocks) cost a parallel scan
+ * more than its workers saved. Chunks shrink towards the end, so that the
+ * participants finish together.
+ */
+#define STRATA_PARALLEL_CHUNK_MAX_BLOCKS 64	/* 18,624 row ids */
+
+bool
+strata_scan_open_next_parallel_chunk(StrataScanDesc scan)
 {
 	ParallelBlockTableScanDesc pbscan = (ParallelBlockTableScanDesc) scan->base.rs_parallel;
+	uint64		nblocks = pbscan->phs_nblocks;
+	uint64		start = pg_atomic_read_u64(&pbscan->phs_nallocated);
+	uint64		chunk;
 
-	if (!scan->pworker_started)
+	for (;;)
 	{
-		table_block_parallelscan_startblock_init(scan->base.rs_rd, &scan->pworker, pbscan);
-		scan->pworker_started = true;
+		if (start >= nblocks)
+			return false;
+		chunk = Min(STRATA_PARALLEL_CHUNK_MAX_BLOCKS, Max((nblocks - start) / 16, 1));
+		if (pg_atomic_compare_exchange_u64(&pbscan->phs_nallocated, &start, start + chunk))
+			break;
 	}
-	return table_block_parallelscan_nextpage(scan->base.rs_rd, &scan->pworker, pbscan);
+	strata_tree_scan_seek(strata_scan_tree(scan), start * STRATA_ROWS_PER_BLOCK);
+	scan->block_end = (start + chunk) * STRATA_ROWS_PER_BLOCK;
+	scan->block_open = true;
+	return true;
 }
 
 /*
@@ -199,7 +218,7 @@ scan_next_visible(StrataScanDesc scan, TupleTableSlot *slot, bool within_block,
 	 * now rather than at scan_end: an Append over a thousand partitions
 	 * ends each scan only when the whole query ends, and holding every
 	 * partition's SSTables open at once ran out of file descriptors. A
-	 * later step (rescan, a parallel block, a backward fetch) opens the
+	 * later step (rescan, a parallel chunk, a backward fetch) opens the
 	 * tree again, which an MVCC snapshot reads the same.
 	 */
 	if (scan->tscan != NULL)
@@ -317,16 +336,10 @@ strata_scan_getnextslot(TableScanDesc sscan, ScanDirection direction,
 
 	for (;;)
 	{
-		if (!scan->block_open)
+		if (!scan->block_open && !strata_scan_open_next_parallel_chunk(scan))
 		{
-			BlockNumber blk = strata_scan_next_parallel_block(scan);
-
-			if (blk == InvalidBlockNumber)
-			{
-				ExecClearTuple(slot);
-				return false;
-			}
-			strata_scan_open_block(scan, blk);
+			ExecClearTuple(slot);
+			return false;
 		}
 		if (scan_next_visible(scan, slot, true, NULL))
 		{

@@ -23,6 +23,45 @@ COMMENT ON FUNCTION compact(regclass) IS 'flush, then compact every level of a s
 
 REVOKE EXECUTE ON FUNCTION flush(regclass), compact(regclass) FROM PUBLIC;
 
+-- A table's own compression (src/pg/compression.c). PostgreSQL 15 gives a
+-- table access method no options of its own: the choice is a row here,
+-- which pg_dump carries (a configuration table of the extension), applied
+-- to the table's engine files by a trigger when the transaction commits.
+CREATE TABLE compression (
+	relation regclass PRIMARY KEY,
+	codec text NOT NULL CHECK (codec IN ('lz4', 'zstd'))
+);
+COMMENT ON TABLE compression IS 'strata tables with their own bottom-level codec (stratago.set_compression)';
+SELECT pg_catalog.pg_extension_config_dump('compression', '');
+GRANT SELECT ON compression TO PUBLIC;
+
+CREATE FUNCTION compression_sync() RETURNS trigger
+AS 'MODULE_PATHNAME', 'stratago_compression_sync' LANGUAGE C;
+CREATE CONSTRAINT TRIGGER compression_sync
+	AFTER INSERT OR UPDATE OR DELETE ON compression
+	DEFERRABLE INITIALLY DEFERRED
+	FOR EACH ROW EXECUTE FUNCTION compression_sync();
+
+-- Table owner (checked inside).
+CREATE FUNCTION set_compression(rel regclass, codec text) RETURNS void
+AS 'MODULE_PATHNAME', 'stratago_set_compression' LANGUAGE C STRICT;
+COMMENT ON FUNCTION set_compression(regclass, text) IS 'the codec of a strata table''s bottom level: lz4, zstd, or default (stratago.bottom_compression)';
+
+-- A dropped table's row goes with it.
+CREATE FUNCTION forget_dropped_compression() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM stratago.compression c
+	 USING pg_catalog.pg_event_trigger_dropped_objects() d
+	 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+	   AND d.objsubid = 0 AND d.objid = c.relation::pg_catalog.oid;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION forget_dropped_compression() FROM PUBLIC;
+CREATE EVENT TRIGGER stratago_forget_dropped_compression ON sql_drop
+	EXECUTE FUNCTION forget_dropped_compression();
+
 -- Introspection
 CREATE FUNCTION sstables(rel regclass,
 	OUT level int, OUT file_number bigint, OUT bytes bigint, OUT entries bigint,

@@ -366,22 +366,37 @@ pick_freeze(const sg_version *v, TransactionId horizon, uint64 below,
 	return SG_NOT_FOUND;
 }
 
-/* The codec compaction writes into a bottom level (stratago.bottom_compression). */
+/*
+ * The codec compaction writes into tree's bottom level: the table's own
+ * choice (stratago.set_compression, treeopts.c), else the setting
+ * stratago.bottom_compression.
+ */
 static sg_codec
-bottom_codec(void)
+bottom_codec(const StrataTree *tree)
 {
+	switch ((StrataTreeCodec) tree->bottom_codec)
+	{
+		case STRATA_TREE_CODEC_LZ4:
+			return SG_CODEC_LZ4;
+		case STRATA_TREE_CODEC_ZSTD:
+			return SG_CODEC_ZSTD;
+		case STRATA_TREE_CODEC_DEFAULT:
+			break;
+	}
 	return strata_bottom_compression == STRATA_CODEC_ZSTD ? SG_CODEC_ZSTD : SG_CODEC_LZ4;
 }
 
 /*
  * A rewrite in place of the first file of the deepest level that was built
  * with another codec than that level's (stratago.compact() after the
- * setting changed: files at rest would otherwise keep their codec until
+ * setting or the table's choice changed: files at rest would otherwise
+ * keep their codec until
  * new data reached them). Reads each file's properties; only compact()
  * and an aggressive VACUUM ask, so the worker's own rounds never pay.
  */
 static sg_code
-pick_recodec(const sg_version *v, const char *dir, sg_compaction_pick *pick, sg_err *err)
+pick_recodec(const StrataTree *tree, const sg_version *v, const char *dir,
+			 sg_compaction_pick *pick, sg_err *err)
 {
 	int			level = SG_NUM_LEVELS - 1;
 
@@ -402,7 +417,7 @@ pick_recodec(const sg_version *v, const char *dir, sg_compaction_pick *pick, sg_
 			return rc;
 		codec = sg_table_reader_props(r)->codec;
 		sg_table_reader_close(r);
-		if (codec != bottom_codec())
+		if (codec != bottom_codec(tree))
 		{
 			pick_in_place(v, level, m, pick);
 			return SG_OK;
@@ -474,7 +489,7 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 		if (rc == SG_NOT_FOUND)
 		{
 			strata_tree_dir(tree, dir, sizeof(dir));
-			rc = pick_recodec(v, dir, &pick, &err);
+			rc = pick_recodec(tree, v, dir, &pick, &err);
 		}
 	}
 	else
@@ -510,12 +525,12 @@ strata_compact_one(StrataTree *tree, CompactMode mode, uint64 freeze_below)
 		sg_table_options topts;
 
 		/*
-		 * lz4 where files are rewritten soon; the setting's codec at the
-		 * bottom, where most of the table stays.
+		 * lz4 where files are rewritten soon; the table's or the setting's
+		 * codec at the bottom, where most of the table stays.
 		 */
 		sg_table_options_init(&topts);
 		if (pick.bottommost)
-			topts.codec = bottom_codec();
+			topts.codec = bottom_codec(tree);
 
 		memset(&job, 0, sizeof(job));
 		job.table_opts = &topts;

@@ -87,12 +87,14 @@
 #include "pg/pgwal.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
+#include "pg/treeopts.h"
 
 #define STRATA_RMGR_ID			141
 #define XLOG_STRATA_RESERVE_XIDS 0x00
 #define XLOG_STRATA_ROWS		0x10
 #define XLOG_STRATA_CREATE		0x20
 #define XLOG_STRATA_CONFLICT	0x30
+#define XLOG_STRATA_OPTIONS		0x40
 
 #define STRATA_XID_RESERVE_STEP	8192
 #define STRATA_CLOG_XACTS_PER_PAGE (BLCKSZ * 4)	/* clog.c: 2 status bits per xact */
@@ -156,6 +158,21 @@ strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id)
 
 	begin_tree_record(&hdr, rnode, tree_id);
 	(void) XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_CREATE);
+}
+
+/*
+ * A table's own bottom-level codec (treeopts.c), for standbys and PITR;
+ * crash recovery has the OPTIONS file, written durably before this.
+ */
+void
+strata_pgwal_log_options(const RelFileNode *rnode, uint64 tree_id, StrataTreeCodec codec)
+{
+	xl_strata_tree hdr;
+	uint8		value = (uint8) codec;
+
+	begin_tree_record(&hdr, rnode, tree_id);
+	XLogRegisterData((char *) &value, sizeof(value));
+	(void) XLogInsert(STRATA_RMGR_ID, XLOG_STRATA_OPTIONS);
 }
 
 /*
@@ -335,6 +352,24 @@ apply_record(XLogReaderState *record)
 					ResolveRecoveryConflictWithSnapshot(rec.latest_removed, rec.node);
 				return false;
 			}
+		case XLOG_STRATA_OPTIONS:
+			{
+				uint8		codec;
+
+				read_tree_header(record, &hdr);
+				if (XLogRecGetDataLen(record) < sizeof(hdr) + sizeof(codec))
+					ereport(FATAL,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("strata WAL record at %X/%X is too short",
+									LSN_FORMAT_ARGS(record->ReadRecPtr))));
+				memcpy(&codec, XLogRecGetData(record) + sizeof(hdr), sizeof(codec));
+				tree = strata_tree_lookup(&hdr.node);
+				/* applying it again (both replays see it) writes the same file */
+				if (tree != NULL && tree->tree_id == hdr.tree_id && !tree->damaged &&
+					codec <= STRATA_TREE_CODEC_ZSTD)
+					strata_tree_options_store(tree, (StrataTreeCodec) codec, WARNING);
+				return false;
+			}
 		case XLOG_STRATA_CREATE:
 			read_tree_header(record, &hdr);
 			tree = strata_tree_lookup(&hdr.node);
@@ -391,6 +426,9 @@ strata_rmgr_desc(StringInfo buf, XLogReaderState *record)
 	appendStringInfo(buf, "rel %u/%u/%u tree %016llx",
 					 hdr.node.spcNode, hdr.node.dbNode, hdr.node.relNode,
 					 (unsigned long long) hdr.tree_id);
+	if (info == XLOG_STRATA_OPTIONS && XLogRecGetDataLen(record) > sizeof(hdr))
+		appendStringInfo(buf, "; bottom_compression %s",
+						 strata_tree_codec_name((StrataTreeCodec) XLogRecGetData(record)[sizeof(hdr)]));
 	if (info == XLOG_STRATA_ROWS)
 	{
 		sg_slice	batch = sg_slice_make(XLogRecGetData(record) + sizeof(hdr),
@@ -425,6 +463,8 @@ strata_rmgr_identify(uint8 info)
 			return "CREATE";
 		case XLOG_STRATA_CONFLICT:
 			return "CONFLICT";
+		case XLOG_STRATA_OPTIONS:
+			return "OPTIONS";
 	}
 	return NULL;
 }

@@ -12,6 +12,7 @@
 #include "access/transam.h"
 #include "access/xlogdefs.h"
 #include "engine/base/slice.h"
+#include "pg/stratago.h"
 #include "pg/tree.h"
 
 /* The shared state of xid reservations (shared memory hooks, stratago.c). */
@@ -20,6 +21,8 @@ extern void strata_pgwal_shmem_init(void);
 extern void strata_pgwal_register_rmgr(void);
 extern XLogRecPtr strata_pgwal_log_rows(StrataTree *tree, sg_slice batch, XLogRecPtr *start);
 extern void strata_pgwal_log_create(const RelFileNode *rnode, uint64 tree_id);
+extern void strata_pgwal_log_options(const RelFileNode *rnode, uint64 tree_id,
+									 StrataTreeCodec codec);
 extern void strata_pgwal_log_conflict(const RelFileNode *rnode, TransactionId latest_removed);
 /* Before a version with xid fxid is made durable anywhere. */
 extern void strata_reserve_xid(FullTransactionId fxid);

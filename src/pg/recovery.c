@@ -20,6 +20,7 @@
 #include "pg/sstcache.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
+#include "pg/treeopts.h"
 #include "pg/vset.h"
 #include "storage/fd.h"
 
@@ -129,12 +130,19 @@ register_tree_dirs(void)
 
 				snprintf(marker, sizeof(marker), "%s/%s", path, STRATA_UNFLUSHED_MARKER);
 				if (!keep_unlogged)
+				{
+					/* emptied as heap truncates it, but its options stay */
+					StrataTreeCodec codec = strata_tree_options_read(path);
+
 					reset_tree_dir(path, true);
+					(void) strata_tree_options_write(path, codec, WARNING);
+				}
 				else if (stat(marker, &st) == 0)
 					lost_rows = true;
 			}
 			tree = strata_tree_register_found(&key, (uint64) id, persistence);
 			tree->lost_rows = tree->unflushed_marked = lost_rows;
+			strata_tree_options_load(tree);
 			recover_tree_manifest(tree);
 			if (lost_rows)
 				ereport(WARNING,

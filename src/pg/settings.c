@@ -18,7 +18,16 @@ bool		strata_sync = true;
 int			strata_wal_sink = STRATA_SINK_POSTGRES;
 bool		strata_checkpoint_guard = true;
 int			strata_bottom_compression = STRATA_CODEC_LZ4;
+int			strata_new_table_compression = STRATA_TREE_CODEC_DEFAULT;
 int			strata_block_cache_size_kb = 64 * 1024;
+
+/* stratago.compression: a new table's own choice (StrataTreeCodec) */
+static const struct config_enum_entry table_codec_options[] = {
+	{"default", STRATA_TREE_CODEC_DEFAULT, false},
+	{"lz4", STRATA_TREE_CODEC_LZ4, false},
+	{"zstd", STRATA_TREE_CODEC_ZSTD, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry codec_options[] = {
 	{"lz4", STRATA_CODEC_LZ4, false},
@@ -124,6 +133,16 @@ strata_define_gucs(void)
 							 STRATA_CODEC_LZ4,
 							 codec_options,
 							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("stratago.compression",
+							 "Codec of the bottom level for strata tables created from now on.",
+							 "default follows stratago.bottom_compression. Another value is recorded as the new table's own choice, as stratago.set_compression() would record it, so that pg_dump carries it.",
+							 &strata_new_table_compression,
+							 STRATA_TREE_CODEC_DEFAULT,
+							 table_codec_options,
+							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
 

@@ -53,6 +53,7 @@
 #include "engine/version/version.h"
 #include "engine/version/version_edit.h"
 #include "pg/blockcache.h"
+#include "pg/compression.h"
 #include "pg/enginewal.h"
 #include "pg/flush.h"
 #include "pg/jobprogress.h"
@@ -60,9 +61,12 @@
 #include "pg/sstcache.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
+#include "pg/treeopts.h"
+#include "pg/write.h"
 
 PG_FUNCTION_INFO_V1(stratago_flush);
 PG_FUNCTION_INFO_V1(stratago_compact);
+PG_FUNCTION_INFO_V1(stratago_set_compression);
 PG_FUNCTION_INFO_V1(stratago_sstables);
 PG_FUNCTION_INFO_V1(stratago_table_stats);
 PG_FUNCTION_INFO_V1(stratago_relation_size);
@@ -131,6 +135,38 @@ stratago_compact(PG_FUNCTION_ARGS)
 
 	strata_tree_request_compact(strata_tree_get(rel));
 	relation_close(rel, AccessShareLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * stratago.set_compression(rel, codec): the codec of rel's bottom level,
+ * "lz4" or "zstd", or "default" for stratago.bottom_compression. Table
+ * owner; takes effect for the table's files at commit, for files at rest
+ * at their next compaction (stratago.compact() rewrites them at once).
+ */
+Datum
+stratago_set_compression(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	StrataTreeCodec codec;
+	Relation	rel;
+
+	if (!strata_tree_codec_parse(name, &codec))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized compression \"%s\"", name),
+				 errhint("Valid values are \"lz4\", \"zstd\" and \"default\".")));
+	rel = open_strata_table(relid, STRATA_NEED_OWNER);
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+	{
+		/* never dumped: the choice goes to its tree alone */
+		strata_tree_set_bottom_codec(rel, strata_tree_get(rel), codec);
+		relation_close(rel, AccessShareLock);
+		PG_RETURN_VOID();
+	}
+	relation_close(rel, AccessShareLock);
+	strata_compression_record(relid, codec);
 	PG_RETURN_VOID();
 }
 

@@ -30,6 +30,7 @@ extern bool strata_sync;
 extern int	strata_wal_sink;
 extern bool strata_checkpoint_guard;
 extern int	strata_bottom_compression;
+extern int	strata_new_table_compression;	/* StrataTreeCodec, below */
 extern int	strata_block_cache_size_kb;
 
 /* stratago.bottom_compression (the engine's codecs, by name) */
@@ -38,6 +39,17 @@ typedef enum StrataCodec
 	STRATA_CODEC_LZ4,
 	STRATA_CODEC_ZSTD
 } StrataCodec;
+
+/*
+ * A table's own choice of bottom-level codec (StrataTree.bottom_codec,
+ * stratago.set_compression, stratago.compression).
+ */
+typedef enum StrataTreeCodec
+{
+	STRATA_TREE_CODEC_DEFAULT = 0,	/* stratago.bottom_compression */
+	STRATA_TREE_CODEC_LZ4,
+	STRATA_TREE_CODEC_ZSTD
+} StrataTreeCodec;
 
 /* stratago.wal_sink */
 typedef enum StrataWalSink

@@ -119,6 +119,14 @@ typedef struct StrataTree
 	bool		dropped;		/* storage gone; entry awaits removal */
 
 	/*
+	 * The codec compaction writes into the bottom level for this tree
+	 * (STRATA_TREE_CODEC_*): the table's own choice, kept in the OPTIONS
+	 * file of its directory (treeopts.c); DEFAULT follows the setting
+	 * stratago.bottom_compression. Read without a lock (one byte).
+	 */
+	uint8		bottom_codec;
+
+	/*
 	 * The incarnation of the maintenance worker running a job on this tree
 	 * (strata_worker_incarnation), 0 if none. A new tree under the same
 	 * relfilenode waits for that job to end before it takes the entry and

@@ -22,6 +22,9 @@
  * moved, when the database holds strata tables. Copying trees for a new
  * database (new tree ids, the engine WAL, the registry) is left for later;
  * pg_dump and pg_restore copy such a database today.
+ *
+ * After every command it also lets compression.c follow: a new table
+ * gets stratago.compression, and tables given new trees keep their codec.
  */
 #include "postgres.h"
 
@@ -33,6 +36,7 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 
+#include "pg/compression.h"
 #include "pg/publication.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
@@ -159,6 +163,7 @@ strata_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	if (pubname != NULL)
 		check_publication(pubname);
+	strata_compression_after_utility(parsetree);
 }
 
 void

@@ -19,6 +19,7 @@
 #include "pg/rowversion.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
+#include "pg/treeopts.h"
 #include "pg/wakeup.h"
 #include "pg/write.h"
 #include "pgstat.h"
@@ -47,6 +48,23 @@ strata_tree_create(const RelFileNode *rnode, BackendId backend, char persistence
 	if (strata_wal_sink == STRATA_SINK_POSTGRES && persistence != RELPERSISTENCE_TEMP)
 		strata_pgwal_log_create(rnode, tree_id);
 	return tree;
+}
+
+/*
+ * Make codec rel's bottom-level codec (tree is rel's): kept durably in the
+ * tree's OPTIONS file, which crash recovery reads, then logged when the
+ * table is WAL-logged in PostgreSQL's WAL (standbys, PITR). In this order
+ * a failure to write the file (an ERROR) logs nothing a standby would
+ * apply; the record, once inserted, cannot fail.
+ */
+void
+strata_tree_set_bottom_codec(Relation rel, StrataTree *tree, StrataTreeCodec codec)
+{
+	if (tree->bottom_codec == codec)
+		return;
+	strata_tree_options_store(tree, codec, ERROR);
+	if (RelationNeedsWAL(rel) && strata_wal_sink == STRATA_SINK_POSTGRES)
+		strata_pgwal_log_options(&tree->key.node, tree->tree_id, codec);
 }
 
 static void append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,

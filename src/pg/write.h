@@ -16,6 +16,8 @@
 #include "pg/tree.h"
 
 /* A new tree for rnode (CREATE, TRUNCATE, rewrites), logged for redo. */
+/* Set rel's own bottom-level codec: durable, then logged (treeopts.c). */
+extern void strata_tree_set_bottom_codec(Relation rel, StrataTree *tree, StrataTreeCodec codec);
 extern StrataTree *strata_tree_create(const RelFileNode *rnode, BackendId backend,
 									  char persistence);
 extern void strata_tree_append(Relation rel, StrataTree *tree, uint64 rowid,

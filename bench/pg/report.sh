@@ -27,9 +27,14 @@ METRICS='copy_s|COPY of the mixed-type rows|s|lower|ratio_le|1.0|<= heap|COPY ti
 copy_size_mb|table size after the COPY|MB|lower|-|||size after COPY
 copy_compact_size_mb|the COPY table once compacted (strata: stratago.compact; heap: as loaded)|MB|lower|ratio_le|0.6|<= 0.6x heap|COPY table compacted
 compact_s|stratago.compact() of the COPY table (strata only; heap: 0)|s|lower|-|||
+copy_zstd_size_mb|the COPY table with its own codec zstd (stratago.set_compression), compacted|MB|lower|ratio_le|0.6|<= 0.6x heap|COPY table, zstd
+copy_zstd_compact_s|stratago.compact() rewriting it as zstd (strata only; heap: 0)|s|lower|-|||
+zstd_scan_ms|the aggregate scan over it (heap: the same table as above)|ms|lower|ratio_le|1.0|<= heap|aggregate scan, zstd table
 accounts_size_mb|pgbench_accounts size after pgbench -i (table, no index)|MB|lower|ratio_le|0.5|<= 0.5x heap|pgbench_accounts size
 accounts_compact_size_mb|pgbench_accounts once compacted (table, no index)|MB|lower|ratio_le|0.10|<= 0.10x heap|pgbench_accounts compacted
+accounts_zstd_size_mb|pgbench_accounts with its own codec zstd, compacted|MB|lower|ratio_le|0.10|<= 0.10x heap|pgbench_accounts, zstd
 sb_size_mb|sysbench tables once compacted, 4 x 100k rows (tables, no indexes)|MB|lower|ratio_le|0.6|<= 0.6x heap|sysbench tables compacted
+sb_zstd_size_mb|the sysbench tables with their own codec zstd, compacted|MB|lower|ratio_le|0.6|<= 0.6x heap|sysbench tables, zstd
 init_s|pgbench -i, all steps (load, vacuum, keys)|s|lower|-|||pgbench -i time
 ins1_tps|single-row INSERT, 1 client|tps|higher|-|||INSERT tps, 1 client
 ins8_tps|single-row INSERT, 8 clients|tps|higher|-|||INSERT tps, 8 clients

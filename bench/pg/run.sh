@@ -278,6 +278,25 @@ if want copy || want scan; then
 			record copy_compact_size_mb "$am" "$r" "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 		done
 	done
+	# The last repetition's strata table with its own codec zstd
+	# (stratago.set_compression): size, compaction time and the aggregate
+	# scan against heap's, then back to the default for the workloads below.
+	record copy_zstd_size_mb heap 1 "$(awk -v b="$(table_only_bytes copy_heap heap)" 'BEGIN {printf "%.2f", b/1048576}')"
+	q "SELECT stratago.set_compression('copy_strata', 'zstd')" >/dev/null
+	ms=$(timed_ms "SELECT stratago.compact('copy_strata')")
+	record copy_zstd_compact_s strata 1 "$(awk -v m="$ms" 'BEGIN {printf "%.3f", m/1000}')"
+	record copy_zstd_compact_s heap 1 0
+	record copy_zstd_size_mb strata 1 "$(awk -v b="$(table_only_bytes copy_strata strata)" 'BEGIN {printf "%.2f", b/1048576}')"
+	SCAN_SQL="SELECT count(*), sum(qty), avg(price), max(created), count(*) FILTER (WHERE active), max(length(descr)) FROM"
+	for am in "${AMS[@]}"; do timed_ms "$SCAN_SQL copy_$am" >/dev/null; done
+	for r in $(seq 1 "$REPS"); do
+		for am in $(order "$r"); do
+			record zstd_scan_ms "$am" "$r" "$(timed_ms "$SCAN_SQL copy_$am")"
+		done
+	done
+	q "SELECT stratago.set_compression('copy_strata', 'default')" >/dev/null
+	q "SELECT stratago.compact('copy_strata')" >/dev/null
+	say "copy: zstd measured"
 fi
 
 # ---------------------------------------------------------------------------
@@ -418,6 +437,16 @@ if want pgbench; then
 			-c "$([ "$am" = strata ] && echo "SELECT stratago.compact('pgbench_accounts');") CHECKPOINT" \
 			-c "SELECT $([ "$am" = strata ] && echo "stratago.relation_size('pgbench_accounts') +") pg_table_size('pgbench_accounts')" | tail -1)
 		record accounts_compact_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
+		if [ "$am" = strata ]; then
+			# with its own codec zstd, then back to the default for the runs below
+			bytes=$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "pgb_$am" \
+				-c "SELECT stratago.set_compression('pgbench_accounts', 'zstd')" \
+				-c "SELECT stratago.compact('pgbench_accounts')" \
+				-c "SELECT stratago.relation_size('pgbench_accounts') + pg_table_size('pgbench_accounts')" \
+				-c "SELECT stratago.set_compression('pgbench_accounts', 'default')" \
+				-c "SELECT stratago.compact('pgbench_accounts')" | grep -E '^[0-9]+$' | tail -1)
+		fi
+		record accounts_zstd_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 	done
 	for kind in tpcb selS selC range bitmap; do
 		for r in $(seq 1 "$REPS"); do
@@ -478,6 +507,16 @@ if want sysbench; then
 			bytes=$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "sb_$am" \
 				-c "SELECT sum($([ "$am" = strata ] && echo "stratago.relation_size(c.oid) +") pg_table_size(c.oid)) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'")
 			record sb_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
+			if [ "$am" = strata ]; then
+				# with their own codec zstd, then back to the default for the runs below
+				bytes=$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "sb_$am" \
+					-c "SELECT stratago.set_compression(c.oid, 'zstd') FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" \
+					-c "SELECT stratago.compact(c.oid) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" \
+					-c "SELECT sum(stratago.relation_size(c.oid) + pg_table_size(c.oid)) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" \
+					-c "SELECT stratago.set_compression(c.oid, 'default') FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" \
+					-c "SELECT stratago.compact(c.oid) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" | grep -E '^[0-9]+$' | tail -1)
+			fi
+			record sb_zstd_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 		done
 		for test in oltp_point_select oltp_read_only oltp_write_only oltp_read_write; do
 			for r in $(seq 1 "$REPS"); do

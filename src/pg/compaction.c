@@ -172,6 +172,16 @@ mvcc_gc_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
 		 */
 		all_visible_found = true;
 		any_kept = true;
+
+		/*
+		 * Row data every snapshot sees, the oldest version kept: at the
+		 * bottom it is written with sequence 0 (the engine checks where
+		 * that is allowed), so consecutive rows' keys differ only in
+		 * their row ids, which compresses. No two versions of a row get
+		 * 0, so readers' test for a version seen twice (equal sequences,
+		 * read.c) still holds.
+		 */
+		fv[i].zero_seq = v.kind == STRATA_DATA;
 		if (v.kind == STRATA_DATA &&
 			!strata_version_is_packed(fv[i].value.data, fv[i].value.len))
 		{

@@ -610,6 +610,101 @@ test_compaction_filter(void **state)
 	sg_env_mem_destroy(env);
 }
 
+/* The default decisions, and every version asks for sequence 0. */
+static sg_code
+zero_seq_filter(void *arg, const sg_filter_context *ctx, sg_slice user_key,
+				sg_filter_version *versions, size_t n, sg_err *err)
+{
+	(void) arg;
+	(void) ctx;
+	(void) user_key;
+	(void) err;
+	for (size_t i = 0; i < n; i++)
+		versions[i].zero_seq = true;
+	return SG_OK;
+}
+
+/*
+ * zero_seq is honoured only for the oldest kept version of a key at the
+ * bottom, below every live snapshot: what any reader sees is unchanged,
+ * and no key ends up with two versions of sequence 0.
+ */
+static void
+test_compaction_zero_seq(void **state)
+{
+	sg_env	   *env = sg_env_mem_new();
+	mem			m1,
+				m2,
+				m3,
+				m4;
+	sg_version *v = sg_version_new_empty();
+	sg_buf		out = SG_BUF_INIT;
+	sg_job_stats st;
+	sg_err		err;
+	uint64_t	snaps[1] = {4};
+
+	(void) state;
+	env->ops->mkdir(env, DIR, &err);
+	mem_new(&m1);
+	mem_new(&m2);
+	mem_new(&m3);
+	mem_new(&m4);
+	mem_add(&m1, "a", 1, SG_TYPE_PUT, "a1");
+	mem_add(&m1, "b", 2, SG_TYPE_PUT, "b2");
+	mem_add(&m1, "c", 3, SG_TYPE_PUT, "c3");
+	flush_into(env, &m1, &v);
+	mem_add(&m2, "a", 5, SG_TYPE_PUT, "a5");
+	mem_add(&m2, "b", 6, SG_TYPE_DELETE, NULL);
+	mem_add(&m2, "e", 8, SG_TYPE_PUT, "e8");
+	flush_into(env, &m2, &v);
+
+	/*
+	 * L0 -> L1, the bottom, snapshot 4 live: a1 and b2 stay for it and are
+	 * the oldest kept, so they get 0; a5 and b@6 keep theirs; c3 is alone;
+	 * e8 is above the snapshot (which must not start seeing it): kept.
+	 */
+	assert_int_equal(compact_level(env, &v, 0, snaps, 1, zero_seq_filter, 1 << 20, &st, &err),
+					 SG_OK);
+	dump_version(env, v, 1, &out);
+	assert_string_equal(out.data, "a@5:P=a5;a@0:P=a1;b@6:D=;b@0:P=b2;c@0:P=c3;e@8:P=e8;");
+	assert_int_equal(st.zeroed, 3);
+	assert_int_equal(v->files[1][0]->smallest_seq, 0);
+	sg_buf_reset(&out);
+
+	/* snapshot gone, L1 -> L2: only the newest survive, now each with 0 */
+	assert_int_equal(compact_level(env, &v, 1, NULL, 0, zero_seq_filter, 1 << 20, &st, &err),
+					 SG_OK);
+	dump_version(env, v, 2, &out);
+	assert_string_equal(out.data, "a@0:P=a5;c@0:P=c3;e@0:P=e8;");
+	sg_buf_reset(&out);
+
+	/* not the bottom (L2 holds "c"): L0 -> L1 keeps c@9's sequence */
+	mem_add(&m3, "c", 9, SG_TYPE_PUT, "c9");
+	flush_into(env, &m3, &v);
+	assert_int_equal(compact_level(env, &v, 0, NULL, 0, zero_seq_filter, 1 << 20, &st, &err),
+					 SG_OK);
+	dump_version(env, v, 1, &out);
+	assert_string_equal(out.data, "c@9:P=c9;");
+	assert_int_equal(st.zeroed, 0);
+	sg_buf_reset(&out);
+
+	/* down to the bottom: c9 replaces c@0 and takes 0 itself, alone */
+	mem_add(&m4, "f", 10, SG_TYPE_PUT, "f10");
+	flush_into(env, &m4, &v);
+	assert_int_equal(compact_level(env, &v, 1, NULL, 0, zero_seq_filter, 1 << 20, &st, &err),
+					 SG_OK);
+	dump_version(env, v, 2, &out);
+	assert_string_equal(out.data, "a@0:P=a5;c@0:P=c9;e@0:P=e8;");
+	sg_buf_free(&out);
+	close_readers();
+	mem_free(&m1);
+	mem_free(&m2);
+	mem_free(&m3);
+	mem_free(&m4);
+	sg_version_unref(v, NULL, NULL);
+	sg_env_mem_destroy(env);
+}
+
 static void
 test_split_and_move_and_failure(void **state)
 {
@@ -708,6 +803,7 @@ main(void)
 		cmocka_unit_test(test_default_decisions),
 		cmocka_unit_test(test_compaction_default),
 		cmocka_unit_test(test_compaction_filter),
+		cmocka_unit_test(test_compaction_zero_seq),
 		cmocka_unit_test(test_split_and_move_and_failure),
 	};
 

@@ -331,6 +331,23 @@ group_free(key_group *g)
 	free(g->voff);
 }
 
+/*
+ * May version i of a key (newest first, decisions made) be written with
+ * sequence 0 (sg_filter_version.zero_seq)? Only the oldest kept version at
+ * the bottom, with no snapshot that could have missed it: then no reader
+ * can tell its sequence from 0.
+ */
+static bool
+zero_seq_allowed(const sg_filter_context *ctx, const sg_filter_version *v, size_t n, size_t i)
+{
+	if (!ctx->bottommost || v[i].decision == SG_FILTER_DROP)
+		return false;
+	for (size_t j = i + 1; j < n; j++)
+		if (v[j].decision != SG_FILTER_DROP)
+			return false;
+	return ctx->nsnapshots == 0 || v[i].seq <= ctx->snapshots[0];
+}
+
 /* Decide and write the group's surviving versions. */
 static sg_code
 group_emit(const sg_compact_job *job, output_set *o, key_group *g, sg_err *err)
@@ -357,6 +374,7 @@ group_emit(const sg_compact_job *job, output_set *o, key_group *g, sg_err *err)
 		sg_filter_version *v = &g->v[i];
 		sg_value_type type = v->type;
 		sg_slice	value = v->value;
+		uint64_t	seq = v->seq;
 
 		if (v->decision == SG_FILTER_DROP)
 		{
@@ -372,10 +390,15 @@ group_emit(const sg_compact_job *job, output_set *o, key_group *g, sg_err *err)
 		else if (v->decision != SG_FILTER_KEEP)
 			return sg_error(err, SG_INVALID_ARGUMENT, "compaction filter returned decision %d",
 							(int) v->decision);
+		if (v->zero_seq && zero_seq_allowed(&ctx, g->v, g->n, i))
+		{
+			seq = 0;
+			o->stats->zeroed++;
+		}
 		if (o->b == NULL && (rc = output_open(o, job->new_file(job->new_file_arg), err)) != SG_OK)
 			return rc;
 		sg_buf_reset(&g->ikey);
-		sg_ikey_append(&g->ikey, ukey, v->seq, type);
+		sg_ikey_append(&g->ikey, ukey, seq, type);
 		if (sg_buf_failed(&g->ikey))
 			return sg_error(err, SG_NO_MEMORY, "out of memory in compaction");
 		if ((rc = output_add(o, sg_buf_slice(&g->ikey), value, err)) != SG_OK)

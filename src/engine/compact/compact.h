@@ -88,6 +88,7 @@ typedef struct sg_job_stats
 	uint64_t	entries_out;
 	uint64_t	dropped;		/* versions dropped */
 	uint64_t	rewritten;		/* versions whose value the filter replaced */
+	uint64_t	zeroed;			/* versions written with sequence 0 */
 	uint64_t	outputs;		/* files written */
 } sg_job_stats;
 
@@ -123,6 +124,18 @@ typedef struct sg_filter_version
 	 */
 	sg_filter_decision decision;
 	sg_slice	new_value;
+
+	/*
+	 * Out: write this version with sequence number 0 (RocksDB's bottommost
+	 * trick: a key's only remaining version at the bottom, whose sequence
+	 * no reader needs, then has the same key trailer as its neighbours,
+	 * which compresses). Honoured only where it cannot change what any
+	 * reader sees: ctx->bottommost, the version kept (KEEP or REWRITE), no
+	 * older version of the key kept, and no live snapshot below its
+	 * sequence; otherwise ignored. 0 sorts below every other sequence, and
+	 * the MANIFEST's last_sequence is unaffected.
+	 */
+	bool		zero_seq;
 } sg_filter_version;
 
 typedef struct sg_filter_context

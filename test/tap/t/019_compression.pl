@@ -1,7 +1,8 @@
 # 019_compression.pl — the codec of a table's SSTables: flushes write lz4,
 # compaction into the bottom level writes stratago.bottom_compression
 # (lz4 by default, zstd when set), and the choice is real on disk:
-#  (a) by default, compact() leaves lz4 files;
+#  (a) by default, compact() leaves lz4 files, frozen rows at the bottom
+#      stored with sequence 0;
 #  (b) with the setting zstd (after a restart), compact() rewrites the
 #      files at rest as zstd, strata-dump counts zstd blocks, the table is
 #      smaller than under lz4, and every row reads back the same;
@@ -50,6 +51,10 @@ is(codecs(), 'lz4', 'a flush writes lz4');
 $node->safe_psql('postgres', "SELECT stratago.compact('z')");
 is(codecs(), 'lz4', 'compact() with the default: lz4');
 is(contents(), $expect, 'compact(): every row reads back');
+# rows every snapshot sees, alone at the bottom, keep no sequence number
+# (the engine's zero_seq): their keys then compress
+is($node->safe_psql('postgres', "SELECT max(largest_seq) FROM stratago.sstables('z')"), '0',
+	'compacted frozen rows at the bottom are stored with sequence 0');
 my $lz4_size = $node->safe_psql('postgres', "SELECT stratago.relation_size('z')");
 
 # --- (b) the setting zstd: compact() rewrites the files at rest ---

@@ -30,7 +30,7 @@ ISOLATION = truncate-concurrent strata-update-rc strata-update-rr \
 	strata-vacuum-snapshot \
 	strata-lock-queue strata-partition-move strata-merge-recheck strata-keyshare-chain \
 	strata-lock-recheck strata-upsert-trigger strata-cic strata-upsert-rr \
-	strata-cursors-flush strata-fetcher
+	strata-cursors-flush strata-fetcher strata-compression-resync
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=output_iso \
 	--temp-instance=tmp_check_iso --temp-config=test/stratago.conf
 

@@ -27,10 +27,13 @@ REVOKE EXECUTE ON FUNCTION flush(regclass), compact(regclass) FROM PUBLIC;
 -- table access method no options of its own: the choice is a row here,
 -- which pg_dump carries (a configuration table of the extension), applied
 -- to the table's engine files by a trigger when the transaction commits.
+-- (heap whatever default_table_access_method says: the extension's own
+-- table, read by triggers and pg_dump; a dropped table's row goes with it,
+-- src/pg/compression.c)
 CREATE TABLE compression (
 	relation regclass PRIMARY KEY,
 	codec text NOT NULL CHECK (codec IN ('lz4', 'zstd'))
-);
+) USING heap;
 COMMENT ON TABLE compression IS 'strata tables with their own bottom-level codec (stratago.set_compression)';
 SELECT pg_catalog.pg_extension_config_dump('compression', '');
 GRANT SELECT ON compression TO PUBLIC;
@@ -47,20 +50,6 @@ CREATE FUNCTION set_compression(rel regclass, codec text) RETURNS void
 AS 'MODULE_PATHNAME', 'stratago_set_compression' LANGUAGE C STRICT;
 COMMENT ON FUNCTION set_compression(regclass, text) IS 'the codec of a strata table''s bottom level: lz4, zstd, or default (stratago.bottom_compression)';
 
--- A dropped table's row goes with it.
-CREATE FUNCTION forget_dropped_compression() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	DELETE FROM stratago.compression c
-	 USING pg_catalog.pg_event_trigger_dropped_objects() d
-	 WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-	   AND d.objsubid = 0 AND d.objid = c.relation::pg_catalog.oid;
-END
-$$;
-REVOKE EXECUTE ON FUNCTION forget_dropped_compression() FROM PUBLIC;
-CREATE EVENT TRIGGER stratago_forget_dropped_compression ON sql_drop
-	EXECUTE FUNCTION forget_dropped_compression();
 
 -- Introspection
 CREATE FUNCTION sstables(rel regclass,

@@ -64,10 +64,20 @@ strata_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 								 char persistence, TransactionId *freezeXid,
 								 MultiXactId *minmulti)
 {
+	StrataTree *old = NULL;
+	StrataTree *tree;
+
 	*freezeXid = RecentXmin;
 	*minmulti = GetOldestMultiXactId();
-
 	strata_check_not_published(rel);
+
+	/*
+	 * TRUNCATE (a new relfilenode for a table that has one): the table's
+	 * current tree, whose codec the new one keeps. A new relation is
+	 * created with rd_node already the new one.
+	 */
+	if (!RelFileNodeEquals(rel->rd_node, *newrnode))
+		old = strata_tree_lookup_backend(&rel->rd_node, rel->rd_backend);
 	create_smgr_storage(newrnode, persistence);
 
 	/*
@@ -75,7 +85,9 @@ strata_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 	 * and an unlogged tree's init fork exists first, which is how recovery
 	 * and redo know its persistence.
 	 */
-	strata_tree_create(newrnode, rel->rd_backend, persistence);
+	tree = strata_tree_create(newrnode, rel->rd_backend, persistence);
+	if (old != NULL && old->bottom_codec != STRATA_TREE_CODEC_DEFAULT)
+		strata_tree_set_bottom_codec(rel, tree, (StrataTreeCodec) old->bottom_codec);
 }
 
 /*
@@ -86,8 +98,13 @@ strata_relation_set_new_filenode(Relation rel, const RelFileNode *newrnode,
 void
 strata_relation_nontransactional_truncate(Relation rel)
 {
+	StrataTree *old = strata_tree_lookup_backend(&rel->rd_node, rel->rd_backend);
+	StrataTreeCodec codec = old ? (StrataTreeCodec) old->bottom_codec : STRATA_TREE_CODEC_DEFAULT;
+	StrataTree *tree;
+
 	RelationTruncate(rel, 0);
-	strata_tree_create(&rel->rd_node, rel->rd_backend, rel->rd_rel->relpersistence);
+	tree = strata_tree_create(&rel->rd_node, rel->rd_backend, rel->rd_rel->relpersistence);
+	strata_tree_set_bottom_codec(rel, tree, codec);
 }
 
 /*
@@ -108,6 +125,7 @@ strata_relation_copy_data(Relation rel, const RelFileNode *newrnode)
 
 	create_smgr_storage(newrnode, rel->rd_rel->relpersistence);
 	dst = strata_tree_create(newrnode, rel->rd_backend, rel->rd_rel->relpersistence);
+	strata_tree_set_bottom_codec(rel, dst, (StrataTreeCodec) src->bottom_codec);
 	strata_tree_copy(rel, src, rel, dst, NULL, NULL, NULL, &oldest);
 	RelationDropStorage(rel);
 }
@@ -270,6 +288,9 @@ strata_relation_copy_for_cluster(Relation OldTable, Relation NewTable,
 	FullTransactionId oldest;
 	StrataTree *src = strata_tree_get(OldTable);
 
+	/* VACUUM FULL and CLUSTER: the new tree keeps the table's codec */
+	strata_tree_set_bottom_codec(NewTable, strata_tree_get(NewTable),
+								 (StrataTreeCodec) src->bottom_codec);
 	memset(&cs, 0, sizeof(cs));
 	cs.vistest = GlobalVisTestFor(OldTable);
 	if (OldIndex != NULL)

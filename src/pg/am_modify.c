@@ -34,69 +34,37 @@
  * ------------------------------------------------------------------------
  */
 /*
- * The tuple to store for a slot: a MinimalTuple with every external TOAST
- * pointer replaced by its value, since strata tables have no TOAST table
- * and a pointer into another table's TOAST would dangle.
+ * The DATA version of the row in slot, into buf (not initialised), sized
+ * exactly: a COPY batch holds a thousand versions at once in a context
+ * reset after every batch (initStringInfo's kilobyte each made every batch
+ * fault in a fresh megabyte: a quarter of COPY's time). Every external
+ * TOAST pointer is replaced by its value, since strata tables have no
+ * TOAST table and a pointer into another table's TOAST would dangle.
  */
-static MinimalTuple
-strata_form_tuple(TupleTableSlot *slot)
-{
-	TupleDesc	desc = slot->tts_tupleDescriptor;
-	Datum	   *values;
-	bool	   *isnull;
-	bool		any_external = false;
-	MinimalTuple mt;
-
-	slot_getallattrs(slot);
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attlen == -1 && !slot->tts_isnull[i] &&
-			VARATT_IS_EXTERNAL(DatumGetPointer(slot->tts_values[i])))
-		{
-			any_external = true;
-			break;
-		}
-	}
-	if (!any_external)
-		return heap_form_minimal_tuple(desc, slot->tts_values, slot->tts_isnull);
-
-	values = palloc(sizeof(Datum) * desc->natts);
-	isnull = palloc(sizeof(bool) * desc->natts);
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		values[i] = slot->tts_values[i];
-		isnull[i] = slot->tts_isnull[i];
-		if (att->attlen == -1 && !isnull[i] &&
-			VARATT_IS_EXTERNAL(DatumGetPointer(values[i])))
-			values[i] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[i])));
-	}
-	mt = heap_form_minimal_tuple(desc, values, isnull);
-	pfree(values);
-	pfree(isnull);
-	return mt;
-}
-
 static void
 strata_encode_data(StringInfo buf, TupleTableSlot *slot, CommandId cid, uint8 flags)
 {
-	MinimalTuple mt = strata_form_tuple(slot);
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	Datum	   *values;
 
-	/*
-	 * Exactly the size the version takes, not initStringInfo's kilobyte: a
-	 * COPY batch holds a thousand versions at once in a context reset after
-	 * every batch, and a kilobyte each made every batch fault in a fresh
-	 * megabyte (a quarter of COPY's time went to page faults).
-	 */
-	buf->maxlen = STRATA_VERSION_HEADER_SIZE + mt->t_len + 1;
-	buf->data = palloc(buf->maxlen);
-	resetStringInfo(buf);
-	strata_version_encode(buf, STRATA_DATA, GetCurrentFullTransactionId(), cid, flags, mt,
-						  NULL, LockTupleExclusive);
-	pfree(mt);
+	slot_getallattrs(slot);
+	values = slot->tts_values;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		if (TupleDescAttr(desc, i)->attlen != -1 || slot->tts_isnull[i] ||
+			!VARATT_IS_EXTERNAL(DatumGetPointer(slot->tts_values[i])))
+			continue;
+		if (values == slot->tts_values)
+		{
+			values = palloc(sizeof(Datum) * desc->natts);
+			memcpy(values, slot->tts_values, sizeof(Datum) * desc->natts);
+		}
+		values[i] = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(values[i])));
+	}
+	strata_version_make_data(buf, GetCurrentFullTransactionId(), cid, flags, desc,
+							 values, slot->tts_isnull);
+	if (values != slot->tts_values)
+		pfree(values);
 }
 
 /*
@@ -209,13 +177,17 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	uint64	   *rowids = palloc(sizeof(uint64) * ntuples);
 	StringInfo *versions = palloc(sizeof(StringInfo) * ntuples);
 
+	uint64		first_rowid;
+
 	CheckForSerializableConflictIn(rel, NULL, InvalidBlockNumber);
 	for (int i = 0; i < ntuples; i++)
 	{
 		versions[i] = palloc(sizeof(StringInfoData));
 		strata_encode_data(versions[i], slots[i], cid, insert_flags(options));
-		rowids[i] = strata_tree_alloc_rowid(tree);
 	}
+	first_rowid = strata_tree_alloc_rowids(tree, ntuples);
+	for (int i = 0; i < ntuples; i++)
+		rowids[i] = first_rowid + i;
 	strata_tree_append_many(rel, tree, rowids, versions, ntuples);
 	for (int i = 0; i < ntuples; i++)
 	{

@@ -14,30 +14,43 @@
  *
  * A row changes through stratago.set_compression(), through
  * stratago.compression (a new table's choice, recorded by the utility hook
- * after CREATE TABLE), through a restore, or through the sql_drop event
- * trigger that forgets dropped tables. A deferred constraint trigger on
+ * after CREATE TABLE), through a restore, or through the object access
+ * hook that forgets dropped tables. A deferred constraint trigger on
  * the table applies the row to the tree when the transaction commits, so
- * a rolled-back choice never reaches the files. Commands that give a
- * table a new tree (TRUNCATE, VACUUM FULL, CLUSTER, ALTER TABLE rewrites
- * and SET TABLESPACE, REFRESH MATERIALIZED VIEW) are followed by a resync
- * of every row (strata_compression_resync), so the new tree has the
- * choice too. A crash between the trigger's apply and the commit record
- * can leave a tree with a choice its row no longer has (only the codec of
- * later compactions depends on it); the next resync mends it.
+ * a rolled-back choice never reaches the files.
+ *
+ * A table given a new tree keeps its codec without the configuration
+ * table being read (DDL must not need its privileges or show its locks):
+ * TRUNCATE, VACUUM FULL, CLUSTER and SET TABLESPACE copy it from the old
+ * tree in am_ddl.c; ALTER TABLE rewrites and REFRESH MATERIALIZED VIEW,
+ * which build a new table and swap it in, have it saved before the
+ * command and given back after it (strata_compression_before_utility),
+ * by catalog lookups, never waiting for a table another session holds
+ * (isolation spec strata-compression-resync).
+ *
+ * A crash between the trigger's apply and the commit record can leave a
+ * tree with a choice the table's row does not have (only the codec of
+ * later compactions depends on it) until the choice is set again.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
 #include "access/relation.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "utils/acl.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -52,6 +65,8 @@
 #define COMPRESSION_TABLE	"compression"
 
 PG_FUNCTION_INFO_V1(stratago_compression_sync);
+
+static object_access_hook_type prev_object_access_hook = NULL;
 
 /* The owner of relation relid (which exists). */
 static Oid
@@ -83,12 +98,25 @@ compression_table_oid(void)
  * ACCESS METHOD) or is gone must not make a restore fail.
  */
 static void
-apply_to_table(Oid relid, StrataTreeCodec codec)
+apply_to_table(Oid relid, StrataTreeCodec codec, bool wait)
 {
-	Relation	rel = try_relation_open(relid, AccessShareLock);
+	Relation	rel;
 
+	/*
+	 * Giving a codec back after a command (!wait) does not wait for a
+	 * table another session holds: the tables saved are the command's
+	 * own, which this session locked; one it does not hold any more is
+	 * not its business, and waiting could deadlock.
+	 */
+	if (!wait && !ConditionalLockRelationOid(relid, AccessShareLock))
+		return;
+	rel = try_relation_open(relid, wait ? AccessShareLock : NoLock);
 	if (rel == NULL)
+	{
+		if (!wait)
+			UnlockRelationOid(relid, AccessShareLock);
 		return;					/* dropped: its row goes with the drop */
+	}
 	if (!strata_relation_is_strata(rel))
 	{
 		relation_close(rel, AccessShareLock);
@@ -147,7 +175,7 @@ stratago_compression_sync(PG_FUNCTION_ARGS)
 		elog(ERROR, "stratago: SPI_connect failed");
 	codec = recorded_codec(relid);
 	SPI_finish();
-	apply_to_table(relid, codec);
+	apply_to_table(relid, codec, true);
 
 	/* an UPDATE that renamed the table in the row: the old one loses its choice */
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
@@ -162,7 +190,7 @@ stratago_compression_sync(PG_FUNCTION_ARGS)
 				elog(ERROR, "stratago: SPI_connect failed");
 			codec = recorded_codec(old_relid);
 			SPI_finish();
-			apply_to_table(old_relid, codec);
+			apply_to_table(old_relid, codec, true);
 		}
 	}
 	return PointerGetDatum(NULL);
@@ -248,66 +276,167 @@ record_new_table(RangeVar *rv)
 }
 
 /*
- * Give every table with a row in stratago.compression its codec again,
- * where its tree lacks it: after the commands that give tables new trees.
+ * The codec of relid's current tree (by its catalog row as this
+ * transaction sees it: a rewrite of its own, or committed ones), or -1
+ * when it has no tree. Read without locking the table: a catalog lookup.
  */
-static void
-resync_all(void)
+static int
+current_tree_codec(Oid relid)
 {
-	if (!OidIsValid(compression_table_oid()))
-		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "stratago: SPI_connect failed");
-	if (SPI_execute("SELECT relation::pg_catalog.oid, codec FROM "
-					COMPRESSION_SCHEMA "." COMPRESSION_TABLE, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "stratago: could not read %s.%s", COMPRESSION_SCHEMA, COMPRESSION_TABLE);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-														   SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		StrataTreeCodec codec;
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class form;
+	RelFileNode rnode;
+	BackendId	backend;
+	StrataTree *tree;
 
-		if (isnull || name == NULL || !strata_tree_codec_parse(name, &codec))
-			continue;
-		apply_to_table(relid, codec);
+	if (!HeapTupleIsValid(tuple))
+		return -1;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	rnode.spcNode = OidIsValid(form->reltablespace) ? form->reltablespace : MyDatabaseTableSpace;
+	rnode.dbNode = MyDatabaseId;
+	rnode.relNode = form->relfilenode;
+	backend = form->relpersistence == RELPERSISTENCE_TEMP ? BackendIdForTempRelations() : InvalidBackendId;
+	ReleaseSysCache(tuple);
+	tree = strata_tree_lookup_backend(&rnode, backend);
+	return tree != NULL ? (int) tree->bottom_codec : -1;
+}
+
+/* A table's codec, saved before a command that may give it a new tree. */
+typedef struct SavedCodec
+{
+	Oid			relid;
+	StrataTreeCodec codec;
+} SavedCodec;
+
+/* Save the own codecs of relid and of every table inheriting from it. */
+static List *
+save_codecs(Oid relid)
+{
+	List	   *saved = NIL;
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return NIL;
+	foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+	{
+		int			codec = current_tree_codec(lfirst_oid(lc));
+
+		if (codec > (int) STRATA_TREE_CODEC_DEFAULT)
+		{
+			SavedCodec *sc = palloc(sizeof(SavedCodec));
+
+			sc->relid = lfirst_oid(lc);
+			sc->codec = (StrataTreeCodec) codec;
+			saved = lappend(saved, sc);
+		}
 	}
-	SPI_finish();
+	return saved;
+}
+
+/*
+ * Before a utility command: the own codecs of the tables it may give new
+ * trees without the table access method seeing old and new together
+ * (ALTER TABLE rewrites build a new table and swap it in, as REFRESH
+ * MATERIALIZED VIEW does; TRUNCATE, VACUUM FULL, CLUSTER and SET
+ * TABLESPACE carry the codec over in am_ddl.c). NIL: nothing to keep.
+ */
+List *
+strata_compression_before_utility(Node *parsetree)
+{
+	if (IsA(parsetree, AlterTableStmt))
+		return save_codecs(RangeVarGetRelid(((AlterTableStmt *) parsetree)->relation,
+											NoLock, true));
+	if (IsA(parsetree, RefreshMatViewStmt))
+		return save_codecs(RangeVarGetRelid(((RefreshMatViewStmt *) parsetree)->relation,
+											NoLock, true));
+	return NIL;
 }
 
 void
-strata_compression_after_utility(Node *parsetree)
+strata_compression_after_utility(Node *parsetree, List *saved)
 {
-	switch (nodeTag(parsetree))
-	{
-		case T_CreateStmt:
-			if (strata_new_table_compression != STRATA_TREE_CODEC_DEFAULT)
-				record_new_table(((CreateStmt *) parsetree)->relation);
-			break;
-		case T_CreateTableAsStmt:
-			if (strata_new_table_compression != STRATA_TREE_CODEC_DEFAULT)
-				record_new_table(((CreateTableAsStmt *) parsetree)->into->rel);
-			break;
-		case T_VacuumStmt:
-			{
-				ListCell   *lc;
+	ListCell   *lc;
 
-				/* only VACUUM FULL gives tables new trees */
-				foreach(lc, ((VacuumStmt *) parsetree)->options)
-					if (strcmp(lfirst_node(DefElem, lc)->defname, "full") == 0 &&
-						defGetBoolean(lfirst_node(DefElem, lc)))
-						resync_all();
-				break;
-			}
-		case T_TruncateStmt:
-		case T_AlterTableStmt:
-		case T_AlterTableMoveAllStmt:
-		case T_ClusterStmt:
-		case T_RefreshMatViewStmt:
-			resync_all();
-			break;
-		default:
-			break;
+	if (IsA(parsetree, CreateStmt) &&
+		strata_new_table_compression != STRATA_TREE_CODEC_DEFAULT)
+		record_new_table(((CreateStmt *) parsetree)->relation);
+	else if (IsA(parsetree, CreateTableAsStmt) &&
+			 strata_new_table_compression != STRATA_TREE_CODEC_DEFAULT)
+		record_new_table(((CreateTableAsStmt *) parsetree)->into->rel);
+
+	/* a table given a new tree gets its codec back */
+	foreach(lc, saved)
+	{
+		SavedCodec *sc = lfirst(lc);
+		int			now = current_tree_codec(sc->relid);
+
+		if (now >= 0 && now != (int) sc->codec)
+			apply_to_table(sc->relid, sc->codec, false);
 	}
+}
+
+/* Is relid a permanent or unlogged strata table or materialized view? */
+static bool
+is_strata_relid(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class form;
+	bool		result;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	result = (form->relkind == RELKIND_RELATION || form->relkind == RELKIND_MATVIEW) &&
+		form->relpersistence != RELPERSISTENCE_TEMP &&
+		OidIsValid(form->relam) && form->relam == get_am_oid("strata", true);
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * A strata table is being dropped: its row in stratago.compression goes
+ * with it, or a later table given the same OID would inherit the choice
+ * and pg_dump would carry a row naming no table. Deleted directly (no
+ * trigger to fire: the tree goes too), and the configuration table's lock
+ * released at once, as PostgreSQL's own catalog updates do, so that a
+ * DROP shows no lock on it.
+ */
+static void
+forget_dropped_table(Oid relid)
+{
+	Oid			table;
+	Relation	crel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	if (!is_strata_relid(relid))
+		return;
+	table = compression_table_oid();
+	if (!OidIsValid(table))
+		return;					/* no extension here, or dropped with it */
+	crel = table_open(table, RowExclusiveLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(crel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		simple_heap_delete(crel, &tuple->t_self);
+	systable_endscan(scan);
+	table_close(crel, RowExclusiveLock);
+}
+
+static void
+compression_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+						  int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == RelationRelationId && subId == 0)
+		forget_dropped_table(objectId);
+}
+
+void
+strata_compression_init(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = compression_object_access;
 }

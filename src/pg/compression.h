@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "nodes/nodes.h"
+#include "nodes/pg_list.h"
 #include "pg/stratago.h"
 
 /*
@@ -20,9 +21,15 @@
 extern void strata_compression_record(Oid relid, StrataTreeCodec codec);
 
 /*
- * After a utility command has run: a new table gets stratago.compression,
- * and commands that gave tables new trees are followed by a resync.
+ * Before a utility command: the codecs of the tables it may rewrite by a
+ * new table swapped in (ALTER TABLE, REFRESH MATERIALIZED VIEW), for the
+ * after call. After it: a new table gets stratago.compression, and the
+ * saved tables get their codecs back.
  */
-extern void strata_compression_after_utility(Node *parsetree);
+extern List *strata_compression_before_utility(Node *parsetree);
+extern void strata_compression_after_utility(Node *parsetree, List *saved);
+
+/* Install the object access hook that forgets dropped tables (_PG_init). */
+extern void strata_compression_init(void);
 
 #endif							/* STRATA_COMPRESSION_H */

@@ -62,6 +62,53 @@ strata_version_encode(StringInfo buf, StrataVersionKind kind,
 }
 
 void
+strata_version_make_data(StringInfo buf, FullTransactionId writer, CommandId cid, uint8 flags,
+						 TupleDesc desc, const Datum *values, const bool *isnull)
+{
+	int			natts = desc->natts;
+	bool		hasnull = false;
+	Size		hoff;
+	Size		data_len;
+	Size		len;
+	MinimalTuple tuple;
+
+	if (natts > MaxTupleAttributeNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOO_MANY_COLUMNS),
+				 errmsg("number of columns (%d) exceeds limit (%d)",
+						natts, MaxTupleAttributeNumber)));
+	for (int i = 0; i < natts && !hasnull; i++)
+		hasnull = isnull[i];
+
+	/* the layout heap_form_minimal_tuple gives: header, null bitmap, data */
+	hoff = MAXALIGN(SizeofMinimalTupleHeader + (hasnull ? BITMAPLEN(natts) : 0));
+	data_len = heap_compute_data_size(desc, (Datum *) values, (bool *) isnull);
+	len = hoff + data_len;
+
+	/* palloc'd memory is MAXALIGNed, and so the tuple after the header */
+	StaticAssertStmt(STRATA_VERSION_HEADER_SIZE % MAXIMUM_ALIGNOF == 0,
+					 "a version's tuple must start aligned");
+	buf->maxlen = STRATA_VERSION_HEADER_SIZE + len + 1;
+	buf->data = palloc(buf->maxlen);
+	buf->len = 0;
+	buf->cursor = 0;
+	memset(buf->data, 0, STRATA_VERSION_HEADER_SIZE + len);
+	buf->data[0] = (char) STRATA_DATA;
+	buf->data[1] = (char) flags;
+	sg_encode_fixed32(buf->data + 4, cid);
+	sg_encode_fixed64(buf->data + 8, U64FromFullTransactionId(writer));
+
+	tuple = (MinimalTuple) (buf->data + STRATA_VERSION_HEADER_SIZE);
+	tuple->t_len = len;
+	HeapTupleHeaderSetNatts(tuple, natts);
+	tuple->t_hoff = hoff + MINIMAL_TUPLE_OFFSET;
+	heap_fill_tuple(desc, (Datum *) values, (bool *) isnull, (char *) tuple + hoff, data_len,
+					&tuple->t_infomask, hasnull ? tuple->t_bits : NULL);
+	buf->len = STRATA_VERSION_HEADER_SIZE + len;
+	buf->data[buf->len] = '\0';
+}
+
+void
 strata_version_encode_packed_frozen(StringInfo buf, const StrataVersion *v)
 {
 	char		writer[SG_MAX_VARINT64_LEN];

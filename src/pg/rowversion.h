@@ -55,6 +55,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "access/tupdesc.h"
 #include "nodes/lockoptions.h"
 #include "access/transam.h"
 #include "storage/itemptr.h"
@@ -110,6 +111,17 @@ extern void strata_version_encode(StringInfo buf, StrataVersionKind kind,
 								  FullTransactionId writer, CommandId cid, uint8 flags,
 								  MinimalTuple tuple, ItemPointer moved_to,
 								  LockTupleMode lock_mode);
+
+/*
+ * Make buf (not initialised) hold exactly one DATA version, its tuple
+ * formed from values/isnull (no external TOAST pointers among them) in
+ * place, as heap_form_minimal_tuple would form it: one allocation of the
+ * version's size, no tuple of its own to copy (a COPY batch holds a
+ * thousand versions at once).
+ */
+extern void strata_version_make_data(StringInfo buf, FullTransactionId writer,
+									 CommandId cid, uint8 flags, TupleDesc desc,
+									 const Datum *values, const bool *isnull);
 
 /*
  * Append the packed form of v, a committed DATA version every snapshot

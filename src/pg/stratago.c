@@ -22,6 +22,7 @@
 #include "storage/shmem.h"
 
 #include "pg/blockcache.h"
+#include "pg/compression.h"
 #include "pg/enginewal.h"
 #include "pg/jobprogress.h"
 #include "pg/pgwal.h"
@@ -63,6 +64,7 @@ _PG_init(void)
 	strata_register_maintenance_worker();
 	/* CREATE DATABASE and ALTER DATABASE SET TABLESPACE (utility.c) */
 	strata_utility_init();
+	strata_compression_init();
 }
 
 

@@ -755,16 +755,28 @@ strata_row_latch(StrataTree *tree, uint64 rowid)
 uint64
 strata_tree_alloc_rowid(StrataTree *tree)
 {
-	uint64		rowid;
+	return strata_tree_alloc_rowids(tree, 1);
+}
 
+/*
+ * n consecutive new row ids (the first is returned), under one acquisition
+ * of the tree lock: a COPY batch takes its thousand at once.
+ */
+uint64
+strata_tree_alloc_rowids(StrataTree *tree, int n)
+{
+	uint64		first;
+
+	Assert(n > 0);
 	LWLockAcquire(&tree->lock, LW_EXCLUSIVE);
-	rowid = tree->next_rowid++;
+	first = tree->next_rowid;
+	tree->next_rowid += n;
 	LWLockRelease(&tree->lock);
-	if (rowid > STRATA_MAX_ROWID)
+	if (first + n - 1 > STRATA_MAX_ROWID)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("strata table has run out of row ids")));
-	return rowid;
+	return first;
 }
 
 /* ------------------------------------------------------------------------
@@ -888,11 +900,21 @@ strata_freeze_active(StrataTree *tree)
 StrataTree *
 strata_tree_lookup(const RelFileNode *rnode)
 {
+	return strata_tree_lookup_backend(rnode, InvalidBackendId);
+}
+
+/*
+ * The live tree of rnode for backend (a temporary relation's owner, else
+ * InvalidBackendId), or NULL; unlike strata_tree_get, also a damaged one.
+ */
+StrataTree *
+strata_tree_lookup_backend(const RelFileNode *rnode, BackendId backend)
+{
 	StrataTree *tree;
 	RelFileNodeBackend key;
 
 	key.node = *rnode;
-	key.backend = InvalidBackendId;
+	key.backend = backend;
 	LWLockAcquire(strata_shared->registry_lock, LW_SHARED);
 	tree = hash_search(strata_registry, &key, HASH_FIND, NULL);
 	LWLockRelease(strata_shared->registry_lock);

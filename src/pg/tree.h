@@ -263,6 +263,7 @@ extern void strata_shmem_init(void);
 /* The registry. */
 extern StrataTree *strata_tree_get(Relation rel);
 extern StrataTree *strata_tree_lookup(const RelFileNode *rnode);
+extern StrataTree *strata_tree_lookup_backend(const RelFileNode *rnode, BackendId backend);
 extern StrataTree *strata_tree_create_with_id(const RelFileNode *rnode, BackendId backend,
 											  char persistence, uint64 tree_id);
 extern StrataTree *strata_tree_register_found(const RelFileNodeBackend *key, uint64 tree_id,
@@ -276,6 +277,7 @@ extern char strata_persistence_on_disk(const RelFileNode *rnode);
 extern bool strata_tree_storage_exists(const StrataTree *tree);
 extern void strata_tree_dir(const StrataTree *tree, char *buf, size_t len);
 extern uint64 strata_tree_alloc_rowid(StrataTree *tree);
+extern uint64 strata_tree_alloc_rowids(StrataTree *tree, int n);
 
 /* Memtables. */
 extern void strata_memtable_attach(StrataMemtableRef ref, sg_memtable *mt);

@@ -23,8 +23,9 @@
  * database (new tree ids, the engine WAL, the registry) is left for later;
  * pg_dump and pg_restore copy such a database today.
  *
- * After every command it also lets compression.c follow: a new table
- * gets stratago.compression, and tables given new trees keep their codec.
+ * Around every command it also lets compression.c follow: a new table
+ * gets stratago.compression, and tables that ALTER TABLE or REFRESH
+ * MATERIALIZED VIEW rebuild keep their codec.
  */
 #include "postgres.h"
 
@@ -147,8 +148,10 @@ strata_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	char	   *pubname = NULL;
+	List	   *codecs;
 
 	check_database_utility(parsetree);
+	codecs = strata_compression_before_utility(parsetree);
 	if (IsA(parsetree, CreatePublicationStmt))
 		pubname = pstrdup(((CreatePublicationStmt *) parsetree)->pubname);
 	else if (IsA(parsetree, AlterPublicationStmt))
@@ -163,7 +166,7 @@ strata_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	if (pubname != NULL)
 		check_publication(pubname);
-	strata_compression_after_utility(parsetree);
+	strata_compression_after_utility(parsetree, codecs);
 }
 
 void

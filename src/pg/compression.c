@@ -126,14 +126,33 @@ apply_to_table(Oid relid, StrataTreeCodec codec, bool wait)
 	relation_close(rel, AccessShareLock);
 }
 
-/* The codec relid's row names now (DEFAULT: no row). REQUIRES: SPI connected. */
+/*
+ * Run the configuration table's queries with its owner's rights, as
+ * PostgreSQL's foreign-key triggers run theirs: a table's owner may set
+ * its codec without any privilege on the extension's schema or table.
+ */
+static void
+become_config_owner(Oid table, Oid *save_userid, int *save_sec_context)
+{
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(relation_owner(table),
+						   *save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+}
+
+/* The codec relid's row in table names now (DEFAULT: no row). */
 static StrataTreeCodec
-recorded_codec(Oid relid)
+recorded_codec(Oid table, Oid relid)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
 	StrataTreeCodec codec = STRATA_TREE_CODEC_DEFAULT;
+	Oid			save_userid;
+	int			save_sec_context;
 
+	become_config_owner(table, &save_userid, &save_sec_context);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "stratago: SPI_connect failed");
 	if (SPI_execute_with_args("SELECT codec FROM " COMPRESSION_SCHEMA "." COMPRESSION_TABLE
 							  " WHERE relation = $1::pg_catalog.oid",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -145,6 +164,8 @@ recorded_codec(Oid relid)
 		if (name == NULL || !strata_tree_codec_parse(name, &codec))
 			codec = STRATA_TREE_CODEC_DEFAULT;
 	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return codec;
 }
 
@@ -171,10 +192,7 @@ stratago_compression_sync(PG_FUNCTION_ARGS)
 	if (isnull)
 		return PointerGetDatum(NULL);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "stratago: SPI_connect failed");
-	codec = recorded_codec(relid);
-	SPI_finish();
+	codec = recorded_codec(RelationGetRelid(trigdata->tg_relation), relid);
 	apply_to_table(relid, codec, true);
 
 	/* an UPDATE that renamed the table in the row: the old one loses its choice */
@@ -185,24 +203,18 @@ stratago_compression_sync(PG_FUNCTION_ARGS)
 															  &isnull));
 
 		if (!isnull && old_relid != relid)
-		{
-			if (SPI_connect() != SPI_OK_CONNECT)
-				elog(ERROR, "stratago: SPI_connect failed");
-			codec = recorded_codec(old_relid);
-			SPI_finish();
-			apply_to_table(old_relid, codec, true);
-		}
+			apply_to_table(old_relid,
+						   recorded_codec(RelationGetRelid(trigdata->tg_relation), old_relid),
+						   true);
 	}
 	return PointerGetDatum(NULL);
 }
 
 /*
  * Record codec as relid's choice in stratago.compression (DEFAULT deletes
- * the row), as the table's owner may though the configuration table is
- * the extension's: the row is written with the configuration table
- * owner's rights, as PostgreSQL's foreign-key triggers run their queries.
- * The deferred trigger applies it at commit. REQUIRES: the caller checked
- * that relid is a strata table the current user owns.
+ * the row), with the configuration table owner's rights. The deferred
+ * trigger applies it at commit. REQUIRES: the caller checked that relid
+ * is a strata table the current user owns.
  */
 void
 strata_compression_record(Oid relid, StrataTreeCodec codec)
@@ -222,10 +234,7 @@ strata_compression_record(Oid relid, StrataTreeCodec codec)
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = CStringGetTextDatum(strata_tree_codec_name(codec));
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(relation_owner(table),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
+	become_config_owner(table, &save_userid, &save_sec_context);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "stratago: SPI_connect failed");
 	if (codec == STRATA_TREE_CODEC_DEFAULT)

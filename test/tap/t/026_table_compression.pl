@@ -130,6 +130,23 @@ like($err, qr/unrecognized compression "brotli"/, '(d) an unknown codec is refus
 ($ret, $out, $err) = $node->psql('postgres', "INSERT INTO stratago.compression VALUES ('z', 'lz4')",
 	extra_params => ['-U', 'intruder']);
 like($err, qr/permission denied/, '(d) the table itself is not writable by others');
+# an ordinary role that owns its table sets the codec (the configuration
+# table is written and read with its owner's rights)
+$node->safe_psql('postgres', q{
+	CREATE ROLE owner2 LOGIN;
+	GRANT USAGE ON SCHEMA stratago TO owner2;
+	GRANT CREATE ON SCHEMA public TO owner2;
+});
+($ret, $out, $err) = $node->psql('postgres', q{
+	CREATE TABLE o2 (id int, v text) USING strata;
+	SELECT stratago.set_compression('o2', 'zstd');
+	TRUNCATE o2;
+	ALTER TABLE o2 ALTER COLUMN v TYPE varchar(200);
+	INSERT INTO o2 SELECT g, md5(g::text) FROM generate_series(1, 5000) g;},
+	extra_params => ['-U', 'owner2']);
+is($err, '', '(d) a table\'s owner without privileges on the extension\'s table sets the codec');
+is(codecs_after_compact($node, 'o2'), 'zstd', '(d) and it reaches the files, across TRUNCATE and a rewrite');
+$node->safe_psql('postgres', 'DROP TABLE o2');
 $node->safe_psql('postgres', 'DROP TABLE n1');
 is($node->safe_psql('postgres',
 	"SELECT string_agg(relation::text, ',' ORDER BY relation::text) FROM stratago.compression"),

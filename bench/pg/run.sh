@@ -154,6 +154,45 @@ server_written_bytes() {
 	echo "$total"
 }
 
+# The aggregate scan over a table of the mixed-type rows.
+SCAN_SQL="SELECT count(*), sum(qty), avg(price), max(created), count(*) FILTER (WHERE active), max(length(descr)) FROM"
+
+# VACUUM after updating 1% of the rows of table <prefix>_<am> (a column no
+# index covers) and deleting 0.1%, REPS times with the access methods
+# alternating, other rows each time: its time and the bytes the server
+# wrote for it (VACUUM itself, then the checkpoint or flush of what it
+# left owed), as metrics <key>_ms and <key>_write_mb.
+vacuum_runs() {
+	local prefix=$1 key=$2 r am ms w0 w1
+	for r in $(seq 1 "$REPS"); do
+		for am in $(order "$r"); do
+			q "UPDATE ${prefix}_$am SET qty = qty + 1 WHERE id % 100 = $r"
+			q "DELETE FROM ${prefix}_$am WHERE id % 1000 = 500 + $r"
+			settle "${prefix}_$am" "$am"
+			w0=$(server_written_bytes)
+			ms=$(timed_ms "VACUUM ${prefix}_$am")
+			settle "${prefix}_$am" "$am"
+			w1=$(server_written_bytes)
+			record "${key}_ms" "$am" "$r" "$ms"
+			record "${key}_write_mb" "$am" "$r" "$(awk -v b="$((w1 - w0))" 'BEGIN {printf "%.2f", b/1048576}')"
+			say "$key $am rep $r: ${ms} ms, $((w1 - w0)) bytes written"
+		done
+	done
+}
+
+# Bytes (tables alone) of the strata tables that query REGCLASSES selects
+# in database DB once each has its own codec zstd and is compacted; they
+# go back to the default codec afterwards, for the workloads that follow.
+zstd_bytes() {
+	local db=$1 rels=$2
+	as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "$db" \
+		-c "SELECT stratago.set_compression(r, 'zstd') FROM ($rels) x(r)" \
+		-c "SELECT stratago.compact(r) FROM ($rels) x(r)" \
+		-c "SELECT sum(stratago.relation_size(r) + pg_table_size(r)) FROM ($rels) x(r)" \
+		-c "SELECT stratago.set_compression(r, 'default') FROM ($rels) x(r)" \
+		-c "SELECT stratago.compact(r) FROM ($rels) x(r)" | grep -E '^[0-9]+$' | tail -1
+}
+
 # CREATE TABLE for the mixed-type row (about 80 bytes of data a row).
 ROW_COLS="id bigint, qty int, price numeric(10,2), created timestamptz, active boolean, sku text, descr text"
 ROW_GEN="SELECT g, (g * 37) % 1000, ((g::bigint * 7919) % 100000) / 100.0,
@@ -287,7 +326,6 @@ if want copy || want scan; then
 	record copy_zstd_compact_s strata 1 "$(awk -v m="$ms" 'BEGIN {printf "%.3f", m/1000}')"
 	record copy_zstd_compact_s heap 1 0
 	record copy_zstd_size_mb strata 1 "$(awk -v b="$(table_only_bytes copy_strata strata)" 'BEGIN {printf "%.2f", b/1048576}')"
-	SCAN_SQL="SELECT count(*), sum(qty), avg(price), max(created), count(*) FILTER (WHERE active), max(length(descr)) FROM"
 	for am in "${AMS[@]}"; do timed_ms "$SCAN_SQL copy_$am" >/dev/null; done
 	for r in $(seq 1 "$REPS"); do
 		for am in $(order "$r"); do
@@ -303,7 +341,6 @@ fi
 # Whole-table aggregate over the COPY table (warm: one discarded run first).
 # ---------------------------------------------------------------------------
 if want scan; then
-	SCAN_SQL="SELECT count(*), sum(qty), avg(price), max(created), count(*) FILTER (WHERE active), max(length(descr)) FROM"
 	for am in "${AMS[@]}"; do timed_ms "$SCAN_SQL copy_$am" >/dev/null; done
 	for r in $(seq 1 "$SCAN_RUNS"); do
 		for am in $(order "$r"); do
@@ -325,20 +362,7 @@ fi
 # ---------------------------------------------------------------------------
 if want vacuum && want copy; then
 	for am in "${AMS[@]}"; do q "ALTER TABLE copy_$am ADD PRIMARY KEY (id)"; done
-	for r in $(seq 1 "$REPS"); do
-		for am in $(order "$r"); do
-			q "UPDATE copy_$am SET qty = qty + 1 WHERE id % 100 = $r"
-			q "DELETE FROM copy_$am WHERE id % 1000 = 500 + $r"
-			settle "copy_$am" "$am"
-			w0=$(server_written_bytes)
-			ms=$(timed_ms "VACUUM copy_$am")
-			settle "copy_$am" "$am"
-			w1=$(server_written_bytes)
-			record vacuum_ms "$am" "$r" "$ms"
-			record vacuum_write_mb "$am" "$r" "$(awk -v b="$((w1 - w0))" 'BEGIN {printf "%.2f", b/1048576}')"
-			say "vacuum $am rep $r: ${ms} ms, $((w1 - w0)) bytes written"
-		done
-	done
+	vacuum_runs copy vacuum
 fi
 q "DROP TABLE IF EXISTS copy_heap, copy_strata"
 
@@ -360,7 +384,6 @@ if want big; then
 	done
 	record big_sstables heap 1 0
 	record big_sstables strata 1 "$(q "SELECT count(*) FROM stratago.sstables('big_strata')")"
-	SCAN_SQL="SELECT count(*), sum(qty), avg(price), max(created), count(*) FILTER (WHERE active), max(length(descr)) FROM"
 	for am in "${AMS[@]}"; do timed_ms "$SCAN_SQL big_$am" >/dev/null; done
 	for r in $(seq 1 "$REPS"); do
 		for am in $(order "$r"); do
@@ -369,20 +392,7 @@ if want big; then
 			record big_scan_ns_row "$am" "$r" "$(awk -v m="$ms" -v n="$BIG_ROWS" 'BEGIN {printf "%.1f", m * 1e6 / n}')"
 		done
 	done
-	for r in $(seq 1 "$REPS"); do
-		for am in $(order "$r"); do
-			q "UPDATE big_$am SET qty = qty + 1 WHERE id % 100 = $r"
-			q "DELETE FROM big_$am WHERE id % 1000 = 500 + $r"
-			settle "big_$am" "$am"
-			w0=$(server_written_bytes)
-			ms=$(timed_ms "VACUUM big_$am")
-			settle "big_$am" "$am"
-			w1=$(server_written_bytes)
-			record big_vacuum_ms "$am" "$r" "$ms"
-			record big_vacuum_write_mb "$am" "$r" "$(awk -v b="$((w1 - w0))" 'BEGIN {printf "%.2f", b/1048576}')"
-			say "big vacuum $am rep $r: ${ms} ms, $((w1 - w0)) bytes written"
-		done
-	done
+	vacuum_runs big big_vacuum
 	q "DROP TABLE IF EXISTS big_heap, big_strata"
 fi
 
@@ -437,15 +447,7 @@ if want pgbench; then
 			-c "$([ "$am" = strata ] && echo "SELECT stratago.compact('pgbench_accounts');") CHECKPOINT" \
 			-c "SELECT $([ "$am" = strata ] && echo "stratago.relation_size('pgbench_accounts') +") pg_table_size('pgbench_accounts')" | tail -1)
 		record accounts_compact_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
-		if [ "$am" = strata ]; then
-			# with its own codec zstd, then back to the default for the runs below
-			bytes=$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "pgb_$am" \
-				-c "SELECT stratago.set_compression('pgbench_accounts', 'zstd')" \
-				-c "SELECT stratago.compact('pgbench_accounts')" \
-				-c "SELECT stratago.relation_size('pgbench_accounts') + pg_table_size('pgbench_accounts')" \
-				-c "SELECT stratago.set_compression('pgbench_accounts', 'default')" \
-				-c "SELECT stratago.compact('pgbench_accounts')" | grep -E '^[0-9]+$' | tail -1)
-		fi
+		[ "$am" = strata ] && bytes=$(zstd_bytes "pgb_$am" "SELECT 'pgbench_accounts'::regclass")
 		record accounts_zstd_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 	done
 	for kind in tpcb selS selC range bitmap; do
@@ -507,15 +509,8 @@ if want sysbench; then
 			bytes=$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "sb_$am" \
 				-c "SELECT sum($([ "$am" = strata ] && echo "stratago.relation_size(c.oid) +") pg_table_size(c.oid)) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'")
 			record sb_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
-			if [ "$am" = strata ]; then
-				# with their own codec zstd, then back to the default for the runs below
-				bytes=$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d "sb_$am" \
-					-c "SELECT stratago.set_compression(c.oid, 'zstd') FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" \
-					-c "SELECT stratago.compact(c.oid) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" \
-					-c "SELECT sum(stratago.relation_size(c.oid) + pg_table_size(c.oid)) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" \
-					-c "SELECT stratago.set_compression(c.oid, 'default') FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" \
-					-c "SELECT stratago.compact(c.oid) FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'" | grep -E '^[0-9]+$' | tail -1)
-			fi
+			[ "$am" = strata ] && bytes=$(zstd_bytes "sb_$am" \
+				"SELECT c.oid::regclass FROM pg_class c WHERE c.relname LIKE 'sbtest%' AND c.relkind = 'r'")
 			record sb_zstd_size_mb "$am" 1 "$(awk -v b="$bytes" 'BEGIN {printf "%.2f", b/1048576}')"
 		done
 		for test in oltp_point_select oltp_read_only oltp_write_only oltp_read_write; do

@@ -327,8 +327,17 @@ suspect_entry(void *arg, sg_slice ikey, sg_slice value)
 }
 
 /*
- * A file with suspects: the row ids it lists, or its whole row id range
- * when it lists none (too many, or written before files listed them).
+ * A file without a list whose entries are fewer than this fraction of the
+ * row ids in its range is read entry by entry for its suspects, as a
+ * memtable is; a denser one by its whole range (read once, by the scan).
+ */
+#define SPARSE_FILE_FACTOR 8
+
+/*
+ * A file with suspects: the row ids it lists; without a list (more
+ * suspects than a file lists, or written before files listed them), the
+ * suspects among its entries when it is sparse (a flush of changes
+ * spread over a large table), else its whole row id range.
  */
 static void
 suspect_file(void *arg, sg_table_reader *reader)
@@ -336,6 +345,8 @@ suspect_file(void *arg, sg_table_reader *reader)
 	SuspectRanges *sr = arg;
 	const sg_table_props *props = sg_table_reader_props(reader);
 	StrataFileStats fs;
+	uint64		lo;
+	uint64		hi;
 
 	if (!file_has_suspects(reader))
 		return;
@@ -347,8 +358,23 @@ suspect_file(void *arg, sg_table_reader *reader)
 			add_suspect_range(sr, rowid, rowid);
 		return;
 	}
-	add_suspect_range(sr, ikey_rowid_or(props->smallest_key, 0),
-					  ikey_rowid_or(props->largest_key, PG_UINT64_MAX));
+	lo = ikey_rowid_or(props->smallest_key, 0);
+	hi = ikey_rowid_or(props->largest_key, PG_UINT64_MAX);
+	if (hi != PG_UINT64_MAX && lo <= hi &&
+		(hi - lo) / SPARSE_FILE_FACTOR > props->num_entries)
+	{
+		sg_iter    *it = sg_table_reader_iter(reader);
+		bool		read_all;
+
+		for (sg_iter_seek_to_first(it); sg_iter_valid(it); sg_iter_next(it))
+			suspect_entry(sr, sg_iter_key(it), sg_iter_value(it));
+		read_all = sg_iter_status(it, NULL) == SG_OK;
+		sg_iter_destroy(it);
+		if (read_all)
+			return;
+		/* unreadable: its whole range, where the scan reports the damage */
+	}
+	add_suspect_range(sr, lo, hi);
 }
 
 /*

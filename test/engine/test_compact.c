@@ -165,6 +165,36 @@ flush_into(sg_env *env, mem *m, sg_version **v)
 	*v = nv;
 }
 
+/*
+ * Flush a new memtable holding spec's entries into a new L0 file of *v:
+ * space-separated "key@seq=value" (a put) or "key@seq" (a tombstone).
+ */
+static void
+flush_spec(sg_env *env, sg_version **v, const char *spec)
+{
+	mem			m;
+	char		buf[256];
+	char	   *save = NULL;
+
+	assert_true(strlen(spec) < sizeof(buf));
+	strcpy(buf, spec);
+	mem_new(&m);
+	for (char *e = strtok_r(buf, " ", &save); e != NULL; e = strtok_r(NULL, " ", &save))
+	{
+		char	   *at = strchr(e, '@');
+		char	   *eq = strchr(e, '=');
+
+		assert_non_null(at);
+		*at = '\0';
+		if (eq != NULL)
+			*eq = '\0';
+		mem_add(&m, e, strtoull(at + 1, NULL, 10), eq ? SG_TYPE_PUT : SG_TYPE_DELETE,
+				eq ? eq + 1 : NULL);
+	}
+	flush_into(env, &m, v);
+	mem_free(&m);
+}
+
 /* All entries of all files of v as "key@seq:type=value;" text. */
 static void
 dump_version(sg_env *env, const sg_version *v, int level, sg_buf *out)
@@ -495,8 +525,6 @@ static void
 test_compaction_default(void **state)
 {
 	sg_env	   *env = sg_env_mem_new();
-	mem			m1,
-				m2;
 	sg_version *v = sg_version_new_empty();
 	sg_buf		out = SG_BUF_INIT;
 	sg_job_stats st;
@@ -505,16 +533,8 @@ test_compaction_default(void **state)
 
 	(void) state;
 	env->ops->mkdir(env, DIR, &err);
-	mem_new(&m1);
-	mem_new(&m2);
-	mem_add(&m1, "a", 1, SG_TYPE_PUT, "a1");
-	mem_add(&m1, "b", 2, SG_TYPE_PUT, "b2");
-	mem_add(&m1, "c", 3, SG_TYPE_PUT, "c3");
-	flush_into(env, &m1, &v);
-	mem_add(&m2, "a", 5, SG_TYPE_PUT, "a5");
-	mem_add(&m2, "b", 6, SG_TYPE_DELETE, NULL);
-	mem_add(&m2, "d", 7, SG_TYPE_DELETE, NULL);
-	flush_into(env, &m2, &v);
+	flush_spec(env, &v, "a@1=a1 b@2=b2 c@3=c3");
+	flush_spec(env, &v, "a@5=a5 b@6 d@7");
 
 	/* L0 -> L1 (the bottom) with snapshot 4: a1 and b2 stay for it */
 	assert_int_equal(compact_level(env, &v, 0, snaps, 1, NULL, 1 << 20, &st, &err), SG_OK);
@@ -534,19 +554,12 @@ test_compaction_default(void **state)
 	sg_buf_reset(&out);
 
 	/* a tombstone above data in a deeper level is kept */
-	mem			m3;
-
-	mem_new(&m3);
-	mem_add(&m3, "c", 9, SG_TYPE_DELETE, NULL);
-	flush_into(env, &m3, &v);
+	flush_spec(env, &v, "c@9");
 	assert_int_equal(compact_level(env, &v, 0, NULL, 0, NULL, 1 << 20, &st, &err), SG_OK);
 	dump_version(env, v, 1, &out);
 	assert_string_equal(out.data, "c@9:D=;");
 	sg_buf_free(&out);
 	close_readers();
-	mem_free(&m1);
-	mem_free(&m2);
-	mem_free(&m3);
 	sg_version_unref(v, NULL, NULL);
 	sg_env_mem_destroy(env);
 }
@@ -633,10 +646,6 @@ static void
 test_compaction_zero_seq(void **state)
 {
 	sg_env	   *env = sg_env_mem_new();
-	mem			m1,
-				m2,
-				m3,
-				m4;
 	sg_version *v = sg_version_new_empty();
 	sg_buf		out = SG_BUF_INIT;
 	sg_job_stats st;
@@ -645,18 +654,8 @@ test_compaction_zero_seq(void **state)
 
 	(void) state;
 	env->ops->mkdir(env, DIR, &err);
-	mem_new(&m1);
-	mem_new(&m2);
-	mem_new(&m3);
-	mem_new(&m4);
-	mem_add(&m1, "a", 1, SG_TYPE_PUT, "a1");
-	mem_add(&m1, "b", 2, SG_TYPE_PUT, "b2");
-	mem_add(&m1, "c", 3, SG_TYPE_PUT, "c3");
-	flush_into(env, &m1, &v);
-	mem_add(&m2, "a", 5, SG_TYPE_PUT, "a5");
-	mem_add(&m2, "b", 6, SG_TYPE_DELETE, NULL);
-	mem_add(&m2, "e", 8, SG_TYPE_PUT, "e8");
-	flush_into(env, &m2, &v);
+	flush_spec(env, &v, "a@1=a1 b@2=b2 c@3=c3");
+	flush_spec(env, &v, "a@5=a5 b@6 e@8=e8");
 
 	/*
 	 * L0 -> L1, the bottom, snapshot 4 live: a1 and b2 stay for it and are
@@ -679,8 +678,7 @@ test_compaction_zero_seq(void **state)
 	sg_buf_reset(&out);
 
 	/* not the bottom (L2 holds "c"): L0 -> L1 keeps c@9's sequence */
-	mem_add(&m3, "c", 9, SG_TYPE_PUT, "c9");
-	flush_into(env, &m3, &v);
+	flush_spec(env, &v, "c@9=c9");
 	assert_int_equal(compact_level(env, &v, 0, NULL, 0, zero_seq_filter, 1 << 20, &st, &err),
 					 SG_OK);
 	dump_version(env, v, 1, &out);
@@ -689,18 +687,13 @@ test_compaction_zero_seq(void **state)
 	sg_buf_reset(&out);
 
 	/* down to the bottom: c9 replaces c@0 and takes 0 itself, alone */
-	mem_add(&m4, "f", 10, SG_TYPE_PUT, "f10");
-	flush_into(env, &m4, &v);
+	flush_spec(env, &v, "f@10=f10");
 	assert_int_equal(compact_level(env, &v, 1, NULL, 0, zero_seq_filter, 1 << 20, &st, &err),
 					 SG_OK);
 	dump_version(env, v, 2, &out);
 	assert_string_equal(out.data, "a@0:P=a5;c@0:P=c9;e@0:P=e8;");
 	sg_buf_free(&out);
 	close_readers();
-	mem_free(&m1);
-	mem_free(&m2);
-	mem_free(&m3);
-	mem_free(&m4);
 	sg_version_unref(v, NULL, NULL);
 	sg_env_mem_destroy(env);
 }

@@ -20,7 +20,9 @@
 #      the rows a flushed file lists as suspects are read, not its whole
 #      row id range; deleted rows compacted into dead stubs of a frozen
 #      file: only the stubs it lists; a file with more suspects than it can
-#      list: its whole range, and every dead row still found.
+#      list: its whole range, and every dead row still found;
+#  (j) more changed rows than a file lists, spread thinly: the file's
+#      entries are read for its suspects, not its range.
 use strict;
 use warnings;
 use FindBin;
@@ -217,8 +219,25 @@ $node->safe_psql('postgres', q{
 });
 ($scanned, $total, $removed, $remain) = vacuum_t(undef, 'w');
 is($removed, 60, '(i) a file with too many suspects to list: every dead row still found');
-is($scanned, $total, '(i) and its whole range is read');
+is($scanned, $total, '(i) and its whole range is read, its entries being most row ids');
 is($w_answer->(), $w_by_index->(), '(i) sequential and index answers agree');
+
+# (j) more changed rows than a file lists, spread thinly over a large
+# table: the flushed file is sparse, so its entries are read for the
+# suspects rather than its whole range
+$node->safe_psql('postgres', q{
+	CREATE TABLE big (id int PRIMARY KEY, v int) USING strata;
+	INSERT INTO big SELECT g, 0 FROM generate_series(1, 600000) g;
+	SELECT stratago.compact('big');
+	VACUUM big;
+	UPDATE big SET v = 1 WHERE id % 35 = 3;
+	DELETE FROM big WHERE id % 7000 = 6999;
+	SELECT stratago.flush('big');
+});
+($scanned, $total, $removed, $remain) = vacuum_t(undef, 'big');
+is($removed, 85, '(j) a sparse file without a list: the deleted rows are removed');
+ok($scanned < $total / 10, "(j) its entries are read, not its range ($scanned of $total)");
+ok(abs($remain - 599915) <= 6000, "(j) the row count is estimated closely ($remain)");
 
 $node->stop;
 done_testing();

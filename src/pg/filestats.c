@@ -153,7 +153,6 @@ strata_file_stats_parse(sg_slice blob, StrataFileStats *fs)
 
 	/* the suspect list: unknown unless present and well formed */
 	fs->suspects_known = false;
-	fs->nsuspects = 0;
 	fs->suspects = sg_slice_make(NULL, 0);
 	if (blob.len > STRATA_FILE_STATS_LEN &&
 		blob.data[STRATA_FILE_STATS_LEN] == STRATA_SUSPECT_LIST_FORMAT)
@@ -179,7 +178,6 @@ strata_file_stats_parse(sg_slice blob, StrataFileStats *fs)
 		if (i < count || in.len != 0)
 			return true;		/* damaged: as if absent */
 		fs->suspects_known = true;
-		fs->nsuspects = count;
 		fs->suspects = list;
 	}
 	return true;

@@ -28,7 +28,6 @@ typedef struct StrataFileStats
 	 * older build wrote it: VACUUM then reads the file's whole range.
 	 */
 	bool		suspects_known;
-	uint64		nsuspects;
 	sg_slice	suspects;
 } StrataFileStats;
 

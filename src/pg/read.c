@@ -295,15 +295,14 @@ ikey_rowid_or(sg_slice ikey, uint64 otherwise)
 
 /*
  * Does an SSTable hold anything but frozen row data, by its statistics?
- * (Files without statistics may.)
+ * (Files without statistics may.) *fs gets them, parsed once for the
+ * caller too, when *has_stats.
  */
 static bool
-file_has_suspects(sg_table_reader *reader)
+file_has_suspects(sg_table_reader *reader, StrataFileStats *fs, bool *has_stats)
 {
-	StrataFileStats fs;
-
-	return !strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, &fs) ||
-		fs.oldest_unfrozen != 0 || fs.dead_stubs > 0;
+	*has_stats = strata_file_stats_parse(sg_table_reader_props(reader)->user_stats, fs);
+	return !*has_stats || fs->oldest_unfrozen != 0 || fs->dead_stubs > 0;
 }
 
 static void
@@ -345,12 +344,13 @@ suspect_file(void *arg, sg_table_reader *reader)
 	SuspectRanges *sr = arg;
 	const sg_table_props *props = sg_table_reader_props(reader);
 	StrataFileStats fs;
+	bool		has_stats;
 	uint64		lo;
 	uint64		hi;
 
-	if (!file_has_suspects(reader))
+	if (!file_has_suspects(reader, &fs, &has_stats))
 		return;
-	if (strata_file_stats_parse(props->user_stats, &fs) && fs.suspects_known)
+	if (has_stats && fs.suspects_known)
 	{
 		uint64		rowid = 0;
 

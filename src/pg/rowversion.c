@@ -27,6 +27,18 @@ get_u16(const char *p)
 	return (uint16) ((uint8) p[0] | ((uint8) p[1] << 8));
 }
 
+/* The STRATA_VERSION_HEADER_SIZE bytes of a version's header, into hdr. */
+static void
+encode_header(char *hdr, StrataVersionKind kind, uint8 flags, CommandId cid,
+			  FullTransactionId writer)
+{
+	memset(hdr, 0, STRATA_VERSION_HEADER_SIZE);
+	hdr[0] = (char) kind;
+	hdr[1] = (char) flags;
+	sg_encode_fixed32(hdr + 4, cid);
+	sg_encode_fixed64(hdr + 8, U64FromFullTransactionId(writer));
+}
+
 void
 strata_version_encode(StringInfo buf, StrataVersionKind kind,
 					  FullTransactionId writer, CommandId cid, uint8 flags,
@@ -35,11 +47,7 @@ strata_version_encode(StringInfo buf, StrataVersionKind kind,
 {
 	char		hdr[STRATA_VERSION_HEADER_SIZE];
 
-	memset(hdr, 0, sizeof(hdr));
-	hdr[0] = (char) kind;
-	hdr[1] = (char) flags;
-	sg_encode_fixed32(hdr + 4, cid);
-	sg_encode_fixed64(hdr + 8, U64FromFullTransactionId(writer));
+	encode_header(hdr, kind, flags, cid, writer);
 	appendBinaryStringInfo(buf, hdr, sizeof(hdr));
 
 	if (kind == STRATA_DATA)
@@ -92,11 +100,8 @@ strata_version_make_data(StringInfo buf, FullTransactionId writer, CommandId cid
 	buf->data = palloc(buf->maxlen);
 	buf->len = 0;
 	buf->cursor = 0;
-	memset(buf->data, 0, STRATA_VERSION_HEADER_SIZE + len);
-	buf->data[0] = (char) STRATA_DATA;
-	buf->data[1] = (char) flags;
-	sg_encode_fixed32(buf->data + 4, cid);
-	sg_encode_fixed64(buf->data + 8, U64FromFullTransactionId(writer));
+	encode_header(buf->data, STRATA_DATA, flags, cid, writer);
+	memset(buf->data + STRATA_VERSION_HEADER_SIZE, 0, len);
 
 	tuple = (MinimalTuple) (buf->data + STRATA_VERSION_HEADER_SIZE);
 	tuple->t_len = len;

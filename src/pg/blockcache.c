@@ -149,6 +149,14 @@ strata_block_cache(void)
 	return cache_shared != NULL && IsUnderPostmaster ? &block_cache_ops : NULL;
 }
 
+bool
+strata_block_cache_fits_scan(uint64 raw_bytes)
+{
+	if (strata_block_cache() == NULL)
+		return false;
+	return raw_bytes <= (uint64) total_slots() * STRATA_BLOCK_CACHE_SLOT / 4;
+}
+
 void
 strata_block_cache_counters(uint64 *hits, uint64 *misses)
 {

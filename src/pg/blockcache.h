@@ -47,6 +47,15 @@ extern void strata_block_cache_shmem_init(void);
  */
 extern const sg_block_cache *strata_block_cache(void);
 
+/*
+ * Should a scan of a table holding raw_bytes of uncompressed entries fill
+ * the cache? Only when the table is at most a quarter of the cache: heap's
+ * rule for shared_buffers (a bigger table is scanned through a small ring),
+ * so a small hot table scanned again and again stays decompressed, and a
+ * scan of a big one does not evict what index fetches keep.
+ */
+extern bool strata_block_cache_fits_scan(uint64 raw_bytes);
+
 /* This backend's lookups answered from the cache, and not. */
 extern void strata_block_cache_counters(uint64 *hits, uint64 *misses);
 

@@ -64,7 +64,7 @@ strata_define_gucs(void)
 
 	DefineCustomIntVariable("stratago.block_cache_size",
 							"Shared memory for uncompressed SSTable blocks read by index fetches and point lookups.",
-							"0 turns the cache off. Scans read around it.",
+							"Scans fill it only for tables of at most a quarter of its size. 0 turns the cache off.",
 							&strata_block_cache_size_kb,
 							64 * 1024, 0, INT_MAX,
 							PGC_POSTMASTER,

@@ -57,6 +57,7 @@ struct StrataLocalVersion
 	int			nfiles;
 	ReaderEntry **files;		/* newest L0 first, then L1.., key order */
 	int			level_start[SG_NUM_LEVELS + 1];
+	uint64		raw_bytes;		/* uncompressed entries of all the files */
 };
 
 typedef struct LocalTree
@@ -256,8 +257,10 @@ load_local_version(LocalTree *lt, StrataTree *tree, uint64 version_no)
 				 * releases the first nfiles entries.
 				 */
 				ReaderEntry *re = reader_get(lt, dir, st.version->files[level][i]->number);
+				const sg_table_props *p = sg_table_reader_props(re->reader);
 
 				lv->files[lv->nfiles++] = re;
+				lv->raw_bytes += p->raw_key_bytes + p->raw_value_bytes;
 			}
 		}
 		lv->level_start[SG_NUM_LEVELS] = lv->nfiles;
@@ -386,15 +389,17 @@ strata_local_version_file(StrataLocalVersion *lv, int i, int *level, uint64 *num
  * count: one per level-0 file (their ranges overlap), newest first, then
  * one per non-empty deeper level, its files concatenated in key order
  * (sg_concat_iter_new), so a merge over a big table has a few children,
- * not one per file.
+ * not one per file. They fill the block cache as they go when the files
+ * are small beside it (strata_block_cache_fits_scan).
  */
 int
 strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
 {
+	bool		fill = strata_block_cache_fits_scan(lv->raw_bytes);
 	int			n = 0;
 
 	for (int i = lv->level_start[0]; i < lv->level_start[1]; i++)
-		iters[n++] = sg_table_reader_iter(lv->files[i]->reader);
+		iters[n++] = sg_table_reader_scan_iter(lv->files[i]->reader, fill);
 	for (int level = 1; level < SG_NUM_LEVELS; level++)
 	{
 		int			first = lv->level_start[level];
@@ -412,7 +417,7 @@ strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
 
 			if (p->num_entries == 0)
 				continue;		/* nothing to yield, and no key range */
-			files[count] = sg_table_reader_iter(r);
+			files[count] = sg_table_reader_scan_iter(r, fill);
 			largest[count++] = p->largest_key;
 		}
 		/* the concatenation takes the file iterators; its slot is the first */

@@ -26,7 +26,8 @@ extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
 /*
  * Iterators for a merge over the files into iters (room for nfiles): one
  * per level-0 file, newest first, then one per deeper level (its files
- * concatenated). Returns how many.
+ * concatenated). Returns how many. They fill the block cache when the
+ * files fit it (strata_block_cache_fits_scan).
  */
 extern int	strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters);
 /* Every version of key in the files, newest first, until fn returns false. */

@@ -15,8 +15,9 @@
  * which a mutex serialises. An iterator that reads blocks one after
  * another (a scan) reads ahead: one pread of up to SG_TABLE_READAHEAD
  * bytes serves the blocks that follow, each still checked (CRC) and
- * decompressed on its own. Seeks may go through a block cache shared by
- * readers (table.h).
+ * decompressed on its own. Every block is looked up first in the block
+ * cache readers may share (table.h), which seeks fill and scans fill when
+ * asked to.
  */
 #include "engine/sstable/table.h"
 
@@ -88,6 +89,7 @@ typedef struct table_iter
 	uint64_t	data_end;		/* where that block's trailer ends */
 	sg_code		code;			/* sticky error reading a block */
 	sg_err		err;
+	bool		scan_fills_cache;	/* offer blocks read in order to the cache */
 
 	/* read-ahead: file bytes [ra_offset, ra_offset + ra_len) of ra_cap */
 	char	   *ra;
@@ -111,21 +113,13 @@ set_data_iter(table_iter *it, sg_iter *data, uint64_t offset)
 	it->data_offset = offset;
 }
 
-/*
- * The block at h, from the read-ahead window when it lies there; when the
- * iterator moves on to the block right after the one it read (sequential:
- * a scan's next(), not a seek) the window is refilled first. Seeks read
- * just the block, so an iterator kept for point lookups holds no window;
- * they go through the block cache when the reader has one.
- */
+/* The block at h from the file: read_block without the cache. */
 static sg_code
-read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, size_t *len)
+read_block_uncached(table_iter *it, sg_block_handle h, bool sequential, char **block,
+					size_t *len)
 {
 	sg_table_reader *r = it->r;
 	uint64_t	need = h.size + SG_TABLE_TRAILER_LEN;
-	sg_block_cache_key key = {{r->cache_file_id[0], r->cache_file_id[1]}, h.offset};
-	bool		cached;
-	sg_code		rc;
 
 	if (it->ra != NULL && h.offset >= it->ra_offset &&
 		h.size <= it->ra_len && h.offset - it->ra_offset <= it->ra_len - need)
@@ -173,12 +167,30 @@ read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, siz
 										 r->props.max_block_raw, block, len, &it->err);
 		}
 	}
-	cached = !sequential && r->cache != NULL;
-	if (cached && r->cache->lookup(r->cache->arg, &key, block, len))
+	return sg_table_read_block(r->file, r->path, r->data_end, h, r->props.max_block_raw,
+							   block, len, &it->err);
+}
+
+
+/*
+ * The block at h: from the block cache when it holds it, else from the
+ * read-ahead window when it lies there; when the iterator moves on to the
+ * block right after the one it read (sequential: a scan's next(), not a
+ * seek) the window is refilled first. Seeks read just the block, so an
+ * iterator kept for point lookups holds no window. A block read by a seek,
+ * or in order by an iterator told to fill the cache, is offered to it.
+ */
+static sg_code
+read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, size_t *len)
+{
+	sg_table_reader *r = it->r;
+	sg_block_cache_key key = {{r->cache_file_id[0], r->cache_file_id[1]}, h.offset};
+	sg_code		rc;
+
+	if (r->cache != NULL && r->cache->lookup(r->cache->arg, &key, block, len))
 		return SG_OK;
-	rc = sg_table_read_block(r->file, r->path, r->data_end, h, r->props.max_block_raw,
-							 block, len, &it->err);
-	if (cached && rc == SG_OK)
+	rc = read_block_uncached(it, h, sequential, block, len);
+	if (rc == SG_OK && r->cache != NULL && (!sequential || it->scan_fills_cache))
 		r->cache->insert(r->cache->arg, &key, *block, *len);
 	return rc;
 }
@@ -187,8 +199,8 @@ read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, siz
  * Load the data block the index iterator points at (unless already
  * loaded: a seek within the block read last reads nothing). sequential:
  * the iterator stepped from the previous block or starts a scan
- * (read-ahead applies, the block cache does not). A
- * block loaded anew is positioned at its first entry. On failure records
+ * (read-ahead applies; the block is offered to the cache only if the
+ * iterator fills it on scans). A block loaded anew is positioned at its first entry. On failure records
  * the error and leaves no data iterator.
  */
 static void
@@ -268,7 +280,7 @@ ti_seek_to_first(sg_iter *base)
 
 	/*
 	 * A scan's start: read as the blocks after it are (it has no block
-	 * before it to read ahead from, and keeps out of the block cache).
+	 * before it to read ahead from, and fills the cache as they do).
 	 */
 	load_data_block(it, true);
 	/* the block may have been loaded already, and read part way */
@@ -389,6 +401,12 @@ static const sg_iter_ops table_iter_ops = {
 sg_iter *
 sg_table_reader_iter(sg_table_reader *r)
 {
+	return sg_table_reader_scan_iter(r, false);
+}
+
+sg_iter *
+sg_table_reader_scan_iter(sg_table_reader *r, bool scan_fills_cache)
+{
 	table_iter *it;
 	sg_err		err;
 
@@ -400,6 +418,7 @@ sg_table_reader_iter(sg_table_reader *r)
 	it->base.ops = &table_iter_ops;
 	it->r = r;
 	it->code = SG_OK;
+	it->scan_fills_cache = scan_fills_cache;
 	sg_err_clear(&it->err);
 	sg_buf_init(&it->first_key);
 	it->index_it = sg_block_iter_new(r->index_block, r->index_len, NULL, r->path,

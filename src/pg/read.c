@@ -715,7 +715,7 @@ strata_tree_scan_seek(StrataTreeScan *scan, uint64 rowid)
 }
 
 /* Parse an entry's key, which must be a row id's. */
-static void
+static pg_attribute_always_inline void
 parse_entry_key(StrataTreeScan *scan, sg_slice key, sg_parsed_ikey *k)
 {
 	if (!sg_ikey_parse(key, k) || k->user_key.len != STRATA_ROWID_KEY_LEN)
@@ -764,7 +764,7 @@ below_bound(StrataTreeScan *scan, sg_slice key, const sg_parsed_ikey *k)
  * from the leaf while one serves, else from the iterator (which hands out
  * a leaf when it has one). False at the end of the tree.
  */
-static bool
+static pg_attribute_always_inline bool
 current_entry(StrataTreeScan *scan, sg_parsed_ikey *k, sg_slice *value)
 {
 	while (!scan->have_entry)
@@ -803,7 +803,7 @@ current_entry(StrataTreeScan *scan, sg_parsed_ikey *k, sg_slice *value)
 }
 
 /* Step past the entry the scan stands on. REQUIRES: current_entry() was true. */
-static void
+static pg_attribute_always_inline void
 step_entry(StrataTreeScan *scan)
 {
 	scan->have_entry = false;
@@ -824,7 +824,7 @@ step_entry(StrataTreeScan *scan)
 #define SKIP_STEPS_IN_LEAF 8
 
 /* Pass over what is left of rowid's versions. */
-static void
+static pg_attribute_always_inline void
 skip_row(StrataTreeScan *scan, uint64 rowid)
 {
 	sg_parsed_ikey k;
@@ -884,7 +884,7 @@ collect_row(StrataTreeScan *scan, sg_parsed_ikey *k, sg_slice value, uint64 rowi
  * chain, a speculative insert's undoing, damage) is left to collect_row,
  * from the same place.
  */
-static bool
+static pg_attribute_always_inline bool
 decode_single_version(StrataTreeScan *scan, const sg_parsed_ikey *k, sg_slice value)
 {
 	StrataVersion *v = &scan->single;

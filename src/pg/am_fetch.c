@@ -56,11 +56,17 @@ strata_rowid_or_error(Relation rel, ItemPointer tid)
  * when it is one chunk of the slot's context large enough for the row,
  * which is what a free and a fresh palloc would hand back anyway, minus
  * their cost (they were a tenth of a whole-table scan's instructions).
+ *
+ * tid may point into the slot itself (tuple_lock is called with
+ * &slot->tts_tid, as logical replication's apply does): clearing the slot
+ * resets that, so the TID is read before anything else.
  */
 void
-strata_store_version(Relation rel, const StrataVersion *v, ItemPointer tid,
+strata_store_version(Relation rel, const StrataVersion *v, ItemPointer tid_in,
 					 TupleTableSlot *slot)
 {
+	ItemPointerData tid_copy = *tid_in;
+	ItemPointer tid = &tid_copy;
 	Size		need = strata_version_heap_size(v);
 	HeapTuple	tuple = NULL;
 

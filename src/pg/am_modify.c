@@ -21,10 +21,12 @@
 #include "pgstat.h"
 #include "storage/predicate.h"
 #include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 
 #include "pg/am_internal.h"
+#include "pg/logical.h"
 #include "pg/rowversion.h"
 #include "pg/tree.h"
 #include "pg/write.h"
@@ -103,9 +105,28 @@ insert_flags(int options)
 	return (options & TABLE_INSERT_FROZEN) ? (STRATA_VF_FROZEN | STRATA_VF_COMMITTED) : 0;
 }
 
-void
-strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
-					int options, BulkInsertState bistate)
+/* The row a DATA version just written (encoded in v) holds, as a heap tuple. */
+static HeapTuple
+written_row(Relation rel, StringInfo v, ItemPointer tid)
+{
+	StrataVersion sv;
+
+	if (!strata_version_decode(v->data, v->len, &sv) || sv.kind != STRATA_DATA)
+		elog(ERROR, "strata version just encoded does not decode");
+	return strata_version_to_heap(&sv, tid, RelationGetRelid(rel));
+}
+
+/*
+ * A speculative insertion's row, kept for its LOGICAL record until the
+ * insertion completes (logical.h: only one that succeeded is decoded).
+ * Lives in TopTransactionContext; set by every speculative insert before
+ * its completion reads it, so one an error abandoned is never read.
+ */
+static HeapTuple speculative_row = NULL;
+
+/* Insert the row in slot; log_logical: write its LOGICAL record now. */
+static void
+insert_row(Relation rel, TupleTableSlot *slot, CommandId cid, int options, bool log_logical)
 {
 	StrataTree *tree = strata_tree_get(rel);
 	StringInfoData v;
@@ -115,12 +136,38 @@ strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
 	strata_encode_data(&v, slot, cid, insert_flags(options));
 	rowid = strata_tree_alloc_rowid(tree);
 	strata_tree_append(rel, tree, rowid, &v);
+	strata_rowid_to_tid(rowid, &slot->tts_tid);
+	if (strata_logical_wanted(rel))
+	{
+		HeapTuple	row;
+
+		if (log_logical)
+		{
+			row = written_row(rel, &v, &slot->tts_tid);
+			strata_logical_log_insert(rel, &row, 1);
+			heap_freetuple(row);
+		}
+		else
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			speculative_row = written_row(rel, &v, &slot->tts_tid);
+			MemoryContextSwitchTo(old);
+		}
+	}
 	pfree(v.data);
 
 	strata_stamp_slot(slot, cid);
 	strata_rowid_to_tid(rowid, &slot->tts_tid);
 	slot->tts_tableOid = RelationGetRelid(rel);
 	pgstat_count_heap_insert(rel, 1);
+}
+
+void
+strata_tuple_insert(Relation rel, TupleTableSlot *slot, CommandId cid,
+					int options, BulkInsertState bistate)
+{
+	insert_row(rel, slot, cid, options, true);
 }
 
 /*
@@ -136,7 +183,8 @@ strata_tuple_insert_speculative(Relation rel, TupleTableSlot *slot,
 {
 	uint64		rowid;
 
-	strata_tuple_insert(rel, slot, cid, options, bistate);
+	speculative_row = NULL;
+	insert_row(rel, slot, cid, options, false);
 	if (strata_tid_to_rowid(&slot->tts_tid, &rowid))
 		strata_speculation_begin(strata_tree_get(rel), rowid, GetCurrentTransactionId(),
 								 specToken);
@@ -157,6 +205,15 @@ strata_tuple_complete_speculative(Relation rel, TupleTableSlot *slot,
 	StringInfoData v;
 
 	strata_speculation_end();
+	if (speculative_row != NULL)
+	{
+		HeapTuple	row = speculative_row;
+
+		speculative_row = NULL;
+		if (succeeded)
+			strata_logical_log_insert(rel, &row, 1);
+		heap_freetuple(row);
+	}
 	if (succeeded)
 		return;
 	tree = strata_tree_get(rel);
@@ -189,6 +246,22 @@ strata_multi_insert(Relation rel, TupleTableSlot **slots, int ntuples,
 	for (int i = 0; i < ntuples; i++)
 		rowids[i] = first_rowid + i;
 	strata_tree_append_many(rel, tree, rowids, versions, ntuples);
+	if (strata_logical_wanted(rel))
+	{
+		HeapTuple  *rows = palloc(sizeof(HeapTuple) * ntuples);
+
+		for (int i = 0; i < ntuples; i++)
+		{
+			ItemPointerData tid;
+
+			strata_rowid_to_tid(rowids[i], &tid);
+			rows[i] = written_row(rel, versions[i], &tid);
+		}
+		strata_logical_log_insert(rel, rows, ntuples);
+		for (int i = 0; i < ntuples; i++)
+			heap_freetuple(rows[i]);
+		pfree(rows);
+	}
 	for (int i = 0; i < ntuples; i++)
 	{
 		strata_stamp_slot(slots[i], cid);
@@ -238,6 +311,14 @@ do_delete(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 	else
 		strata_append_simple(rel, tree, rowid, STRATA_TOMBSTONE, da->cid, 0, NULL,
 							 LockTupleExclusive);
+	if (strata_logical_wanted(rel))
+	{
+		HeapTuple	oldrow = strata_version_to_heap(&versions[current], tid,
+													RelationGetRelid(rel));
+
+		strata_logical_log_delete(rel, oldrow);
+		heap_freetuple(oldrow);
+	}
 }
 
 TM_Result
@@ -387,6 +468,17 @@ do_update(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 		strata_append_simple(rel, tree, rowid, STRATA_MOVED, ua->cid,
 							 ua->key_changed ? 0 : STRATA_VF_KEY_KEPT, &newtid, LockTupleExclusive);
 		ua->slot->tts_tid = newtid;
+	}
+	if (strata_logical_wanted(rel))
+	{
+		/* one UPDATE for decoders, whether or not the row got a new TID */
+		HeapTuple	oldrow = strata_version_to_heap(&versions[current], tid,
+													RelationGetRelid(rel));
+		HeapTuple	newrow = written_row(rel, &v, &ua->slot->tts_tid);
+
+		strata_logical_log_update(rel, oldrow, newrow);
+		heap_freetuple(oldrow);
+		heap_freetuple(newrow);
 	}
 	pfree(v.data);
 }

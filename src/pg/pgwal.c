@@ -9,11 +9,7 @@
  * and synchronous replication apply as for heap), and it travels to
  * streaming standbys, which redo it into their own trees.
  *
- * Resource manager id 141: PostgreSQL gives extensions 128..255 and keeps
- * 128 (RM_EXPERIMENTAL_ID) for experiments; 141 is our own pick in that
- * range. Ids are claimed on the PostgreSQL wiki's CustomWALResourceManagers
- * page, which this machine cannot reach: claim it there before a release.
- * The id is in every record and so frozen.
+ * Resource manager id 141 and the record kinds: walrecords.h (frozen).
  *
  * Records (frozen formats; all integers in the machine's byte order, as
  * PostgreSQL's own records):
@@ -29,6 +25,11 @@
  *                           writer is that xid; a hot standby cancels the
  *                           queries that may still see them (heap's prune
  *                           records do this for heap)
+ *   info 0x40 OPTIONS       xl_strata_tree, uint8 codec: the tree's bottom
+ *                           level codec (treeopts.h)
+ *   info 0x50 LOGICAL       what logical decoding reads of a change (only at
+ *                           wal_level = logical; logical.c gives the layout
+ *                           and decodes it); redo does nothing with it
  *
  * A tree's drop needs no record: it follows the smgr file, whose unlink
  * PostgreSQL logs, and the maintenance worker sweeps trees whose file is
@@ -84,17 +85,13 @@
 #include "storage/shmem.h"
 
 #include "pg/apply.h"
+#include "pg/logical.h"
 #include "pg/pgwal.h"
 #include "pg/stratago.h"
 #include "pg/tree.h"
 #include "pg/treeopts.h"
+#include "pg/walrecords.h"
 
-#define STRATA_RMGR_ID			141
-#define XLOG_STRATA_RESERVE_XIDS 0x00
-#define XLOG_STRATA_ROWS		0x10
-#define XLOG_STRATA_CREATE		0x20
-#define XLOG_STRATA_CONFLICT	0x30
-#define XLOG_STRATA_OPTIONS		0x40
 
 #define STRATA_XID_RESERVE_STEP	8192
 #define STRATA_CLOG_XACTS_PER_PAGE (BLCKSZ * 4)	/* clog.c: 2 status bits per xact */
@@ -370,6 +367,8 @@ apply_record(XLogReaderState *record)
 					strata_tree_options_store(tree, (StrataTreeCodec) codec, WARNING);
 				return false;
 			}
+		case XLOG_STRATA_LOGICAL:
+			return false;		/* for logical decoding only (logical.c) */
 		case XLOG_STRATA_CREATE:
 			read_tree_header(record, &hdr);
 			tree = strata_tree_lookup(&hdr.node);
@@ -420,6 +419,11 @@ strata_rmgr_desc(StringInfo buf, XLogReaderState *record)
 						 rec.latest_removed);
 		return;
 	}
+	if (info == XLOG_STRATA_LOGICAL)
+	{
+		strata_logical_desc(buf, record);
+		return;
+	}
 	if (XLogRecGetDataLen(record) < sizeof(hdr))
 		return;
 	memcpy(&hdr, XLogRecGetData(record), sizeof(hdr));
@@ -465,6 +469,8 @@ strata_rmgr_identify(uint8 info)
 			return "CONFLICT";
 		case XLOG_STRATA_OPTIONS:
 			return "OPTIONS";
+		case XLOG_STRATA_LOGICAL:
+			return "LOGICAL";
 	}
 	return NULL;
 }
@@ -474,6 +480,7 @@ static RmgrData strata_rmgr = {
 	.rm_redo = strata_rmgr_redo,
 	.rm_desc = strata_rmgr_desc,
 	.rm_identify = strata_rmgr_identify,
+	.rm_decode = strata_logical_decode,
 };
 
 void

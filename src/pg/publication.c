@@ -1,16 +1,20 @@
 /*
- * publication.c — keeps strata tables out of logical replication
+ * publication.c — which publications may cover a strata table
  * (publication.h).
  *
  * Logical decoding reads PostgreSQL's WAL through each resource manager's
- * rm_decode. Strata changes are either in the engine WAL (invisible to
- * decoding) or in stratago's resource manager records, which have no
- * decoder yet; a publication that includes a strata table would therefore
- * send its subscribers nothing for it, silently. Until rm_decode exists,
- * every way of putting a strata table into a publication is an ERROR:
- * CREATE/ALTER PUBLICATION naming one (directly, through a schema, or FOR
- * ALL TABLES; utility.c looks once the command is done), and creating a
- * strata table where an existing publication would include it (am_ddl.c).
+ * rm_decode; strata's decodes the LOGICAL records a change writes at
+ * wal_level = logical (logical.c), so a publication sends a strata table's
+ * changes as it sends a heap table's. With stratago.wal_sink = engine
+ * those records would be the only trace of a change in PostgreSQL's WAL,
+ * which that sink exists to keep strata's rows out of: every way of
+ * putting a strata table into a publication is then an ERROR, with a hint
+ * to use the postgres sink: CREATE/ALTER PUBLICATION naming one (directly,
+ * through a schema, or FOR ALL TABLES; utility.c looks once the command is
+ * done), and creating a strata table where an existing publication would
+ * include it (am_ddl.c). Publications made under the postgres sink keep
+ * working after a restart with the engine sink: the LOGICAL records are
+ * written under either sink, so no change is ever silently left out.
  */
 #include "postgres.h"
 
@@ -19,30 +23,32 @@
 #include "utils/rel.h"
 
 #include "pg/publication.h"
+#include "pg/stratago.h"
 
 void
-strata_publication_refuse(const char *relname, const char *pubname)
+strata_check_publishable(const char *relname, const char *pubname)
 {
+	if (strata_wal_sink != STRATA_SINK_ENGINE)
+		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("strata table \"%s\" cannot be part of publication \"%s\"",
 					relname, pubname),
-			 errdetail("Logical decoding of strata tables is not supported yet, so the publication would send no changes of it."),
-			 errhint("Leave strata tables out of publications, or use a heap table for data that must be replicated logically.")));
+			 errdetail("With stratago.wal_sink = engine, changes of strata tables are not logged in PostgreSQL's WAL, which logical replication reads."),
+			 errhint("Set stratago.wal_sink = postgres to publish strata tables.")));
 }
 
-/*
- * ERROR if a publication would include rel, a strata table being created
- * (or given new storage).
- */
 void
 strata_check_not_published(Relation rel)
 {
-	List	   *pubs = list_concat(GetAllTablesPublications(),
-								   GetSchemaPublications(RelationGetNamespace(rel)));
+	List	   *pubs;
 
+	if (strata_wal_sink != STRATA_SINK_ENGINE)
+		return;
+	pubs = list_concat(GetAllTablesPublications(),
+					   GetSchemaPublications(RelationGetNamespace(rel)));
 	pubs = list_concat(pubs, GetRelationPublications(RelationGetRelid(rel)));
 	if (pubs != NIL)
-		strata_publication_refuse(RelationGetRelationName(rel),
-								  get_publication_name(linitial_oid(pubs), false));
+		strata_check_publishable(RelationGetRelationName(rel),
+								 get_publication_name(linitial_oid(pubs), false));
 }

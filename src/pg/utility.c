@@ -1,8 +1,9 @@
 /*
  * utility.c — stratago's ProcessUtility hook. It watches the commands
  * that would take strata rows somewhere strata cannot follow yet:
- * CREATE/ALTER PUBLICATION (checked once they are done: a publication
- * covering a strata table is refused, publication.c), and the commands
+ * CREATE/ALTER PUBLICATION (checked once they are done: with the engine
+ * WAL sink a publication covering a strata table is refused,
+ * publication.c), and the commands
  * that copy or move a whole database's files behind the table access
  * method's back (doc/DESIGN.md §7, T10):
  *
@@ -109,8 +110,9 @@ check_database_utility(Node *parsetree)
 }
 
 /*
- * ERROR if publication pubname covers a strata table, once CREATE/ALTER
- * PUBLICATION has run (the ERROR undoes the command).
+ * ERROR if publication pubname covers a strata table it may not
+ * (publication.h), once CREATE/ALTER PUBLICATION has run (the ERROR undoes
+ * the command).
  */
 static void
 check_publication(const char *pubname)
@@ -119,6 +121,8 @@ check_publication(const char *pubname)
 	List	   *relids;
 	ListCell   *lc;
 
+	if (strata_wal_sink != STRATA_SINK_ENGINE)
+		return;					/* any may (publication.c) */
 	CommandCounterIncrement();	/* see what the command just did */
 	pub = GetPublicationByName(pubname, true);
 	if (pub == NULL)
@@ -135,7 +139,7 @@ check_publication(const char *pubname)
 		if (rel == NULL)
 			continue;
 		if (strata_relation_is_strata(rel))
-			strata_publication_refuse(RelationGetRelationName(rel), pubname);
+			strata_check_publishable(RelationGetRelationName(rel), pubname);
 		relation_close(rel, AccessShareLock);
 	}
 }

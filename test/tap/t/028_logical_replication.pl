@@ -3,7 +3,8 @@
 # heap -> strata and strata -> strata; the initial copy, then a write load
 # of inserts, updates that keep and that change the TID, key changes,
 # deletes, TRUNCATE, rollbacks and savepoints, a streamed large
-# transaction and a two-phase one; the publisher crashed mid-load and the
+# transaction and a two-phase one; a table without a key (REPLICA IDENTITY
+# FULL); the publisher crashed mid-load and the
 # subscriber restarted; after each step the subscriber's tables equal the
 # publisher's. With stratago.wal_sink = engine a new publication of a
 # strata table is refused with a hint, and one made before keeps
@@ -38,7 +39,18 @@ for my $t (sort keys %tables)
 	$pub->safe_psql('postgres',
 		"INSERT INTO $t SELECT g, g, md5(g::text), g % 10 FROM generate_series(1, 2000) g");
 }
-$pub->safe_psql('postgres', 'CREATE PUBLICATION pub FOR TABLE s2h, h2s, s2s');
+# A table without a key, REPLICA IDENTITY FULL on both sides: the
+# subscriber finds each row to change by a scan comparing whole rows.
+for my $node ($pub, $sub)
+{
+	$node->safe_psql('postgres', q{
+		CREATE TABLE nokey (id int, v text) USING strata;
+		ALTER TABLE nokey REPLICA IDENTITY FULL;
+	});
+}
+$pub->safe_psql('postgres',
+	"INSERT INTO nokey SELECT g % 50, 'v' || g FROM generate_series(1, 200) g");
+$pub->safe_psql('postgres', 'CREATE PUBLICATION pub FOR TABLE s2h, h2s, s2s, nokey');
 my $connstr = 'host=' . $pub->host . ' port=' . $pub->port . ' dbname=postgres';
 $sub->safe_psql('postgres',
 	"CREATE SUBSCRIPTION sub CONNECTION '$connstr' PUBLICATION pub WITH (streaming = on, two_phase = on)");
@@ -68,6 +80,9 @@ sub compare
 		my $p = contents($pub, $t);
 		is(contents($sub, $t), $p, "$what: $t ($tables{$t}[0] -> $tables{$t}[1]) equal ($p)");
 	}
+	my $q = "SELECT count(*) || ' ' || md5(string_agg(id || ':' || v, ',' ORDER BY id, v)) FROM nokey";
+	my $p = $pub->safe_psql('postgres', $q);
+	is($sub->safe_psql('postgres', $q), $p, "$what: nokey (REPLICA IDENTITY FULL) equal ($p)");
 }
 
 compare('initial copy');
@@ -96,6 +111,11 @@ sub run_load
 	}
 }
 run_load();
+$pub->safe_psql('postgres', q{
+	UPDATE nokey SET v = v || '+' WHERE id % 3 = 0;
+	DELETE FROM nokey WHERE id % 7 = 0;
+	UPDATE nokey SET id = id + 1000 WHERE id = 1;
+});
 compare('write load');
 
 $pub->safe_psql('postgres', 'TRUNCATE s2s');

@@ -20,7 +20,7 @@ SELECT pubname, tablename FROM pg_publication_tables ORDER BY 1, 2;
 -- FOR ALL TABLES, and a strata table created afterwards
 CREATE PUBLICATION p_all FOR ALL TABLES;
 CREATE TABLE pub_s2 (id int) USING strata;
-SELECT tablename FROM pg_publication_tables WHERE pubname = 'p_all' ORDER BY 1;
+SELECT tablename FROM pg_publication_tables WHERE pubname = 'p_all' AND tablename LIKE 'pub%' ORDER BY 1;
 DROP PUBLICATION p_all;
 
 -- a published schema, and a strata table created in it afterwards

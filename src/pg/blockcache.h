@@ -48,11 +48,12 @@ extern void strata_block_cache_shmem_init(void);
 extern const sg_block_cache *strata_block_cache(void);
 
 /*
- * Should a scan of a table holding raw_bytes of uncompressed entries fill
- * the cache? Only when the table is at most a quarter of the cache: heap's
- * rule for shared_buffers (a bigger table is scanned through a small ring),
- * so a small hot table scanned again and again stays decompressed, and a
- * scan of a big one does not evict what index fetches keep.
+ * Should a scan of a table holding raw_bytes of uncompressed entries go
+ * through the cache (and fill it)? Only when the table is at most a quarter
+ * of the cache: heap's rule for shared_buffers (a bigger table is scanned
+ * through a small ring), so a small hot table scanned again and again
+ * stays decompressed, and a scan of a big one reads around the cache and
+ * does not evict what index fetches keep.
  */
 extern bool strata_block_cache_fits_scan(uint64 raw_bytes);
 

@@ -129,11 +129,12 @@ extern void sg_table_builder_abandon(sg_table_builder *b);
 /*
  * A cache of uncompressed data blocks that readers share (the PostgreSQL
  * layer keeps one in shared memory, so backends stop decompressing the
- * same hot blocks). A reader given one consults it before it reads any
- * block, and offers it each block a seek (point lookups, index fetches)
- * read; blocks read in order (a scan's, ahead, once each) are offered only
- * by the iterators asked to (sg_table_reader_scan_iter), so a scan of a
- * big table does not evict the hot blocks.
+ * same hot blocks). A reader given one consults it before it reads a
+ * block for a seek (point lookups, index fetches) and offers it each block
+ * it read that way. Sequential reads (a scan's, ahead, once each) go
+ * around it, so a scan of a big table does not evict the hot blocks,
+ * unless the iterator was asked to fill it (sg_table_reader_scan_iter):
+ * then they go through it as seeks do.
  *
  * The key names the bytes for ever: file_id is chosen by the caller so
  * that no two files, in the cache's lifetime, share one (SSTables are
@@ -212,13 +213,12 @@ extern sg_code sg_table_reader_may_contain(sg_table_reader *r, sg_slice user_key
 extern sg_iter *sg_table_reader_iter(sg_table_reader *r);
 
 /*
- * The same, for a scan that offers the blocks it reads in order to the
- * block cache as well (LevelDB's fill_cache). Whatever the iterator, a
- * block is looked up in the cache before it is read; by default only the
- * blocks a seek reads are offered, so a scan of a table bigger than the
+ * The same, for a scan whose blocks read in order go through the block
+ * cache too (looked up, and offered when read: LevelDB's fill_cache). By
+ * default only seeks use the cache, so a scan of a table bigger than the
  * cache does not evict the hot blocks: the caller asks for this one when
- * the table is small beside the cache (the PostgreSQL layer's rule is in
- * src/pg/README.md, "Block cache").
+ * the table is small beside the cache (the PostgreSQL layer: at most a
+ * quarter of it, blockcache.h).
  */
 extern sg_iter *sg_table_reader_scan_iter(sg_table_reader *r, bool scan_fills_cache);
 

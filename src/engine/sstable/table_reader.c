@@ -15,9 +15,8 @@
  * which a mutex serialises. An iterator that reads blocks one after
  * another (a scan) reads ahead: one pread of up to SG_TABLE_READAHEAD
  * bytes serves the blocks that follow, each still checked (CRC) and
- * decompressed on its own. Every block is looked up first in the block
- * cache readers may share (table.h), which seeks fill and scans fill when
- * asked to.
+ * decompressed on its own. Seeks, and scans asked to, go through a block
+ * cache readers may share (table.h).
  */
 #include "engine/sstable/table.h"
 
@@ -173,24 +172,28 @@ read_block_uncached(table_iter *it, sg_block_handle h, bool sequential, char **b
 
 
 /*
- * The block at h: from the block cache when it holds it, else from the
+ * The block at h. A seek (a point lookup, an index fetch) and a scan told
+ * to fill the cache go through the block cache: a hit is the block, a
+ * miss is read and offered to it. Other scans read around it: a lookup
+ * per block would mostly miss (their tables are bigger than the cache)
+ * and cost a lock round trip each. From the file, a block comes from the
  * read-ahead window when it lies there; when the iterator moves on to the
  * block right after the one it read (sequential: a scan's next(), not a
  * seek) the window is refilled first. Seeks read just the block, so an
- * iterator kept for point lookups holds no window. A block read by a seek,
- * or in order by an iterator told to fill the cache, is offered to it.
+ * iterator kept for point lookups holds no window.
  */
 static sg_code
 read_block(table_iter *it, sg_block_handle h, bool sequential, char **block, size_t *len)
 {
 	sg_table_reader *r = it->r;
 	sg_block_cache_key key = {{r->cache_file_id[0], r->cache_file_id[1]}, h.offset};
+	bool		cached = r->cache != NULL && (!sequential || it->scan_fills_cache);
 	sg_code		rc;
 
-	if (r->cache != NULL && r->cache->lookup(r->cache->arg, &key, block, len))
+	if (cached && r->cache->lookup(r->cache->arg, &key, block, len))
 		return SG_OK;
 	rc = read_block_uncached(it, h, sequential, block, len);
-	if (rc == SG_OK && r->cache != NULL && (!sequential || it->scan_fills_cache))
+	if (cached && rc == SG_OK)
 		r->cache->insert(r->cache->arg, &key, *block, *len);
 	return rc;
 }

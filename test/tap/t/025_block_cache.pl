@@ -4,7 +4,7 @@
 # clients at once whose every lookup checks the row it got; then lookups
 # racing updates, flushes and compactions (files replaced under the cached
 # blocks), each client checking that a row read twice never goes back to
-# an older version; scans fill the cache only for small tables. Then the
+# an older version; scans use the cache only for small tables. Then the
 # same reads with the cache turned off
 # (stratago.block_cache_size = 0): no cache traffic, the same answers.
 use strict;
@@ -90,11 +90,11 @@ $node->safe_psql('postgres', q{
 });
 is(run_lookups(4, 1000), 4000, 'after a compaction, lookups in the new files are right');
 
-# Scans fill the cache only for a table a quarter of it or smaller
+# Scans go through the cache only for a table a quarter of it or smaller
 # (strata_block_cache_fits_scan): a second scan of a small table, in
 # another backend, is answered from the cache; a table of some 450 blocks
-# (more than the cache) is kept out, so a second scan of it finds none of
-# its blocks there. (hits misses) of one scan in a fresh backend:
+# (more than the cache) is read around it, with no lookup at all.
+# (rows, hits, misses) of one scan in a fresh backend:
 sub scan_stats
 {
 	my ($table) = @_;
@@ -121,10 +121,7 @@ cmp_ok($m1, '>', 5, 'small table: the first scan read its blocks');
 cmp_ok($h2, '>=', $m1 / 2, 'small table: a second scan finds them in the cache');
 ($rows, $h1, $m1) = scan_stats('big');
 is($rows, '20000|640000', 'big table: the scan is right');
-($rows2, $h2, $m2) = scan_stats('big');
-cmp_ok($m1, '>', 300, 'big table: the first scan read its blocks');
-is($h2, 0, 'big table: a second scan finds none of them in the cache');
-cmp_ok($m2, '>=', $m1, 'big table: it reads them all again');
+is($h1 + $m1, 0, 'big table: the scan reads around the cache');
 
 # Lookups racing writes: rows 1..200 get new versions all the time (n
 # counts them, pad follows n), a client flushes and compacts the table

@@ -1,11 +1,12 @@
 # 027_logical_decoding.pl — logical decoding of strata tables
 # (src/pg/logical.h): the same DML on a heap table and on a strata table
 # gives the same test_decoding output, table name aside, under every
-# replica identity; inserts one by one, by COPY and by INSERT ... ON
-# CONFLICT; updates that keep and that change the TID, and that change the
-# key; deletes; rollbacks and savepoints; TRUNCATE; a prepared transaction
-# decoded with two_phase; a large transaction streamed; changes of an
-# origin filtered. And what it costs: WAL bytes of the same updates at
+# replica identity; inserts one by one, by COPY (one record for a batch)
+# and by INSERT ... ON CONFLICT; updates that keep and that change the
+# TID, and that change the key; deletes; rollbacks and savepoints;
+# TRUNCATE; a prepared transaction decoded with two_phase; a large
+# transaction streamed, and one spilled to disk; changes of an origin
+# filtered; a temporary table, which decodes to nothing. And what it costs: WAL bytes of the same updates at
 # wal_level = replica (no LOGICAL records) and logical.
 use strict;
 use warnings;
@@ -115,6 +116,13 @@ for my $ri ('default')
 	my $strata = decoded("t_${ri}_strata", 'ld', $big, 'stream-changes', '1');
 	like($heap, qr/opening a streamed block/, 'the large transaction was streamed for heap');
 	is($strata, $heap, 'a streamed large transaction decodes as heap\'s');
+	# the same, not streamed: spilled to disk past logical_decoding_work_mem
+	(my $again = $big) =~ s/BETWEEN 1000 AND 1500/BETWEEN 1500 AND 2000/;
+	$again =~ s/generate_series\(1000, 3000\)/generate_series(10000, 12000)/;
+	$heap = decoded("t_${ri}_heap", 'ld', $again);
+	$strata = decoded("t_${ri}_strata", 'ld', $again);
+	unlike($heap, qr/streamed/, 'the spilled transaction was not streamed');
+	is($strata, $heap, 'a large transaction spilled to disk decodes as heap\'s');
 	$node->safe_psql('postgres', 'SELECT pg_replication_slot_advance(\'ld2pc\', pg_current_wal_lsn())');
 	my $prep = q{BEGIN; INSERT INTO T VALUES (5000, 5000, 'prepared', 1); UPDATE T SET v = 'p' WHERE id = 1000;
 PREPARE TRANSACTION 'T';};

@@ -4,7 +4,8 @@
 # replica identity; inserts one by one, by COPY (one record for a batch)
 # and by INSERT ... ON CONFLICT; updates that keep and that change the
 # TID, and that change the key; deletes; rollbacks and savepoints;
-# TRUNCATE; a prepared transaction decoded with two_phase; a large
+# TRUNCATE; pg_logical_emit_message inside and outside a transaction; a
+# prepared transaction decoded with two_phase; a large
 # transaction streamed, and one spilled to disk; changes of an origin
 # filtered; a temporary table, which decodes to nothing. And what it costs: WAL bytes of the same updates at
 # wal_level = replica (no LOGICAL records) and logical.
@@ -68,6 +69,8 @@ UPDATE T SET v = NULL, n = NULL WHERE id = 7;
 DELETE FROM T WHERE id IN (7, 8);
 TRUNCATE T;
 INSERT INTO T VALUES (14, 140, 'after truncate', 14);
+SELECT pg_logical_emit_message(false, 'note', 'not transactional');
+BEGIN; INSERT INTO T VALUES (15, 150, 'beside a message', 15); SELECT pg_logical_emit_message(true, 'note', 'hello'); UPDATE T SET v = 'after the message' WHERE id = 15; COMMIT;
 };
 
 # Run the script on table t and return what test_decoding makes of it, the
@@ -89,6 +92,8 @@ for my $ri (@identities)
 	my $heap = decoded("t_${ri}_heap", 'ld', $script);
 	my $strata = decoded("t_${ri}_strata", 'ld', $script);
 	like($heap, qr/INSERT: id\[integer\]:14/, "replica identity $ri: heap's changes decoded");
+	like($heap, qr/INSERT: id\[integer\]:15 .*\nmessage: transactional: 1 prefix: note, sz: 5 content:hello\n.*UPDATE: /,
+		"replica identity $ri: the transactional message decoded in place");
 	is($strata, $heap, "replica identity $ri: strata decodes as heap does");
 }
 

@@ -7,6 +7,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential make ca-certificates python3 \
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 \
+	postgresql-15-wal2json \
 	liblz4-dev libzstd-dev libxxhash-dev \
 	libcmocka-dev libipc-run-perl \
 	clang-14 libclang-rt-14-dev llvm-14 \

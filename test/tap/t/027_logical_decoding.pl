@@ -7,7 +7,8 @@
 # TRUNCATE; pg_logical_emit_message inside and outside a transaction; a
 # prepared transaction decoded with two_phase; a large
 # transaction streamed, and one spilled to disk; changes of an origin
-# filtered; a temporary table, which decodes to nothing. And what it costs: WAL bytes of the same updates at
+# filtered; a temporary table, which decodes to nothing; wal2json's JSON
+# for both alike. And what it costs: WAL bytes of the same updates at
 # wal_level = replica (no LOGICAL records) and logical.
 use strict;
 use warnings;
@@ -80,7 +81,10 @@ sub decoded
 	my ($t, $slot, $sql, @options) = @_;
 	$sql =~ s/\bT\b/$t/g;
 	$node->safe_psql('postgres', $sql);
-	my $opts = join('', map { ", '$_'" } ('include-xids', '0', 'skip-empty-xacts', '1', @options));
+	# test_decoding's usual options, unless another plugin's are given
+	@options = ('include-xids', '0', 'skip-empty-xacts', '1', @options)
+	  unless $slot eq 'ldjson';
+	my $opts = join('', map { ", '$_'" } @options);
 	my $out = $node->safe_psql('postgres',
 		"SELECT data FROM pg_logical_slot_get_changes('$slot', NULL, NULL$opts)");
 	$out =~ s/\b$t\b/T/g;
@@ -96,6 +100,36 @@ for my $ri (@identities)
 		"replica identity $ri: the transactional message decoded in place");
 	is($strata, $heap, "replica identity $ri: strata decodes as heap does");
 }
+
+# A third-party output plugin, wal2json (Debian's postgresql-15-wal2json,
+# which tools/install-deps.sh installs): the same JSON for both.
+# (servers from 15.20 on name the plugins replication users may load)
+if ($node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_settings WHERE name = 'output_plugin_libraries'") eq '1')
+{
+	$node->safe_psql('postgres',
+		"ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, wal2json");
+	$node->reload;
+	$node->poll_query_until('postgres',
+		"SELECT current_setting('output_plugin_libraries') LIKE '%wal2json%'")
+	  or die 'output_plugin_libraries not reloaded';
+}
+$node->safe_psql('postgres',
+	"SELECT pg_create_logical_replication_slot('ldjson', 'wal2json')");
+$node->safe_psql('postgres', "SELECT pg_replication_slot_advance('ldjson', pg_current_wal_lsn())");
+for my $ri ('default', 'full')
+{
+	my $json = q{INSERT INTO T VALUES (30, 300, 'json', 3); UPDATE T SET v = 'json 2' WHERE id = 30;
+UPDATE T SET id = 31 WHERE id = 30; DELETE FROM T WHERE id = 31;};
+	my $heap = decoded("t_${ri}_heap", 'ldjson', $json, 'format-version', '2');
+	my $strata = decoded("t_${ri}_strata", 'ldjson', $json, 'format-version', '2');
+	$heap =~ s/"xid":\d+/"xid":X/g;
+	$strata =~ s/"xid":\d+/"xid":X/g;
+	like($heap, qr/"action":"D"/, "wal2json, replica identity $ri: heap's delete decoded");
+	is($strata, $heap, "wal2json, replica identity $ri: strata's JSON is heap's");
+}
+$node->safe_psql('postgres', "SELECT pg_drop_replication_slot('ldjson')");
+$node->safe_psql('postgres', "SELECT pg_replication_slot_advance('ld', pg_current_wal_lsn())");
 
 # What the outputs say, beyond their being equal: the key change carries
 # the old key under DEFAULT, the whole old row under FULL.

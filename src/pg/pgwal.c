@@ -92,7 +92,6 @@
 #include "pg/treeopts.h"
 #include "pg/walrecords.h"
 
-
 #define STRATA_XID_RESERVE_STEP	8192
 #define STRATA_CLOG_XACTS_PER_PAGE (BLCKSZ * 4)	/* clog.c: 2 status bits per xact */
 

@@ -475,8 +475,11 @@ do_update(Relation rel, StrataTree *tree, uint64 rowid, ItemPointer tid,
 		HeapTuple	oldrow = strata_version_to_heap(&versions[current], tid,
 													RelationGetRelid(rel));
 		HeapTuple	newrow = written_row(rel, &v, &ua->slot->tts_tid);
+		Bitmapset  *idattrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
 
-		strata_logical_log_update(rel, oldrow, newrow);
+		strata_logical_log_update(rel, oldrow, newrow,
+								  attrs_changed(rel, idattrs, oldrow, ua->slot));
+		bms_free(idattrs);
 		heap_freetuple(oldrow);
 		heap_freetuple(newrow);
 	}

@@ -43,7 +43,6 @@
 #include "replication/logical.h"
 #include "replication/reorderbuffer.h"
 #include "replication/snapbuild.h"
-#include "utils/datum.h"
 #include "utils/rel.h"
 
 #include "pg/logical.h"
@@ -161,36 +160,6 @@ replica_identity(Relation rel, HeapTuple oldrow, bool required)
 	return key;
 }
 
-/* Does newrow differ from oldrow in a replica identity column? */
-static bool
-identity_changed(Relation rel, HeapTuple oldrow, HeapTuple newrow)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	Bitmapset  *idattrs = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
-	int			x = -1;
-	bool		changed = false;
-
-	while (!changed && (x = bms_next_member(idattrs, x)) >= 0)
-	{
-		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
-		Form_pg_attribute att;
-		bool		oldnull,
-					newnull;
-		Datum		oldval,
-					newval;
-
-		if (attno <= 0)
-			continue;
-		att = TupleDescAttr(desc, attno - 1);
-		oldval = heap_getattr(oldrow, attno, desc, &oldnull);
-		newval = heap_getattr(newrow, attno, desc, &newnull);
-		changed = oldnull != newnull ||
-			(!oldnull && !datumIsEqual(oldval, newval, att->attbyval, att->attlen));
-	}
-	bms_free(idattrs);
-	return changed;
-}
-
 void
 strata_logical_log_insert(Relation rel, HeapTuple *rows, int n)
 {
@@ -199,10 +168,10 @@ strata_logical_log_insert(Relation rel, HeapTuple *rows, int n)
 }
 
 void
-strata_logical_log_update(Relation rel, HeapTuple oldrow, HeapTuple newrow)
+strata_logical_log_update(Relation rel, HeapTuple oldrow, HeapTuple newrow,
+						  bool identity_changed)
 {
-	HeapTuple	identity = replica_identity(rel, oldrow,
-											identity_changed(rel, oldrow, newrow));
+	HeapTuple	identity = replica_identity(rel, oldrow, identity_changed);
 
 	log_change(rel, STRATA_LOGICAL_UPDATE, &newrow, 1, identity);
 	if (identity != NULL && identity != oldrow)

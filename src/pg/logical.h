@@ -35,8 +35,12 @@ extern bool strata_logical_wanted(Relation rel);
 /* Rows inserted into rel, as stored. */
 extern void strata_logical_log_insert(Relation rel, HeapTuple *rows, int n);
 
-/* A row of rel updated from oldrow to newrow (as stored). */
-extern void strata_logical_log_update(Relation rel, HeapTuple oldrow, HeapTuple newrow);
+/*
+ * A row of rel updated from oldrow to newrow (as stored); identity_changed:
+ * the update changed a replica identity column (INDEX_ATTR_BITMAP_IDENTITY_KEY).
+ */
+extern void strata_logical_log_update(Relation rel, HeapTuple oldrow, HeapTuple newrow,
+									  bool identity_changed);
 
 /* A row of rel deleted; oldrow is what it held. */
 extern void strata_logical_log_delete(Relation rel, HeapTuple oldrow);

@@ -224,13 +224,23 @@ dump_version(sg_env *env, const sg_version *v, int level, sg_buf *out)
 	sg_buf_append_byte(out, '\0');
 }
 
+/* The entries of v's files at level, as dump_version writes them, are expected. */
+static void
+assert_level(sg_env *env, const sg_version *v, int level, const char *expected)
+{
+	sg_buf		out = SG_BUF_INIT;
+
+	dump_version(env, v, level, &out);
+	assert_string_equal(out.data, expected);
+	sg_buf_free(&out);
+}
+
 static void
 test_flush(void **state)
 {
 	sg_env	   *env = sg_env_mem_new();
 	mem			m;
 	sg_version *v = sg_version_new_empty();
-	sg_buf		out = SG_BUF_INIT;
 	sg_err		err;
 
 	(void) state;
@@ -267,9 +277,7 @@ test_flush(void **state)
 	assert_int_equal(f->user_stats.len, 8);
 	assert_stats_match(v);
 	assert_true(f->file_size > 0);
-	dump_version(env, v, 0, &out);
-	assert_string_equal(out.data, "a@9:D=;b@5:P=v5;b@3:P=v3;");
-	sg_buf_free(&out);
+	assert_level(env, v, 0, "a@9:D=;b@5:P=v5;b@3:P=v3;");
 	close_readers();
 	mem_free(&m);
 	sg_version_unref(v, NULL, NULL);
@@ -526,7 +534,6 @@ test_compaction_default(void **state)
 {
 	sg_env	   *env = sg_env_mem_new();
 	sg_version *v = sg_version_new_empty();
-	sg_buf		out = SG_BUF_INIT;
 	sg_job_stats st;
 	sg_err		err;
 	uint64_t	snaps[1] = {4};
@@ -540,25 +547,19 @@ test_compaction_default(void **state)
 	assert_int_equal(compact_level(env, &v, 0, snaps, 1, NULL, 1 << 20, &st, &err), SG_OK);
 	assert_int_equal(v->nfiles[0], 0);
 	assert_int_equal(v->nfiles[1], 1);
-	dump_version(env, v, 1, &out);
 	/* d@7 is a bottom tombstone no snapshot needs: dropped. b@6 hides b2 from
 	 * the latest readers but snapshot 4 still sees b2: both stay. */
-	assert_string_equal(out.data, "a@5:P=a5;a@1:P=a1;b@6:D=;b@2:P=b2;c@3:P=c3;");
+	assert_level(env, v, 1, "a@5:P=a5;a@1:P=a1;b@6:D=;b@2:P=b2;c@3:P=c3;");
 	assert_int_equal(st.dropped, 1);
-	sg_buf_reset(&out);
 
 	/* snapshot released: L1 -> L2 keeps only the newest, drops b entirely */
 	assert_int_equal(compact_level(env, &v, 1, NULL, 0, NULL, 1 << 20, &st, &err), SG_OK);
-	dump_version(env, v, 2, &out);
-	assert_string_equal(out.data, "a@5:P=a5;c@3:P=c3;");
-	sg_buf_reset(&out);
+	assert_level(env, v, 2, "a@5:P=a5;c@3:P=c3;");
 
 	/* a tombstone above data in a deeper level is kept */
 	flush_spec(env, &v, "c@9");
 	assert_int_equal(compact_level(env, &v, 0, NULL, 0, NULL, 1 << 20, &st, &err), SG_OK);
-	dump_version(env, v, 1, &out);
-	assert_string_equal(out.data, "c@9:D=;");
-	sg_buf_free(&out);
+	assert_level(env, v, 1, "c@9:D=;");
 	close_readers();
 	sg_version_unref(v, NULL, NULL);
 	sg_env_mem_destroy(env);
@@ -596,7 +597,6 @@ test_compaction_filter(void **state)
 	sg_env	   *env = sg_env_mem_new();
 	mem			m;
 	sg_version *v = sg_version_new_empty();
-	sg_buf		out = SG_BUF_INIT;
 	sg_job_stats st;
 	sg_err		err;
 
@@ -610,13 +610,11 @@ test_compaction_filter(void **state)
 	mem_add(&m, "x", 5, SG_TYPE_PUT, "x5");
 	flush_into(env, &m, &v);
 	assert_int_equal(compact_level(env, &v, 0, NULL, 0, test_filter, 1 << 20, &st, &err), SG_OK);
-	dump_version(env, v, 1, &out);
-	assert_string_equal(out.data, "k@2:P=k2;k@1:P=k1;r@3:P=frozen-r3;");
+	assert_level(env, v, 1, "k@2:P=k2;k@1:P=k1;r@3:P=frozen-r3;");
 	assert_int_equal(st.dropped, 2);
 	assert_int_equal(st.rewritten, 1);
 	assert_int_equal(v->files[1][0]->user_stats.len, 8);
 	assert_stats_match(v);
-	sg_buf_free(&out);
 	close_readers();
 	mem_free(&m);
 	sg_version_unref(v, NULL, NULL);
@@ -647,7 +645,6 @@ test_compaction_zero_seq(void **state)
 {
 	sg_env	   *env = sg_env_mem_new();
 	sg_version *v = sg_version_new_empty();
-	sg_buf		out = SG_BUF_INIT;
 	sg_job_stats st;
 	sg_err		err;
 	uint64_t	snaps[1] = {4};
@@ -664,35 +661,27 @@ test_compaction_zero_seq(void **state)
 	 */
 	assert_int_equal(compact_level(env, &v, 0, snaps, 1, zero_seq_filter, 1 << 20, &st, &err),
 					 SG_OK);
-	dump_version(env, v, 1, &out);
-	assert_string_equal(out.data, "a@5:P=a5;a@0:P=a1;b@6:D=;b@0:P=b2;c@0:P=c3;e@8:P=e8;");
+	assert_level(env, v, 1, "a@5:P=a5;a@0:P=a1;b@6:D=;b@0:P=b2;c@0:P=c3;e@8:P=e8;");
 	assert_int_equal(st.zeroed, 3);
 	assert_int_equal(v->files[1][0]->smallest_seq, 0);
-	sg_buf_reset(&out);
 
 	/* snapshot gone, L1 -> L2: only the newest survive, now each with 0 */
 	assert_int_equal(compact_level(env, &v, 1, NULL, 0, zero_seq_filter, 1 << 20, &st, &err),
 					 SG_OK);
-	dump_version(env, v, 2, &out);
-	assert_string_equal(out.data, "a@0:P=a5;c@0:P=c3;e@0:P=e8;");
-	sg_buf_reset(&out);
+	assert_level(env, v, 2, "a@0:P=a5;c@0:P=c3;e@0:P=e8;");
 
 	/* not the bottom (L2 holds "c"): L0 -> L1 keeps c@9's sequence */
 	flush_spec(env, &v, "c@9=c9");
 	assert_int_equal(compact_level(env, &v, 0, NULL, 0, zero_seq_filter, 1 << 20, &st, &err),
 					 SG_OK);
-	dump_version(env, v, 1, &out);
-	assert_string_equal(out.data, "c@9:P=c9;");
+	assert_level(env, v, 1, "c@9:P=c9;");
 	assert_int_equal(st.zeroed, 0);
-	sg_buf_reset(&out);
 
 	/* down to the bottom: c9 replaces c@0 and takes 0 itself, alone */
 	flush_spec(env, &v, "f@10=f10");
 	assert_int_equal(compact_level(env, &v, 1, NULL, 0, zero_seq_filter, 1 << 20, &st, &err),
 					 SG_OK);
-	dump_version(env, v, 2, &out);
-	assert_string_equal(out.data, "a@0:P=a5;c@0:P=c9;e@0:P=e8;");
-	sg_buf_free(&out);
+	assert_level(env, v, 2, "a@0:P=a5;c@0:P=c9;e@0:P=e8;");
 	close_readers();
 	sg_version_unref(v, NULL, NULL);
 	sg_env_mem_destroy(env);

@@ -15,7 +15,8 @@
  * PostgreSQL's own records):
  *
  *   info 0x00 RESERVE_XIDS  uint64 horizon: xids below it may be in engine
- *                           files; redo moves nextXid past it (both sinks)
+ *                           files; redo moves nextXid past it (written
+ *                           for the engine sink's writes only)
  *   info 0x10 ROWS          xl_strata_tree, then one write batch
  *                           (engine/wal/batch.h: first seq, count, entries)
  *   info 0x20 CREATE        xl_strata_tree: a new (or truncated) tree; redo
@@ -92,7 +93,17 @@
 #include "pg/treeopts.h"
 #include "pg/walrecords.h"
 
-#define STRATA_XID_RESERVE_STEP	8192
+/*
+ * How far past the xid that needs one a reservation reaches. After a
+ * crash, redo moves nextXid to the horizon, so the primary's next xid
+ * jumps by up to this much; a hot standby takes every xid it has not seen
+ * below the next one it sees for a running transaction, and keeps those in
+ * KnownAssignedXids, 65 per backend slot (about 7,900 with default
+ * settings), stopping with FATAL "too many KnownAssignedXids" when they do
+ * not fit. 8192 did not fit with the defaults; 1024 fits once a standby
+ * has 16 backend slots (doc/DESIGN.md §3.1).
+ */
+#define STRATA_XID_RESERVE_STEP	1024
 #define STRATA_CLOG_XACTS_PER_PAGE (BLCKSZ * 4)	/* clog.c: 2 status bits per xact */
 
 #define STRATA_SLOT_NAME		"stratago"
@@ -230,7 +241,11 @@ strata_pgwal_shmem_init(void)
 /*
  * Make sure fxid lies below a horizon that PostgreSQL's WAL durably knows:
  * after a crash, redo of the reservation record moves nextXid past it, so
- * no xid found in engine files is ever handed out again.
+ * no xid found in engine files is ever handed out again. Only writes to
+ * the engine sink need it: a version logged in PostgreSQL's WAL carries
+ * its xid in the record (xl_xid), which redo moves nextXid past, and it
+ * reaches an SSTable only after that record is durable (flush.c), so
+ * nothing on disk holds an xid PostgreSQL's WAL does not know.
  *
  * Redo only reaches records after the last checkpoint's redo point, and a
  * checkpoint records the nextXid of its start, below xids of the current

@@ -212,8 +212,11 @@ append_entries(Relation rel, StrataTree *tree, const uint64 *rowids,
 	int			added;
 	TimestampTz wait_start;
 
-	/* engine tombstones (versions == NULL) carry no xid */
-	if (versions != NULL)
+	/*
+	 * The engine WAL holds xids PostgreSQL's WAL may never see (pgwal.c,
+	 * strata_reserve_xid); engine tombstones (versions == NULL) carry none.
+	 */
+	if (versions != NULL && strata_wal_sink == STRATA_SINK_ENGINE)
 		strata_reserve_xid(GetCurrentFullTransactionId());
 
 	if (!kept_batch_ready)

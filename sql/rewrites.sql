@@ -1,7 +1,7 @@
 --
 -- Table rewrites of strata tables keep every row, every index and the
--- access method; commands that would copy or move a database's files
--- behind the engine's back are refused before they do anything.
+-- access method; so do the commands that copy or move a whole database's
+-- files (CREATE DATABASE ... TEMPLATE, ALTER DATABASE ... SET TABLESPACE).
 --
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS stratago;
@@ -116,18 +116,29 @@ CLUSTER r USING r_pkey;
 ROLLBACK;
 SELECT * FROM r_check();
 
--- CREATE DATABASE cannot copy strata tables: a clear error, both strategies
+-- CREATE DATABASE copies strata tables with both strategies, and the
+-- copy moves to another tablespace and back (TAP 029 adds writes, crashes
+-- and a standby)
 SELECT current_database() AS db \gset
-CREATE DATABASE regress_strata_copy TEMPLATE :"db";
-CREATE DATABASE regress_strata_copy TEMPLATE :"db" STRATEGY file_copy;
 CREATE DATABASE regress_strata_copy TEMPLATE :"db" STRATEGY wal_log;
-SELECT count(*) FROM pg_database WHERE datname = 'regress_strata_copy';
--- a template without strata tables still works
-CREATE DATABASE regress_strata_copy TEMPLATE template0;
-DROP DATABASE regress_strata_copy;
--- nor can the database move to another tablespace
+CREATE DATABASE regress_strata_copy2 TEMPLATE :"db" STRATEGY file_copy;
+\c regress_strata_copy
+SELECT * FROM r_check();
+SELECT * FROM r_index_check();
+\c regress_strata_copy2
+SELECT * FROM r_check();
+SELECT * FROM r_index_check();
+\c :db
+SET allow_in_place_tablespaces = true;
 CREATE TABLESPACE regress_strata_ts2 LOCATION '';
-ALTER DATABASE :"db" SET TABLESPACE regress_strata_ts2;
+ALTER DATABASE regress_strata_copy SET TABLESPACE regress_strata_ts2;
+\c regress_strata_copy
+SELECT * FROM r_check();
+SELECT * FROM r_index_check();
+\c :db
+ALTER DATABASE regress_strata_copy SET TABLESPACE pg_default;
+DROP DATABASE regress_strata_copy;
+DROP DATABASE regress_strata_copy2;
 DROP TABLESPACE regress_strata_ts2;
 RESET allow_in_place_tablespaces;
 

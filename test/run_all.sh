@@ -110,13 +110,14 @@ run_tap "TAP" "STRATAGO_SMALL_FS='$SMALL_FS'" test/tap/t/*.pl
 # The crash and lifecycle tests again with the other WAL sink: every
 # durability test passes with both (004 damages the engine WAL itself and
 # sets the engine sink on its own); and logical decoding, whose records
-# both sinks write (028 sets its sinks itself).
+# both sinks write (028 sets its sinks itself); and copies of whole
+# databases.
 step "TAP crash tests with stratago.wal_sink = engine"
 run_tap "TAP (wal_sink = engine)" "STRATAGO_WAL_SINK=engine STRATAGO_SMALL_FS='$SMALL_FS'" \
 	test/tap/t/002_crash_writes.pl test/tap/t/003_crash_flush.pl test/tap/t/005_lifecycle.pl \
 	test/tap/t/012_unlogged_temp.pl test/tap/t/013_backpressure.pl test/tap/t/015_drop_reuse.pl test/tap/t/017_cursor_order.pl \
 	test/tap/t/018_damage.pl test/tap/t/019_compression.pl test/tap/t/021_log_before_data.pl \
-	test/tap/t/027_logical_decoding.pl
+	test/tap/t/027_logical_decoding.pl test/tap/t/029_create_database.pl
 
 # PostgreSQL's own regression and isolation suites with strata as the
 # default table AM: any difference the allowlist does not explain, any test

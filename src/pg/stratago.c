@@ -23,6 +23,7 @@
 
 #include "pg/blockcache.h"
 #include "pg/compression.h"
+#include "pg/dbcopy.h"
 #include "pg/enginewal.h"
 #include "pg/jobprogress.h"
 #include "pg/pgwal.h"
@@ -62,8 +63,9 @@ _PG_init(void)
 	/* registered in the postmaster, inherited by every backend it forks */
 	strata_wal_init_callbacks();
 	strata_register_maintenance_worker();
-	/* CREATE DATABASE and ALTER DATABASE SET TABLESPACE (utility.c) */
+	/* CREATE DATABASE and ALTER DATABASE SET TABLESPACE (utility.c, dbcopy.c) */
 	strata_utility_init();
+	strata_dbcopy_init();
 	strata_compression_init();
 }
 

@@ -681,28 +681,6 @@ strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id)
 	ereport(DEBUG1, (errmsg_internal("stratago: removed tree \"%s\" of a dropped relation", path)));
 }
 
-/*
- * Does database dboid hold strata tables? A tree counts while its
- * relation's main fork exists (a dropped table's tree waits for the
- * maintenance worker's sweep, and does not count).
- */
-bool
-strata_database_has_tables(Oid dboid)
-{
-	StrataTree **trees;
-	int			n = strata_registry_list(&trees);
-	bool		found = false;
-
-	for (int i = 0; i < n && !found; i++)
-	{
-		if (trees[i]->key.node.dbNode != dboid || trees[i]->dropped)
-			continue;
-		found = strata_tree_storage_exists(trees[i]);
-	}
-	pfree(trees);
-	return found;
-}
-
 /* The tree of rel's current relfilenode; ERROR if its storage is missing. */
 StrataTree *
 strata_tree_get(Relation rel)

@@ -271,7 +271,6 @@ extern StrataTree *strata_tree_register_found(const RelFileNodeBackend *key, uin
 extern void strata_tree_drop(const RelFileNodeBackend *key, uint64 tree_id);
 extern int	strata_registry_list(StrataTree ***trees);
 extern void strata_registry_foreach(bool (*fn) (StrataTree *tree, void *arg), void *arg);
-extern bool strata_database_has_tables(Oid dboid);
 extern void strata_reclaim_dropped_trees(void);
 extern char strata_persistence_on_disk(const RelFileNode *rnode);
 extern bool strata_tree_storage_exists(const StrataTree *tree);

@@ -1,28 +1,21 @@
 /*
  * utility.c — stratago's ProcessUtility hook. It watches the commands
- * that would take strata rows somewhere strata cannot follow yet:
- * CREATE/ALTER PUBLICATION (checked once they are done: with the engine
- * WAL sink a publication covering a strata table is refused,
- * publication.c), and the commands
- * that copy or move a whole database's files behind the table access
- * method's back (doc/DESIGN.md §7, T10):
+ * that take strata rows somewhere the table access method is not asked
+ * about:
  *
- *   CREATE DATABASE ... TEMPLATE t   copies t's smgr files (STRATEGY
- *                                    WAL_LOG block by block, FILE_COPY as
- *                                    directories); strata rows live in
- *                                    $PGDATA/stratago/<t's oid>/, which
- *                                    neither strategy sees;
- *   ALTER DATABASE d SET TABLESPACE  moves d's smgr files to another
- *                                    tablespace, which changes the
- *                                    RelFileNode of every table in d's
- *                                    default tablespace: the engine's trees
- *                                    are keyed by it and would be left
- *                                    behind (and swept as dropped).
- *
- * Both are refused with a clear error, before anything is created or
- * moved, when the database holds strata tables. Copying trees for a new
- * database (new tree ids, the engine WAL, the registry) is left for later;
- * pg_dump and pg_restore copy such a database today.
+ *   CREATE/ALTER PUBLICATION         checked once done: with the engine
+ *                                    WAL sink a publication covering a
+ *                                    strata table is refused
+ *                                    (publication.c);
+ *   CREATE DATABASE ... TEMPLATE t   copies t's smgr files only; once
+ *                                    createdb() is done, dbcopy.c copies
+ *                                    t's trees into the new database;
+ *   ALTER DATABASE d SET TABLESPACE  moves d's smgr files, which changes
+ *                                    the RelFileNode (the trees' key) of
+ *                                    every table in d's default
+ *                                    tablespace: dbcopy.c is told before
+ *                                    movedb() runs, and copies the trees
+ *                                    from inside it.
  *
  * Around every command it also lets compression.c follow: a new table
  * gets stratago.compression, and tables that ALTER TABLE or REFRESH
@@ -30,18 +23,23 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_publication.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "commands/tablespace.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "pg/compression.h"
+#include "pg/dbcopy.h"
 #include "pg/publication.h"
 #include "pg/stratago.h"
-#include "pg/tree.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
@@ -61,52 +59,41 @@ defelem_string(List *options, const char *name)
 	return NULL;
 }
 
-static bool
-defelem_present(List *options, const char *name)
+/*
+ * The database CREATE DATABASE copies: its TEMPLATE, else template1 (as
+ * createdb() chooses).
+ */
+static Oid
+createdb_template(CreatedbStmt *stmt)
 {
-	ListCell   *lc;
+	char	   *template = defelem_string(stmt->options, "template");
 
-	foreach(lc, options)
-		if (strcmp(lfirst_node(DefElem, lc)->defname, name) == 0)
-			return true;
-	return false;
+	return get_database_oid(template != NULL ? template : "template1", true);
 }
 
+/*
+ * ALTER DATABASE d SET TABLESPACE t: tell dbcopy.c which trees the move
+ * concerns, before movedb() runs (it copies them from inside).
+ */
 static void
-check_database_utility(Node *parsetree)
+expect_database_move(AlterDatabaseStmt *stmt)
 {
-	if (IsA(parsetree, CreatedbStmt))
-	{
-		CreatedbStmt *stmt = (CreatedbStmt *) parsetree;
-		char	   *template = defelem_string(stmt->options, "template");
-		Oid			dboid;
+	char	   *spcname = defelem_string(stmt->options, "tablespace");
+	Oid			db;
+	Oid			to;
+	HeapTuple	tuple;
 
-		if (template == NULL)
-			template = "template1";
-		dboid = get_database_oid(template, true);
-		if (OidIsValid(dboid) && strata_database_has_tables(dboid))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot copy database \"%s\" because it contains strata tables",
-							template),
-					 errdetail("CREATE DATABASE copies PostgreSQL's files only; the rows of strata tables are kept in the stratago engine's files."),
-					 errhint("Use pg_dump and pg_restore to copy the database, or use a template without strata tables.")));
-	}
-	else if (IsA(parsetree, AlterDatabaseStmt))
-	{
-		AlterDatabaseStmt *stmt = (AlterDatabaseStmt *) parsetree;
-		Oid			dboid;
-
-		if (!defelem_present(stmt->options, "tablespace"))
-			return;
-		dboid = get_database_oid(stmt->dbname, true);
-		if (OidIsValid(dboid) && strata_database_has_tables(dboid))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot move database \"%s\" to another tablespace because it contains strata tables",
-							stmt->dbname),
-					 errhint("Move the strata tables with ALTER TABLE ... SET TABLESPACE instead.")));
-	}
+	if (spcname == NULL)
+		return;
+	db = get_database_oid(stmt->dbname, true);
+	to = get_tablespace_oid(spcname, true);
+	if (!OidIsValid(db) || !OidIsValid(to))
+		return;					/* movedb() reports it */
+	tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(db));
+	if (!HeapTupleIsValid(tuple))
+		return;
+	strata_database_move_expect(db, ((Form_pg_database) GETSTRUCT(tuple))->dattablespace, to);
+	ReleaseSysCache(tuple);
 }
 
 /*
@@ -145,6 +132,42 @@ check_publication(const char *pubname)
 }
 
 static void
+run_utility(PlannedStmt *pstmt, const char *queryString,
+			bool readOnlyTree, ProcessUtilityContext context,
+			ParamListInfo params, QueryEnvironment *queryEnv,
+			DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+							 queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+/* ALTER DATABASE, with dbcopy.c told of a move of tablespace throughout. */
+static void
+run_database_move(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	PG_TRY();
+	{
+		expect_database_move((AlterDatabaseStmt *) pstmt->utilityStmt);
+		run_utility(pstmt, queryString, readOnlyTree, context, params,
+					queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		strata_database_move_done();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	strata_database_move_done();
+}
+
+static void
 strata_process_utility(PlannedStmt *pstmt, const char *queryString,
 					   bool readOnlyTree, ProcessUtilityContext context,
 					   ParamListInfo params, QueryEnvironment *queryEnv,
@@ -152,22 +175,30 @@ strata_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	char	   *pubname = NULL;
+	Oid			template = InvalidOid;
 	List	   *codecs;
 
-	check_database_utility(parsetree);
+	if (IsA(parsetree, CreatedbStmt))
+		template = createdb_template((CreatedbStmt *) parsetree);
 	codecs = strata_compression_before_utility(parsetree);
 	if (IsA(parsetree, CreatePublicationStmt))
 		pubname = pstrdup(((CreatePublicationStmt *) parsetree)->pubname);
 	else if (IsA(parsetree, AlterPublicationStmt))
 		pubname = pstrdup(((AlterPublicationStmt *) parsetree)->pubname);
 
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
-							 queryEnv, dest, qc);
+	if (IsA(parsetree, AlterDatabaseStmt))
+		run_database_move(pstmt, queryString, readOnlyTree, context, params,
+						  queryEnv, dest, qc);
 	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-								queryEnv, dest, qc);
+		run_utility(pstmt, queryString, readOnlyTree, context, params,
+					queryEnv, dest, qc);
 
+	if (OidIsValid(template))
+	{
+		CommandCounterIncrement();	/* see the new pg_database row */
+		strata_copy_database_trees(template,
+								   get_database_oid(((CreatedbStmt *) parsetree)->dbname, false));
+	}
 	if (pubname != NULL)
 		check_publication(pubname);
 	strata_compression_after_utility(parsetree, codecs);

@@ -256,12 +256,10 @@ remove_new_database_files(int code, Datum arg)
 void
 strata_copy_database_trees(Oid src_db, Oid dst_db)
 {
-	Oid			src_default = database_tablespace(src_db);
-	Oid			dst_default = database_tablespace(dst_db);
-
 	PG_ENSURE_ERROR_CLEANUP(remove_new_database_files, ObjectIdGetDatum(dst_db));
 	{
-		int			n = copy_trees(src_db, src_default, dst_db, dst_default);
+		int			n = copy_trees(src_db, database_tablespace(src_db),
+								   dst_db, database_tablespace(dst_db));
 
 		if (n > 0)
 			ereport(DEBUG1,

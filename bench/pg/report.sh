@@ -40,6 +40,8 @@ ins1_tps|single-row INSERT, 1 client|tps|higher|-|||INSERT tps, 1 client
 ins8_tps|single-row INSERT, 8 clients|tps|higher|-|||INSERT tps, 8 clients
 tpcb_tps|pgbench TPC-B, 8 clients|tps|higher|ratio_ge|1.0|>= heap|TPC-B tps
 selS_tps|pgbench -S point lookups, 8 clients|tps|higher|ratio_ge|1.0|>= heap|pgbench -S tps
+selS100_tps|pgbench -S point lookups at the larger scale (compacted), 8 clients|tps|higher|ratio_ge|1.0|>= heap|pgbench -S tps, larger scale
+selS100_sstables|SSTables of pgbench_accounts at the larger scale (strata; heap: 0)|files|lower|-|||
 selC_tps|pgbench -S with a new connection per query (the first query of a new backend), 1 client|tps|higher|-|||pgbench -S -C tps
 range_tps|10,000 rows by key as an index scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|index range scan tps
 bitmap_tps|10,000 rows by key as a bitmap heap scan, 1 client|tps|higher|ratio_ge|1.0|>= heap|bitmap scan tps
@@ -172,7 +174,7 @@ median over heap's. Targets are goals to report against, not assertions.
 | server | $(env_get server | sed 's/, compiled by.*//') |
 | load average at start / end | $(env_get load_start) / $(env_get load_end) |
 | duration | $(env_get duration) |
-| sizes | COPY $(param copy_rows) rows ($(awk -F'\t' '$1=="row_bytes" {print $4}' "$RUN/raw.tsv") CSV bytes a row); pgbench scale $(param scale); updated table $(param upd_rows) rows; large table $(param big_rows) rows |
+| sizes | COPY $(param copy_rows) rows ($(awk -F'\t' '$1=="row_bytes" {print $4}' "$RUN/raw.tsv") CSV bytes a row); pgbench scale $(param scale) (and $(param scale_big) for -S); updated table $(param upd_rows) rows; large table $(param big_rows) rows |
 | durations | INSERT runs $(param ins_seconds) s, TPC-B $(param tpcb_seconds) s, -S $(param sel_seconds) s, sustained updates $(param bloat_seconds) s (both access methods at once) |
 
 ## Results
@@ -220,6 +222,9 @@ EOF
   built-in scripts with 8 clients (2 pgbench threads). If strata cannot
   build the keys, -i stops with the not-supported error, the runs happen on
   heap only and strata reads n/a.
+- **-S at the larger scale**: \`pgbench -i -s $(param scale_big)\` the same way,
+  the strata table compacted (\`stratago.compact\`), \`VACUUM ANALYZE\` and a
+  CHECKPOINT on both, then \`pgbench -S\` with 8 clients as above.
 - **Aggregate scan**: count/sum/avg/max/filter over the COPY table, warm
   (one discarded run first), default parallelism and then serial
   (\`max_parallel_workers_per_gather = 0\`).

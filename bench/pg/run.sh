@@ -18,7 +18,7 @@
 #                      (120; the issue's full run is 600)
 #   --quick            tiny sizes and durations: checks the harness, not speed
 #   --only LIST        comma-separated workloads: copy,insert,pgbench,scan,
-#                      vacuum,big,sysbench,updbytes,bloat (all)
+#                      vacuum,big,pgbench100,sysbench,updbytes,bloat (all)
 #   --no-build         skip `make && make install`
 #   --head             build and install from a clean export of the commit
 #                      checked out (git archive HEAD), not the work tree, so
@@ -41,7 +41,7 @@ DATA=$DIR/data
 REPS=3
 BLOAT_SECONDS=120
 QUICK=0
-ONLY=copy,insert,pgbench,scan,vacuum,big,sysbench,updbytes,bloat
+ONLY=copy,insert,pgbench,scan,vacuum,big,pgbench100,sysbench,updbytes,bloat
 BUILD=1
 OUT=$ROOT/bench/results
 KEEP=0
@@ -72,6 +72,7 @@ fi
 COPY_ROWS=1000000	# COPY workload: rows of about 80 bytes
 BIG_ROWS=10000000	# the large table: the same rows, ten times as many
 SCALE=10		# pgbench scale (1M pgbench_accounts rows)
+SCALE_BIG=100		# the larger pgbench scale, -S only (10M rows)
 INS_SECONDS=12		# each single-row INSERT run
 TPCB_SECONDS=15		# each TPC-B run
 SEL_SECONDS=10		# each pgbench -S run
@@ -84,7 +85,7 @@ UPD_COUNT=2000		# updates per bytes-written measurement
 BLOAT_CLIENTS=2
 SAMPLE_SECONDS=5	# size samples during the bloat run
 if [ "$QUICK" = 1 ]; then
-	COPY_ROWS=50000; BIG_ROWS=200000; SCALE=1; INS_SECONDS=3; TPCB_SECONDS=3; SEL_SECONDS=3
+	COPY_ROWS=50000; BIG_ROWS=200000; SCALE=1; SCALE_BIG=2; INS_SECONDS=3; TPCB_SECONDS=3; SEL_SECONDS=3
 	SCAN_RUNS=2; UPD_ROWS=5000; UPD_COUNT=300; SAMPLE_SECONDS=2; SB_SECONDS=3; SB_ROWS=5000
 	[ "$BLOAT_SECONDS" = 120 ] && BLOAT_SECONDS=10
 fi
@@ -288,7 +289,7 @@ say "cluster up in $DIR (port $PORT); reps=$REPS bloat=${BLOAT_SECONDS}s quick=$
 	echo "kernel	$(uname -r)"
 	echo "server	$(q 'SELECT version()')"
 	echo "load_start	$(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "params	reps=$REPS copy_rows=$COPY_ROWS big_rows=$BIG_ROWS scale=$SCALE ins_seconds=$INS_SECONDS tpcb_seconds=$TPCB_SECONDS sel_seconds=$SEL_SECONDS scan_runs=$SCAN_RUNS upd_rows=$UPD_ROWS upd_key=$UPD_KEY upd_count=$UPD_COUNT bloat_seconds=$BLOAT_SECONDS bloat_clients=$BLOAT_CLIENTS"
+	echo "params	reps=$REPS copy_rows=$COPY_ROWS big_rows=$BIG_ROWS scale=$SCALE scale_big=$SCALE_BIG ins_seconds=$INS_SECONDS tpcb_seconds=$TPCB_SECONDS sel_seconds=$SEL_SECONDS scan_runs=$SCAN_RUNS upd_rows=$UPD_ROWS upd_key=$UPD_KEY upd_count=$UPD_COUNT bloat_seconds=$BLOAT_SECONDS bloat_clients=$BLOAT_CLIENTS"
 } > "$DIR/env.tsv"
 
 # ---------------------------------------------------------------------------
@@ -480,6 +481,32 @@ if want pgbench; then
 		done
 	done
 	for am in "${AMS[@]}"; do q "DROP DATABASE IF EXISTS pgb_$am"; done
+fi
+
+# pgbench -S at the larger scale: how point lookups hold up as the table
+# grows (ten times the rows, more SSTables, indexes beyond the CPU caches).
+# The strata table is compacted first, as the large aggregate's is.
+if want pgbench100; then
+	for am in $(order 1); do
+		q "DROP DATABASE IF EXISTS pgb100_$am"
+		as_pg "$PGBIN/createdb" -h "$DIR" -p "$PORT" "pgb100_$am"
+		as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "pgb100_$am" -c "CREATE EXTENSION stratago"
+		pgbench_ "$am" -i -q -s "$SCALE_BIG" "pgb100_$am" >/dev/null
+		[ "$am" = strata ] && as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "pgb100_$am" \
+			-c "SELECT stratago.compact('pgbench_accounts')" >/dev/null
+		as_pg "$PGBIN/psql" -X -q -h "$DIR" -p "$PORT" -d "pgb100_$am" -c "VACUUM ANALYZE" -c CHECKPOINT
+		say "pgbench -i -s $SCALE_BIG $am done"
+	done
+	record selS100_sstables heap 1 0
+	record selS100_sstables strata 1 "$(as_pg "$PGBIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d pgb100_strata \
+		-c "SELECT count(*) FROM stratago.sstables('pgbench_accounts')")"
+	for r in $(seq 1 "$REPS"); do
+		for am in $(order "$r"); do
+			tps=$(pgbench_ "$am" -n -S -c 8 -j 2 -T "$SEL_SECONDS" "pgb100_$am" | tps_of)
+			record_rate selS100_tps "$am" "$r" "$tps" "$DIR/pgbench.err" "selS100"
+		done
+	done
+	for am in "${AMS[@]}"; do q "DROP DATABASE IF EXISTS pgb100_$am"; done
 fi
 
 # ---------------------------------------------------------------------------

@@ -43,13 +43,16 @@ our @EXPORT = qw(strata_node crash_node restart_after_crash server_pids worker_p
   create_load_tables new_model run_load_round verify_against_ledger
   engine_files wait_for_acked);
 
-# A started node with stratago; extra lines go to postgresql.conf. The
+# A started node with stratago; extra lines go to postgresql.conf, and a
+# hash reference first among them to the cluster's init() (say
+# { allows_streaming => 1 }). The
 # environment variable STRATAGO_WAL_SINK (engine or postgres) overrides the
 # default WAL sink, so that every crash test runs against both
 # (test/run_all.sh).
 sub strata_node
 {
 	my ($name, @extra) = @_;
+	my %init = ref($extra[0]) eq 'HASH' ? %{ shift @extra } : ();
 	unshift @extra, "stratago.wal_sink = $ENV{STRATAGO_WAL_SINK}"
 	  if $ENV{STRATAGO_WAL_SINK};
 	# the postgres sink (the default) keeps memtables' WAL with a
@@ -57,7 +60,7 @@ sub strata_node
 	# default) does not allow
 	unshift @extra, "wal_level = replica";
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%init);
 	$node->append_conf('postgresql.conf', join("\n",
 		"shared_preload_libraries = 'stratago'",
 		# the helper writes fsync = off; durability tests need it on

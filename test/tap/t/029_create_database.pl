@@ -33,16 +33,7 @@ use StrataTest;
 # a standby replays PostgreSQL's WAL only: its part needs the postgres sink
 my $engine_sink = ($ENV{STRATAGO_WAL_SINK} // '') eq 'engine';
 
-my $node = PostgreSQL::Test::Cluster->new('primary');
-$node->init(allows_streaming => 1);
-$node->append_conf('postgresql.conf', join("\n",
-	"shared_preload_libraries = 'stratago'",
-	"fsync = on",
-	"restart_after_crash = on",
-	"stratago.maintenance_naptime = 50",
-	"allow_in_place_tablespaces = on",
-	($engine_sink ? ("stratago.wal_sink = engine") : ()), ''));
-$node->start;
+my $node = strata_node('primary', { allows_streaming => 1 }, 'allow_in_place_tablespaces = on');
 
 my $standby;
 unless ($engine_sink)

@@ -179,6 +179,7 @@ copy_trees(Oid src_db, Oid src_default, Oid dst_db, Oid dst_default)
 	return copied;
 }
 
+/* db's default tablespace; InvalidOid if db is gone. */
 static Oid
 database_tablespace(Oid db)
 {
@@ -186,7 +187,7 @@ database_tablespace(Oid db)
 	Oid			spc;
 
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for database %u", db);
+		return InvalidOid;
 	spc = ((Form_pg_database) GETSTRUCT(tuple))->dattablespace;
 	ReleaseSysCache(tuple);
 	return spc;
@@ -258,8 +259,15 @@ strata_copy_database_trees(Oid src_db, Oid dst_db)
 {
 	PG_ENSURE_ERROR_CLEANUP(remove_new_database_files, ObjectIdGetDatum(dst_db));
 	{
-		int			n = copy_trees(src_db, database_tablespace(src_db),
-								   dst_db, database_tablespace(dst_db));
+		Oid			src_default = database_tablespace(src_db);
+		Oid			dst_default = database_tablespace(dst_db);
+		int			n;
+
+		/* both exist: createdb() holds a lock on the one, made the other */
+		if (!OidIsValid(src_default) || !OidIsValid(dst_default))
+			elog(ERROR, "stratago: database %u or %u is missing after CREATE DATABASE",
+				 src_db, dst_db);
+		n = copy_trees(src_db, src_default, dst_db, dst_default);
 
 		if (n > 0)
 			ereport(DEBUG1,
@@ -269,11 +277,12 @@ strata_copy_database_trees(Oid src_db, Oid dst_db)
 }
 
 void
-strata_database_move_expect(Oid db, Oid old_tablespace, Oid new_tablespace)
+strata_database_move_expect(Oid db, Oid new_tablespace)
 {
-	move_db = db;
-	move_from = old_tablespace;
+	move_from = database_tablespace(db);
 	move_to = new_tablespace;
+	/* a database dropped meanwhile: movedb() reports it */
+	move_db = OidIsValid(move_from) ? db : InvalidOid;
 }
 
 void

@@ -32,7 +32,7 @@ extern void strata_copy_database_trees(Oid src_db, Oid dst_db);
  * old default tablespace are copied under the new one; the old trees go
  * with the old files after the commit.
  */
-extern void strata_database_move_expect(Oid db, Oid old_tablespace, Oid new_tablespace);
+extern void strata_database_move_expect(Oid db, Oid new_tablespace);
 extern void strata_database_move_done(void);
 
 /* Install the object access hook the move needs (at library load). */

@@ -23,10 +23,8 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/xact.h"
-#include "catalog/pg_database.h"
 #include "catalog/pg_publication.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
@@ -34,7 +32,6 @@
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/rel.h"
-#include "utils/syscache.h"
 
 #include "pg/compression.h"
 #include "pg/dbcopy.h"
@@ -81,19 +78,13 @@ expect_database_move(AlterDatabaseStmt *stmt)
 	char	   *spcname = defelem_string(stmt->options, "tablespace");
 	Oid			db;
 	Oid			to;
-	HeapTuple	tuple;
 
 	if (spcname == NULL)
 		return;
 	db = get_database_oid(stmt->dbname, true);
 	to = get_tablespace_oid(spcname, true);
-	if (!OidIsValid(db) || !OidIsValid(to))
-		return;					/* movedb() reports it */
-	tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(db));
-	if (!HeapTupleIsValid(tuple))
-		return;
-	strata_database_move_expect(db, ((Form_pg_database) GETSTRUCT(tuple))->dattablespace, to);
-	ReleaseSysCache(tuple);
+	if (OidIsValid(db) && OidIsValid(to))	/* else movedb() reports it */
+		strata_database_move_expect(db, to);
 }
 
 /*

@@ -465,12 +465,19 @@ scan_fetch_tid(StrataScanDesc scan, ItemPointer tid, TupleTableSlot *slot)
  * through the row ids up to the last, resolving only the rows the bitmap
  * names. A fetch per TID costs a lookup each, about twice a step, and a
  * range scan of 10,000 rows by key spent most of its time there. Sparse
- * blocks keep the fetch by TID, which does not read the rows in between.
+ * blocks keep the fetch by TID, which does not read the rows in between,
+ * and so do blocks of a few rows: the walk's seek, and opening the tree
+ * scan (every memtable and SSTable of the tree) for a scan's first block,
+ * cost more than their lookups. TPC-B's UPDATE of one teller or branch
+ * by key is planned as a bitmap heap scan of one row, and walking it was
+ * 9% of strata's TPC-B rate against fetching it (an index scan's way).
  *
  * The tree scan reads what the fetcher reads for an MVCC snapshot outside
  * SERIALIZABLE (read.c); other snapshots, and SERIALIZABLE's rw-conflict
  * checks against versions written since, keep fetching afresh.
  */
+#define STRATA_BITMAP_WALK_MIN_ROWS 4
+
 static bool
 bitmap_block_is_dense(TableScanDesc sscan, struct TBMIterateResult *tbmres)
 {
@@ -481,7 +488,7 @@ bitmap_block_is_dense(TableScanDesc sscan, struct TBMIterateResult *tbmres)
 		return false;
 	if (tbmres->ntuples < 0)
 		return true;
-	if (tbmres->ntuples == 0 || tbmres->offsets[0] < 1)
+	if (tbmres->ntuples < STRATA_BITMAP_WALK_MIN_ROWS || tbmres->offsets[0] < 1)
 		return false;
 	span = tbmres->offsets[tbmres->ntuples - 1] - tbmres->offsets[0] + 1;
 	/* a step skips a row for about half what a fetch costs */

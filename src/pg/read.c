@@ -641,8 +641,15 @@ struct StrataTreeScan
 	uint64		prev_gap_from;
 };
 
-StrataTreeScan *
-strata_tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains)
+/*
+ * through_cache: read every block through the block cache, as a point
+ * lookup does. A row fetcher's view reads a few blocks near each index
+ * entry, again and again across statements: from the cache those are a
+ * copy each, where a scan's own reads are a pread of a read-ahead window,
+ * a decompression and a CRC check each time.
+ */
+static StrataTreeScan *
+tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains, bool through_cache)
 {
 	StrataTreeScan *scan = palloc0(sizeof(StrataTreeScan));
 	sg_iter   **children;
@@ -675,12 +682,18 @@ strata_tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains)
 		strata_memtable_attach(scan->pinned.mts[i], &mt);
 		children[nchildren++] = sg_memtable_iter(&mt);
 	}
-	nchildren += strata_local_version_iters(scan->lv, children + nchildren);
+	nchildren += strata_local_version_iters(scan->lv, children + nchildren, through_cache);
 	scan->it = sg_versions_iter_new(nchildren == 1 ? children[0]
 									: sg_merge_iter_new(children, nchildren),
 									SG_MAX_SEQUENCE);
 	free(children);
 	return scan;
+}
+
+StrataTreeScan *
+strata_tree_scan_begin(Relation rel, StrataTree *tree, bool full_chains)
+{
+	return tree_scan_begin(rel, tree, full_chains, false);
 }
 
 /* Stop stepping the leaf: the iterator takes up the leaf's position. */
@@ -1084,7 +1097,7 @@ pin_view(StrataRowFetcher *f, Snapshot snapshot)
 	CurrentResourceOwner = f->owner;
 	PG_TRY();
 	{
-		f->view = strata_tree_scan_begin(f->rel, f->tree, false);
+		f->view = tree_scan_begin(f->rel, f->tree, false, true);
 	}
 	PG_FINALLY();
 	{

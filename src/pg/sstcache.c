@@ -389,13 +389,13 @@ strata_local_version_file(StrataLocalVersion *lv, int i, int *level, uint64 *num
  * count: one per level-0 file (their ranges overlap), newest first, then
  * one per non-empty deeper level, its files concatenated in key order
  * (sg_concat_iter_new), so a merge over a big table has a few children,
- * not one per file. They fill the block cache as they go when the files
- * are small beside it (strata_block_cache_fits_scan).
+ * not one per file. They read through the block cache when asked to, or
+ * when the files are small beside it (strata_block_cache_fits_scan).
  */
 int
-strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters)
+strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters, bool through_cache)
 {
-	bool		fill = strata_block_cache_fits_scan(lv->raw_bytes);
+	bool		fill = through_cache || strata_block_cache_fits_scan(lv->raw_bytes);
 	int			n = 0;
 
 	for (int i = lv->level_start[0]; i < lv->level_start[1]; i++)

@@ -26,10 +26,13 @@ extern void strata_local_version_file(StrataLocalVersion *lv, int i, int *level,
 /*
  * Iterators for a merge over the files into iters (room for nfiles): one
  * per level-0 file, newest first, then one per deeper level (its files
- * concatenated). Returns how many. They fill the block cache when the
+ * concatenated). Returns how many. They read through the block cache
+ * when through_cache is set (a row fetcher's view: short reads by index
+ * order, the cache's business as much as a point lookup's) or when the
  * files fit it (strata_block_cache_fits_scan).
  */
-extern int	strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters);
+extern int	strata_local_version_iters(StrataLocalVersion *lv, sg_iter **iters,
+									   bool through_cache);
 /* Every version of key in the files, newest first, until fn returns false. */
 extern bool strata_local_version_versions(StrataLocalVersion *lv, sg_slice key,
 										  bool (*fn) (void *arg, uint64_t seq, sg_value_type type,

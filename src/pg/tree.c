@@ -245,6 +245,13 @@ strata_memtable_new(void)
 		rc = sg_memtable_create(&mt, &arena, ref.generation, &err);
 	if (rc != SG_OK)
 		strata_engine_error(rc, &err);
+
+	/*
+	 * Most point lookups (index fetches, UPDATE's reads) are for rows the
+	 * memtable does not hold; its key filter answers them without a
+	 * skiplist search. Sized for the memtable's flush size.
+	 */
+	sg_memtable_plan_filter(&mt, (uint64) strata_memtable_size_kb * 1024);
 	ref.off = sg_memtable_offset(&mt);
 	return ref;
 }

@@ -680,6 +680,117 @@ test_get_snapshots(void **state)
 	free(region);
 }
 
+/*
+ * The key filter: none until planned and SG_MEMTABLE_FILTER_AFTER entries
+ * are held; then built from every entry already there, kept up by every
+ * add, and never hiding a key, whichever side of the build it was added
+ * on; and most absent keys ruled out without a search.
+ */
+static bool
+count_version(void *ctx, uint64_t seq, sg_value_type type, sg_slice value)
+{
+	(void) ctx;
+	(void) seq;
+	(void) type;
+	(void) value;
+	return true;
+}
+
+static void
+filter_key(char *key, uint32_t i)
+{
+	snprintf(key, 32, "key-%08u", i);
+}
+
+static void
+test_key_filter(void **state)
+{
+	sg_memtable plain;
+	sg_memtable mt;
+	char	   *plain_region = region_memtable(&plain, 4 << 20);
+	char	   *region = region_memtable(&mt, 4 << 20);
+	char		key[32];
+	sg_err		err;
+	int			ruled_out = 0;
+
+	(void) state;
+	sg_memtable_plan_filter(&mt, 4 << 20);
+	for (uint32_t i = 0; i < 6000; i++)
+	{
+		/* every third key twice (two versions), the even numbers only */
+		uint64_t	seq = 2 * (uint64_t) i + 1;
+
+		filter_key(key, 2 * (i % 3000));
+		assert_int_equal(sg_memtable_add(&plain, seq, SG_TYPE_PUT, sg_slice_from_cstr(key),
+										 sg_slice_from_cstr("value"), &err), SG_OK);
+		assert_int_equal(sg_memtable_add(&mt, seq, i % 7 == 0 ? SG_TYPE_DELETE : SG_TYPE_PUT,
+										 sg_slice_from_cstr(key), sg_slice_from_cstr("value"),
+										 &err), SG_OK);
+		if (i + 1 < SG_MEMTABLE_FILTER_AFTER)
+			assert_int_equal(sg_memtable_filter_bytes(&mt), 0);
+		else
+			assert_true(sg_memtable_filter_bytes(&mt) > 0);
+	}
+	assert_int_equal(sg_memtable_filter_bytes(&plain), 0);
+
+	for (uint32_t i = 0; i < 6000; i++)
+	{
+		sg_slice	v;
+		uint64_t	seq;
+
+		filter_key(key, i);
+		if (i % 2 == 0)
+		{
+			/* held: found, both versions, by get and by versions */
+			assert_true(sg_memtable_may_contain(&mt, sg_slice_from_cstr(key)));
+			assert_int_not_equal(sg_memtable_get(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE,
+												 &v, &seq), SG_MEMTABLE_NOT_FOUND);
+			assert_int_equal(sg_memtable_versions(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE,
+												  count_version, NULL), 2);
+		}
+		else
+		{
+			ruled_out += !sg_memtable_may_contain(&mt, sg_slice_from_cstr(key));
+			assert_int_equal(sg_memtable_get(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE,
+											 &v, &seq), SG_MEMTABLE_NOT_FOUND);
+			assert_int_equal(sg_memtable_versions(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE,
+												  count_version, NULL), 0);
+		}
+	}
+	/* 3000 absent keys; a planned 10 bits a key: about 1% false positives */
+	printf("memtable key filter: %d of 3000 absent keys ruled out, %llu bytes\n",
+		   ruled_out, (unsigned long long) sg_memtable_filter_bytes(&mt));
+	assert_true(ruled_out >= 2900);
+
+	free(plain_region);
+	free(region);
+}
+
+/* A filter the arena has no room for is not built; adds go on without it. */
+static void
+test_key_filter_no_room(void **state)
+{
+	sg_memtable mt;
+	char	   *region = region_memtable(&mt, 1 << 20);
+	char		key[32];
+	sg_err		err;
+
+	(void) state;
+	sg_memtable_plan_filter(&mt, UINT64_C(1) << 40);
+	for (uint32_t i = 0; i < 2 * SG_MEMTABLE_FILTER_AFTER; i++)
+	{
+		filter_key(key, i);
+		assert_int_equal(sg_memtable_add(&mt, i + 1, SG_TYPE_PUT, sg_slice_from_cstr(key),
+										 sg_slice_from_cstr("v"), &err), SG_OK);
+	}
+	assert_int_equal(sg_memtable_filter_bytes(&mt), 0);
+	filter_key(key, 77);
+	assert_true(sg_memtable_may_contain(&mt, sg_slice_from_cstr(key)));
+	assert_int_equal(sg_memtable_versions(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE,
+										  count_version, NULL), 1);
+	free(region);
+}
+
 static void
 test_add_errors_and_state(void **state)
 {
@@ -1281,6 +1392,8 @@ run_concurrency(bool second_mapping)
 
 	assert_int_equal(sg_arena_create(&a, wbase, 0, size, NULL, NULL, &err), SG_OK);
 	assert_int_equal(sg_memtable_create(&mt, &a, 1, &err), SG_OK);
+	/* the filter is built and kept up while the readers look keys up */
+	sg_memtable_plan_filter(&mt, size / 2);
 	sh.mt_off = sg_memtable_offset(&mt);
 	sh.key_of = malloc(CONC_ENTRIES * sizeof(uint32_t));
 	assert_non_null(sh.key_of);
@@ -1327,6 +1440,7 @@ run_concurrency(bool second_mapping)
 		   second_mapping ? "readers through a second mapping" : "one mapping",
 		   CONC_ENTRIES, CONC_READERS, (unsigned long long) scans);
 	assert_int_equal(sg_memtable_entries(&mt), CONC_ENTRIES);
+	assert_true(sg_memtable_filter_bytes(&mt) > 0);
 
 	free(sh.key_of);
 	munmap(wbase, size);
@@ -1531,6 +1645,8 @@ main(void)
 		cmocka_unit_test(test_arena_bad_provider),
 		cmocka_unit_test(test_iterate_and_seek_match_reference),
 		cmocka_unit_test(test_get_snapshots),
+		cmocka_unit_test(test_key_filter),
+		cmocka_unit_test(test_key_filter_no_room),
 		cmocka_unit_test(test_add_errors_and_state),
 		cmocka_unit_test(test_insert_orders),
 		cmocka_unit_test(test_exhaustion_region),

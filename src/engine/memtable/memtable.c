@@ -14,6 +14,8 @@
 
 #include <stdlib.h>
 
+#include "engine/base/hash.h"
+
 /* A fixed seed keeps list shapes (and so performance) reproducible. */
 #define MEMTABLE_RNG_SEED UINT64_C(0x5367616d656d7462)
 
@@ -44,6 +46,8 @@ sg_memtable_create(sg_memtable *mt, const sg_arena *arena, uint64_t generation,
 	atomic_init(&h->smallest_seq, SG_MEMTABLE_NO_SEQ);
 	atomic_init(&h->largest_seq, 0);
 	atomic_init(&h->data_bytes, 0);
+	h->filter_plan = 0;
+	atomic_init(&h->filter, SG_OFF_NULL);
 	/* Last, so that a half-initialised header is never taken for a memtable. */
 	h->magic = SG_MEMTABLE_MAGIC;
 	mt->hdr_off = hoff;
@@ -92,11 +96,109 @@ sg_memtable_offset(const sg_memtable *mt)
 	return mt->hdr_off;
 }
 
+/* ---- key filter ---- */
+
+void
+sg_memtable_plan_filter(sg_memtable *mt, uint64_t capacity_bytes)
+{
+	mt->hdr->filter_plan = capacity_bytes;
+}
+
+static sg_memtable_filter *
+filter_of(const sg_memtable *mt)
+{
+	sg_off		off = atomic_load_explicit(&mt->hdr->filter, memory_order_acquire);
+
+	return off == SG_OFF_NULL ? NULL : (sg_memtable_filter *) sg_arena_ptr(&mt->arena, off);
+}
+
+/* REQUIRES: the writer lock (the only one to set bits). */
+static void
+filter_set(sg_memtable_filter *f, sg_slice user_key)
+{
+	uint64_t	h = sg_hash64(user_key);
+	uint64_t	step = sg_hash64_probe_step(h);
+
+	for (int i = 0; i < SG_MEMTABLE_FILTER_PROBES; i++, h += step)
+	{
+		uint64_t	bit = h % f->nbits;
+
+		atomic_fetch_or_explicit(&f->words[bit / 64], UINT64_C(1) << (bit % 64),
+								 memory_order_relaxed);
+	}
+}
+
+/*
+ * Build the planned filter from every entry held, then publish it. A
+ * failed allocation drops the plan: the memtable goes on without one.
+ * REQUIRES: the writer lock.
+ */
+static void
+filter_build(sg_memtable *mt)
+{
+	sg_memtable_hdr *h = mt->hdr;
+	uint64_t	count = sg_skiplist_count(&mt->list);
+	uint64_t	used = sg_arena_used(&mt->arena);
+	uint64_t	expected = used > 0 ? h->filter_plan / (used / count + 1) : count;
+	uint64_t	nbits;
+	sg_off		off;
+	sg_err		err;
+	sg_memtable_filter *f;
+	sg_skiplist_pos p;
+
+	if (expected < 2 * count)
+		expected = 2 * count;
+	nbits = (expected * SG_MEMTABLE_FILTER_BITS_PER_KEY + 63) / 64 * 64;
+	if (sg_arena_alloc(&mt->arena, sizeof(sg_memtable_filter) + nbits / 8, 8, &off, &err) != SG_OK)
+	{
+		h->filter_plan = 0;
+		return;
+	}
+	f = (sg_memtable_filter *) sg_arena_ptr(&mt->arena, off);
+	f->nbits = nbits;
+	for (uint64_t i = 0; i < nbits / 64; i++)
+		atomic_init(&f->words[i], 0);
+	for (sg_skiplist_seek_to_first(&p, &mt->list); sg_skiplist_pos_valid(&p); sg_skiplist_next(&p))
+		filter_set(f, sg_ikey_user_key(sg_skiplist_key(&p)));
+	atomic_store_explicit(&h->filter, off, memory_order_release);
+}
+
+bool
+sg_memtable_may_contain(const sg_memtable *mt, sg_slice user_key)
+{
+	sg_memtable_filter *f = filter_of(mt);
+	uint64_t	h;
+	uint64_t	step;
+
+	if (f == NULL)
+		return true;
+	h = sg_hash64(user_key);
+	step = sg_hash64_probe_step(h);
+	for (int i = 0; i < SG_MEMTABLE_FILTER_PROBES; i++, h += step)
+	{
+		uint64_t	bit = h % f->nbits;
+
+		if ((atomic_load_explicit(&f->words[bit / 64], memory_order_relaxed) &
+			 (UINT64_C(1) << (bit % 64))) == 0)
+			return false;
+	}
+	return true;
+}
+
+uint64_t
+sg_memtable_filter_bytes(const sg_memtable *mt)
+{
+	sg_memtable_filter *f = filter_of(mt);
+
+	return f == NULL ? 0 : sizeof(sg_memtable_filter) + f->nbits / 8;
+}
+
 sg_code
 sg_memtable_add(sg_memtable *mt, uint64_t seq, sg_value_type type,
 				sg_slice user_key, sg_slice value, sg_err *err)
 {
 	sg_memtable_hdr *h = mt->hdr;
+	sg_memtable_filter *filter;
 	sg_code		rc;
 
 	if (atomic_load_explicit(&h->immutable, memory_order_relaxed))
@@ -113,10 +215,21 @@ sg_memtable_add(sg_memtable *mt, uint64_t seq, sg_value_type type,
 	if (type == SG_TYPE_DELETE)
 		value = sg_slice_make(NULL, 0);
 
+	/*
+	 * The key's bits before its entry is linked, so no reader finds the
+	 * entry and not the bits. A failed insert leaves them set: a false
+	 * positive, never a hidden key.
+	 */
+	filter = filter_of(mt);
+	if (filter != NULL)
+		filter_set(filter, user_key);
 	rc = sg_skiplist_insert(&mt->list, &mt->arena, user_key,
 							sg_ikey_pack_trailer(seq, type), value, err);
 	if (rc != SG_OK)
 		return rc;
+	if (filter == NULL && h->filter_plan != 0 &&
+		sg_skiplist_count(&mt->list) >= SG_MEMTABLE_FILTER_AFTER)
+		filter_build(mt);
 
 	/* Only the writer stores these: plain load + relaxed store suffice. */
 	if (seq < atomic_load_explicit(&h->smallest_seq, memory_order_relaxed))
@@ -133,6 +246,8 @@ static bool
 seek_user_key(sg_skiplist_pos *p, const sg_memtable *mt, sg_slice user_key,
 			  uint64_t max_seq)
 {
+	if (!sg_memtable_may_contain(mt, user_key))
+		return false;
 	if (max_seq > SG_MAX_SEQUENCE)
 		max_seq = SG_MAX_SEQUENCE;
 	sg_skiplist_seek(p, &mt->list, user_key,

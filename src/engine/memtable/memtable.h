@@ -26,6 +26,11 @@
  *    arena's chunks (sg_arena_release on mt->arena).
  *  - Once frozen (immutable) a memtable refuses writes; readers keep
  *    seeing all of it while it is flushed.
+ *  - The key filter (sg_memtable_plan_filter) never hides a key: the
+ *    writer sets a key's bits before it links the entry, and publishes a
+ *    new filter (release) only once every entry already linked is in it.
+ *    A reader that must see an entry (its writer committed before the
+ *    reader's snapshot) therefore sees its bits, as it sees the entry.
  */
 #ifndef SG_MEMTABLE_H
 #define SG_MEMTABLE_H
@@ -66,7 +71,30 @@ typedef struct sg_memtable_hdr
 	_Atomic uint64_t smallest_seq;	/* SG_MEMTABLE_NO_SEQ while empty */
 	_Atomic uint64_t largest_seq;	/* 0 while empty */
 	_Atomic uint64_t data_bytes;	/* sum of user key + value lengths */
+	uint64_t	filter_plan;	/* bytes the memtable is expected to reach; 0: no filter */
+	_Atomic sg_off filter;		/* sg_memtable_filter, 0 until built (release/acquire) */
 } sg_memtable_hdr;
+
+/*
+ * Entries a memtable with a planned filter holds before it builds the
+ * filter: small memtables (most tables, most of the time) never pay its
+ * memory, and by then the bytes per entry so far size it.
+ */
+#define SG_MEMTABLE_FILTER_AFTER 1024
+/* Bits per expected entry (about 1% false positives with 7 probes). */
+#define SG_MEMTABLE_FILTER_BITS_PER_KEY 10
+#define SG_MEMTABLE_FILTER_PROBES 7
+
+/*
+ * A bloom filter of the user keys held, in the arena. Probed as the SSTable
+ * filters are (sg_hash64 and its probe step, base/hash.h); bit j is bit
+ * j % 64 of words[j / 64]. Only the writer sets bits.
+ */
+typedef struct sg_memtable_filter
+{
+	uint64_t	nbits;			/* a multiple of 64 */
+	_Atomic uint64_t words[];
+} sg_memtable_filter;
 
 /*
  * Process-local handle. Plain values (no pointers into itself), so it may
@@ -129,6 +157,27 @@ extern sg_off sg_memtable_offset(const sg_memtable *mt);
 extern sg_code sg_memtable_add(sg_memtable *mt, uint64_t seq,
 							   sg_value_type type, sg_slice user_key,
 							   sg_slice value, sg_err *err);
+
+/*
+ * Plan a filter of the user keys held, for a memtable expected to grow to
+ * about capacity_bytes of arena memory (0: none, the default). Once it
+ * holds SG_MEMTABLE_FILTER_AFTER entries, the add that reaches that count
+ * builds the filter, sized from the bytes per entry so far; from then on
+ * get() and versions() of a key the filter rules out skip the skiplist
+ * search. A memtable that grows past the plan keeps a correct filter with
+ * more false positives; one whose filter cannot be allocated (the arena is
+ * full) simply has none. REQUIRES: the writer lock.
+ */
+extern void sg_memtable_plan_filter(sg_memtable *mt, uint64_t capacity_bytes);
+
+/*
+ * False only when user_key is certainly not held (true while there is no
+ * filter). get() and versions() ask it first.
+ */
+extern bool sg_memtable_may_contain(const sg_memtable *mt, sg_slice user_key);
+
+/* Bytes of the key filter; 0 while there is none. */
+extern uint64_t sg_memtable_filter_bytes(const sg_memtable *mt);
 
 /*
  * Newest version of user_key with seq <= snapshot_seq. On FOUND *value

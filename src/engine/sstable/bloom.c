@@ -5,54 +5,7 @@
 
 #include <string.h>
 
-#include "engine/base/coding.h"
-
-/* Odd multipliers with well-mixed bits; frozen with the filter format. */
-#define BLOOM_K1 UINT64_C(0x9fb21c651e98df25)
-#define BLOOM_K2 UINT64_C(0xc2b2ae3d27d4eb4f)
-
-/* A bijective finaliser: every input bit affects every output bit. */
-static inline uint64_t
-mix64(uint64_t x)
-{
-	x ^= x >> 31;
-	x *= BLOOM_K1;
-	x ^= x >> 29;
-	x *= BLOOM_K2;
-	x ^= x >> 32;
-	return x;
-}
-
-uint64_t
-sg_bloom_hash(sg_slice key)
-{
-	const char *p = key.data;
-	size_t		n = key.len;
-	uint64_t	h = BLOOM_K2 ^ ((uint64_t) key.len * BLOOM_K1);
-
-	while (n >= 8)
-	{
-		h = mix64(h ^ sg_decode_fixed64(p));
-		p += 8;
-		n -= 8;
-	}
-	if (n > 0)
-	{
-		uint64_t	w = 0;
-
-		/* little-endian tail, tagged with its length so "a" != "a\0" */
-		for (size_t i = 0; i < n; i++)
-			w |= (uint64_t) (uint8_t) p[i] << (8 * i);
-		h = mix64(h ^ w ^ ((uint64_t) n << 59));
-	}
-	return mix64(h + BLOOM_K1);
-}
-
-static inline uint64_t
-probe_delta(uint64_t h)
-{
-	return ((h >> 33) | (h << 31)) | 1;
-}
+#include "engine/base/hash.h"
 
 void
 sg_bloom_build(sg_buf *dst, const uint64_t *hashes, size_t n, int bits_per_key)
@@ -86,7 +39,7 @@ sg_bloom_build(sg_buf *dst, const uint64_t *hashes, size_t n, int bits_per_key)
 	for (size_t i = 0; i < n; i++)
 	{
 		uint64_t	h = hashes[i];
-		uint64_t	delta = probe_delta(h);
+		uint64_t	delta = sg_hash64_probe_step(h);
 
 		for (int j = 0; j < k; j++)
 		{
@@ -115,7 +68,7 @@ sg_bloom_may_contain(sg_slice filter, uint64_t hash)
 {
 	const uint8_t *bits = (const uint8_t *) filter.data;
 	uint64_t	nbits;
-	uint64_t	delta = probe_delta(hash);
+	uint64_t	delta = sg_hash64_probe_step(hash);
 	int			k;
 
 	if (!sg_bloom_valid(filter))

@@ -8,8 +8,9 @@
  *
  * nbytes >= 8, k (1 byte) = number of probes, 1..30. A key is probed at bit
  * positions ((h + i * delta) mod 2^64) mod (8 * nbytes) for i in [0, k),
- * where h = sg_bloom_hash(user_key) and delta = rotate_right(h, 33) | 1
- * (double hashing); bit j is bit (j % 8) of byte j / 8.
+ * where h = sg_hash64(user_key) and delta = rotate_right(h, 33) | 1
+ * (sg_hash64_probe_step: double hashing; both frozen in base/hash.h);
+ * bit j is bit (j % 8) of byte j / 8.
  *
  * Thread safety: stateless; a filter may be probed from many threads.
  */
@@ -20,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/base/hash.h"
 #include "engine/base/slice.h"
 
 /* Fewest bytes in a filter's bit array (keeps tiny tables' FP rate low). */
@@ -28,13 +30,7 @@
 #define SG_BLOOM_MAX_PROBES 30
 
 /*
- * The frozen 64-bit hash of the filter format (also usable elsewhere; it
- * is not cryptographic). Deterministic across platforms.
- */
-extern uint64_t sg_bloom_hash(sg_slice key);
-
-/*
- * Append a filter for n keys, given by their sg_bloom_hash values, using
+ * Append a filter for n keys, given by their sg_hash64 values, using
  * bits_per_key bits each (REQUIRES: 1 <= bits_per_key <= 1000). Memory
  * failure is sticky in dst.
  */

@@ -298,7 +298,7 @@ add_hash(sg_table_builder *b, sg_slice user_key, sg_err *err)
 		b->hashes = h;
 		b->hashes_cap = cap;
 	}
-	b->hashes[b->nhashes++] = sg_bloom_hash(user_key);
+	b->hashes[b->nhashes++] = sg_hash64(user_key);
 	return SG_OK;
 }
 

@@ -631,7 +631,7 @@ sg_table_reader_may_contain(sg_table_reader *r, sg_slice user_key, bool *maybe, 
 		return rc;
 	if (r->filter_block != NULL)
 		*maybe = sg_bloom_may_contain(sg_slice_make(r->filter_block, r->filter_len),
-									  sg_bloom_hash(user_key));
+									  sg_hash64(user_key));
 	return SG_OK;
 }
 

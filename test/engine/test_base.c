@@ -130,6 +130,50 @@ test_crc32c_vectors(void **state)
 	assert_int_equal(sg_crc32c_unmask(sg_crc32c_mask(c)), c);
 }
 
+/*
+ * sg_slice_compare takes 8-byte strings as big-endian numbers: the order
+ * must stay memcmp's, bytes with the high bit set and equal prefixes
+ * included, and mixed lengths must keep the prefix rule.
+ */
+static int
+memcmp_order(sg_slice a, sg_slice b)
+{
+	size_t		n = a.len < b.len ? a.len : b.len;
+	int			r = memcmp(a.data, b.data, n);
+
+	if (r != 0)
+		return r < 0 ? -1 : 1;
+	return (a.len < b.len) ? -1 : (a.len > b.len) ? 1 : 0;
+}
+
+static void
+test_slice_compare_order(void **state)
+{
+	sg_test_rng rng = {99};
+	char		a[9];
+	char		b[9];
+
+	(void) state;
+	for (int i = 0; i < 100000; i++)
+	{
+		uint64_t	x = sg_test_rand(&rng);
+		uint64_t	y = i % 3 == 0 ? x ^ (UINT64_C(1) << sg_test_uniform(&rng, 64)) : sg_test_rand(&rng);
+		size_t		alen = i % 5 == 0 ? 7 + sg_test_uniform(&rng, 3) : 8;
+		size_t		blen = i % 7 == 0 ? 7 + sg_test_uniform(&rng, 3) : 8;
+		sg_slice	sa;
+		sg_slice	sb;
+		int			r;
+
+		memcpy(a, &x, 8);
+		memcpy(b, i % 11 == 0 ? &x : &y, 8);
+		a[8] = b[8] = (char) 0xff;
+		sa = sg_slice_make(a, alen);
+		sb = sg_slice_make(b, blen);
+		r = sg_slice_compare(sa, sb);
+		assert_int_equal((r > 0) - (r < 0), memcmp_order(sa, sb));
+	}
+}
+
 static void
 test_ikey_order(void **state)
 {
@@ -220,6 +264,7 @@ main(void)
 		cmocka_unit_test(test_fixed_and_be64),
 		cmocka_unit_test(test_crc32c_vectors),
 		cmocka_unit_test(test_ikey_order),
+		cmocka_unit_test(test_slice_compare_order),
 		cmocka_unit_test(test_env_posix_files),
 	};
 

@@ -249,9 +249,12 @@ strata_memtable_new(void)
 	/*
 	 * Most point lookups (index fetches, UPDATE's reads) are for rows the
 	 * memtable does not hold; its key filter answers them without a
-	 * skiplist search. Sized for the memtable's flush size.
+	 * skiplist search. Sized for the memtable's flush size, or for all
+	 * of the shared memtable memory if that is smaller: no memtable grows
+	 * beyond it.
 	 */
-	sg_memtable_plan_filter(&mt, (uint64) strata_memtable_size_kb * 1024);
+	sg_memtable_plan_filter(&mt, Min((uint64) strata_memtable_size_kb * 1024,
+									 (uint64) strata_memtable_memory_mb * 1024 * 1024));
 	ref.off = sg_memtable_offset(&mt);
 	return ref;
 }

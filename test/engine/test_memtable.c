@@ -761,34 +761,44 @@ test_key_filter(void **state)
 	printf("memtable key filter: %d of 3000 absent keys ruled out, %llu bytes\n",
 		   ruled_out, (unsigned long long) sg_memtable_filter_bytes(&mt));
 	assert_true(ruled_out >= 2900);
+	/* never more than 1/64 of the planned memory (and its 8-byte header) */
+	assert_true(sg_memtable_filter_bytes(&mt) <= (4 << 20) / 64 + 8);
 
 	free(plain_region);
 	free(region);
 }
 
-/* A filter the arena has no room for is not built; adds go on without it. */
+/*
+ * A filter the arena has no room for is not built, nor one whose 1/64 of
+ * the plan is too small to rule much out; adds go on without it.
+ */
 static void
 test_key_filter_no_room(void **state)
 {
-	sg_memtable mt;
-	char	   *region = region_memtable(&mt, 1 << 20);
-	char		key[32];
-	sg_err		err;
+	uint64_t	plans[] = {UINT64_C(1) << 40, 16 << 10};
 
 	(void) state;
-	sg_memtable_plan_filter(&mt, UINT64_C(1) << 40);
-	for (uint32_t i = 0; i < 2 * SG_MEMTABLE_FILTER_AFTER; i++)
+	for (int p = 0; p < 2; p++)
 	{
-		filter_key(key, i);
-		assert_int_equal(sg_memtable_add(&mt, i + 1, SG_TYPE_PUT, sg_slice_from_cstr(key),
-										 sg_slice_from_cstr("v"), &err), SG_OK);
+		sg_memtable mt;
+		char	   *region = region_memtable(&mt, 1 << 20);
+		char		key[32];
+		sg_err		err;
+
+		sg_memtable_plan_filter(&mt, plans[p]);
+		for (uint32_t i = 0; i < 2 * SG_MEMTABLE_FILTER_AFTER; i++)
+		{
+			filter_key(key, i);
+			assert_int_equal(sg_memtable_add(&mt, i + 1, SG_TYPE_PUT, sg_slice_from_cstr(key),
+											 sg_slice_from_cstr("v"), &err), SG_OK);
+		}
+		assert_int_equal(sg_memtable_filter_bytes(&mt), 0);
+		filter_key(key, 77);
+		assert_true(sg_memtable_may_contain(&mt, sg_slice_from_cstr(key)));
+		assert_int_equal(sg_memtable_versions(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE,
+											  count_version, NULL), 1);
+		free(region);
 	}
-	assert_int_equal(sg_memtable_filter_bytes(&mt), 0);
-	filter_key(key, 77);
-	assert_true(sg_memtable_may_contain(&mt, sg_slice_from_cstr(key)));
-	assert_int_equal(sg_memtable_versions(&mt, sg_slice_from_cstr(key), SG_MAX_SEQUENCE,
-										  count_version, NULL), 1);
-	free(region);
 }
 
 static void

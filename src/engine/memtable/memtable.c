@@ -149,6 +149,20 @@ filter_build(sg_memtable *mt)
 	if (expected < 2 * count)
 		expected = 2 * count;
 	nbits = (expected * SG_MEMTABLE_FILTER_BITS_PER_KEY + 63) / 64 * 64;
+
+	/*
+	 * At most 1/64 of the planned memory (8 bits a byte): entries of many
+	 * small rows get fewer bits each, but the filter never crowds out
+	 * what it filters. Too few bits for the entries already held would
+	 * rule out little: then none.
+	 */
+	if (nbits > h->filter_plan / 64 * 8)
+		nbits = h->filter_plan / 64 * 8 / 64 * 64;
+	if (nbits < 4 * count)
+	{
+		h->filter_plan = 0;
+		return;
+	}
 	if (sg_arena_alloc(&mt->arena, sizeof(sg_memtable_filter) + nbits / 8, 8, &off, &err) != SG_OK)
 	{
 		h->filter_plan = 0;

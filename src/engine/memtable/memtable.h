@@ -162,7 +162,8 @@ extern sg_code sg_memtable_add(sg_memtable *mt, uint64_t seq,
  * Plan a filter of the user keys held, for a memtable expected to grow to
  * about capacity_bytes of arena memory (0: none, the default). Once it
  * holds SG_MEMTABLE_FILTER_AFTER entries, the add that reaches that count
- * builds the filter, sized from the bytes per entry so far; from then on
+ * builds the filter, sized from the bytes per entry so far (at most 1/64
+ * of capacity_bytes); from then on
  * get() and versions() of a key the filter rules out skip the skiplist
  * search. A memtable that grows past the plan keeps a correct filter with
  * more false positives; one whose filter cannot be allocated (the arena is

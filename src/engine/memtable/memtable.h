@@ -27,8 +27,8 @@
  *  - Once frozen (immutable) a memtable refuses writes; readers keep
  *    seeing all of it while it is flushed.
  *  - The key filter (sg_memtable_plan_filter) never hides a key: the
- *    writer sets a key's bits before it links the entry, and publishes a
- *    new filter (release) only once every entry already linked is in it.
+ *    writer sets a key's bits before it links the entry, and publishes
+ *    the filter (release) only once every entry already linked is in it.
  *    A reader that must see an entry (its writer committed before the
  *    reader's snapshot) therefore sees its bits, as it sees the entry.
  */
@@ -163,11 +163,11 @@ extern sg_code sg_memtable_add(sg_memtable *mt, uint64_t seq,
  * about capacity_bytes of arena memory (0: none, the default). Once it
  * holds SG_MEMTABLE_FILTER_AFTER entries, the add that reaches that count
  * builds the filter, sized from the bytes per entry so far (at most 1/64
- * of capacity_bytes); from then on
- * get() and versions() of a key the filter rules out skip the skiplist
- * search. A memtable that grows past the plan keeps a correct filter with
- * more false positives; one whose filter cannot be allocated (the arena is
- * full) simply has none. REQUIRES: the writer lock.
+ * of capacity_bytes); from then on get() and versions() of a key the
+ * filter rules out skip the skiplist search. A memtable that grows past
+ * the plan keeps a correct filter with more false positives; one whose
+ * filter cannot be allocated (the arena is full) simply has none.
+ * REQUIRES: the writer lock.
  */
 extern void sg_memtable_plan_filter(sg_memtable *mt, uint64_t capacity_bytes);
 

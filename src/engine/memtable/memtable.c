@@ -98,6 +98,18 @@ sg_memtable_offset(const sg_memtable *mt)
 
 /* ---- key filter ---- */
 
+/*
+ * A bloom filter of the user keys held, in the arena (layout in README.md).
+ * Probed as the SSTable filters are (sg_hash64 and its probe step,
+ * base/hash.h); bit j is bit j % 64 of words[j / 64]. Only the writer sets
+ * bits.
+ */
+typedef struct sg_memtable_filter
+{
+	uint64_t	nbits;			/* a multiple of 64 */
+	_Atomic uint64_t words[];
+} sg_memtable_filter;
+
 void
 sg_memtable_plan_filter(sg_memtable *mt, uint64_t capacity_bytes)
 {
@@ -138,8 +150,8 @@ filter_build(sg_memtable *mt)
 {
 	sg_memtable_hdr *h = mt->hdr;
 	uint64_t	count = sg_skiplist_count(&mt->list);
-	uint64_t	used = sg_arena_used(&mt->arena);
-	uint64_t	expected = used > 0 ? h->filter_plan / (used / count + 1) : count;
+	/* the entries the plan holds, at the bytes per entry so far */
+	uint64_t	expected = h->filter_plan / (sg_arena_used(&mt->arena) / count + 1);
 	uint64_t	nbits;
 	sg_off		off;
 	sg_err		err;

@@ -72,7 +72,7 @@ typedef struct sg_memtable_hdr
 	_Atomic uint64_t largest_seq;	/* 0 while empty */
 	_Atomic uint64_t data_bytes;	/* sum of user key + value lengths */
 	uint64_t	filter_plan;	/* bytes the memtable is expected to reach; 0: no filter */
-	_Atomic sg_off filter;		/* sg_memtable_filter, 0 until built (release/acquire) */
+	_Atomic sg_off filter;		/* the key filter (memtable.c), 0 until built (release/acquire) */
 } sg_memtable_hdr;
 
 /*
@@ -84,17 +84,6 @@ typedef struct sg_memtable_hdr
 /* Bits per expected entry (about 1% false positives with 7 probes). */
 #define SG_MEMTABLE_FILTER_BITS_PER_KEY 10
 #define SG_MEMTABLE_FILTER_PROBES 7
-
-/*
- * A bloom filter of the user keys held, in the arena. Probed as the SSTable
- * filters are (sg_hash64 and its probe step, base/hash.h); bit j is bit
- * j % 64 of words[j / 64]. Only the writer sets bits.
- */
-typedef struct sg_memtable_filter
-{
-	uint64_t	nbits;			/* a multiple of 64 */
-	_Atomic uint64_t words[];
-} sg_memtable_filter;
 
 /*
  * Process-local handle. Plain values (no pointers into itself), so it may
